@@ -1,0 +1,598 @@
+"""The Python back end: `ir.Program` to the source of a standalone module.
+
+The module needs only the standard library. It defines frozen dataclasses
+`Params` (defaults from the spec), `State` and `Inputs`; one function per
+`let` and margin role; one per action (checks the guard, returns the next
+`State`, raises `GuardError` otherwise) and one per env move. Arithmetic is
+exact (`fractions.Fraction`); values given as int, str or Decimal are
+converted exactly and floats are refused.
+
+Safety: spec identifiers are only emitted after `Names` has mapped them to
+identifiers that cannot be Python keywords, dunders or the engine's own names,
+and every string or number from the spec is emitted with `repr` of a str or
+int. Nothing from the spec is pasted into code as written.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Iterable
+from fractions import Fraction
+
+from dsl import ir
+from dsl.diagnostics import InternalError
+from dsl.units import BOOL
+
+# Names the generated module defines or uses itself; spec names never take them.
+_ENGINE_NAMES = frozenset(
+    [
+        "params",
+        "state",
+        "inputs",
+        "Params",
+        "State",
+        "Inputs",
+        "Fraction",
+        "Decimal",
+        "Mapping",
+        "GuardError",
+        "UndefinedError",
+        "ASSETS",
+        "SPEC_TITLE",
+        "SPEC_PATH",
+        "NAMES",
+        "math",
+        "dataclass",
+        "field",
+        "replace",
+        "abs",
+        "min",
+        "max",
+        "sum",
+        "all",
+        "any",
+        "isinstance",
+        "float",
+        "bool",
+        "int",
+        "str",
+        "dict",
+        "tuple",
+        "object",
+        "len",
+        "TypeError",
+        "ValueError",
+        "ArithmeticError",
+        "Exception",
+        "print",
+        "annotations",
+        "assumptions_hold",
+        "where_holds",
+    ]
+)
+
+
+class Names:
+    """An injective map from spec names to safe Python identifiers."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set(_ENGINE_NAMES)
+        self.map: dict[tuple[str, str], str] = {}
+
+    def get(self, space: str, name: str) -> str:
+        """The Python name of spec name `name` in namespace `space` (allocated once)."""
+        key = (space, name)
+        if key in self.map:
+            return self.map[key]
+        base = (
+            name
+            if name.isidentifier() and name.isascii()
+            else "v_" + "".join(c if c.isalnum() and c.isascii() else "_" for c in name)
+        )
+        if base.startswith("_"):
+            base = "u" + base
+        if keyword.iskeyword(base) or keyword.issoftkeyword(base) or base in self.taken:
+            base += "_"
+        candidate, n = base, 1
+        while candidate in self.taken:
+            n += 1
+            candidate = f"{base}{n}"
+        self.taken.add(candidate)
+        self.map[key] = candidate
+        return candidate
+
+
+def _lit(value: Fraction) -> str:
+    if value.denominator == 1:
+        return repr(int(value.numerator))
+    return f"Fraction({int(value.numerator)!r}, {int(value.denominator)!r})"
+
+
+def _let_deps(expr: ir.Expr) -> set[str]:
+    return {e.sym.name for e in ir.walk(expr) if isinstance(e, ir.Var) and e.sym.kind is ir.Kind.LET}
+
+
+class _Gen:
+    def __init__(self, program: ir.Program) -> None:
+        self.p = program
+        self.names = Names()
+        self.fields = Names()  # dataclass fields live in their own namespace
+        self.lets = {let.sym.name: let for let in program.lets}
+        self.consts: dict[Fraction, str] = {}
+        self.lines: list[str] = []
+        # Module-level names first, so that they stay as close to the spec as possible.
+        for let in program.lets:
+            self.names.get("g", let.sym.name)
+        for step in (*program.actions, *program.envs):
+            self.names.get("g", step.name)
+
+    # ---- helpers
+    def const(self, value: Fraction) -> str:
+        if value.denominator == 1:
+            return repr(int(value.numerator))
+        if value not in self.consts:
+            self.consts[value] = f"_K{len(self.consts)}"
+        return self.consts[value]
+
+    def where(self, span_line: int) -> str:
+        return f"{self.p.source.path}:{span_line}"
+
+    def closure(self, roots: Iterable[str]) -> list[ir.Let]:
+        """The lets that `roots` need, in dependency order (program order is one)."""
+        need: set[str] = set()
+        stack = list(roots)
+        while stack:
+            name = stack.pop()
+            if name in need:
+                continue
+            need.add(name)
+            stack.extend(_let_deps(self.lets[name].expr))
+        return [let for let in self.p.lets if let.sym.name in need]
+
+    def local(self, name: str) -> str:
+        return self.names.get("g", name)
+
+    # ---- expressions
+    def expr(self, e: ir.Expr, scope: dict[str, str]) -> str:
+        match e:
+            case ir.Const(value=v):
+                return self.const(v)
+            case ir.BoolConst(value=v):
+                return "True" if v else "False"
+            case ir.Var(sym=sym, index=index):
+                base = self.var(sym, scope)
+                return base + self.index(index, scope) if index is not None else base
+            case ir.Neg(x=x):
+                return f"(-{self.expr(x, scope)})"
+            case ir.Arith(op=op, left=a, right=b):
+                return f"({self.expr(a, scope)} {op} {self.expr(b, scope)})"
+            case ir.Div(left=a, right=b, span=span):
+                return f"_div({self.expr(a, scope)}, {self.expr(b, scope)}, {self.where(span.line)!r})"
+            case ir.Abs(x=x):
+                return f"abs({self.expr(x, scope)})"
+            case ir.MinMax(op=op, args=args):
+                return f"{op}({', '.join(self.expr(a, scope) for a in args)})"
+            case ir.Round(direction=d, x=x, step=s, span=span):
+                return f"_round_{d}({self.expr(x, scope)}, {self.expr(s, scope)}, {self.where(span.line)!r})"
+            case ir.Ite(cond=c, then=t, orelse=o):
+                return f"({self.expr(t, scope)} if {self.expr(c, scope)} else {self.expr(o, scope)})"
+            case ir.Cmp(op=op, left=a, right=b):
+                return f"({self.expr(a, scope)} {op} {self.expr(b, scope)})"
+            case ir.BoolOp(op="implies", left=a, right=b):
+                return f"((not {self.expr(a, scope)}) or {self.expr(b, scope)})"
+            case ir.BoolOp(op=op, left=a, right=b):
+                return f"({self.expr(a, scope)} {op} {self.expr(b, scope)})"
+            case ir.Not(x=x):
+                return f"(not {self.expr(x, scope)})"
+            case ir.Sum(var=v, body=b):
+                py = self.bound(v)
+                return f"sum(({self.expr(b, {**scope, v: py})} for {py} in ASSETS), Fraction(0))"
+            case ir.Quant(kind=k, var=v, body=b):
+                py = self.bound(v)
+                return f"{k}({self.expr(b, {**scope, v: py})} for {py} in ASSETS)"
+            case ir.TableCall(table=t, arg=a, column=c):
+                return f"_lookup_{self.local(t.name)}({self.expr(a, scope)})[{c}]"
+        raise InternalError(f"the Python back end has no case for {type(e).__name__}")
+
+    def bound(self, var: str) -> str:
+        return "_i_" + self.names.get("bound", var)
+
+    def var(self, sym: ir.Symbol, scope: dict[str, str]) -> str:
+        match sym.kind:
+            case ir.Kind.PARAM:
+                return f"params.{self.fields.get('f', sym.name)}"
+            case ir.Kind.STATE:
+                return f"state.{self.fields.get('f', sym.name)}"
+            case ir.Kind.INPUT:
+                return f"inputs.{self.fields.get('f', sym.name)}"
+            case ir.Kind.LET | ir.Kind.ARG | ir.Kind.LOCAL:
+                if sym.name not in scope:
+                    raise InternalError(f"`{sym.name}` used before it was computed in the Python back end")
+                return scope[sym.name]
+        raise InternalError(f"unknown symbol kind {sym.kind}")
+
+    def index(self, index: ir.Index, scope: dict[str, str]) -> str:
+        match index:
+            case ir.AssetName(name=a):
+                return f"[{a!r}]"
+            case ir.BoundVar(name=v):
+                return f"[{scope[v]}]"
+        raise InternalError(f"unknown index {index!r}")
+
+    def let_lines(self, lets: list[ir.Let], scope: dict[str, str], indent: str) -> list[str]:
+        out = []
+        for let in lets:
+            name = "_l_" + self.local(let.sym.name)
+            if let.binder is None:
+                out.append(f"{indent}{name} = {self.expr(let.expr, scope)}")
+            else:
+                py = self.bound(let.binder)
+                body = self.expr(let.expr, {**scope, let.binder: py})
+                out.append(f"{indent}{name} = {{{py}: {body} for {py} in ASSETS}}")
+            scope[let.sym.name] = name
+        return out
+
+    # ---- module
+    def module(self) -> str:
+        body: list[str] = []
+        body += self.dataclasses()
+        body += self.tables()
+        body += self.let_functions()
+        body += self.checks()
+        body += self.actions()
+        body += self.env_moves()
+        head = self.header()
+        return "\n".join(head + body).rstrip() + "\n"
+
+    def header(self) -> list[str]:
+        p = self.p
+        names = {let.sym.name: self.local(let.sym.name) for let in p.lets}
+        names.update({s.name: self.local(s.name) for s in (*p.actions, *p.envs)})
+        consts = [f"{name} = {_lit(value)}" for value, name in self.consts.items()]
+        return [
+            _doc(
+                f"Margin engine compiled by solvent from {p.source.path}. Do not edit; recompile.\n\nSpec: {p.title}\n",
+                "",
+            ),
+            "",
+            "from __future__ import annotations",
+            "",
+            "import math",
+            "from collections.abc import Mapping",
+            "from dataclasses import dataclass, field, replace",
+            "from decimal import Decimal",
+            "from fractions import Fraction",
+            "",
+            f"SPEC_TITLE = {p.title!r}",
+            f"SPEC_PATH = {p.source.path!r}",
+            f"ASSETS: tuple[str, ...] = {tuple(p.assets)!r}",
+            f"NAMES: dict[str, str] = {names!r}  # spec name -> Python name, where they differ"
+            if any(k != v for k, v in names.items())
+            else "NAMES: dict[str, str] = {}",
+            *consts,
+            "",
+            "",
+            RUNTIME,
+        ]
+
+    def dataclasses(self) -> list[str]:
+        p = self.p
+        out = [
+            "@dataclass(frozen=True, slots=True)",
+            "class Params:",
+            _doc(f"The spec's parameters; defaults from {p.source.path}."),
+            "",
+        ]
+        for prm in p.params:
+            f = self.fields.get("f", prm.sym.name)
+            if isinstance(prm.default, tuple):
+                items = ", ".join(f"{a!r}: {_lit(v)}" for a, v in prm.default)
+                out.append(f"    {f}: Mapping[str, Fraction] = field(default_factory=lambda: {{{items}}})")
+            else:
+                out.append(f"    {f}: Fraction = {_lit(prm.default)}")
+        out += ["", "    def __post_init__(self) -> None:"]
+        checks = []
+        for prm in p.params:
+            f = self.fields.get("f", prm.sym.name)
+            conv = "_qmap" if prm.sym.indexed else "_q"
+            checks.append(f"        object.__setattr__(self, {f!r}, {conv}(self.{f}, {prm.sym.name!r}))")
+            if not prm.pinned:
+                lo = "None" if prm.lo is None else _lit(prm.lo)
+                hi = "None" if prm.hi is None else _lit(prm.hi)
+                checks.append(f"        _in_range(self.{f}, {lo}, {hi}, {prm.sym.name!r})")
+        out += checks or ["        pass"]
+        for cls, syms, doc in (("State", p.states, "account state"), ("Inputs", p.inputs, "market inputs")):
+            out += ["", "", "@dataclass(frozen=True, slots=True)", f"class {cls}:", _doc(f"The spec's {doc}."), ""]
+            for sym in syms:
+                f = self.fields.get("f", sym.name)
+                out.append(f"    {f}: Mapping[str, Fraction]" if sym.indexed else f"    {f}: Fraction")
+            out += ["", "    def __post_init__(self) -> None:"]
+            convs = [
+                f"        object.__setattr__(self, {self.fields.get('f', s.name)!r}, "
+                f"{'_qmap' if s.indexed else '_q'}(self.{self.fields.get('f', s.name)}, {s.name!r}))"
+                for s in syms
+            ]
+            out += convs or ["        pass"]
+        return [*out, "", ""]
+
+    def tables(self) -> list[str]:
+        out = []
+        for t in self.p.tables:
+            name = self.local(t.name)
+            rows = ", ".join(
+                f"({'None' if r.lo is None else _lit(r.lo)}, {'None' if r.hi is None else _lit(r.hi)}, "
+                f"({''.join(_lit(v) + ', ' for v in r.values)}))"
+                for r in t.rows
+            )
+            out += [
+                f"_TABLE_{name} = ({rows},)",
+                "",
+                "",
+                f"def _lookup_{name}(x: Fraction) -> tuple[Fraction, ...]:",
+                _doc(f"Table `{t.name}` ({self.where(t.span.line)}): the first bracket [lo, hi) holding x."),
+                f"    for lo, hi, row in _TABLE_{name}:",
+                "        if (lo is None or x >= lo) and (hi is None or x < hi):",
+                "            return row",
+                f"    raise UndefinedError({f'table {t.name} has no bracket for '!r} + str(x) + "
+                f"{f' ({self.where(t.span.line)})'!r})",
+                "",
+                "",
+            ]
+        return out
+
+    def let_functions(self) -> list[str]:
+        out = []
+        for let in self.p.lets:
+            name = self.local(let.sym.name)
+            scope: dict[str, str] = {}
+            pre = self.let_lines([d for d in self.closure([let.sym.name]) if d is not let], scope, "    ")
+            if let.sym.ty == BOOL:
+                ret = "bool"
+            elif let.sym.indexed:
+                ret = "dict[str, Fraction]"
+            else:
+                ret = "Fraction"
+            out += [
+                f"def {name}(params: Params, state: State, inputs: Inputs) -> {ret}:",
+                _doc(f"`{let.sym.name}`: {let.sym.ty} ({self.where(let.span.line)})."),
+                *pre,
+            ]
+            if let.binder is not None:
+                py = self.bound(let.binder)
+                out.append(
+                    f"    return {{{py}: Fraction({self.expr(let.expr, {**scope, let.binder: py})}) "
+                    f"for {py} in ASSETS}}"
+                )
+            elif let.sym.ty == BOOL:
+                out.append(f"    return bool({self.expr(let.expr, scope)})")
+            else:
+                out.append(f"    return Fraction({self.expr(let.expr, scope)})")
+            out += ["", ""]
+        return out
+
+    def predicate(self, fname: str, doc: str, constraints: tuple[ir.Constraint, ...], sig: str) -> list[str]:
+        scope: dict[str, str] = {}
+        roots = set().union(*(_let_deps(c.expr) for c in constraints)) if constraints else set()
+        out = [f"def {fname}({sig}) -> bool:", _doc(doc)]
+        out += self.let_lines(self.closure(roots), scope, "    ")
+        for c in constraints:
+            out.append(f"    if not {self.expr(c.expr, scope)}:  # {_comment(self.where(c.span.line))}")
+            out.append("        return False")
+        return [*out, "    return True", "", ""]
+
+    def checks(self) -> list[str]:
+        out = self.predicate(
+            "assumptions_hold", "True when the parameters satisfy every `assume`.", self.p.assumes, "params: Params"
+        )
+        out += self.predicate(
+            "where_holds",
+            "True when every `where` constraint holds.",
+            self.p.wheres,
+            "params: Params, state: State, inputs: Inputs",
+        )
+        return out
+
+    def actions(self) -> list[str]:
+        out = []
+        for a in self.p.actions:
+            name = self.local(a.name)
+            scope: dict[str, str] = {}
+            sig = ["params: Params", "state: State", "inputs: Inputs"]
+            conv = []
+            for arg in a.args:
+                py = "_a_" + self.names.get("arg:" + a.name, arg.name)
+                scope[arg.name] = py
+                sig.append(f"{py}: Fraction | int | str | Decimal")
+                conv.append(f"    {py} = _q({py}, {arg.name!r})")
+            where = self.where(a.span.line)
+            out += [
+                f"def {name}({', '.join(sig)}) -> State:",
+                _doc(f"Action `{a.name}` ({where}): the next state, or GuardError."),
+                *conv,
+            ]
+            guard_roots = _let_deps(a.guard) if a.guard is not None else set()
+            out += self.let_lines(self.closure(guard_roots), scope, "    ")
+            if a.guard is not None:
+                out += [
+                    f"    if not {self.expr(a.guard, scope)}:",
+                    f"        raise GuardError({f'action {a.name!r} ({where}): its guard does not hold'!r})",
+                ]
+            roots: set[str] = set()
+            for local in a.locals:
+                roots |= _let_deps(local.expr)
+            for u in a.updates:
+                roots |= _let_deps(u.expr)
+            out += self.let_lines([d for d in self.closure(roots) if d.sym.name not in scope], scope, "    ")
+            for local in a.locals:
+                py = "_v_" + self.names.get("local:" + a.name, local.sym.name)
+                out.append(f"    {py} = {self.expr(local.expr, scope)}")
+                scope[local.sym.name] = py
+            out.append(f"    return replace(state{self.updates(a.updates, scope)})")
+            out += ["", ""]
+        return out
+
+    def updates(
+        self,
+        updates: tuple[ir.Update, ...] | tuple[ir.EnvUpdate, ...],
+        scope: dict[str, str],
+        values: dict[str, str] | None = None,
+    ) -> str:
+        """`, field=value, ...` for `replace`, merging per-asset updates of one field."""
+        grouped: dict[ir.Symbol, list[str]] = {}
+        for u in updates:
+            if values is not None:
+                value = values[u.sym.name if u.index is None else f"{u.sym.name}[{_index_key(u.index)}]"]
+            else:
+                assert isinstance(u, ir.Update)
+                value = self.expr(u.expr, scope) if not isinstance(u.index, ir.BoundVar) else ""
+            f = self.fields.get("f", u.sym.name)
+            parts = grouped.setdefault(u.sym, [])
+            match u.index:
+                case None:
+                    parts.append(value)
+                case ir.AssetName(name=asset):
+                    if not parts:
+                        parts.append(f"**{'state' if u.sym.kind is ir.Kind.STATE else 'inputs'}.{f}")
+                    parts.append(f"{asset!r}: {value}")
+                case ir.BoundVar(name=v):
+                    py = self.bound(v)
+                    assert isinstance(u, ir.Update)
+                    parts.append(f"{py}: {self.expr(u.expr, {**scope, v: py})} for {py} in ASSETS")
+        out = ""
+        for sym, parts in grouped.items():
+            f = self.fields.get("f", sym.name)
+            value = parts[0] if len(parts) == 1 and ":" not in parts[0] else "{" + ", ".join(parts) + "}"
+            out += f", {f}={value}"
+        return out
+
+    def env_moves(self) -> list[str]:
+        out = []
+        for env in self.p.envs:
+            name = self.local(env.name)
+            where = self.where(env.span.line)
+            keys = [u.sym.name if u.index is None else f"{u.sym.name}[{_index_key(u.index)}]" for u in env.updates]
+            out += [
+                f"def {name}(params: Params, state: State, inputs: Inputs, "
+                "choice: Mapping[str, Fraction | int | str | Decimal]) -> tuple[State, Inputs]:",
+                _doc(f"Env move `{env.name}` ({where}): apply `choice` (keys {keys}), checking its ranges."),
+            ]
+            scope: dict[str, str] = {}
+            roots: set[str] = set()
+            for u in env.updates:
+                roots |= _let_deps(u.lo) | _let_deps(u.hi)
+            if env.guard is not None:
+                roots |= _let_deps(env.guard)
+            out += self.let_lines(self.closure(roots), scope, "    ")
+            if env.guard is not None:
+                out += [
+                    f"    if not {self.expr(env.guard, scope)}:",
+                    f"        raise GuardError({f'env move {env.name!r} ({where}): its guard does not hold'!r})",
+                ]
+            values: dict[str, str] = {}
+            for i, (u, key) in enumerate(zip(env.updates, keys, strict=True)):
+                if isinstance(u.index, ir.BoundVar):
+                    raise InternalError("per-asset env ranges over a bound variable are not compiled yet")
+                py = f"_c{i}"
+                out.append(f"    {py} = _q(choice[{key!r}], {key!r})")
+                out.append(
+                    f"    _check_choice({py}, {self.expr(u.lo, scope)}, {self.expr(u.hi, scope)}, "
+                    f"{key!r}, {env.name!r})"
+                )
+                values[key] = py
+            state_ups = tuple(u for u in env.updates if u.sym.kind is ir.Kind.STATE)
+            input_ups = tuple(u for u in env.updates if u.sym.kind is ir.Kind.INPUT)
+            out.append(
+                f"    return (replace(state{self.updates(state_ups, scope, values)}), "
+                f"replace(inputs{self.updates(input_ups, scope, values)}))"
+            )
+            out += ["", ""]
+        return out
+
+
+def _doc(text: str, indent: str = "    ") -> str:
+    """A docstring line: a `repr` literal, so nothing in `text` can end the string."""
+    return f"{indent}{text!r}"
+
+
+def _comment(text: str) -> str:
+    """Comment text with line breaks and other control characters escaped."""
+    return text.encode("unicode_escape").decode("ascii")
+
+
+def _index_key(index: ir.Index) -> str:
+    return index.name
+
+
+RUNTIME = '''class GuardError(Exception):
+    """An action or env move was applied where its guard does not hold."""
+
+
+class UndefinedError(ArithmeticError):
+    """A partial operation was applied outside its domain (division by zero, a table gap)."""
+
+
+def _q(value: object, name: str) -> Fraction:
+    """`value` as an exact Fraction; floats are refused because they are not exact."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise TypeError(f"{name}: {value!r} is a {type(value).__name__}; pass an int, str, Decimal or Fraction "
+                        "so that the value is exact (e.g. '0.005' rather than 0.005)")
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, int | Decimal):
+        return Fraction(value)
+    if isinstance(value, str):
+        try:
+            return Fraction(value.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{name}: {value!r} is not a number") from None
+    raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+
+
+def _qmap(value: object, name: str) -> dict[str, Fraction]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} is per-asset: pass a mapping from each of {ASSETS} to a number")
+    missing = [a for a in ASSETS if a not in value]
+    extra = [a for a in value if a not in ASSETS]
+    if missing or extra:
+        raise ValueError(f"{name}: missing {missing}, unknown {extra}; the assets are {ASSETS}")
+    return {a: _q(value[a], f"{name}[{a}]") for a in ASSETS}
+
+
+def _in_range(value: object, lo: Fraction | int | None, hi: Fraction | int | None, name: str) -> None:
+    values = value.values() if isinstance(value, Mapping) else [value]
+    for v in values:
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ValueError(f"parameter {name} = {v} is outside its declared range [{lo}, {hi}]")
+
+
+def _check_choice(value: Fraction, lo: Fraction, hi: Fraction, name: str, step: str) -> None:
+    if not lo <= value <= hi:
+        raise GuardError(f"env move {step!r}: {name} = {value} is outside [{lo}, {hi}]")
+
+
+def _div(a: Fraction, b: Fraction, where: str) -> Fraction:
+    if b == 0:
+        raise UndefinedError(f"division by zero ({where})")
+    return Fraction(a) / b
+
+
+def _round_down(x: Fraction, step: Fraction, where: str) -> Fraction:
+    if step <= 0:
+        raise UndefinedError(f"round_down with a step of {step} ({where})")
+    return math.floor(Fraction(x) / step) * step
+
+
+def _round_up(x: Fraction, step: Fraction, where: str) -> Fraction:
+    if step <= 0:
+        raise UndefinedError(f"round_up with a step of {step} ({where})")
+    return math.ceil(Fraction(x) / step) * step
+
+
+'''
+
+
+def generate(program: ir.Program) -> str:
+    """The Python source of the engine for `program`."""
+    gen = _Gen(program)
+    body = gen.module()
+    return body
