@@ -41,6 +41,9 @@ _ENGINE_NAMES = frozenset(
         "SPEC_TITLE",
         "SPEC_PATH",
         "NAMES",
+        "FIELDS",
+        "STEPS",
+        "FORMULAS",
         "math",
         "dataclass",
         "field",
@@ -120,11 +123,12 @@ class _Gen:
         self.lets = {let.sym.name: let for let in program.lets}
         self.consts: dict[Fraction, str] = {}
         self.lines: list[str] = []
+        self.formulas: dict[str, str] = {}
         # Module-level names first, so that they stay as close to the spec as possible.
         for let in program.lets:
             self.names.get("g", let.sym.name)
-        for step in (*program.actions, *program.envs):
-            self.names.get("g", step.name)
+        for step in [*program.actions, *program.envs]:
+            self.names.get("step", step.name)
 
     # ---- helpers
     def const(self, value: Fraction) -> str:
@@ -247,7 +251,9 @@ class _Gen:
     def header(self) -> list[str]:
         p = self.p
         names = {let.sym.name: self.local(let.sym.name) for let in p.lets}
-        names.update({s.name: self.local(s.name) for s in (*p.actions, *p.envs)})
+        steps = {a.name: self.names.get("step", a.name) for a in [*p.actions, *p.envs]}
+        formulas = self.formulas
+        fields = {s.name: self.fields.get("f", s.name) for s in (*(q.sym for q in p.params), *p.states, *p.inputs)}
         consts = [f"{name} = {_lit(value)}" for value, name in self.consts.items()]
         return [
             _doc(
@@ -266,9 +272,10 @@ class _Gen:
             f"SPEC_TITLE = {p.title!r}",
             f"SPEC_PATH = {p.source.path!r}",
             f"ASSETS: tuple[str, ...] = {tuple(p.assets)!r}",
-            f"NAMES: dict[str, str] = {names!r}  # spec name -> Python name, where they differ"
-            if any(k != v for k, v in names.items())
-            else "NAMES: dict[str, str] = {}",
+            f"NAMES: dict[str, str] = {names!r}  # let and role -> function",
+            f"STEPS: dict[str, str] = {steps!r}  # action and env move -> function",
+            f"FORMULAS: dict[str, str] = {formulas!r}  # 'property:name', 'invariant:name', ... -> function",
+            f"FIELDS: dict[str, str] = {fields!r}  # param, state, input -> dataclass field",
             *consts,
             "",
             "",
@@ -390,12 +397,34 @@ class _Gen:
             self.p.wheres,
             "params: Params, state: State, inputs: Inputs",
         )
+        formulas = [("init", str(i), c.expr, c.span) for i, c in enumerate(self.p.init)]
+        formulas += [("property", c.name, c.expr, c.span) for c in self.p.properties]
+        formulas += [("invariant", c.name, c.expr, c.span) for c in self.p.invariants]
+        formulas += [("conserved", c.name, c.expr, c.span) for c in self.p.conserved]
+        for kind, name, expr, span in formulas:
+            fname = self.formula_name(kind, name)
+            scope: dict[str, str] = {}
+            ret = "bool" if expr.ty == BOOL else "Fraction"
+            out += [
+                f"def {fname}(params: Params, state: State, inputs: Inputs) -> {ret}:",
+                _doc(f"{kind} `{name}` ({self.where(span.line)})."),
+                *self.let_lines(self.closure(_let_deps(expr)), scope, "    "),
+                f"    return {ret}({self.expr(expr, scope)})",
+                "",
+                "",
+            ]
         return out
+
+    def formula_name(self, kind: str, name: str) -> str:
+        """The function for `kind` `name` (init clauses are numbered), recorded in FORMULAS."""
+        py = self.names.get("formula", f"{kind}_{name}")
+        self.formulas[f"{kind}:{name}"] = py
+        return py
 
     def actions(self) -> list[str]:
         out = []
         for a in self.p.actions:
-            name = self.local(a.name)
+            name = self.names.get("step", a.name)
             scope: dict[str, str] = {}
             sig = ["params: Params", "state: State", "inputs: Inputs"]
             conv = []
@@ -468,7 +497,7 @@ class _Gen:
     def env_moves(self) -> list[str]:
         out = []
         for env in self.p.envs:
-            name = self.local(env.name)
+            name = self.names.get("step", env.name)
             where = self.where(env.span.line)
             keys = [u.sym.name if u.index is None else f"{u.sym.name}[{_index_key(u.index)}]" for u in env.updates]
             out += [

@@ -1,0 +1,41 @@
+"""The built-in checks' ids, one-line meanings and what they need.
+
+`spec/checks.md` has a page per id; `solvent explain ID` prints it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    id: str
+    summary: str
+
+
+CATALOGUE: tuple[CheckInfo, ...] = (
+    CheckInfo("well-defined", "no division by zero, table gap or overlap, non-positive rounding step; "
+              "assumptions and where-constraints satisfiable"),
+    CheckInfo("requirement-nonnegative", "no margin requirement is below zero"),
+    CheckInfo("maintenance-le-initial", "the maintenance requirement never exceeds the initial one"),
+    CheckInfo("requirement-monotone", "a requirement never falls as the position grows at a fixed price"),
+    CheckInfo("liquidation-reachable", "some valid state is liquidatable"),
+    CheckInfo("insolvent-implies-liquidatable", "every state with negative equity is liquidatable"),
+    CheckInfo("liquidation-improves-health", "a liquidation never leaves the account less healthy"),
+    CheckInfo("liquidation-no-bad-debt", "a liquidation leaves no negative balance and no negative equity"),
+    CheckInfo("gap-safety", "one allowed env move cannot take a non-liquidatable account to negative equity"),
+    CheckInfo("conservation", "every action keeps every declared `conserved` total"),
+    CheckInfo("vacuity", "no guard, assumption, constraint or property is trivially true or never applies"),
+    CheckInfo("property", "a user `property` holds in every valid state"),
+    CheckInfo("invariant", "a user `invariant` holds in every state reachable from `init`"),
+)
+
+IDS = tuple(c.id for c in CATALOGUE)
+
+
+def info(check_id: str) -> CheckInfo:
+    for c in CATALOGUE:
+        if c.id == check_id:
+            return c
+    raise KeyError(check_id)

@@ -1,0 +1,489 @@
+"""The built-in catalogue of specification errors, and user properties.
+
+Each check states its question as a satisfiability query over the spec's
+parameter space (ranges and `assume`s), one or two frames of state and the
+`where` constraints, and asks Z3: `unsat` is PROVED, `sat` is VIOLATED (with
+a counterexample replayed on the engine), anything else UNKNOWN with the
+reason. Every check that needs something the spec lacks is reported as
+SKIPPED with what is missing. The formulas are documented in spec/checks.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import z3
+
+from checker.encode import Encoder, Frame, q
+from checker.replay import Predicate, Replayer, Scene, View, rational_model
+from checker.results import CheckResult, Counterexample
+from checker.solver import Options, Verdict, solve
+from checker.steps import Transition, action_step, env_step
+from dsl import Spec, ir
+from dsl.units import BOOL
+
+Check = Callable[["Context"], Iterator[CheckResult]]
+
+
+class Context:
+    """Everything the checks share for one spec: encoder, engine, options."""
+
+    def __init__(self, spec: Spec, options: Options) -> None:
+        self.spec = spec
+        self.program = spec.program
+        self.options = options
+        self.enc = Encoder(self.program, options.pins, options.all_defaults)
+        self.replayer = Replayer(self.program, self.enc, spec.engine)
+        self.params = [self.enc.param_space(), self.enc.assumptions()]
+
+    def valid(self, frame: Frame) -> list[z3.BoolRef]:
+        """Parameters in their space, and `frame` a state that satisfies every `where`."""
+        return [*self.params, frame.where()]
+
+    def role(self, frame: Frame, name: str) -> tuple[z3.ExprRef, z3.BoolRef]:
+        return frame.role(name)
+
+    def has(self, *roles: str) -> list[str]:
+        return [r for r in roles if self.program.role(r) is None]
+
+    def ask(self, check_id: str, name: str, assertions: list[z3.BoolRef], scene: Scene | None,
+            violated: Predicate | None, meaning: str, proof: str = "single-state",
+            sat_is_good: bool = False, good: str = "", bad: str = "") -> CheckResult:
+        """Run one query. By default sat means VIOLATED; `sat_is_good` flips it (reachability)."""
+        start = time.perf_counter()
+        outcome = solve(assertions, self.options)
+        seconds = time.perf_counter() - start
+        if outcome.status == "unknown":
+            return CheckResult(check_id, name, Verdict.UNKNOWN, seconds, f"the solver gave up: {outcome.reason}")
+        if sat_is_good:
+            if outcome.status == "sat":
+                return CheckResult(check_id, name, Verdict.PROVED, seconds, good, proof)
+            return CheckResult(check_id, name, Verdict.VIOLATED, seconds, bad, proof)
+        if outcome.status == "unsat":
+            return CheckResult(check_id, name, Verdict.PROVED, seconds, "", proof)
+        cex = None
+        reason = meaning
+        if scene is not None and violated is not None and outcome.model is not None:
+            model = rational_model(outcome.model, assertions, self.options.timeout)
+            if model is None:
+                reason += " (the solver's witness has irrational values; no exact counterexample was found)"
+            elif self.options.replay:
+                cex = self.replayer.replay(model, scene, violated)
+        return CheckResult(check_id, name, Verdict.VIOLATED, time.perf_counter() - start, reason, proof, cex)
+
+
+def _skip(check_id: str, name: str, why: str) -> CheckResult:
+    return CheckResult(check_id, name, Verdict.SKIPPED, 0.0, why)
+
+
+def _num(v: Any) -> bool:
+    return not isinstance(v, str)
+
+
+def _liquidations(program: ir.Program) -> list[ir.Action]:
+    """Actions guarded by the `liquidatable` role: the spec's liquidations."""
+    role = program.role("liquidatable")
+    if role is None:
+        return []
+    return [a for a in program.actions if a.guard is not None
+            and any(isinstance(e, ir.Var) and e.sym == role for e in ir.walk(a.guard))]
+
+
+def _where(span_line: int, program: ir.Program) -> str:
+    return f"{program.source.path}:{span_line}"
+
+
+# ---- well-defined -------------------------------------------------------------
+
+
+def well_defined(cx: Context) -> Iterator[CheckResult]:
+    p = cx.program
+    yield cx.ask("well-defined", "well-defined: parameter space", list(cx.params), None, None, "",
+                 sat_is_good=True, good="some parameter values satisfy every range and `assume`",
+                 bad="no parameter value satisfies the ranges and `assume`s together: every check would hold "
+                     "vacuously")
+    f = cx.enc.frame()
+    yield cx.ask("well-defined", "well-defined: where-constraints", cx.valid(f), None, None, "",
+                 sat_is_good=True, good="some state satisfies every `where`",
+                 bad="no state satisfies the `where` constraints under these parameters")
+    base = cx.valid(f)
+    for let in p.lets:
+        for asset in (list(p.assets) if let.sym.indexed else [None]):
+            f.let(let.sym.name, asset)
+    seen: set[tuple[str, int, int]] = set()
+    for let, ob in f.obligations:
+        key = (let.sym.name, ob.span.line, ob.span.col)
+        if key in seen:
+            continue
+        seen.add(key)
+        name = f"well-defined: `{let.sym.name}` ({ob.what.split(' ')[0]} at line {ob.span.line})"
+        scene = Scene([("state", f, None)])
+        let_name = let.sym.name
+        yield cx.ask("well-defined", name, [*base, ob.path, z3.Not(ob.ok)], scene,
+                     lambda v, n=let_name: isinstance(v[0].let(n), str),
+                     f"`{let.sym.name}` can fail at {ob.span.where}: {ob.what}")
+    for table in p.tables:
+        yield from _table_checks(cx, table)
+
+
+def _table_checks(cx: Context, table: ir.Table) -> Iterator[CheckResult]:
+    x = z3.Real(f"{table.name}.x")
+    rows = sorted(table.rows, key=lambda r: (r.lo is not None, r.lo if r.lo is not None else 0))
+    def inside(r: ir.Row) -> z3.BoolRef:
+        parts = []
+        if r.lo is not None:
+            parts.append(x >= q(r.lo))
+        if r.hi is not None:
+            parts.append(x < q(r.hi))
+        return z3.And(*parts) if parts else z3.BoolVal(True)
+    overlap = z3.Or(*[z3.And(inside(a), inside(b)) for a, b in zip(rows, rows[1:], strict=False)]) if len(rows) > 1 \
+        else z3.BoolVal(False)
+    yield _table_query(cx, table, x, "overlap", [overlap],
+                       f"two brackets of table `{table.name}` overlap; only the first applies")
+    lo = min((r.lo for r in rows if r.lo is not None), default=None)
+    hi_values = [r.hi for r in rows]
+    hi = None if any(h is None for h in hi_values) else max(h for h in hi_values if h is not None)
+    span = [z3.Not(z3.Or(*[inside(r) for r in rows]))]
+    if lo is not None and any(r.lo is None for r in rows) is False:
+        span.append(x >= q(lo))
+    if hi is not None:
+        span.append(x < q(hi))
+    yield _table_query(cx, table, x, "gap", span, f"table `{table.name}` has a gap between its brackets")
+
+
+def _table_query(cx: Context, table: ir.Table, x: z3.ArithRef, what: str, assertions: list[z3.BoolRef],
+                 meaning: str) -> CheckResult:
+    start = time.perf_counter()
+    outcome = solve(assertions, cx.options)
+    seconds = time.perf_counter() - start
+    name = f"well-defined: table `{table.name}` ({what}s)"
+    if outcome.status == "unknown":
+        return CheckResult("well-defined", name, Verdict.UNKNOWN, seconds, outcome.reason)
+    if outcome.status == "unsat":
+        return CheckResult("well-defined", name, Verdict.PROVED, seconds)
+    assert outcome.model is not None
+    value = cx.replayer.value(outcome.model, x)
+    assert not isinstance(value, bool)
+    # Replay: count the brackets holding the value, exactly as the engine's lookup scans them.
+    holding = [r for r in table.rows if (r.lo is None or value >= r.lo) and (r.hi is None or value < r.hi)]
+    if (what == "overlap") != (len(holding) > 1):
+        from dsl.diagnostics import InternalError
+        raise InternalError(f"table `{table.name}`: the solver's {what} at {value} is not one")
+    from checker.results import show
+    return CheckResult("well-defined", name, Verdict.VIOLATED, seconds,
+                       f"{meaning}: at {table.name}({show(value)}) — {len(holding)} brackets hold it")
+
+
+# ---- requirements -------------------------------------------------------------
+
+
+def requirement_nonnegative(cx: Context) -> Iterator[CheckResult]:
+    reqs = [r for r in ("initial", "maintenance") if cx.program.role(r) is not None]
+    if not reqs:
+        yield _skip("requirement-nonnegative", "requirement-nonnegative", "the margin block declares no "
+                    "`initial` or `maintenance` requirement")
+    for role in reqs:
+        f = cx.enc.frame()
+        term, ok = f.role(role)
+        yield cx.ask("requirement-nonnegative", f"requirement-nonnegative: {role}", [*cx.valid(f), ok, term < 0],
+                     Scene([("state", f, None)]), lambda v, r=role: v[0].let(r) < 0,
+                     f"the {role} requirement is negative here")
+
+
+def maintenance_le_initial(cx: Context) -> Iterator[CheckResult]:
+    missing = cx.has("initial", "maintenance")
+    if missing:
+        yield _skip("maintenance-le-initial", "maintenance-le-initial", f"no `{missing[0]}` role in the margin block")
+        return
+    f = cx.enc.frame()
+    m, okm = f.role("maintenance")
+    i, oki = f.role("initial")
+    yield cx.ask("maintenance-le-initial", "maintenance-le-initial", [*cx.valid(f), okm, oki, m > i],
+                 Scene([("state", f, None)]), lambda v: v[0].let("maintenance") > v[0].let("initial"),
+                 "the maintenance requirement exceeds the initial one: an account can open a position that "
+                 "is liquidatable at once")
+
+
+def _depends_on(program: ir.Program, let_name: str) -> set[ir.Symbol]:
+    lets = {let.sym.name: let for let in program.lets}
+    seen: set[str] = set()
+    out: set[ir.Symbol] = set()
+    stack = [let_name]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        for e in ir.walk(lets[n].expr):
+            if isinstance(e, ir.Var):
+                if e.sym.kind is ir.Kind.LET:
+                    stack.append(e.sym.name)
+                elif e.sym.kind is ir.Kind.STATE:
+                    out.add(e.sym)
+    return out
+
+
+def position_states(program: ir.Program, role: str) -> list[ir.Symbol]:
+    """The states a requirement reads whose unit is not equity's: the position sizes."""
+    money = program.role("equity") or program.role(role)
+    assert money is not None
+    return sorted((s for s in _depends_on(program, role) if s.ty != money.ty), key=lambda s: s.name)
+
+
+def requirement_monotone(cx: Context) -> Iterator[CheckResult]:
+    p = cx.program
+    reqs = [r for r in ("initial", "maintenance") if p.role(r) is not None]
+    if not reqs:
+        yield _skip("requirement-monotone", "requirement-monotone", "no `initial` or `maintenance` role")
+    for role in reqs:
+        positions = position_states(p, role)
+        name = f"requirement-monotone: {role}"
+        if not positions:
+            yield _skip("requirement-monotone", name, f"`{role}` reads no position state (a state whose unit "
+                        "differs from equity's)")
+            continue
+        f1 = cx.enc.frame("small")
+        moved = {k: v for k, v in f1.vars.items() if k[0] not in {s.name for s in positions}}
+        f2 = cx.enc.frame("large", moved)
+        grow = []
+        for s in positions:
+            for a in cx.enc.assets_of(s):
+                v1, v2 = f1.var(s, a), f2.var(s, a)
+                grow.append(z3.Or(z3.And(v1 >= 0, v2 >= v1), z3.And(v1 <= 0, v2 <= v1)))
+        r1, ok1 = f1.role(role)
+        r2, ok2 = f2.role(role)
+        sizes = ", ".join(s.name for s in positions)
+        yield cx.ask("requirement-monotone", name,
+                     [*cx.valid(f1), f2.where(), *grow, ok1, ok2, r2 < r1],
+                     Scene([("smaller position", f1, None), ("larger position", f2, None)]),
+                     lambda v, r=role: v[1].let(r) < v[0].let(r),
+                     f"the {role} requirement falls when the position ({sizes}) grows at the same price")
+
+
+# ---- liquidation ------------------------------------------------------------------
+
+
+def liquidation_reachable(cx: Context) -> Iterator[CheckResult]:
+    if cx.program.role("liquidatable") is None:
+        yield _skip("liquidation-reachable", "liquidation-reachable", "no `liquidatable when ...` in the margin block")
+        return
+    f = cx.enc.frame()
+    liq, ok = f.role("liquidatable")
+    yield cx.ask("liquidation-reachable", "liquidation-reachable", [*cx.valid(f), ok, liq], None, None, "",
+                 sat_is_good=True, good="some valid state is liquidatable",
+                 bad="no valid state is liquidatable: the liquidation rule can never trigger")
+
+
+def insolvent_implies_liquidatable(cx: Context) -> Iterator[CheckResult]:
+    missing = cx.has("equity", "liquidatable")
+    if missing:
+        yield _skip("insolvent-implies-liquidatable", "insolvent-implies-liquidatable",
+                    f"no `{missing[0]}` role in the margin block")
+        return
+    f = cx.enc.frame()
+    eq, oke = f.role("equity")
+    liq, okl = f.role("liquidatable")
+    yield cx.ask("insolvent-implies-liquidatable", "insolvent-implies-liquidatable",
+                 [*cx.valid(f), oke, okl, eq < 0, z3.Not(liq)], Scene([("state", f, None)]),
+                 lambda v: v[0].let("equity") < 0 and not v[0].let("liquidatable"),
+                 "this account has negative equity but is not liquidatable")
+
+
+def _liquidation_steps(cx: Context, check_id: str, roles: tuple[str, ...]) -> Iterator[tuple[ir.Action, Frame,
+                                                                                         Transition] | CheckResult]:
+    missing = cx.has(*roles)
+    if missing:
+        yield _skip(check_id, check_id, f"no `{missing[0]}` role in the margin block")
+        return
+    actions = _liquidations(cx.program)
+    if not actions:
+        yield _skip(check_id, check_id, "no action is guarded by `liquidatable`")
+        return
+    for a in actions:
+        f0 = cx.enc.frame("before")
+        t = action_step(cx.enc, f0, a, "after")
+        yield a, f0, t
+
+
+def _health(frame: Frame) -> tuple[z3.ExprRef, z3.BoolRef]:
+    eq, oke = frame.role("equity")
+    m, okm = frame.role("maintenance")
+    return eq - m, z3.And(oke, okm)
+
+
+def _runtime_health(v: View) -> Any:
+    return v.let("equity") - v.let("maintenance")
+
+
+def liquidation_improves_health(cx: Context) -> Iterator[CheckResult]:
+    for item in _liquidation_steps(cx, "liquidation-improves-health", ("equity", "maintenance", "liquidatable")):
+        if isinstance(item, CheckResult):
+            yield item
+            continue
+        a, f0, t = item
+        h0, ok0 = _health(f0)
+        h1, ok1 = _health(t.post)
+        yield cx.ask("liquidation-improves-health", f"liquidation-improves-health: {a.name}",
+                     [*cx.valid(f0), t.guard, t.defined, ok0, ok1, h1 < h0],
+                     Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
+                     lambda v: _runtime_health(v[1]) < _runtime_health(v[0]),
+                     f"`{a.name}` leaves the account less healthy (equity - maintenance falls)")
+
+
+def liquidation_no_bad_debt(cx: Context) -> Iterator[CheckResult]:
+    for item in _liquidation_steps(cx, "liquidation-no-bad-debt", ("equity", "liquidatable")):
+        if isinstance(item, CheckResult):
+            yield item
+            continue
+        a, f0, t = item
+        eq1, ok1 = t.post.role("equity")
+        runtime_where = cx.spec.engine.where_holds
+        yield cx.ask("liquidation-no-bad-debt", f"liquidation-no-bad-debt: {a.name}",
+                     [*cx.valid(f0), t.guard, t.defined, ok1, z3.Or(z3.Not(t.post.where()), eq1 < 0)],
+                     Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
+                     lambda v: (not runtime_where(v[1].params, v[1].state, v[1].inputs)) or v[1].let("equity") < 0,
+                     f"`{a.name}` leaves a negative balance (a `where` fails) or negative equity: bad debt")
+
+
+def gap_safety(cx: Context) -> Iterator[CheckResult]:
+    missing = cx.has("equity", "liquidatable")
+    if missing:
+        yield _skip("gap-safety", "gap-safety", f"no `{missing[0]}` role in the margin block")
+        return
+    if not cx.program.envs:
+        yield _skip("gap-safety", "gap-safety", "the spec declares no `env` move")
+        return
+    for env in cx.program.envs:
+        f0 = cx.enc.frame("before")
+        t = env_step(cx.enc, f0, env, "after")
+        liq, okl = f0.role("liquidatable")
+        eq1, oke = t.post.role("equity")
+        yield cx.ask("gap-safety", f"gap-safety: {env.name}",
+                     [*cx.valid(f0), okl, z3.Not(liq), t.guard, t.defined, t.post.where(), oke, eq1 < 0],
+                     Scene([("before", f0, None), (f"after {env.name}", t.post, t)]),
+                     lambda v: (not v[0].let("liquidatable")) and v[1].let("equity") < 0,
+                     f"a non-liquidatable account reaches negative equity in one `{env.name}` move: "
+                     "liquidation comes too late")
+
+
+def conservation(cx: Context) -> Iterator[CheckResult]:
+    p = cx.program
+    if not p.conserved:
+        yield _skip("conservation", "conservation", "the spec declares no `conserved` total")
+        return
+    if not p.actions:
+        yield _skip("conservation", "conservation", "the spec declares no action")
+        return
+    for c in p.conserved:
+        for a in p.actions:
+            f0 = cx.enc.frame("before")
+            t = action_step(cx.enc, f0, a, "after")
+            v0, ok0 = cx.enc.formula(c.expr, f0)
+            v1, ok1 = cx.enc.formula(c.expr, t.post)
+            total = c
+            yield cx.ask("conservation", f"conservation: {c.name} by {a.name}",
+                         [*cx.valid(f0), t.guard, t.defined, ok0, ok1, v1 != v0],
+                         Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
+                         lambda v, k=f"conserved:{total.name}": _formula(v[0], k) != _formula(v[1], k),
+                         f"`{a.name}` changes the conserved total `{c.name}`")
+
+
+def _formula(view: View, key: str) -> Any:
+    """A compiled `property`, `invariant`, `init` or `conserved` formula, run on the engine."""
+    fn = getattr(view.engine, view.engine.FORMULAS[key])
+    return fn(view.params, view.state, view.inputs)
+
+
+# ---- vacuity and user properties ----------------------------------------------------
+
+
+def vacuity(cx: Context) -> Iterator[CheckResult]:
+    p = cx.program
+    f = cx.enc.frame()
+    base = cx.valid(f)
+    for a in p.actions:
+        if a.guard is None:
+            continue
+        t = action_step(cx.enc, f, a, "after")
+        yield cx.ask("vacuity", f"vacuity: guard of {a.name} can hold", [*base, t.guard, t.defined], None, None, "",
+                     sat_is_good=True, good="the guard holds in some valid state",
+                     bad=f"the guard of `{a.name}` never holds: the action can never run")
+        yield cx.ask("vacuity", f"vacuity: guard of {a.name} can fail", [*base, z3.Not(t.guard), t.defined],
+                     None, None, "", sat_is_good=True, good="the guard excludes some valid state",
+                     bad=f"the guard of `{a.name}` always holds: it excludes nothing")
+    for e in p.envs:
+        t = env_step(cx.enc, f, e, "after")
+        yield cx.ask("vacuity", f"vacuity: env move {e.name} can happen", [*base, t.guard, t.defined], None, None,
+                     "", sat_is_good=True, good="the move is possible from some valid state",
+                     bad=f"env move `{e.name}` can never happen (its guard or range is empty)")
+    ranges = cx.enc.param_space()
+    for c in p.assumes:
+        term, ok = cx.enc.formula(c.expr, cx.enc.frame("assume"))
+        yield cx.ask("vacuity", f"vacuity: assume at line {c.span.line}", [ranges, ok, z3.Not(term)], None, None, "",
+                     sat_is_good=True, good="the assumption excludes some parameter values",
+                     bad=f"the `assume` at {c.span.where} is implied by the parameter ranges: it says nothing")
+    for c in p.wheres:
+        term, ok = cx.enc.formula(c.expr, f)
+        yield cx.ask("vacuity", f"vacuity: where of {c.name}", [*cx.params, ok, z3.Not(term)], None, None, "",
+                     sat_is_good=True, good="the constraint excludes some states",
+                     bad=f"the `where` of `{c.name}` ({c.span.where}) excludes nothing")
+    for c in (*p.properties, *p.invariants):
+        g = cx.enc.frame("any")
+        term, ok = cx.enc.formula(c.expr, g)
+        yield cx.ask("vacuity", f"vacuity: {c.kind} {c.name} is not a tautology", [ok, z3.Not(term)], None, None, "",
+                     sat_is_good=True, good="the statement depends on the spec",
+                     bad=f"{c.kind} `{c.name}` holds whatever the spec says: it checks nothing")
+        if isinstance(c.expr, ir.BoolOp) and c.expr.op == "implies":
+            lhs, okl = cx.enc.formula(c.expr.left, f)
+            yield cx.ask("vacuity", f"vacuity: {c.kind} {c.name} applies", [*base, okl, lhs], None, None, "",
+                         sat_is_good=True, good="its premise holds in some valid state",
+                         bad=f"the premise of {c.kind} `{c.name}` never holds: it is vacuously true")
+    if p.role("liquidatable") is not None:
+        liq, ok = f.role("liquidatable")
+        yield cx.ask("vacuity", "vacuity: some state is not liquidatable", [*base, ok, z3.Not(liq)], None, None, "",
+                     sat_is_good=True, good="some valid state is healthy",
+                     bad="every valid state is liquidatable")
+
+
+def properties(cx: Context) -> Iterator[CheckResult]:
+    for c in cx.program.properties:
+        f = cx.enc.frame()
+        term, ok = cx.enc.formula(c.expr, f)
+        prop = c
+        yield cx.ask("property", f"property: {c.name}", [*cx.valid(f), ok, z3.Not(term)],
+                     Scene([("state", f, None)]),
+                     lambda v, k=f"property:{prop.name}": not _formula(v[0], k),
+                     f"property `{c.name}` ({c.span.where}) fails in this state")
+
+
+SINGLE_STATE: tuple[tuple[str, Check], ...] = (
+    ("well-defined", well_defined),
+    ("requirement-nonnegative", requirement_nonnegative),
+    ("maintenance-le-initial", maintenance_le_initial),
+    ("requirement-monotone", requirement_monotone),
+    ("liquidation-reachable", liquidation_reachable),
+    ("insolvent-implies-liquidatable", insolvent_implies_liquidatable),
+    ("liquidation-improves-health", liquidation_improves_health),
+    ("liquidation-no-bad-debt", liquidation_no_bad_debt),
+    ("gap-safety", gap_safety),
+    ("conservation", conservation),
+    ("vacuity", vacuity),
+    ("property", properties),
+)
+
+
+def run_checks(spec: Spec, options: Options, only: Sequence[str] = ()) -> Iterator[CheckResult]:
+    """Run the catalogue (or the ids in `only`) on `spec`, yielding results as they come."""
+    cx = Context(spec, options)
+    for check_id, check in SINGLE_STATE:
+        if only and check_id not in only:
+            continue
+        yield from check(cx)
+    if not only or "invariant" in only:
+        from checker.bmc import invariants
+        yield from invariants(cx)
+
+
+_ = (BOOL, Counterexample)

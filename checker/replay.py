@@ -1,0 +1,232 @@
+"""Counterexamples: from a Z3 model to exact values, replayed on the runtime.
+
+A violation is only reported after the generated Python engine has been run
+on the solver's values: the engine must reach the same states, compute the
+same value for every `let` and role, and agree that the property fails. Any
+disagreement is a bug in solvent and raises `InternalError` naming both
+values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from types import ModuleType
+from typing import Any
+
+import z3
+
+from checker.encode import Encoder, Frame, q
+from checker.results import Counterexample, Step, Value, show
+from checker.steps import Transition
+from dsl import ir
+from dsl.diagnostics import InternalError
+
+
+@dataclass
+class Scene:
+    """What a query talks about: a sequence of frames, each reached by a transition or given."""
+
+    frames: list[tuple[str, Frame, Transition | None]]
+
+
+class View:
+    """A replayed state: the engine's objects and lazily computed lets."""
+
+    def __init__(self, engine: ModuleType, params: Any, state: Any, inputs: Any) -> None:
+        self.engine = engine
+        self.params = params
+        self.state = state
+        self.inputs = inputs
+        self._cache: dict[str, Value] = {}
+
+    def let(self, name: str) -> Any:
+        if name not in self._cache:
+            fn = getattr(self.engine, self.engine.NAMES[name])
+            try:
+                self._cache[name] = fn(self.params, self.state, self.inputs)
+            except self.engine.UndefinedError as err:
+                self._cache[name] = f"undefined ({err})"
+        return self._cache[name]
+
+    def field(self, name: str) -> Any:
+        py = self.engine.FIELDS[name]
+        for obj in (self.state, self.inputs, self.params):
+            if hasattr(obj, py) and name in self.engine.FIELDS:
+                try:
+                    return getattr(obj, py)
+                except AttributeError:
+                    continue
+        raise KeyError(name)
+
+
+Predicate = Callable[[Sequence[View]], bool]
+
+
+def to_fraction(v: z3.ExprRef) -> Fraction:
+    if z3.is_rational_value(v):
+        return Fraction(v.numerator_as_long(), v.denominator_as_long())
+    if z3.is_int_value(v):
+        return Fraction(v.as_long())
+    raise ValueError(f"not a rational: {v}")
+
+
+def _free_constants(assertions: Sequence[z3.ExprRef]) -> list[z3.ExprRef]:
+    seen: set[int] = set()
+    out: dict[int, z3.ExprRef] = {}
+    stack = list(assertions)
+    while stack:
+        e = stack.pop()
+        if e.get_id() in seen:
+            continue
+        seen.add(e.get_id())
+        if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            out[e.get_id()] = e
+        else:
+            stack.extend(e.children())
+    return list(out.values())
+
+
+def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: float) -> z3.ModelRef | None:
+    """A model with rational values for every free constant, or None if none was found.
+
+    nlsat may answer with irrational algebraic numbers; the runtime is exact
+    rationals, so such a model is moved to nearby rationals and re-checked.
+    """
+    consts = _free_constants(assertions)
+    values = {c.get_id(): model.eval(c, model_completion=True) for c in consts}
+    if all(z3.is_rational_value(v) or z3.is_int_value(v) or z3.is_true(v) or z3.is_false(v) for v in values.values()):
+        return model
+    for precision in (6, 12, 24):
+        pins = []
+        for c in consts:
+            v = values[c.get_id()]
+            if z3.is_algebraic_value(v):
+                v = v.approx(precision)
+            pins.append(c == v)
+        solver = z3.Solver()
+        solver.set("timeout", max(1, int(timeout * 1000)))
+        solver.add(*assertions, *pins)
+        if solver.check() == z3.sat:
+            return solver.model()
+    return None
+
+
+class Replayer:
+    """Turns a model into a `Counterexample`, checking it on the engine."""
+
+    def __init__(self, program: ir.Program, enc: Encoder, engine: ModuleType) -> None:
+        self.program = program
+        self.enc = enc
+        self.engine = engine
+
+    def value(self, model: z3.ModelRef, term: z3.ExprRef) -> Fraction | bool:
+        v = model.eval(term, model_completion=True)
+        if z3.is_true(v):
+            return True
+        if z3.is_false(v):
+            return False
+        return to_fraction(v)
+
+    def _params(self, model: z3.ModelRef) -> dict[str, Value]:
+        out: dict[str, Value] = {}
+        for p in self.program.params:
+            if p.sym.indexed:
+                out[p.sym.name] = {a: self._num(model, self.enc.param(p.sym.name, a)) for a in self.program.assets}
+            else:
+                out[p.sym.name] = self._num(model, self.enc.param(p.sym.name, None))
+        return out
+
+    def _num(self, model: z3.ModelRef, term: z3.ExprRef) -> Fraction:
+        v = self.value(model, term)
+        assert isinstance(v, Fraction)
+        return v
+
+    def _vars(self, model: z3.ModelRef, frame: Frame, syms: tuple[ir.Symbol, ...]) -> dict[str, Value]:
+        out: dict[str, Value] = {}
+        for s in syms:
+            if s.indexed:
+                out[s.name] = {a: self._num(model, frame.var(s, a)) for a in self.program.assets}
+            else:
+                out[s.name] = self._num(model, frame.var(s, None))
+        return out
+
+    def _build(self, cls: Any, values: dict[str, Value]) -> Any:
+        return cls(**{self.engine.FIELDS[k]: v for k, v in values.items()})
+
+    def replay(self, model: z3.ModelRef, scene: Scene, violated: Predicate) -> Counterexample:
+        """Run the scene on the engine and return the checked counterexample."""
+        params = self._params(model)
+        p_obj = self._build(self.engine.Params, params)
+        views: list[View] = []
+        steps: list[Step] = []
+        state_obj: Any = None
+        inputs_obj: Any = None
+        for label, frame, transition in scene.frames:
+            state = self._vars(model, frame, self.program.states)
+            inputs = self._vars(model, frame, self.program.inputs)
+            args: dict[str, Fraction] = {}
+            if transition is None:
+                state_obj = self._build(self.engine.State, state)
+                inputs_obj = self._build(self.engine.Inputs, inputs)
+            else:
+                args = {k: self._num(model, v) for k, v in transition.args.items()}
+                state_obj, inputs_obj = self._apply(transition, p_obj, state_obj, inputs_obj, args)
+                self._agree(f"the state after {label}", state, self._dump(state_obj, self.program.states))
+                self._agree(f"the inputs after {label}", inputs, self._dump(inputs_obj, self.program.inputs))
+            view = View(self.engine, p_obj, state_obj, inputs_obj)
+            lets = self._lets(model, frame, view, label)
+            views.append(view)
+            steps.append(Step(label, args, state, inputs, lets))
+        if not violated(views):
+            raise InternalError(
+                "the solver found a violation but the generated engine, run on the same values, does not "
+                f"show it.\nvalues: params {show(params)}; " + "; ".join(f"{s.label}: {show(s.state)} "
+                                                                         f"{show(s.inputs)}" for s in steps))
+        return Counterexample(params, tuple(steps), replayed=True)
+
+    def _apply(self, t: Transition, p_obj: Any, state: Any, inputs: Any, args: dict[str, Fraction]) -> tuple[Any, Any]:
+        fn = getattr(self.engine, self.engine.STEPS[t.step.name])
+        try:
+            if isinstance(t.step, ir.Action):
+                return fn(p_obj, state, inputs, *[args[a.name] for a in t.step.args]), inputs
+            return fn(p_obj, state, inputs, args)  # type: ignore[no-any-return]
+        except (self.engine.GuardError, self.engine.UndefinedError) as err:
+            raise InternalError(f"the solver's step `{t.step.name}` is rejected by the engine: {err}") from None
+
+    def _dump(self, obj: Any, syms: tuple[ir.Symbol, ...]) -> dict[str, Value]:
+        return {s.name: getattr(obj, self.engine.FIELDS[s.name]) for s in syms}
+
+    def _agree(self, what: str, solver: dict[str, Value], runtime: dict[str, Value]) -> None:
+        for k, v in solver.items():
+            if runtime[k] != v:
+                raise InternalError(f"{what}: the solver has {k} = {show(v)} but the engine computes {show(runtime[k])}")
+
+    def _lets(self, model: z3.ModelRef, frame: Frame, view: View, label: str) -> dict[str, Value]:
+        out: dict[str, Value] = {}
+        for let in self.program.lets:
+            name = let.sym.name
+            runtime = view.let(name)
+            assets = list(self.program.assets) if let.sym.indexed else [None]
+            solver_vals: dict[str | None, Fraction | bool] = {}
+            defined = True
+            for a in assets:
+                term, ok = frame.let(name, a)
+                if not self.value(model, ok):
+                    defined = False
+                    break
+                solver_vals[a] = self.value(model, term)
+            if defined and isinstance(runtime, str):
+                raise InternalError(f"`{name}` at {label}: the solver evaluates it to "
+                                    f"{show(solver_vals)} but the engine says {runtime}")
+            if defined:
+                expected: Any = solver_vals[None] if not let.sym.indexed else {k: v for k, v in solver_vals.items()}
+                if runtime != expected:
+                    raise InternalError(f"`{name}` at {label}: the solver has {show(expected)} but the engine "
+                                        f"computes {show(runtime)}")
+            out[name] = runtime
+        return out
+
+
+__all__ = ["Predicate", "Replayer", "Scene", "View", "q", "rational_model"]

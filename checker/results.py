@@ -1,0 +1,133 @@
+"""What a check reports: verdicts, counterexamples and exact values.
+
+Values are exact `Fraction`s (or per-asset dicts of them, or booleans). They
+are shown as decimals when the decimal is exact, otherwise as a fraction
+with a decimal approximation, so that nothing is rounded silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from checker.solver import Verdict
+
+Value = Fraction | bool | dict[str, Fraction] | dict[str, bool] | str
+
+
+def show(value: object) -> str:
+    """An exact, readable rendering of a value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Fraction):
+        return show_fraction(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {show(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def show_fraction(f: Fraction) -> str:
+    exact = exact_decimal(f)
+    if exact is not None:
+        return exact
+    approx = _approx(f)
+    return f"{f.numerator}/{f.denominator} (≈ {approx})"
+
+
+def exact_decimal(f: Fraction) -> str | None:
+    """`f` as a finite decimal string, or None when it has none."""
+    d = f.denominator
+    twos = fives = 0
+    while d % 2 == 0:
+        d //= 2
+        twos += 1
+    while d % 5 == 0:
+        d //= 5
+        fives += 1
+    if d != 1:
+        return None
+    places = max(twos, fives)
+    scaled = abs(f.numerator) * 10**places // f.denominator
+    sign = "-" if f < 0 else ""
+    if places == 0:
+        return f"{sign}{scaled}"
+    digits = str(scaled).rjust(places + 1, "0")
+    return f"{sign}{digits[:-places]}.{digits[-places:]}".rstrip("0").rstrip(".")
+
+
+def _approx(f: Fraction, places: int = 10) -> str:
+    """A decimal approximation with `places` significant-ish digits, by integer arithmetic."""
+    sign = "-" if f < 0 else ""
+    f = abs(f)
+    whole = f.numerator // f.denominator
+    rest = f - whole
+    digits = rest.numerator * 10**places // rest.denominator
+    return f"{sign}{whole}.{str(digits).rjust(places, '0')}".rstrip("0").rstrip(".")
+
+
+def to_json(value: object) -> object:
+    """A JSON-ready form: exact decimals as strings, others as "n/d"."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Fraction):
+        exact = exact_decimal(value)
+        return exact if exact is not None else f"{value.numerator}/{value.denominator}"
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One state in a counterexample, with the step that led to it."""
+
+    label: str  # "state", "before", "after liquidate", "initial", "env move", ...
+    args: dict[str, Fraction] = field(default_factory=dict)
+    state: dict[str, Value] = field(default_factory=dict)
+    inputs: dict[str, Value] = field(default_factory=dict)
+    lets: dict[str, Value] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    params: dict[str, Value]
+    steps: tuple[Step, ...]
+    replayed: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "params": {k: to_json(v) for k, v in self.params.items()},
+            "replayed": self.replayed,
+            "steps": [
+                {
+                    "label": s.label,
+                    "args": {k: to_json(v) for k, v in s.args.items()},
+                    "state": {k: to_json(v) for k, v in s.state.items()},
+                    "inputs": {k: to_json(v) for k, v in s.inputs.items()},
+                    "lets": {k: to_json(v) for k, v in s.lets.items()},
+                }
+                for s in self.steps
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str  # the check's stable id, e.g. "gap-safety"
+    name: str  # what it was applied to, e.g. "gap-safety: env move"
+    verdict: Verdict
+    seconds: float
+    reason: str = ""
+    proof: str = ""  # "single-state", "bounded, depth 20", "inductive, k=2", ...
+    counterexample: Counterexample | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "verdict": self.verdict.value,
+            "seconds": round(self.seconds, 4),
+            "reason": self.reason,
+            "proof": self.proof,
+            "counterexample": self.counterexample.to_json() if self.counterexample else None,
+        }

@@ -1,0 +1,82 @@
+"""The one place that makes and runs Z3 solvers.
+
+Deterministic (fixed seeds), bounded (a timeout and an optional resource
+limit per query) and three-valued: a query ends `sat`, `unsat` or `unknown`
+with Z3's reason. Nothing here decides what a result means for a check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from fractions import Fraction
+
+import z3
+
+
+class Verdict(Enum):
+    PROVED = "PROVED"
+    VIOLATED = "VIOLATED"
+    UNKNOWN = "UNKNOWN"
+    SKIPPED = "SKIPPED"
+
+
+@dataclass(frozen=True)
+class Options:
+    """How checks are run; the same options give the same results."""
+
+    timeout: float = 10.0  # seconds per solver query
+    rlimit: int | None = None
+    seed: int = 0
+    pins: dict[str, Fraction] = field(default_factory=dict)
+    all_defaults: bool = False
+    depth: int = 0  # bounded model checking depth; 0: single-state checks only
+    max_k: int = 4  # largest k tried by k-induction
+    replay: bool = True
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "sat", "unsat" or "unknown"
+    model: z3.ModelRef | None
+    reason: str
+
+
+def configure(seed: int) -> None:
+    """Fix Z3's global random seeds so that runs are reproducible."""
+    z3.set_param("smt.random_seed", seed)
+    z3.set_param("sat.random_seed", seed)
+    z3.set_param("nlsat.seed", seed)
+
+
+def _uses_integers(assertions: list[z3.BoolRef]) -> bool:
+    seen: set[int] = set()
+    stack: list[z3.ExprRef] = list(assertions)
+    while stack:
+        e = stack.pop()
+        if e.get_id() in seen:
+            continue
+        seen.add(e.get_id())
+        if z3.is_to_int(e) or z3.is_int(e):
+            return True
+        stack.extend(e.children())
+    return False
+
+
+def solve(assertions: list[z3.BoolRef], options: Options) -> Outcome:
+    """Is the conjunction of `assertions` satisfiable? Tries the general solver, then nlsat."""
+    attempts = ["default"] if _uses_integers(assertions) else ["default", "QF_NRA"]
+    reasons = []
+    for logic in attempts:
+        solver = z3.Solver() if logic == "default" else z3.SolverFor("QF_NRA")
+        solver.set("timeout", max(1, int(options.timeout * 1000)))
+        if options.rlimit is not None:
+            solver.set("rlimit", options.rlimit)
+        solver.add(*assertions)
+        result = solver.check()
+        if result == z3.sat:
+            return Outcome("sat", solver.model(), "")
+        if result == z3.unsat:
+            return Outcome("unsat", None, "")
+        reasons.append(f"{'nlsat' if logic != 'default' else 'z3'}: {solver.reason_unknown()}")
+    return Outcome("unknown", None, "; ".join(reasons))

@@ -1,0 +1,102 @@
+"""One transition in Z3: an action or an env move from one frame to the next.
+
+Shared by the single-step checks (liquidation, conservation, gap safety) and
+the model checker. The semantics follow the Python back end: an action's
+guard (and the lets it needs) is evaluated first; the updates, evaluated on
+the pre-state, only when the guard holds; variables an action does not
+assign keep their value. An env move chooses each listed variable anywhere
+in its closed range and keeps everything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import z3
+
+from checker.encode import Encoder, Frame
+from dsl import ir
+
+
+@dataclass
+class Transition:
+    """`pre` --step--> `post`, enabled when `guard`, evaluable without error when `defined`."""
+
+    step: ir.Action | ir.Env
+    pre: Frame
+    post: Frame
+    guard: z3.BoolRef
+    defined: z3.BoolRef
+    args: dict[str, z3.ArithRef] = field(default_factory=dict)  # action arguments / env choices by key
+
+    @property
+    def kind(self) -> str:
+        return "action" if isinstance(self.step, ir.Action) else "env"
+
+
+def action_step(enc: Encoder, pre: Frame, action: ir.Action, tag: str) -> Transition:
+    """The transition of `action` from `pre`; its arguments are fresh reals named `arg@tag`."""
+    args = {a.name: z3.Real(f"{action.name}.{a.name}@{tag}") for a in action.args}
+    locals_: dict[str, z3.ExprRef] = dict(args)
+    true = z3.BoolVal(True)
+    if action.guard is not None:
+        g = enc.translation(pre, locals_)
+        guard, guard_ok = g.expr(action.guard, {}, true)
+        guard_defined = z3.And(guard_ok, *g.eager)
+    else:
+        guard, guard_defined = true, true
+    body = enc.translation(pre, locals_)
+    oks: list[z3.BoolRef] = []
+    for local in action.locals:
+        term, ok = body.expr(local.expr, {}, true)
+        locals_[local.sym.name] = term
+        oks.append(ok)
+    new: dict[tuple[str, str | None], z3.ArithRef] = {}
+    for u in action.updates:
+        for asset in _targets(enc, u.sym, u.index):
+            scope = {u.index.name: asset} if isinstance(u.index, ir.BoundVar) and asset is not None else {}
+            term, ok = body.expr(u.expr, scope, true)
+            new[(u.sym.name, asset)] = term
+            oks.append(ok)
+    post = enc.frame(tag, {**pre.vars, **new})
+    defined = z3.And(guard_defined, z3.Implies(guard, z3.And(*oks, *body.eager)))
+    return Transition(action, pre, post, guard, defined, args)
+
+
+def env_step(enc: Encoder, pre: Frame, env: ir.Env, tag: str) -> Transition:
+    """The transition of env move `env` from `pre`; chosen values are fresh reals."""
+    true = z3.BoolVal(True)
+    new: dict[tuple[str, str | None], z3.ArithRef] = {}
+    choices: dict[str, z3.ArithRef] = {}
+    in_range: list[z3.BoolRef] = []
+    tr = enc.translation(pre)
+    oks: list[z3.BoolRef] = []
+    for u in env.updates:
+        for asset in _targets(enc, u.sym, u.index):
+            key = u.sym.name if asset is None else f"{u.sym.name}[{asset}]"
+            v = z3.Real(f"{env.name}.{key}@{tag}")
+            scope = {u.index.name: asset} if isinstance(u.index, ir.BoundVar) and asset is not None else {}
+            lo, ok_lo = tr.expr(u.lo, scope, true)
+            hi, ok_hi = tr.expr(u.hi, scope, true)
+            in_range += [lo <= v, v <= hi]
+            oks += [ok_lo, ok_hi]
+            new[(u.sym.name, asset)] = v
+            choices[key] = v
+    if env.guard is not None:
+        guard, gok = tr.expr(env.guard, {}, true)
+        oks.append(gok)
+    else:
+        guard = true
+    post = enc.frame(tag, {**pre.vars, **new})
+    return Transition(env, pre, post, z3.And(guard, *in_range), z3.And(*oks, *tr.eager), choices)
+
+
+def _targets(enc: Encoder, sym: ir.Symbol, index: ir.Index | None) -> list[str | None]:
+    match index:
+        case None:
+            return [None]
+        case ir.AssetName(name=a):
+            return [a]
+        case ir.BoundVar():
+            return list(enc.program.assets)
+    raise AssertionError(index)
