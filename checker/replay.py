@@ -178,7 +178,8 @@ class Replayer:
             view = View(self.engine, p_obj, state_obj, inputs_obj)
             lets = self._lets(model, frame, view, label)
             views.append(view)
-            steps.append(Step(label, args, state, inputs, lets))
+            shown_args = args if transition is not None and transition.kind == "action" else {}
+            steps.append(Step(label, shown_args, state, inputs, lets))
         if not violated(views):
             raise InternalError(
                 "the solver found a violation but the generated engine, run on the same values, does not "

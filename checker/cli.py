@@ -1,0 +1,282 @@
+"""The `solvent` command line: check, compile, explain.
+
+Thin on purpose: argument parsing, reading files, calling `dsl` and
+`checker.checks`, printing. Exit status: 0 everything proved, 1 a violation
+(or an unknown under --strict), 2 a usage or spec error, 3 unknowns but no
+violation, 4 a bug in solvent, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import sys
+import time
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+from checker.catalogue import CATALOGUE, IDS
+from checker.report import SpecReport, exit_status, human, summary_line, to_json, to_junit
+from checker.solver import Options, configure
+from dsl.diagnostics import InternalError, SpecError, did_you_mean
+
+EXIT_BUG = 4
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as `solvent: error: ...`, exit status 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(Fraction(text))  # display/limit only: a timeout is not semantics
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the timeout must be positive")
+    return value
+
+
+def _pin(text: str) -> tuple[str, Fraction]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: write NAME=VALUE, e.g. mmr=0.005")
+    try:
+        return name.strip(), Fraction(value.strip().replace("_", ""))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not an exact number") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="solvent", description="Prove margin and liquidation rules right.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="check specs with Z3 and print verdicts")
+    check.add_argument("paths", nargs="+", metavar="PATH", help=".margin files or directories holding them")
+    check.add_argument("--format", choices=("human", "json", "junit"), default="human")
+    check.add_argument("--strict", action="store_true", help="treat UNKNOWN as a failure (exit status 1)")
+    check.add_argument("--timeout", type=_positive_seconds, default=10.0, metavar="SECONDS",
+                       help="solver time limit per query (default 10)")
+    check.add_argument("--rlimit", type=_positive_int, default=None, help="Z3 resource limit per query")
+    check.add_argument("--params", choices=("ranges", "defaults"), default="ranges",
+                       help="check for every parameter in its range (default) or only at the defaults")
+    check.add_argument("--param", type=_pin, action="append", default=[], metavar="NAME=VALUE",
+                       help="pin one parameter (NAME or NAME[ASSET]); repeatable")
+    check.add_argument("--depth", type=_positive_int, default=None, metavar="K",
+                       help="check invariants over every sequence of up to K steps")
+    check.add_argument("--max-k", type=_positive_int, default=4, metavar="K",
+                       help="largest k for k-induction proofs (default 4)")
+    check.add_argument("--only", action="append", default=[], metavar="CHECK-ID",
+                       help="run only this check (repeatable); see `solvent explain`")
+    check.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+
+    comp = sub.add_parser("compile", help="compile a spec to a standalone Python engine")
+    comp.add_argument("path", metavar="RULES.margin")
+    comp.add_argument("-o", "--output", metavar="ENGINE.py", help="where to write (default: stdout)")
+    comp.add_argument("--force", action="store_true", help="overwrite a file solvent did not write")
+
+    explain = sub.add_parser("explain", help="print the documentation of a check")
+    explain.add_argument("check_id", nargs="?", metavar="CHECK-ID")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `solvent` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "compile":
+            return _compile(args)
+        return _explain(args)
+    except UsageError as err:
+        print(f"solvent: error: {err}", file=sys.stderr)
+        return 2
+    except SpecError as err:
+        print(err.render(), file=sys.stderr)
+        return 2
+    except InternalError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_BUG
+    except KeyboardInterrupt:
+        print("solvent: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def spec_files(paths: Sequence[str]) -> list[Path]:
+    """The .margin files named or found (recursively) under the given paths, in a stable order."""
+    out: list[Path] = []
+    for text in paths:
+        p = Path(text)
+        if p.is_dir():
+            found = sorted(p.rglob("*.margin"))
+            if not found:
+                raise UsageError(f"{text}: no .margin files in this directory")
+            out += found
+        elif p.exists():
+            out.append(p)
+        else:
+            raise UsageError(f"{text}: no such file or directory")
+    return out
+
+
+def _options(args: argparse.Namespace) -> Options:
+    return Options(timeout=args.timeout, rlimit=args.rlimit, pins=dict(args.param),
+                   all_defaults=args.params == "defaults", depth=args.depth or 0, max_k=args.max_k)
+
+
+def _validate_pins(program: object, pins: dict[str, Fraction], path: str) -> None:
+    from dsl import ir
+    assert isinstance(program, ir.Program)
+    known = {p.sym.name: p for p in program.params}
+    for key, value in pins.items():
+        base, _, rest = key.partition("[")
+        param = known.get(base)
+        if param is None:
+            hint = did_you_mean(base, known)
+            raise UsageError(f"--param {key}: {path} has no parameter `{base}`" + (f"; {hint}" if hint else ""))
+        if rest and rest.rstrip("]") not in program.assets:
+            raise UsageError(f"--param {key}: `{rest.rstrip(']')}` is not an asset of {path}")
+        if not param.pinned and ((param.lo is not None and value < param.lo)
+                                 or (param.hi is not None and value > param.hi)):
+            raise UsageError(f"--param {key}: {value} is outside the declared range of `{base}`")
+
+
+def _check(args: argparse.Namespace) -> int:
+    import dsl
+    from checker.checks import run_checks
+
+    for check_id in args.only:
+        if check_id not in IDS:
+            hint = did_you_mean(check_id, IDS)
+            raise UsageError(f"--only {check_id}: no such check" + (f"; {hint}" if hint else ""))
+    files = spec_files(args.paths)
+    options = _options(args)
+    configure(options.seed)
+    reports: list[SpecReport] = []
+    start = time.perf_counter()
+    interrupted = False
+    status = _Status(args.format == "human" and sys.stderr.isatty())
+    try:
+        for path in files:
+            report = SpecReport(str(path))
+            reports.append(report)
+            t0 = time.perf_counter()
+            try:
+                spec = dsl.load(path)
+            except SpecError as err:
+                report.error = err.render()
+                continue
+            report.title = spec.program.title
+            _validate_pins(spec.program, options.pins, str(path))
+            for result in run_checks(spec, options, args.only):
+                report.results.append(result)
+                status.update(f"{path}: {result.name}")
+            report.seconds = time.perf_counter() - t0
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        status.stop()
+    seconds = time.perf_counter() - start
+    _emit(args, reports, seconds, interrupted)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return exit_status(reports, args.strict)
+
+
+class _Status:
+    """A one-line progress display on a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.live = None
+        if enabled:
+            from rich.console import Console
+            self.live = Console(stderr=True).status("checking...")
+            self.live.start()
+
+    def update(self, text: str) -> None:
+        if self.live is not None:
+            self.live.update(f"checking {text}")
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def _emit(args: argparse.Namespace, reports: list[SpecReport], seconds: float, interrupted: bool) -> None:
+    if args.format == "json":
+        text = to_json(reports, seconds)
+    elif args.format == "junit":
+        text = to_junit(reports, args.strict)
+    else:
+        lines: list[str] = []
+        for r in reports:
+            lines += human(r)
+            lines.append("")
+        if interrupted:
+            lines.append("interrupted: the results above are those finished before Ctrl-C")
+        lines.append(summary_line(reports, seconds))
+        text = "\n".join(lines)
+    if args.output:
+        _write(Path(args.output), text + "\n", force=True)
+    else:
+        sys.stdout.write(text + "\n")
+
+
+_MARK = "Margin engine compiled by solvent"
+
+
+def _write(path: Path, text: str, force: bool) -> None:
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory")
+    if path.exists() and not force and _MARK not in path.read_text(encoding="utf-8", errors="replace")[:300]:
+        raise UsageError(f"{path} exists and was not written by solvent; pass --force to overwrite it")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"{path}: cannot write ({err.strerror})") from None
+
+
+def _compile(args: argparse.Namespace) -> int:
+    import dsl
+
+    spec = dsl.load(args.path)
+    if args.output:
+        _write(Path(args.output), spec.python, args.force)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(spec.python)
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from checker.docs import check_page
+
+    if args.check_id is None:
+        width = max(len(c.id) for c in CATALOGUE)
+        for c in CATALOGUE:
+            print(f"{c.id.ljust(width)}  {c.summary}")
+        return 0
+    if args.check_id not in IDS:
+        hint = did_you_mean(args.check_id, IDS)
+        raise UsageError(f"no check `{args.check_id}`" + (f"; {hint}" if hint else "; run `solvent explain` for the list"))
+    print(check_page(args.check_id))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+

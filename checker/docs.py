@@ -1,0 +1,25 @@
+"""The check catalogue's documentation (spec/checks.md), for `solvent explain`."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+
+def _text() -> str:
+    try:
+        return resources.files("solvent_spec").joinpath("checks.md").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        here = Path(__file__).resolve().parent.parent / "spec" / "checks.md"
+        return here.read_text(encoding="utf-8")
+
+
+def check_page(check_id: str) -> str:
+    """The `## <id>` section of spec/checks.md."""
+    text = _text()
+    marker = f"## `{check_id}`"
+    start = text.find(marker)
+    if start < 0:
+        return f"{check_id}: no page in spec/checks.md (this is a documentation bug)"
+    end = text.find("\n## ", start + len(marker))
+    return text[start: end if end >= 0 else len(text)].strip()
