@@ -1,18 +1,294 @@
-"""Invariants over sequences of steps (placeholder until the model checker lands)."""
+"""The model checker: invariants over sequences of actions and env moves.
+
+A spec is a transition system: initial states satisfy `init` and every
+`where`; a step is one action (with any arguments its guard admits) or one env
+move; inputs' `where` constraints hold in every state (they describe the
+market, not the rules), while states' `where` constraints are checked as
+implicit invariants ("no negative balance is reachable"). A `forced` action
+must be taken whenever its guard holds: no other step is possible then.
+
+Three ways to answer, reported as such and never confused:
+- bounded model checking to depth D: a violation is a trace, replayed step by
+  step on the engine; no violation is "PROVED (bounded, depth D)", which is
+  not a proof for longer runs;
+- k-induction, Houdini-style: the invariants that are mutually k-inductive are
+  "PROVED (inductive, k=...)", for all depths;
+- Z3's Spacer (CHC) engine, tried when the transition system is linear.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import z3
+
+from checker.encode import Frame
+from checker.replay import Scene, View, rational_model
 from checker.results import CheckResult
 from checker.solver import Verdict
+from checker.steps import Transition, action_step, env_step
+from dsl import ir
 
 if TYPE_CHECKING:
     from checker.checks import Context
 
 
+@dataclass
+class Goal:
+    """One invariant to check: a user `invariant` or a state's `where`."""
+
+    name: str
+    key: str | None  # FORMULAS key of the compiled invariant; None for a where-constraint
+    expr: ir.Expr
+
+    def holds(self, cx: Context, frame: Frame) -> z3.BoolRef:
+        term, ok = cx.enc.formula(self.expr, frame)
+        return z3.And(ok, term)
+
+    def runtime_holds(self, view: View) -> bool:
+        try:
+            if self.key is None:
+                return bool(view.engine.where_holds(view.params, view.state, view.inputs))
+            return bool(getattr(view.engine, view.engine.FORMULAS[self.key])(view.params, view.state, view.inputs))
+        except view.engine.UndefinedError:
+            return False
+
+
+def goals(program: ir.Program) -> list[Goal]:
+    states = {s.name for s in program.states}
+    out = [Goal(f"invariant: {c.name}", f"invariant:{c.name}", c.expr) for c in program.invariants]
+    out += [Goal(f"invariant: where of {c.name} (no negative balance)", None, c.expr)
+            for c in program.wheres if c.name in states]
+    return out
+
+
+def _input_wheres(cx: Context, frame: Frame) -> z3.BoolRef:
+    inputs = {s.name for s in cx.program.inputs}
+    parts = []
+    for c in cx.program.wheres:
+        if c.name in inputs:
+            term, ok = cx.enc.formula(c.expr, frame)
+            parts += [ok, term]
+    return z3.And(*parts) if parts else z3.BoolVal(True)
+
+
+def _same(a: Frame, b: Frame) -> z3.BoolRef:
+    return z3.And(*[a.vars[k] == b.vars[k] for k in a.vars]) if a.vars else z3.BoolVal(True)
+
+
+class Unrolling:
+    """Frames F0..Fn linked by the transition relation; `steps[i]` leads from F(i) to F(i+1)."""
+
+    def __init__(self, cx: Context, prefix: str) -> None:
+        self.cx = cx
+        self.prefix = prefix
+        self.frames = [cx.enc.frame(f"{prefix}0")]
+        self.steps: list[tuple[list[Transition], z3.ArithRef]] = []
+
+    def extend(self) -> z3.BoolRef:
+        """Add one step; returns its constraint (the relation and the next frame's input `where`s)."""
+        cx = self.cx
+        i = len(self.frames)
+        pre = self.frames[-1]
+        tag = f"{self.prefix}{i}"
+        ts = [action_step(cx.enc, pre, a, tag) for a in cx.program.actions]
+        ts += [env_step(cx.enc, pre, e, tag) for e in cx.program.envs]
+        nxt = cx.enc.frame(tag)
+        sel = z3.Int(f"step@{tag}")
+        forced = [t for t in ts if isinstance(t.step, ir.Action) and t.step.forced]
+        forced_enabled = z3.Or(*[z3.And(t.guard, t.defined) for t in forced]) if forced else z3.BoolVal(False)
+        options = []
+        for j, t in enumerate(ts):
+            conds = [sel == j, t.guard, t.defined, _same(nxt, t.post)]
+            if forced and not (isinstance(t.step, ir.Action) and t.step.forced):
+                conds.append(z3.Not(forced_enabled))
+            options.append(z3.And(*conds))
+        self.frames.append(nxt)
+        self.steps.append((ts, sel))
+        return z3.And(z3.Or(*options) if options else z3.BoolVal(False), _input_wheres(cx, nxt))
+
+    def scene(self, model: z3.ModelRef, upto: int) -> Scene:
+        frames: list[tuple[str, Frame, Transition | None]] = [("init", self.frames[0], None)]
+        for i in range(upto):
+            ts, sel = self.steps[i]
+            chosen = ts[model.eval(sel, model_completion=True).as_long()]
+            label = f"{i + 1}: {chosen.step.name}"
+            frames.append((label, self.frames[i + 1], _relabel(chosen, self.frames[i + 1])))
+        return Scene(frames)
+
+
+def _relabel(t: Transition, post: Frame) -> Transition:
+    return Transition(t.step, t.pre, post, t.guard, t.defined, t.args)
+
+
 def invariants(cx: Context) -> Iterator[CheckResult]:
-    for inv in cx.program.invariants:
-        yield CheckResult("invariant", f"invariant: {inv.name}", Verdict.SKIPPED, 0.0,
-                          "invariants are checked over sequences of steps, which this version does not do yet")
+    """BMC, then k-induction, then Spacer, for every invariant and state `where`."""
+    todo = goals(cx.program)
+    if not todo:
+        return
+    if not cx.program.init:
+        for g in todo:
+            yield CheckResult("invariant", g.name, Verdict.SKIPPED, 0.0, "the spec declares no `init` states")
+        return
+    depth = cx.options.depth or cx.options.max_k
+    start = time.perf_counter()
+    found: dict[str, CheckResult] = {}
+    unknown: dict[str, str] = {}
+    reached = _bmc(cx, todo, depth, found, unknown)
+    open_goals = [g for g in todo if g.name not in found and g.name not in unknown]
+    proofs = _k_induction(cx, open_goals, min(cx.options.max_k, reached + 1)) if open_goals else {}
+    leftover = [g for g in open_goals if g.name not in proofs]
+    spacer = _spacer(cx, leftover) if leftover else {}
+    seconds = time.perf_counter() - start
+    share = seconds / len(todo)
+    for g in todo:
+        if g.name in found:
+            yield found[g.name]
+        elif g.name in unknown:
+            yield CheckResult("invariant", g.name, Verdict.UNKNOWN, share, unknown[g.name])
+        elif g.name in proofs:
+            yield CheckResult("invariant", g.name, Verdict.PROVED, share, "", proofs[g.name])
+        elif spacer.get(g.name) == "proved":
+            yield CheckResult("invariant", g.name, Verdict.PROVED, share, "", "inductive, Spacer (CHC)")
+        elif reached >= depth:
+            note = spacer.get(g.name, "")
+            yield CheckResult("invariant", g.name, Verdict.PROVED, share,
+                              f"no violation in {depth} steps; not proved for longer runs"
+                              + (f" ({note})" if note else ""), f"bounded, depth {depth}")
+        else:
+            yield CheckResult("invariant", g.name, Verdict.UNKNOWN, share, f"bounded check stopped at depth {reached}")
+
+
+def _bmc(cx: Context, todo: list[Goal], depth: int, found: dict[str, CheckResult], unknown: dict[str, str]) -> int:
+    """Unroll up to `depth` steps; record the shortest violation of each goal. Returns the depth reached."""
+    u = Unrolling(cx, "")
+    solver = z3.Solver()
+    solver.set("timeout", max(1, int(cx.options.timeout * 1000)))
+    base = [*cx.params, *cx.valid(u.frames[0])[len(cx.params):]]
+    init = [cx.enc.formula(c.expr, u.frames[0]) for c in cx.program.init]
+    solver.add(*base, *[z3.And(ok, t) for t, ok in init])
+    assertions: list[z3.BoolRef] = [*base, *[z3.And(ok, t) for t, ok in init]]
+    for d in range(depth + 1):
+        if d > 0:
+            step = u.extend()
+            solver.add(step)
+            assertions.append(step)
+        t0 = time.perf_counter()
+        for g in todo:
+            if g.name in found or g.name in unknown:
+                continue
+            bad = z3.Not(g.holds(cx, u.frames[d]))
+            solver.push()
+            solver.add(bad)
+            result = solver.check()
+            if result == z3.sat:
+                model = rational_model(solver.model(), [*assertions, bad], cx.options.timeout)
+                found[g.name] = _violation(cx, g, u, model, d, time.perf_counter() - t0)
+            elif result == z3.unknown:
+                unknown[g.name] = f"the solver gave up at depth {d}: {solver.reason_unknown()}"
+            solver.pop()
+        if all(g.name in found or g.name in unknown for g in todo):
+            return d
+    return depth
+
+
+def _violation(cx: Context, g: Goal, u: Unrolling, model: z3.ModelRef | None, d: int, seconds: float) -> CheckResult:
+    reason = f"`{g.name.removeprefix('invariant: ')}` fails after {d} step{'s' if d != 1 else ''} from `init`"
+    if model is None:
+        return CheckResult("invariant", g.name, Verdict.VIOLATED, seconds,
+                           reason + " (the witness is irrational; not replayed)", f"bounded, depth {d}")
+    cex = cx.replayer.replay(model, u.scene(model, d), lambda views: not g.runtime_holds(views[-1])) \
+        if cx.options.replay else None
+    return CheckResult("invariant", g.name, Verdict.VIOLATED, seconds, reason, f"bounded, depth {d}", cex)
+
+
+def _k_induction(cx: Context, goals_: list[Goal], max_k: int) -> dict[str, str]:
+    """Goals proved for all depths by (mutual, Houdini-style) k-induction, with the k used."""
+    proved: dict[str, str] = {}
+    remaining = list(goals_)
+    for k in range(1, max_k + 1):
+        if not remaining:
+            break
+        u = Unrolling(cx, f"ind{k}.")
+        constraints: list[z3.BoolRef] = [*cx.params, _input_wheres(cx, u.frames[0])]
+        for _ in range(k):
+            constraints.append(u.extend())
+        candidates = list(remaining)
+        changed = True
+        while changed and candidates:
+            changed = False
+            hyp = [g.holds(cx, f) for g in candidates for f in u.frames[:k]]
+            for g in list(candidates):
+                solver = z3.Solver()
+                solver.set("timeout", max(1, int(cx.options.timeout * 1000)))
+                solver.add(*constraints, *hyp, z3.Not(g.holds(cx, u.frames[k])))
+                if solver.check() != z3.unsat:
+                    candidates.remove(g)
+                    changed = True
+                    break
+        for g in candidates:
+            proved[g.name] = f"inductive, k={k}"
+        remaining = [g for g in remaining if g.name not in proved]
+    return proved
+
+
+def _nonlinear(terms: list[z3.ExprRef]) -> bool:
+    seen: set[int] = set()
+    stack = list(terms)
+    while stack:
+        e = stack.pop()
+        if e.get_id() in seen:
+            continue
+        seen.add(e.get_id())
+        if z3.is_to_int(e):
+            return True
+        if z3.is_mul(e) and sum(1 for c in e.children() if not z3.is_rational_value(c)) > 1:
+            return True
+        if z3.is_div(e) and not z3.is_rational_value(e.children()[1]):
+            return True
+        stack.extend(e.children())
+    return False
+
+
+def _spacer(cx: Context, goals_: list[Goal]) -> dict[str, str]:
+    """Try Z3's CHC engine on the goals; 'proved' or why not, per goal."""
+    enc = cx.enc
+    x = enc.frame("chc")
+    u = Unrolling(cx, "chc.")
+    step = u.extend()
+    pre, post = u.frames[0], u.frames[1]
+    params = list(enc.params.values())
+    keys = list(x.vars)
+    init_parts = [cx.enc.formula(c.expr, pre) for c in cx.program.init]
+    init = z3.And(*cx.params, pre.where(), *[z3.And(ok, t) for t, ok in init_parts])
+    if _nonlinear([init, step, *[g.holds(cx, post) for g in goals_]]):
+        return {g.name: "Spacer not tried: the transition system is nonlinear" for g in goals_}
+    sorts = [z3.RealSort()] * (len(params) + len(keys))
+    inv = z3.Function("Inv", *sorts, z3.BoolSort())
+    out: dict[str, str] = {}
+    for g in goals_:
+        fp = z3.Fixedpoint()
+        fp.set(engine="spacer")
+        fp.set("timeout", max(1, int(cx.options.timeout * 1000)))
+        fp.register_relation(inv)
+        free = _free(init, step, g.holds(cx, pre))
+        fp.declare_var(*free)
+        pre_args = [*params, *[pre.vars[k] for k in keys]]
+        post_args = [*params, *[post.vars[k] for k in keys]]
+        fp.rule(inv(*pre_args), init)
+        fp.rule(inv(*post_args), [inv(*pre_args), step])
+        try:
+            result = fp.query(z3.And(inv(*pre_args), z3.Not(g.holds(cx, pre))))
+        except z3.Z3Exception as err:
+            out[g.name] = f"Spacer failed: {err}"
+            continue
+        out[g.name] = "proved" if result == z3.unsat else f"Spacer: {result}"
+    return out
+
+
+def _free(*terms: Any) -> list[z3.ExprRef]:
+    from checker.replay import _free_constants
+    return _free_constants(list(terms))

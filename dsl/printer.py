@@ -256,10 +256,7 @@ def _decl(d: ast.Decl) -> list[str]:
         case ast.MarginBlock(roles=roles):
             return [
                 "margin:",
-                *(
-                    f"{INDENT}{r.role.name} {'when' if r.is_condition else '='} {expr_to_source(r.expr)}"
-                    for r in roles
-                ),
+                *(f"{INDENT}{r.role.name} {'when' if r.is_condition else '='} {expr_to_source(r.expr)}" for r in roles),
             ]
         case ast.ActionDecl(forced=forced, name=name, params=params, guard=guard, body=body):
             head = ("forced " if forced else "") + f"action {name.name}"

@@ -221,7 +221,7 @@ def aave():
 def _aave_state(eng, weth="0", wbtc="0", debt="0"):
     zero = {"WETH": "0", "WBTC": "0"}
     return eng.State(supplied={"WETH": weth, "WBTC": wbtc}, held=zero, seized=zero,
-                     debt=debt, cash=debt, pool_cash="1000000", liquidator_usdc="0")
+                     debt=debt, cash=debt, pool_cash="1000000", liquidator_usdc="0", deficit="0")
 
 
 def test_aave_defaults_are_the_cited_ethereum_v3_parameters(aave):
@@ -308,6 +308,22 @@ def test_aave_liquidation_collateral_formula(aave):
     assert t.debt == 12_000
     # health improves: lt * (1 + bonus) = 0.8715 < 1
     assert eng.equity(p, t, i) - eng.maintenance(p, t, i) > eng.equity(p, s, i) - eng.maintenance(p, s, i)
+
+
+def test_aave_v33_bad_debt_is_booked_as_deficit(aave):
+    """Aave v3.3 bad-debt handling: when a liquidation leaves the user with no
+    collateral, the remaining debt is burned and booked as reserve deficit.
+    An underwater account: 1 WETH at 1,000 against 2,000 USDC of debt."""
+    eng = aave
+    p = eng.Params()
+    s = _aave_state(eng, weth="1", debt="2000")
+    i = eng.Inputs(price={"WETH": "1000", "WBTC": "60000"})
+    assert eng.equity(p, s, i) < 0 and eng.max_closeable(p, s, i) == 2000  # HF 0.415 <= 0.95
+    t = eng.liquidate(p, s, i, "2000", "0")
+    covered = F(1000) / F(105, 100)  # all the collateral covers debt + 5% bonus
+    assert t.supplied["WETH"] == 0 and t.seized["WETH"] == 1
+    assert t.debt == 0 and t.deficit == 2000 - covered
+    assert t.pool_cash + t.debt + t.deficit == s.pool_cash + s.debt + s.deficit
 
 
 # ---------------------------------------------------------------------------
