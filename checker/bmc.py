@@ -28,7 +28,7 @@ import z3
 from checker.encode import Frame
 from checker.replay import Scene, View, rational_model
 from checker.results import CheckResult
-from checker.solver import Verdict
+from checker.solver import Verdict, solve
 from checker.steps import Transition, action_step, env_step
 from dsl import ir
 
@@ -86,7 +86,7 @@ class Unrolling:
         self.cx = cx
         self.prefix = prefix
         self.frames = [cx.enc.frame(f"{prefix}0")]
-        self.steps: list[tuple[list[Transition], z3.ArithRef]] = []
+        self.steps: list[tuple[list[Transition], list[z3.BoolRef]]] = []
 
     def extend(self) -> z3.BoolRef:
         """Add one step; returns its constraint (the relation and the next frame's input `where`s)."""
@@ -97,24 +97,25 @@ class Unrolling:
         ts = [action_step(cx.enc, pre, a, tag) for a in cx.program.actions]
         ts += [env_step(cx.enc, pre, e, tag) for e in cx.program.envs]
         nxt = cx.enc.frame(tag)
-        sel = z3.Int(f"step@{tag}")
+        sel = [z3.Bool(f"took.{t.step.name}@{tag}") for t in ts]
         forced = [t for t in ts if isinstance(t.step, ir.Action) and t.step.forced]
         forced_enabled = z3.Or(*[z3.And(t.guard, t.defined) for t in forced]) if forced else z3.BoolVal(False)
         options = []
         for j, t in enumerate(ts):
-            conds = [sel == j, t.guard, t.defined, _same(nxt, t.post)]
+            conds = [t.guard, t.defined, _same(nxt, t.post)]
             if forced and not (isinstance(t.step, ir.Action) and t.step.forced):
                 conds.append(z3.Not(forced_enabled))
-            options.append(z3.And(*conds))
+            options.append(z3.Implies(sel[j], z3.And(*conds)))
         self.frames.append(nxt)
         self.steps.append((ts, sel))
-        return z3.And(z3.Or(*options) if options else z3.BoolVal(False), _input_wheres(cx, nxt))
+        took = z3.Or(*sel) if sel else z3.BoolVal(False)
+        return z3.And(took, *options, _input_wheres(cx, nxt))
 
     def scene(self, model: z3.ModelRef, upto: int) -> Scene:
         frames: list[tuple[str, Frame, Transition | None]] = [("init", self.frames[0], None)]
         for i in range(upto):
             ts, sel = self.steps[i]
-            chosen = ts[model.eval(sel, model_completion=True).as_long()]
+            chosen = next(t for t, b in zip(ts, sel, strict=True) if z3.is_true(model.eval(b, model_completion=True)))
             label = f"{i + 1}: {chosen.step.name}"
             frames.append((label, self.frames[i + 1], _relabel(chosen, self.frames[i + 1])))
         return Scene(frames)
@@ -125,7 +126,7 @@ def _relabel(t: Transition, post: Frame) -> Transition:
 
 
 def invariants(cx: Context) -> Iterator[CheckResult]:
-    """BMC, then k-induction, then Spacer, for every invariant and state `where`."""
+    """Induction first (cheap when it works), then BMC to the requested depth, then Spacer."""
     todo = goals(cx.program)
     if not todo:
         return
@@ -135,64 +136,75 @@ def invariants(cx: Context) -> Iterator[CheckResult]:
         return
     depth = cx.options.depth or cx.options.max_k
     start = time.perf_counter()
-    found: dict[str, CheckResult] = {}
-    unknown: dict[str, str] = {}
-    reached = _bmc(cx, todo, depth, found, unknown)
-    open_goals = [g for g in todo if g.name not in found and g.name not in unknown]
-    proofs = _k_induction(cx, open_goals, min(cx.options.max_k, reached + 1)) if open_goals else {}
-    leftover = [g for g in open_goals if g.name not in proofs]
+    bmc = _BMC(cx, todo)
+    proofs: dict[str, str] = {}
+    for k in range(1, cx.options.max_k + 1):
+        bmc.run_to(k - 1)  # the base case of k-induction
+        candidates = [g for g in bmc.open() if g.name not in proofs]
+        if not candidates:
+            break
+        for name in _houdini(cx, candidates, k):
+            proofs[name] = f"inductive, k={k}"
+    rest = [g for g in bmc.open() if g.name not in proofs]
+    if rest:
+        bmc.goals = rest
+        bmc.run_to(depth)
+    leftover = [g for g in bmc.open() if g.name not in proofs]
     spacer = _spacer(cx, leftover) if leftover else {}
     seconds = time.perf_counter() - start
     share = seconds / len(todo)
     for g in todo:
-        if g.name in found:
-            yield found[g.name]
-        elif g.name in unknown:
-            yield CheckResult("invariant", g.name, Verdict.UNKNOWN, share, unknown[g.name])
+        if g.name in bmc.found:
+            yield bmc.found[g.name]
         elif g.name in proofs:
             yield CheckResult("invariant", g.name, Verdict.PROVED, share, "", proofs[g.name])
         elif spacer.get(g.name) == "proved":
             yield CheckResult("invariant", g.name, Verdict.PROVED, share, "", "inductive, Spacer (CHC)")
-        elif reached >= depth:
+        elif g.name in bmc.unknown:
+            yield CheckResult("invariant", g.name, Verdict.UNKNOWN, share, bmc.unknown[g.name])
+        else:
             note = spacer.get(g.name, "")
             yield CheckResult("invariant", g.name, Verdict.PROVED, share,
-                              f"no violation in {depth} steps; not proved for longer runs"
-                              + (f" ({note})" if note else ""), f"bounded, depth {depth}")
-        else:
-            yield CheckResult("invariant", g.name, Verdict.UNKNOWN, share, f"bounded check stopped at depth {reached}")
+                              f"no violation in {bmc.reached} steps from `init`; not proved for longer runs"
+                              + (f" ({note})" if note else ""), f"bounded, depth {bmc.reached}")
 
 
-def _bmc(cx: Context, todo: list[Goal], depth: int, found: dict[str, CheckResult], unknown: dict[str, str]) -> int:
-    """Unroll up to `depth` steps; record the shortest violation of each goal. Returns the depth reached."""
-    u = Unrolling(cx, "")
-    solver = z3.Solver()
-    solver.set("timeout", max(1, int(cx.options.timeout * 1000)))
-    base = [*cx.params, *cx.valid(u.frames[0])[len(cx.params):]]
-    init = [cx.enc.formula(c.expr, u.frames[0]) for c in cx.program.init]
-    solver.add(*base, *[z3.And(ok, t) for t, ok in init])
-    assertions: list[z3.BoolRef] = [*base, *[z3.And(ok, t) for t, ok in init]]
-    for d in range(depth + 1):
-        if d > 0:
-            step = u.extend()
-            solver.add(step)
-            assertions.append(step)
-        t0 = time.perf_counter()
-        for g in todo:
-            if g.name in found or g.name in unknown:
-                continue
-            bad = z3.Not(g.holds(cx, u.frames[d]))
-            solver.push()
-            solver.add(bad)
-            result = solver.check()
-            if result == z3.sat:
-                model = rational_model(solver.model(), [*assertions, bad], cx.options.timeout)
-                found[g.name] = _violation(cx, g, u, model, d, time.perf_counter() - t0)
-            elif result == z3.unknown:
-                unknown[g.name] = f"the solver gave up at depth {d}: {solver.reason_unknown()}"
-            solver.pop()
-        if all(g.name in found or g.name in unknown for g in todo):
-            return d
-    return depth
+class _BMC:
+    """Bounded model checking, extended one depth at a time; each query solved afresh.
+
+    Solving afresh (not incrementally) lets `solve` fall back on nlsat, which is complete for the
+    nonlinear real arithmetic that prices times sizes produce.
+    """
+
+    def __init__(self, cx: Context, goals_: list[Goal]) -> None:
+        self.cx = cx
+        self.goals = goals_
+        self.u = Unrolling(cx, "")
+        init = [cx.enc.formula(c.expr, self.u.frames[0]) for c in cx.program.init]
+        self.assertions: list[z3.BoolRef] = [*cx.valid(self.u.frames[0]), *[z3.And(ok, t) for t, ok in init]]
+        self.reached = -1
+        self.found: dict[str, CheckResult] = {}
+        self.unknown: dict[str, str] = {}
+
+    def open(self) -> list[Goal]:
+        return [g for g in self.goals if g.name not in self.found and g.name not in self.unknown]
+
+    def run_to(self, depth: int) -> None:
+        cx = self.cx
+        while self.reached < depth and self.open():
+            d = self.reached + 1
+            if d > 0:
+                self.assertions.append(self.u.extend())
+            for g in self.open():
+                t0 = time.perf_counter()
+                bad = z3.Not(g.holds(cx, self.u.frames[d]))
+                outcome = solve([*self.assertions, bad], cx.options)
+                if outcome.status == "sat" and outcome.model is not None:
+                    model = rational_model(outcome.model, [*self.assertions, bad], cx.options.timeout)
+                    self.found[g.name] = _violation(cx, g, self.u, model, d, time.perf_counter() - t0)
+                elif outcome.status == "unknown":
+                    self.unknown[g.name] = f"the solver gave up at depth {d}: {outcome.reason}"
+            self.reached = d
 
 
 def _violation(cx: Context, g: Goal, u: Unrolling, model: z3.ModelRef | None, d: int, seconds: float) -> CheckResult:
@@ -205,34 +217,24 @@ def _violation(cx: Context, g: Goal, u: Unrolling, model: z3.ModelRef | None, d:
     return CheckResult("invariant", g.name, Verdict.VIOLATED, seconds, reason, f"bounded, depth {d}", cex)
 
 
-def _k_induction(cx: Context, goals_: list[Goal], max_k: int) -> dict[str, str]:
-    """Goals proved for all depths by (mutual, Houdini-style) k-induction, with the k used."""
-    proved: dict[str, str] = {}
-    remaining = list(goals_)
-    for k in range(1, max_k + 1):
-        if not remaining:
-            break
-        u = Unrolling(cx, f"ind{k}.")
-        constraints: list[z3.BoolRef] = [*cx.params, _input_wheres(cx, u.frames[0])]
-        for _ in range(k):
-            constraints.append(u.extend())
-        candidates = list(remaining)
-        changed = True
-        while changed and candidates:
-            changed = False
-            hyp = [g.holds(cx, f) for g in candidates for f in u.frames[:k]]
-            for g in list(candidates):
-                solver = z3.Solver()
-                solver.set("timeout", max(1, int(cx.options.timeout * 1000)))
-                solver.add(*constraints, *hyp, z3.Not(g.holds(cx, u.frames[k])))
-                if solver.check() != z3.unsat:
-                    candidates.remove(g)
-                    changed = True
-                    break
-        for g in candidates:
-            proved[g.name] = f"inductive, k={k}"
-        remaining = [g for g in remaining if g.name not in proved]
-    return proved
+def _houdini(cx: Context, candidates: list[Goal], k: int) -> list[str]:
+    """The largest subset of `candidates` that is mutually k-inductive (their names)."""
+    u = Unrolling(cx, f"ind{k}.")
+    constraints: list[z3.BoolRef] = [*cx.params, _input_wheres(cx, u.frames[0])]
+    for _ in range(k):
+        constraints.append(u.extend())
+    alive = list(candidates)
+    changed = True
+    while changed and alive:
+        changed = False
+        hyp = [g.holds(cx, f) for g in alive for f in u.frames[:k]]
+        for g in list(alive):
+            outcome = solve([*constraints, *hyp, z3.Not(g.holds(cx, u.frames[k]))], cx.options)
+            if outcome.status != "unsat":
+                alive.remove(g)
+                changed = True
+                break
+    return [g.name for g in alive]
 
 
 def _nonlinear(terms: list[z3.ExprRef]) -> bool:

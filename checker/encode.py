@@ -306,4 +306,4 @@ class Encoder:
         return term, z3.And(ok, *tr.eager)
 
     def translation(self, frame: Frame, locals_: Mapping[str, z3.ExprRef] | None = None) -> Translation:
-        return Translation(self, frame, locals_ or {})
+        return Translation(self, frame, locals_ if locals_ is not None else {})

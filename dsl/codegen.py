@@ -15,6 +15,7 @@ int. Nothing from the spec is pasted into code as written.
 
 from __future__ import annotations
 
+import ast as pyast
 import keyword
 from collections.abc import Iterable
 from fractions import Fraction
@@ -35,6 +36,7 @@ _ENGINE_NAMES = frozenset(
         "Fraction",
         "Decimal",
         "Mapping",
+        "Iterator",
         "GuardError",
         "UndefinedError",
         "ASSETS",
@@ -79,7 +81,7 @@ class Names:
     """An injective map from spec names to safe Python identifiers."""
 
     def __init__(self) -> None:
-        self.taken: set[str] = set(_ENGINE_NAMES)
+        self.taken: set[str] = set(_RESERVED)
         self.map: dict[tuple[str, str], str] = {}
 
     def get(self, space: str, name: str) -> str:
@@ -111,6 +113,12 @@ def _lit(value: Fraction) -> str:
     return f"Fraction({int(value.numerator)!r}, {int(value.denominator)!r})"
 
 
+def _flit(value: Fraction) -> str:
+    """A literal that is a Fraction even when the value is whole (for typed containers)."""
+    return f"Fraction({int(value.numerator)!r}, {int(value.denominator)!r})" if value.denominator != 1 \
+        else f"Fraction({int(value.numerator)!r})"
+
+
 def _let_deps(expr: ir.Expr) -> set[str]:
     return {e.sym.name for e in ir.walk(expr) if isinstance(e, ir.Var) and e.sym.kind is ir.Kind.LET}
 
@@ -132,10 +140,12 @@ class _Gen:
 
     # ---- helpers
     def const(self, value: Fraction) -> str:
-        if value.denominator == 1:
-            return repr(int(value.numerator))
+        """A module-level Fraction constant for `value` (so every value in the engine is a Fraction)."""
         if value not in self.consts:
-            self.consts[value] = f"_K{len(self.consts)}"
+            if value.denominator == 1:
+                self.consts[value] = f"_{value.numerator}" if value >= 0 else f"_m{-value.numerator}"
+            else:
+                self.consts[value] = f"_K{len(self.consts)}"
         return self.consts[value]
 
     def where(self, span_line: int) -> str:
@@ -225,9 +235,18 @@ class _Gen:
 
     def let_lines(self, lets: list[ir.Let], scope: dict[str, str], indent: str) -> list[str]:
         out = []
+        lookups: dict[tuple[str, str], str] = {}  # one table lookup per (table, argument), shared by tuple lets
         for let in lets:
             name = "_l_" + self.local(let.sym.name)
-            if let.binder is None:
+            if let.binder is None and isinstance(let.expr, ir.TableCall):
+                call = let.expr
+                arg = self.expr(call.arg, scope)
+                key = (call.table.name, arg)
+                if key not in lookups:
+                    lookups[key] = f"_row{len(lookups)}_{name}"
+                    out.append(f"{indent}{lookups[key]} = _lookup_{self.local(call.table.name)}({arg})")
+                out.append(f"{indent}{name} = {lookups[key]}[{call.column}]")
+            elif let.binder is None:
                 out.append(f"{indent}{name} = {self.expr(let.expr, scope)}")
             else:
                 py = self.bound(let.binder)
@@ -254,7 +273,7 @@ class _Gen:
         steps = {a.name: self.names.get("step", a.name) for a in [*p.actions, *p.envs]}
         formulas = self.formulas
         fields = {s.name: self.fields.get("f", s.name) for s in (*(q.sym for q in p.params), *p.states, *p.inputs)}
-        consts = [f"{name} = {_lit(value)}" for value, name in self.consts.items()]
+        consts = [f"{name} = {_flit(value)}" for value, name in self.consts.items()]
         return [
             _doc(
                 f"Margin engine compiled by solvent from {p.source.path}. Do not edit; recompile.\n\nSpec: {p.title}\n",
@@ -264,7 +283,7 @@ class _Gen:
             "from __future__ import annotations",
             "",
             "import math",
-            "from collections.abc import Mapping",
+            "from collections.abc import Iterator, Mapping",
             "from dataclasses import dataclass, field, replace",
             "from decimal import Decimal",
             "from fractions import Fraction",
@@ -328,11 +347,12 @@ class _Gen:
             name = self.local(t.name)
             rows = ", ".join(
                 f"({'None' if r.lo is None else _lit(r.lo)}, {'None' if r.hi is None else _lit(r.hi)}, "
-                f"({''.join(_lit(v) + ', ' for v in r.values)}))"
+                f"({''.join(_flit(v) + ', ' for v in r.values)}))"
                 for r in t.rows
             )
             out += [
-                f"_TABLE_{name} = ({rows},)",
+                f"_TABLE_{name}: tuple[tuple[Fraction | int | None, Fraction | int | None, tuple[Fraction, ...]], ...]"
+                f" = ({rows},)",
                 "",
                 "",
                 f"def _lookup_{name}(x: Fraction) -> tuple[Fraction, ...]:",
@@ -468,7 +488,10 @@ class _Gen:
     ) -> str:
         """`, field=value, ...` for `replace`, merging per-asset updates of one field."""
         grouped: dict[ir.Symbol, list[str]] = {}
+        per_asset: set[ir.Symbol] = set()
         for u in updates:
+            if u.index is not None:
+                per_asset.add(u.sym)
             if values is not None:
                 value = values[u.sym.name if u.index is None else f"{u.sym.name}[{_index_key(u.index)}]"]
             else:
@@ -478,7 +501,7 @@ class _Gen:
             parts = grouped.setdefault(u.sym, [])
             match u.index:
                 case None:
-                    parts.append(value)
+                    parts.append(f"Fraction({value})" if values is None else value)
                 case ir.AssetName(name=asset):
                     if not parts:
                         parts.append(f"**{'state' if u.sym.kind is ir.Kind.STATE else 'inputs'}.{f}")
@@ -490,7 +513,7 @@ class _Gen:
         out = ""
         for sym, parts in grouped.items():
             f = self.fields.get("f", sym.name)
-            value = parts[0] if len(parts) == 1 and ":" not in parts[0] else "{" + ", ".join(parts) + "}"
+            value = "{" + ", ".join(parts) + "}" if sym in per_asset else parts[0]
             out += f", {f}={value}"
         return out
 
@@ -567,28 +590,53 @@ def _q(value: object, name: str) -> Fraction:
                         "so that the value is exact (e.g. '0.005' rather than 0.005)")
     if isinstance(value, Fraction):
         return value
-    if isinstance(value, int | Decimal):
-        return Fraction(value)
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | Decimal):
+            return Fraction(value)
+        if isinstance(value, str):
             return Fraction(value.strip().replace("_", ""))
-        except ValueError:
-            raise ValueError(f"{name}: {value!r} is not a number") from None
+    except (ValueError, OverflowError, ZeroDivisionError):
+        raise ValueError(f"{name}: {value!r} is not a finite exact number") from None
     raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
 
 
-def _qmap(value: object, name: str) -> dict[str, Fraction]:
+def _qmap(value: object, name: str) -> Mapping[str, Fraction]:
     if not isinstance(value, Mapping):
         raise TypeError(f"{name} is per-asset: pass a mapping from each of {ASSETS} to a number")
     missing = [a for a in ASSETS if a not in value]
     extra = [a for a in value if a not in ASSETS]
     if missing or extra:
         raise ValueError(f"{name}: missing {missing}, unknown {extra}; the assets are {ASSETS}")
-    return {a: _q(value[a], f"{name}[{a}]") for a in ASSETS}
+    return AssetMap({a: _q(value[a], f"{name}[{a}]") for a in ASSETS})
 
 
-def _in_range(value: object, lo: Fraction | int | None, hi: Fraction | int | None, name: str) -> None:
-    values = value.values() if isinstance(value, Mapping) else [value]
+class AssetMap(Mapping[str, Fraction]):
+    """A read-only, hashable mapping from each asset to a value."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Fraction]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> Fraction:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._items.items()))
+
+    def __repr__(self) -> str:
+        return f"AssetMap({self._items!r})"
+
+
+def _in_range(value: Fraction | Mapping[str, Fraction], lo: Fraction | int | None, hi: Fraction | int | None,
+              name: str) -> None:
+    values = list(value.values()) if isinstance(value, Mapping) else [value]
     for v in values:
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise ValueError(f"parameter {name} = {v} is outside its declared range [{lo}, {hi}]")
@@ -618,6 +666,23 @@ def _round_up(x: Fraction, step: Fraction, where: str) -> Fraction:
 
 
 '''
+
+
+# Every identifier the runtime block uses (builtins such as `type` included) is reserved too.
+def _runtime_names() -> frozenset[str]:
+    """Module-level names the runtime block defines or reads (its functions' locals excluded)."""
+    tree = pyast.parse(RUNTIME)
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, pyast.FunctionDef | pyast.ClassDef):
+            names.add(node.name)
+        local = {a.arg for a in pyast.walk(node) if isinstance(a, pyast.arg)}
+        local |= {n.id for n in pyast.walk(node) if isinstance(n, pyast.Name) and isinstance(n.ctx, pyast.Store)}
+        names |= {n.id for n in pyast.walk(node) if isinstance(n, pyast.Name) and n.id not in local}
+    return frozenset(names)
+
+
+_RESERVED = _ENGINE_NAMES | _runtime_names()
 
 
 def generate(program: ir.Program) -> str:

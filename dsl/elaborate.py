@@ -145,7 +145,17 @@ class _Elaborator:
         return specs[0].title if specs else self.source.path
 
     # ---- declarations
+    def _reserved(self, n: ast.Ident) -> bool:
+        """Report and return True when a declared name is a reserved word or built-in."""
+        if n.name in ast.KEYWORDS or n.name in BUILTINS:
+            kind = "a reserved word" if n.name in ast.KEYWORDS else "a built-in function"
+            self.error("reserved", f"`{n.name}` is {kind}", n.span, "pick another name")
+            return True
+        return False
+
     def _declare_unit(self, n: ast.Ident) -> None:
+        if self._reserved(n):
+            return
         if n.name in self.units:
             first = self.units[n.name]
             if first is None:
@@ -173,6 +183,8 @@ class _Elaborator:
             return
         seen: dict[str, Span] = {}
         for n in d.names:
+            if self._reserved(n):
+                continue
             if n.name in seen:
                 self.error(
                     "duplicate",
@@ -185,11 +197,7 @@ class _Elaborator:
 
     def _claim(self, ident: ast.Ident, decl: ast.Decl | ast.RoleDef | ast.Ident) -> bool:
         name = ident.name
-        if name in ast.KEYWORDS:
-            self.error("reserved", f"`{name}` is a reserved word", ident.span, "pick another name")
-            return False
-        if name in BUILTINS:
-            self.error("reserved", f"`{name}` is a built-in function", ident.span, "pick another name")
+        if self._reserved(ident):
             return False
         if name in self.globals:
             self.error(
@@ -508,7 +516,7 @@ class _Elaborator:
     def _check_formula_names(self, formulas: list[ast.NamedFormula]) -> None:
         seen: dict[str, Span] = {}
         for f in formulas:
-            if f.name is None:
+            if f.name is None or self._reserved(f.name):
                 continue
             if f.name.name in seen:
                 self.error(
@@ -520,6 +528,9 @@ class _Elaborator:
             seen[f.name.name] = f.name.span
 
     def _check_actions_distinct(self, actions: list[ir.Action], envs: list[ir.Env]) -> None:
+        for d in self.module.decls:
+            if isinstance(d, ast.ActionDecl | ast.EnvDecl):
+                self._reserved(d.name)
         seen: dict[str, Span] = {}
         for item in [*actions, *envs]:
             if item.name in seen:
@@ -575,8 +586,7 @@ class _Elaborator:
 
     def _local_name_ok(self, ident: ast.Ident, scope: dict[str, ir.Symbol]) -> bool:
         name = ident.name
-        if name in ast.KEYWORDS or name in BUILTINS:
-            self.error("reserved", f"`{name}` is a reserved word", ident.span, "pick another name")
+        if self._reserved(ident):
             return False
         if name in scope or name in self.globals:
             first = scope[name].span if name in scope else self.global_spans[name]
@@ -611,7 +621,7 @@ class _Elaborator:
                     "let": f"`{name}` is computed; assign the state it is computed from",
                     "state": "states change only through actions",
                 }.get(kind)
-                self.error("bad-assignment", f"`{name}` is a {kind}: {what} cannot assign it", t.name.span, hint)
+                self.error("bad-assignment", f"`{name}` is {'an' if kind[0] in 'aeiou' else 'a'} {kind}: {what} cannot assign it", t.name.span, hint)
             return None
         index: ir.Index | None = None
         match t.index:
@@ -743,7 +753,9 @@ class _Elaborator:
             case ast.Call():
                 return self._call(e, ctx)
             case ast.Quant(kind=kind, var=var, set=s, body=body):
-                if var.name in self.globals or var.name in ctx.scope or var.name in ctx.bound:
+                if self._reserved(var):
+                    pass
+                elif var.name in self.globals or var.name in ctx.scope or var.name in ctx.bound:
                     self.error("duplicate", f"`{var.name}` is already a name here", var.span, "pick another letter")
                 if not self._set(s):
                     return ir.Const(Fraction(0), ERROR) if kind == "sum" else ir.BoolConst(True)
@@ -780,13 +792,16 @@ class _Elaborator:
                 return ir.Arith(op, la, lb, ty)
             case ast.Binary(op="*" | "/" as op, left=a, right=b):
                 la, lb = self._numeric(a, ctx), self._numeric(b, ctx)
-                if isinstance(la.ty, PolyType) and isinstance(lb.ty, PolyType):
-                    ty: Ty = POLY
+                product: Ty
+                if ERROR in (la.ty, lb.ty):
+                    product = ERROR  # one side already failed: do not invent a unit
+                elif isinstance(la.ty, PolyType) and isinstance(lb.ty, PolyType):
+                    product = POLY
                 else:
-                    ty = as_dim(la.ty) * as_dim(lb.ty) if op == "*" else as_dim(la.ty) / as_dim(lb.ty)
+                    product = as_dim(la.ty) * as_dim(lb.ty) if op == "*" else as_dim(la.ty) / as_dim(lb.ty)
                 if op == "*":
-                    return ir.Arith("*", la, lb, ty)
-                return ir.Div(la, lb, ty, e.span)
+                    return ir.Arith("*", la, lb, product)
+                return ir.Div(la, lb, product, e.span)
             case ast.Ite(cond=c, then=t, orelse=o):
                 cc, tt, oo = self._cond(c, ctx), self._expr(t, ctx), self._expr(o, ctx)
                 ty2 = unify(tt.ty, oo.ty)

@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any, ClassVar
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import DedentError, Indenter
 from lark.lexer import PatternStr
 
@@ -49,7 +49,8 @@ def _lark() -> Lark:
         grammar,
         parser="lalr",
         postlex=_Indenter(),
-        propagate_positions=True,
+        # Spans end at the last real token: newlines and indentation tokens do not extend them.
+        propagate_positions=lambda t: getattr(t, "type", "") not in ("_NL", "_INDENT", "_DEDENT"),
         maybe_placeholders=True,
     )
 
@@ -74,7 +75,12 @@ def parse(source: SourceFile) -> ast.Module:
         ) from None
     except UnexpectedInput as err:
         raise SpecError([_describe(source, err)]) from None
-    return _ToAst(source).transform(tree)  # type: ignore[no-any-return]
+    try:
+        return _ToAst(source).transform(tree)  # type: ignore[no-any-return]
+    except VisitError as err:
+        if isinstance(err.orig_exc, _BadString):
+            raise SpecError([err.orig_exc.diagnostic]) from None
+        raise
 
 
 def _syntax(span: Span, message: str, hint: str | None = None) -> Diagnostic:
@@ -134,7 +140,7 @@ def _describe(source: SourceFile, err: UnexpectedInput) -> Diagnostic:
             | {_word(t) for t in err.expected if t.startswith("__ANON")}
         )
         if token.type == "_INDENT":
-            line = (token.end_line or line) + 1
+            line = token.end_line or line
             width = len(source.line(line)) - len(source.line(line).lstrip())
             span = Span(source, line, 1, line, width + 1)
         elif token.type in ("_NL", "_DEDENT", "$END"):
@@ -164,6 +170,10 @@ def _hint(token: Token, expected: list[str]) -> str:
         return 'strings use double quotes: "..."'
     if token.type == "_INDENT":
         return "this line is indented more than the line before it, which opens no block"
+    if str(token) in ("<", "<=", ">", ">=", "==", "!="):
+        return "comparisons do not chain: write `a <= b and b <= c`"
+    if "a name" in expected and "a number" in expected:
+        return "expected an expression (a number, a name, or `(`)"
     if token.type == "NAME" and str(token) in _KEYWORDS:
         return f"`{token}` is a reserved word here; pick another name"
     shown = expected[:8]
@@ -174,6 +184,34 @@ def _hint(token: Token, expected: list[str]) -> str:
 
 
 _KEYWORDS = ast.KEYWORDS
+
+
+_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
+
+
+class _BadString(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        self.diagnostic = diagnostic
+
+
+def _unescape(token: str, span: Span) -> str:
+    """The text of a string literal; the escapes are \\" \\' \\\\ \\n \\r \\t."""
+    out, i, body = [], 0, token[1:-1]
+    while i < len(body):
+        c = body[i]
+        if c == "\\":
+            nxt = body[i + 1 : i + 2]
+            if nxt not in _ESCAPES:
+                col = span.col + 1 + i
+                bad = Span(span.source, span.line, col, span.line, col + 1 + len(nxt))
+                raise _BadString(_syntax(bad, f"unknown escape `\\{nxt}` in a string",
+                                         'the escapes are \\" \\\' \\\\ \\n \\r and \\t'))
+            out.append(_ESCAPES[nxt])
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
 
 
 def _span(source: SourceFile, meta: Any) -> Span:
@@ -221,9 +259,7 @@ class _ToAst(Transformer[Token, ast.Module]):
         return ast.Module(tuple(decls), span)
 
     def spec_decl(self, meta: Any, tok: Token) -> ast.SpecDecl:
-        raw = str(tok)[1:-1]
-        title = raw.encode("utf-8").decode("unicode_escape") if "\\" in raw else raw
-        return ast.SpecDecl(title, self.sp(meta))
+        return ast.SpecDecl(_unescape(str(tok), _tok_span(self.src, tok)), self.sp(meta))
 
     def unit_decl(self, meta: Any, *names: ast.Ident) -> ast.UnitDecl:
         return ast.UnitDecl(names, self.sp(meta))

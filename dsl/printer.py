@@ -152,7 +152,8 @@ def expr_to_source(e: ast.Expr) -> str:
             if op == "not":
                 return f"not {_wrap(x, _NOT)}"
             if op == "-":
-                return f"-{_wrap(x, _NEG)}"
+                inner = _wrap(x, _NEG)
+                return f"- {inner}" if inner.startswith("-") else f"-{inner}"  # `--a` reads badly
             raise ValueError(f"unknown unary operator {op!r}")
         case ast.Binary(op=op, left=a, right=b):
             left_at, right_at = _OPERAND_LEVELS[_level(e)]
@@ -215,7 +216,7 @@ def _let(d: ast.LetDecl) -> str:
 
 
 def _string(title: str) -> str:
-    escaped = title.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    escaped = title.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
     return f'"{escaped}"'
 
 
