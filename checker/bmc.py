@@ -111,13 +111,36 @@ class Unrolling:
         took = z3.Or(*sel) if sel else z3.BoolVal(False)
         return z3.And(took, *options, _input_wheres(cx, nxt))
 
-    def scene(self, model: z3.ModelRef, upto: int) -> Scene:
+    def cases(self) -> list[tuple[Transition, z3.BoolRef]]:
+        """The possible next steps from the last frame, one case each: (transition, when it is taken).
+
+        Splitting the last step by cases gives the solver several small queries instead of one
+        disjunction, which matters for nonlinear specs.
+        """
+        cx = self.cx
+        pre = self.frames[-1]
+        tag = f"{self.prefix}{len(self.frames)}"
+        ts = [action_step(cx.enc, pre, a, tag) for a in cx.program.actions]
+        ts += [env_step(cx.enc, pre, e, tag) for e in cx.program.envs]
+        forced = [t for t in ts if isinstance(t.step, ir.Action) and t.step.forced]
+        forced_enabled = z3.Or(*[z3.And(t.guard, t.defined) for t in forced]) if forced else z3.BoolVal(False)
+        out = []
+        for t in ts:
+            conds = [t.guard, t.defined, _input_wheres(cx, t.post)]
+            if forced and not (isinstance(t.step, ir.Action) and t.step.forced):
+                conds.append(z3.Not(forced_enabled))
+            out.append((t, z3.And(*conds)))
+        return out
+
+    def scene(self, model: z3.ModelRef, upto: int, last: Transition | None = None) -> Scene:
         frames: list[tuple[str, Frame, Transition | None]] = [("init", self.frames[0], None)]
         for i in range(upto):
             ts, sel = self.steps[i]
             chosen = next(t for t, b in zip(ts, sel, strict=True) if z3.is_true(model.eval(b, model_completion=True)))
             label = f"{i + 1}: {chosen.step.name}"
             frames.append((label, self.frames[i + 1], _relabel(chosen, self.frames[i + 1])))
+        if last is not None:
+            frames.append((f"{upto + 1}: {last.step.name}", last.post, last))
         return Scene(frames)
 
 
@@ -138,12 +161,13 @@ def invariants(cx: Context) -> Iterator[CheckResult]:
     start = time.perf_counter()
     bmc = _BMC(cx, todo)
     proofs: dict[str, str] = {}
+    hard: set[str] = set()  # goals whose induction query timed out: a larger k will not be easier
     for k in range(1, cx.options.max_k + 1):
         bmc.run_to(k - 1)  # the base case of k-induction
-        candidates = [g for g in bmc.open() if g.name not in proofs]
+        candidates = [g for g in bmc.open() if g.name not in proofs and g.name not in hard]
         if not candidates:
             break
-        for name in _houdini(cx, candidates, k):
+        for name in _houdini(cx, candidates, k, hard):
             proofs[name] = f"inductive, k={k}"
     rest = [g for g in bmc.open() if g.name not in proofs]
     if rest:
@@ -193,46 +217,66 @@ class _BMC:
         cx = self.cx
         while self.reached < depth and self.open():
             d = self.reached + 1
-            if d > 0:
-                self.assertions.append(self.u.extend())
+            cases: list[tuple[Transition | None, Frame, z3.BoolRef]]
+            if d > 1:
+                self.assertions.append(self.u.extend())  # frames 0..d-1 linked; the last step split below
+            if d == 0:
+                cases = [(None, self.u.frames[0], z3.BoolVal(True))]
+            else:
+                cases = [(t, t.post, cond) for t, cond in self.u.cases()]
             for g in self.open():
                 t0 = time.perf_counter()
-                bad = z3.Not(g.holds(cx, self.u.frames[d]))
-                outcome = solve([*self.assertions, bad], cx.options)
-                if outcome.status == "sat" and outcome.model is not None:
-                    model = rational_model(outcome.model, [*self.assertions, bad], cx.options.timeout)
-                    self.found[g.name] = _violation(cx, g, self.u, model, d, time.perf_counter() - t0)
-                elif outcome.status == "unknown":
-                    self.unknown[g.name] = f"the solver gave up at depth {d}: {outcome.reason}"
+                for t, frame, cond in cases:
+                    bad = z3.Not(g.holds(cx, frame))
+                    query = [*self.assertions, cond, bad]
+                    outcome = solve(query, cx.options)
+                    if outcome.status == "sat" and outcome.model is not None:
+                        model = rational_model(outcome.model, query, cx.options.timeout)
+                        self.found[g.name] = _violation(cx, g, self.u, model, d, t, time.perf_counter() - t0)
+                        break
+                    if outcome.status == "unknown":
+                        self.unknown[g.name] = f"the solver gave up at depth {d}: {outcome.reason}"
+                        break
             self.reached = d
 
 
-def _violation(cx: Context, g: Goal, u: Unrolling, model: z3.ModelRef | None, d: int, seconds: float) -> CheckResult:
+def _violation(cx: Context, g: Goal, u: Unrolling, model: z3.ModelRef | None, d: int, last: Transition | None,
+               seconds: float) -> CheckResult:
     reason = f"`{g.name.removeprefix('invariant: ')}` fails after {d} step{'s' if d != 1 else ''} from `init`"
     if model is None:
         return CheckResult("invariant", g.name, Verdict.VIOLATED, seconds,
                            reason + " (the witness is irrational; not replayed)", f"bounded, depth {d}")
-    cex = cx.replayer.replay(model, u.scene(model, d), lambda views: not g.runtime_holds(views[-1])) \
-        if cx.options.replay else None
+    scene = u.scene(model, d - 1, last) if last is not None else u.scene(model, 0)
+    cex = cx.replayer.replay(model, scene, lambda views: not g.runtime_holds(views[-1])) if cx.options.replay else None
     return CheckResult("invariant", g.name, Verdict.VIOLATED, seconds, reason, f"bounded, depth {d}", cex)
 
 
-def _houdini(cx: Context, candidates: list[Goal], k: int) -> list[str]:
-    """The largest subset of `candidates` that is mutually k-inductive (their names)."""
+def _houdini(cx: Context, candidates: list[Goal], k: int, hard: set[str]) -> list[str]:
+    """The largest subset of `candidates` that is mutually k-inductive (their names).
+
+    Frames 0..k-1 are arbitrary states linked by k-1 steps, all satisfying the candidates; the
+    last step is split by cases and each case must keep every surviving candidate.
+    """
     u = Unrolling(cx, f"ind{k}.")
     constraints: list[z3.BoolRef] = [*cx.params, _input_wheres(cx, u.frames[0])]
-    for _ in range(k):
+    for _ in range(k - 1):
         constraints.append(u.extend())
+    cases = u.cases()
     alive = list(candidates)
     changed = True
     while changed and alive:
         changed = False
-        hyp = [g.holds(cx, f) for g in alive for f in u.frames[:k]]
+        hyp = [g.holds(cx, f) for g in alive for f in u.frames]
         for g in list(alive):
-            outcome = solve([*constraints, *hyp, z3.Not(g.holds(cx, u.frames[k]))], cx.options)
-            if outcome.status != "unsat":
-                alive.remove(g)
-                changed = True
+            for t, cond in cases:
+                outcome = solve([*constraints, *hyp, cond, z3.Not(g.holds(cx, t.post))], cx.options)
+                if outcome.status != "unsat":
+                    if outcome.status == "unknown":
+                        hard.add(g.name)
+                    alive.remove(g)
+                    changed = True
+                    break
+            if changed:
                 break
     return [g.name for g in alive]
 

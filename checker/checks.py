@@ -82,13 +82,21 @@ def _num(v: Any) -> bool:
     return not isinstance(v, str)
 
 
+def _conjuncts(e: ir.Expr) -> Iterator[ir.Expr]:
+    if isinstance(e, ir.BoolOp) and e.op == "and":
+        yield from _conjuncts(e.left)
+        yield from _conjuncts(e.right)
+    else:
+        yield e
+
+
 def _liquidations(program: ir.Program) -> list[ir.Action]:
-    """Actions guarded by the `liquidatable` role: the spec's liquidations."""
+    """The spec's liquidations: actions whose guard is `liquidatable` or a conjunction that includes it."""
     role = program.role("liquidatable")
     if role is None:
         return []
     return [a for a in program.actions if a.guard is not None
-            and any(isinstance(e, ir.Var) and e.sym == role for e in ir.walk(a.guard))]
+            and any(isinstance(c, ir.Var) and c.sym == role for c in _conjuncts(a.guard))]
 
 
 def _where(span_line: int, program: ir.Program) -> str:
@@ -338,13 +346,18 @@ def liquidation_no_bad_debt(cx: Context) -> Iterator[CheckResult]:
             yield item
             continue
         a, f0, t = item
+        eq0, ok0 = f0.role("equity")
         eq1, ok1 = t.post.role("equity")
         runtime_where = cx.spec.engine.where_holds
+        # Bad debt the liquidation creates or deepens: negative equity after, and worse than before.
+        loss = z3.And(eq1 < 0, eq1 < eq0)
         yield cx.ask("liquidation-no-bad-debt", f"liquidation-no-bad-debt: {a.name}",
-                     [*cx.valid(f0), t.guard, t.defined, ok1, z3.Or(z3.Not(t.post.where()), eq1 < 0)],
+                     [*cx.valid(f0), t.guard, t.defined, ok0, ok1, z3.Or(z3.Not(t.post.where()), loss)],
                      Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
-                     lambda v: (not runtime_where(v[1].params, v[1].state, v[1].inputs)) or v[1].let("equity") < 0,
-                     f"`{a.name}` leaves a negative balance (a `where` fails) or negative equity: bad debt")
+                     lambda v: (not runtime_where(v[1].params, v[1].state, v[1].inputs))
+                     or v[1].let("equity") < min(v[0].let("equity"), 0),
+                     f"`{a.name}` leaves a negative balance (a `where` fails) or creates or deepens negative "
+                     "equity: bad debt")
 
 
 def gap_safety(cx: Context) -> Iterator[CheckResult]:

@@ -480,35 +480,25 @@ class _Gen:
             out += ["", ""]
         return out
 
-    def updates(
-        self,
-        updates: tuple[ir.Update, ...] | tuple[ir.EnvUpdate, ...],
-        scope: dict[str, str],
-        values: dict[str, str] | None = None,
-    ) -> str:
+    def updates(self, updates: tuple[ir.Update, ...], scope: dict[str, str]) -> str:
         """`, field=value, ...` for `replace`, merging per-asset updates of one field."""
         grouped: dict[ir.Symbol, list[str]] = {}
         per_asset: set[ir.Symbol] = set()
         for u in updates:
             if u.index is not None:
                 per_asset.add(u.sym)
-            if values is not None:
-                value = values[u.sym.name if u.index is None else f"{u.sym.name}[{_index_key(u.index)}]"]
-            else:
-                assert isinstance(u, ir.Update)
-                value = self.expr(u.expr, scope) if not isinstance(u.index, ir.BoundVar) else ""
+            value = self.expr(u.expr, scope) if not isinstance(u.index, ir.BoundVar) else ""
             f = self.fields.get("f", u.sym.name)
             parts = grouped.setdefault(u.sym, [])
             match u.index:
                 case None:
-                    parts.append(f"Fraction({value})" if values is None else value)
+                    parts.append(f"Fraction({value})")
                 case ir.AssetName(name=asset):
                     if not parts:
                         parts.append(f"**{'state' if u.sym.kind is ir.Kind.STATE else 'inputs'}.{f}")
                     parts.append(f"{asset!r}: {value}")
                 case ir.BoundVar(name=v):
                     py = self.bound(v)
-                    assert isinstance(u, ir.Update)
                     parts.append(f"{py}: {self.expr(u.expr, {**scope, v: py})} for {py} in ASSETS")
         out = ""
         for sym, parts in grouped.items():
@@ -522,41 +512,61 @@ class _Gen:
         for env in self.p.envs:
             name = self.names.get("step", env.name)
             where = self.where(env.span.line)
-            keys = [u.sym.name if u.index is None else f"{u.sym.name}[{_index_key(u.index)}]" for u in env.updates]
-            out += [
-                f"def {name}(params: Params, state: State, inputs: Inputs, "
-                "choice: Mapping[str, Fraction | int | str | Decimal]) -> tuple[State, Inputs]:",
-                _doc(f"Env move `{env.name}` ({where}): apply `choice` (keys {keys}), checking its ranges."),
-            ]
             scope: dict[str, str] = {}
             roots: set[str] = set()
             for u in env.updates:
                 roots |= _let_deps(u.lo) | _let_deps(u.hi)
             if env.guard is not None:
                 roots |= _let_deps(env.guard)
-            out += self.let_lines(self.closure(roots), scope, "    ")
+            pre = self.let_lines(self.closure(roots), scope, "    ")
+            # One choice per variable and asset: `mark`, `price[BTC]`, ...
+            items: list[tuple[ir.Symbol, str | None, str, str, str]] = []
+            for u in env.updates:
+                match u.index:
+                    case None:
+                        items.append((u.sym, None, u.sym.name, self.expr(u.lo, scope), self.expr(u.hi, scope)))
+                    case ir.AssetName(name=a):
+                        items.append((u.sym, a, f"{u.sym.name}[{a}]", self.expr(u.lo, scope), self.expr(u.hi, scope)))
+                    case ir.BoundVar(name=v):
+                        for a in self.p.assets:
+                            inner = {**scope, v: repr(a)}
+                            items.append((u.sym, a, f"{u.sym.name}[{a}]", self.expr(u.lo, inner),
+                                          self.expr(u.hi, inner)))
+            keys = [key for _, _, key, _, _ in items]
+            out += [
+                f"def {name}(params: Params, state: State, inputs: Inputs, "
+                "choice: Mapping[str, Fraction | int | str | Decimal]) -> tuple[State, Inputs]:",
+                _doc(f"Env move `{env.name}` ({where}): apply `choice` (keys {keys}), checking its ranges."),
+                *pre,
+            ]
             if env.guard is not None:
                 out += [
                     f"    if not {self.expr(env.guard, scope)}:",
                     f"        raise GuardError({f'env move {env.name!r} ({where}): its guard does not hold'!r})",
                 ]
-            values: dict[str, str] = {}
-            for i, (u, key) in enumerate(zip(env.updates, keys, strict=True)):
-                if isinstance(u.index, ir.BoundVar):
-                    raise InternalError("per-asset env ranges over a bound variable are not compiled yet")
+            fields: dict[str, dict[ir.Symbol, list[str]]] = {"state": {}, "inputs": {}}
+            for i, (sym, asset, key, lo, hi) in enumerate(items):
                 py = f"_c{i}"
                 out.append(f"    {py} = _q(choice[{key!r}], {key!r})")
-                out.append(
-                    f"    _check_choice({py}, {self.expr(u.lo, scope)}, {self.expr(u.hi, scope)}, "
-                    f"{key!r}, {env.name!r})"
+                out.append(f"    _check_choice({py}, {lo}, {hi}, {key!r}, {env.name!r})")
+                owner = "state" if sym.kind is ir.Kind.STATE else "inputs"
+                parts = fields[owner].setdefault(sym, [])
+                f = self.fields.get("f", sym.name)
+                if asset is None:
+                    parts.append(py)
+                else:
+                    if not parts:
+                        parts.append(f"**{owner}.{f}")
+                    parts.append(f"{asset!r}: {py}")
+            kwargs = {
+                owner: "".join(
+                    f", {self.fields.get('f', sym.name)}="
+                    + ("{" + ", ".join(parts) + "}" if sym.indexed else parts[0])
+                    for sym, parts in groups.items()
                 )
-                values[key] = py
-            state_ups = tuple(u for u in env.updates if u.sym.kind is ir.Kind.STATE)
-            input_ups = tuple(u for u in env.updates if u.sym.kind is ir.Kind.INPUT)
-            out.append(
-                f"    return (replace(state{self.updates(state_ups, scope, values)}), "
-                f"replace(inputs{self.updates(input_ups, scope, values)}))"
-            )
+                for owner, groups in fields.items()
+            }
+            out.append(f"    return (replace(state{kwargs['state']}), replace(inputs{kwargs['inputs']}))")
             out += ["", ""]
         return out
 

@@ -422,6 +422,9 @@ class _Elaborator:
                 else:
                     expr = self._numeric(decl.expr, ctx)
                     ty = _settle(expr.ty)
+                    if isinstance(expr.ty, PolyType) and name != "equity" and "equity" in self.let_decls:
+                        equity = self._let("equity")  # a bare-number requirement takes equity's unit
+                        ty = equity.sym.ty if equity is not None else ty
                 span = decl.span
             case (ast.TupleLetDecl() as tl, int() as column):
                 expr, ty = self._tuple_column(tl, column, ctx)

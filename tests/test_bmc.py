@@ -1,0 +1,299 @@
+"""Invariants over runs: bounded model checking, k-induction, Spacer, forced actions.
+
+A violation must be a trace from `init` of the shortest length, labelled
+action by action, replayed by the checker, and re-run here step by step on the
+generated engine. A proof must say which kind it is ("inductive, k=N",
+"inductive, Spacer (CHC)", or "bounded, depth N", which is never shown as
+inductive). Without `init` there is nothing to check: SKIPPED.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+import dsl
+from checker.checks import run_checks
+from checker.results import CheckResult, Counterexample
+from checker.solver import Options, Verdict, configure
+
+PROVED, VIOLATED, UNKNOWN, SKIPPED = Verdict.PROVED, Verdict.VIOLATED, Verdict.UNKNOWN, Verdict.SKIPPED
+
+
+def load(text: str) -> dsl.Spec:
+    return dsl.loads(textwrap.dedent(text).lstrip("\n"), "bmc.margin")
+
+
+def invariants(spec: dsl.Spec, **options: Any) -> dict[str, CheckResult]:
+    configure(0)
+    results = list(run_checks(spec, Options(**{"timeout": 10.0, "depth": 4, **options}), only=["invariant"]))
+    assert all(r.id == "invariant" for r in results)
+    out = {r.name: r for r in results}
+    assert len(out) == len(results)
+    return out
+
+
+def replay_on_engine(spec: dsl.Spec, cex: Counterexample) -> list[tuple[Any, Any]]:
+    """Re-run a trace on the engine from its first state; every step must reach the recorded state."""
+    eng = spec.engine
+    program = spec.program
+    actions = {a.name: a for a in program.actions}
+    envs = {e.name: e for e in program.envs}
+    params = eng.Params(**{eng.FIELDS[k]: v for k, v in cex.params.items()})
+    assert eng.assumptions_hold(params)
+    first = cex.steps[0]
+    assert first.label == "init"
+    state = eng.State(**{eng.FIELDS[k]: v for k, v in first.state.items()})
+    inputs = eng.Inputs(**{eng.FIELDS[k]: v for k, v in first.inputs.items()})
+    assert eng.where_holds(params, state, inputs)
+    for key, fn in eng.FORMULAS.items():
+        if key.startswith("init:"):
+            assert getattr(eng, fn)(params, state, inputs) is True
+    trace = [(state, inputs)]
+    for i, step in enumerate(cex.steps[1:], start=1):
+        number, name = step.label.split(": ")
+        assert int(number) == i
+        fn = getattr(eng, eng.STEPS[name])
+        if name in actions:
+            args = [step.args[a.name] for a in actions[name].args]
+            state = fn(params, state, inputs, *args)
+        else:
+            choice = {u.sym.name: (step.inputs | step.state)[u.sym.name] for u in envs[name].updates}
+            state, inputs = fn(params, state, inputs, choice)
+        assert {k: getattr(state, eng.FIELDS[k]) for k in step.state} == step.state, step.label
+        assert {k: getattr(inputs, eng.FIELDS[k]) for k in step.inputs} == step.inputs, step.label
+        trace.append((state, inputs))
+    return trace
+
+
+HEAD = """
+spec "bmc perpetual"
+unit USD, BTC
+param imr: rate = 0.1    in [0.01, 0.5]
+param mmr: rate = 0.05   in [0.005, 0.25]
+param fee: rate = 0.001  in [0, 0.01]
+param max_move: rate = 0.01 in [0, 0.5]
+assume mmr < imr
+{assume}
+state collateral: USD        where collateral >= 0
+state size: BTC
+state entry: USD/BTC         where entry > 0
+state insurance: USD
+input mark: USD/BTC          where mark > 0
+let notional: USD = abs(size) * mark
+margin:
+    equity      = collateral + size * (mark - entry)
+    initial     = notional * imr
+    maintenance = notional * mmr
+    liquidatable when equity < maintenance
+action open(q: BTC) when size == 0 and abs(q) * mark * imr <= collateral:
+    size'  = q
+    entry' = mark
+env move: mark' in [mark * (1 - max_move), mark * (1 + max_move)]
+"""
+
+
+def perp(rest: str, assume: str = "") -> str:
+    return textwrap.dedent(HEAD).format(assume=assume) + textwrap.dedent(rest)
+
+
+# The insurance fund absorbs a bankrupt account's loss: after open, a gapping move and a liquidation
+# the fund is negative. Shorter runs cannot do it: just after `open` the account is not liquidatable.
+ABSORB = perp("""
+action liquidate when liquidatable:
+    size'       = 0
+    collateral' = max(equity, 0)
+    insurance'  = insurance + min(equity, 0)
+init: size == 0 and insurance == 0
+invariant fund_solvent: insurance >= 0
+""")
+
+FEES_ONLY = perp("""
+action liquidate when liquidatable:
+    size'       = 0
+    collateral' = max(equity - notional * fee, 0)
+    insurance'  = insurance + min(notional * fee, max(equity, 0))
+init: size == 0 and insurance == 0
+invariant fund_solvent: insurance >= 0
+""")
+
+
+def test_a_multi_step_violation_is_the_shortest_trace_replayed_step_by_step() -> None:
+    spec = load(ABSORB)
+    results = invariants(spec)
+    r = results["invariant: fund_solvent"]
+    assert r.verdict is VIOLATED
+    assert r.proof == "bounded, depth 3"
+    assert "after 3 steps" in r.reason
+    cex = r.counterexample
+    assert cex is not None and cex.replayed is True
+    assert [s.label for s in cex.steps] == ["init", "1: open", "2: move", "3: liquidate"]
+    trace = replay_on_engine(spec, cex)
+    eng = spec.engine
+    params = eng.Params(**{eng.FIELDS[k]: v for k, v in cex.params.items()})
+    holds = [eng.invariant_fund_solvent(params, s, i) for s, i in trace]
+    assert holds == [True, True, True, False]
+    # the step before the liquidation is liquidatable and bankrupt: the move gapped through maintenance
+    state, inputs = trace[2]
+    assert eng.liquidatable(params, state, inputs) is True
+    assert eng.equity(params, state, inputs) < 0
+    assert cex.params["max_move"] > cex.params["imr"]  # one move larger than the initial margin rate
+    # the implicit `where` invariants are still proved
+    assert results["invariant: where of collateral (no negative balance)"].verdict is PROVED
+
+
+def test_a_violation_in_the_initial_states_is_a_trace_of_depth_zero() -> None:
+    spec = load(perp("""
+    action liquidate when liquidatable:
+        size' = 0
+    init: size == 0
+    invariant fund_solvent: insurance >= 0
+    """))
+    r = invariants(spec)["invariant: fund_solvent"]
+    assert r.verdict is VIOLATED and r.proof == "bounded, depth 0"
+    assert r.counterexample is not None and r.counterexample.replayed is True
+    assert [s.label for s in r.counterexample.steps] == ["init"]
+    assert r.counterexample.steps[0].state["insurance"] < 0
+    replay_on_engine(spec, r.counterexample)
+
+
+def test_a_negative_balance_is_found_as_a_where_invariant() -> None:
+    spec = load(perp("""
+    action withdraw(amount: USD) when amount > 0 and amount <= equity:
+        collateral' = collateral - amount
+    init: size == 0 and insurance == 0
+    invariant fund_solvent: insurance >= 0
+    """))
+    results = invariants(spec)
+    r = results["invariant: where of collateral (no negative balance)"]
+    assert r.verdict is VIOLATED
+    cex = r.counterexample
+    assert cex is not None and cex.replayed is True
+    trace = replay_on_engine(spec, cex)
+    eng = spec.engine
+    params = eng.Params(**{eng.FIELDS[k]: v for k, v in cex.params.items()})
+    assert eng.where_holds(params, *trace[-1]) is False
+    assert trace[-1][0].collateral < 0
+    assert cex.steps[-1].label.endswith(": withdraw")
+    assert results["invariant: fund_solvent"].verdict is PROVED
+
+
+def test_an_inductive_invariant_is_proved_with_k_1() -> None:
+    results = invariants(load(FEES_ONLY))
+    r = results["invariant: fund_solvent"]
+    assert r.verdict is PROVED and r.proof == "inductive, k=1"
+    assert r.counterexample is None
+    assert all(x.verdict is PROVED for x in results.values())
+
+
+SETTLEMENT = """
+spec "two-phase settlement"
+unit USD
+state pending: USD
+state settled: USD
+init: pending == 0 and settled == 0
+action settle:
+    settled' = pending
+    pending' = settled
+invariant settled_nonnegative: settled >= 0
+"""
+
+
+def test_an_invariant_that_needs_k_2() -> None:
+    # settled >= 0 is not 1-inductive (pending could be negative), but two steps back it is settled again
+    r = invariants(load(SETTLEMENT))["invariant: settled_nonnegative"]
+    assert r.verdict is PROVED and r.proof == "inductive, k=2"
+
+
+def test_k_2_is_not_reached_when_max_k_is_1_and_the_result_is_then_bounded_or_spacer() -> None:
+    r = invariants(load(SETTLEMENT), max_k=1, depth=3)["invariant: settled_nonnegative"]
+    assert r.verdict is PROVED
+    assert r.proof != "inductive, k=2" and r.proof != "inductive, k=1"
+    assert r.proof in ("inductive, Spacer (CHC)", "bounded, depth 3")
+
+
+COUNTER = """
+spec "counter"
+unit USD
+state paid: USD
+state scale: rate
+init: paid == 0 and scale == 1
+action pay:
+    paid' = paid + 1
+{more}
+invariant never_minus_one: paid != -1
+"""
+
+
+def test_a_bounded_only_result_is_labelled_bounded_and_never_inductive() -> None:
+    # paid != -1 holds (paid only grows from 0) but is k-inductive for no k; the squaring step makes the
+    # system nonlinear, so Spacer is not tried either: only the bounded result remains.
+    spec = load(COUNTER.format(more="action compound:\n    scale' = scale * scale"))
+    r = invariants(spec, depth=3)["invariant: never_minus_one"]
+    assert r.verdict is PROVED
+    assert r.proof == "bounded, depth 3"
+    assert "inductive" not in r.proof
+    assert "not proved for longer runs" in r.reason
+
+
+def test_a_linear_non_k_inductive_invariant_is_proved_by_spacer() -> None:
+    r = invariants(load(COUNTER.format(more="")), depth=3)["invariant: never_minus_one"]
+    assert r.verdict is PROVED
+    assert r.proof == "inductive, Spacer (CHC)"
+
+
+FORCED = perp("""
+{forced}action liquidate when liquidatable:
+    size'       = 0
+    collateral' = max(equity, 0)
+init: size == 0
+invariant solvent: equity >= 0
+""", assume="assume max_move <= mmr")
+
+
+def test_a_forced_liquidation_keeps_equity_nonnegative() -> None:
+    results = invariants(load(FORCED.format(forced="forced ")))
+    r = results["invariant: solvent"]
+    assert r.verdict is PROVED and r.proof.startswith("inductive")
+
+
+def test_the_same_liquidation_not_forced_lets_a_second_move_make_equity_negative() -> None:
+    spec = load(FORCED.format(forced=""))
+    r = invariants(spec)["invariant: solvent"]
+    assert r.verdict is VIOLATED
+    cex = r.counterexample
+    assert cex is not None and cex.replayed is True
+    trace = replay_on_engine(spec, cex)
+    eng = spec.engine
+    params = eng.Params(**{eng.FIELDS[k]: v for k, v in cex.params.items()})
+    assert eng.equity(params, *trace[-1]) < 0
+    assert cex.steps[-1].label.endswith(": move")
+    # the last move started from a liquidatable state: forcing the liquidation would have forbidden it
+    assert eng.liquidatable(params, *trace[-2]) is True
+    assert [s.label for s in cex.steps] == ["init", "1: open", "2: move", "3: move"]
+
+
+def test_without_init_invariants_are_skipped() -> None:
+    spec = load(FEES_ONLY.replace("init: size == 0 and insurance == 0\n", ""))
+    results = invariants(spec)
+    assert set(results) == {"invariant: fund_solvent", "invariant: where of collateral (no negative balance)",
+                            "invariant: where of entry (no negative balance)"}
+    for r in results.values():
+        assert r.verdict is SKIPPED and "init" in r.reason
+
+
+def test_a_tiny_timeout_makes_an_invariant_unknown_not_proved() -> None:
+    spec = load(ABSORB)
+    results = invariants(spec, timeout=0.001)
+    r = results["invariant: fund_solvent"]
+    assert r.verdict is UNKNOWN
+    assert r.reason
+
+
+def test_bmc_is_deterministic() -> None:
+    def once() -> list[tuple[str, Verdict, str, object]]:
+        return [(r.name, r.verdict, r.proof, r.counterexample.to_json() if r.counterexample else None)
+                for r in invariants(load(FORCED.format(forced=""))).values()]
+
+    first, second = once(), once()
+    assert first == second
