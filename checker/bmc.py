@@ -60,7 +60,7 @@ class Goal:
 def goals(program: ir.Program) -> list[Goal]:
     states = {s.name for s in program.states}
     out = [Goal(f"invariant: {c.name}", f"invariant:{c.name}", c.expr) for c in program.invariants]
-    out += [Goal(f"invariant: where of {c.name} (no negative balance)", None, c.expr)
+    out += [Goal(f"invariant: where of {c.name} stays true", None, c.expr)
             for c in program.wheres if c.name in states]
     return out
 
@@ -152,6 +152,8 @@ def invariants(cx: Context) -> Iterator[CheckResult]:
     """Induction first (cheap when it works), then BMC to the requested depth, then Spacer."""
     todo = goals(cx.program)
     if not todo:
+        yield CheckResult("invariant", "invariant", Verdict.SKIPPED, 0.0,
+                          "the spec declares no `invariant` and no `where` on a state")
         return
     if not cx.program.init:
         for g in todo:

@@ -19,7 +19,7 @@ import z3
 from checker.encode import Encoder, Frame, q
 from checker.replay import Predicate, Replayer, Scene, View, rational_model
 from checker.results import CheckResult, Counterexample
-from checker.solver import Options, Verdict, solve
+from checker.solver import Options, Verdict, solve, validate_pins
 from checker.steps import Transition, action_step, env_step
 from dsl import Spec, ir
 from dsl.units import BOOL
@@ -34,6 +34,7 @@ class Context:
         self.spec = spec
         self.program = spec.program
         self.options = options
+        validate_pins(self.program, options.pins)
         self.enc = Encoder(self.program, options.pins, options.all_defaults)
         self.replayer = Replayer(self.program, self.enc, spec.engine)
         self.params = [self.enc.param_space(), self.enc.assumptions()]
@@ -112,6 +113,13 @@ def well_defined(cx: Context) -> Iterator[CheckResult]:
                  sat_is_good=True, good="some parameter values satisfy every range and `assume`",
                  bad="no parameter value satisfies the ranges and `assume`s together: every check would hold "
                      "vacuously")
+    if not (cx.options.all_defaults or cx.options.pins):
+        defaults = Encoder(p, {}, all_defaults=True)
+        yield cx.ask("well-defined", "well-defined: defaults satisfy the assumes",
+                     [defaults.param_space(), defaults.assumptions()], None, None, "", sat_is_good=True,
+                     good="the default parameter values satisfy every `assume`",
+                     bad="the default parameter values break an `assume`: the engine's defaults are outside "
+                         "the space the checks cover")
     f = cx.enc.frame()
     yield cx.ask("well-defined", "well-defined: where-constraints", cx.valid(f), None, None, "",
                  sat_is_good=True, good="some state satisfies every `where`",
@@ -132,8 +140,122 @@ def well_defined(cx: Context) -> Iterator[CheckResult]:
         yield cx.ask("well-defined", name, [*base, ob.path, z3.Not(ob.ok)], scene,
                      lambda v, n=let_name: isinstance(v[0].let(n), str),
                      f"`{let.sym.name}` can fail at {ob.span.where}: {ob.what}")
+    yield from _step_obligations(cx)
+    yield from _formula_obligations(cx)
     for table in p.tables:
         yield from _table_checks(cx, table)
+
+
+def _raises(call: Callable[[], object], engine: Any) -> bool:
+    """True when the engine raises UndefinedError running `call` (the runtime side of a definedness finding)."""
+    try:
+        call()
+    except engine.UndefinedError:
+        return True
+    return False
+
+
+def _step_obligations(cx: Context) -> Iterator[CheckResult]:
+    """Partial operations in action guards and bodies and in env bounds, where the step can run."""
+    p = cx.program
+    eng = cx.spec.engine
+    for step in (*p.actions, *p.envs):
+        f = cx.enc.frame()
+        if isinstance(step, ir.Action):
+            t = action_step(cx.enc, f, step, "after")
+            kind = "action"
+        else:
+            t = env_step(cx.enc, f, step, "after")
+            kind = "env move"
+        for ob in _distinct(t.obligations):
+            name = f"well-defined: {kind} `{step.name}` ({ob.what.split(' ')[0]} at line {ob.span.line})"
+            extra: list[z3.BoolRef] = []
+            if isinstance(step, ir.Env):
+                extra = _env_choices_in_range(cx, f, step, t)
+            fn = getattr(eng, eng.STEPS[step.name])
+            if isinstance(step, ir.Action):
+                def run(v: Sequence[View], fn: Any = fn, a: ir.Action = step, args: dict[str, z3.ArithRef] = t.args
+                        ) -> Callable[[], object]:
+                    return lambda: fn(v[0].params, v[0].state, v[0].inputs, *[v[0].arg(n) for n in args])
+            else:
+                def run(v: Sequence[View], fn: Any = fn, a: ir.Env = step, args: dict[str, z3.ArithRef] = t.args
+                        ) -> Callable[[], object]:
+                    return lambda: fn(v[0].params, v[0].state, v[0].inputs, {k: v[0].arg(k + "'") for k in args})
+            # Env choices are shown primed (`mark'`), next to the current value.
+            shown = {k if isinstance(step, ir.Action) else k + "'": z for k, z in t.args.items()}
+            scene = Scene([("state", f, None)], args=shown)
+            yield cx.ask("well-defined", name, [*cx.valid(f), *extra, ob.path, z3.Not(ob.ok)], scene,
+                         lambda v, r=run: _raises(r(v), eng),
+                         f"{kind} `{step.name}` can fail at {ob.span.where}: {ob.what}")
+
+
+def _env_choices_in_range(cx: Context, f: Frame, env: ir.Env, t: Transition) -> list[z3.BoolRef]:
+    """Every env choice inside its range wherever that range is defined (the engine checks them in order)."""
+    out = []
+    tr = cx.enc.translation(f)
+    for u in env.updates:
+        assets = [None] if u.index is None else (
+            [u.index.name] if isinstance(u.index, ir.AssetName) else list(cx.program.assets))
+        for asset in assets:
+            key = u.sym.name if asset is None else f"{u.sym.name}[{asset}]"
+            scope = {u.index.name: asset} if isinstance(u.index, ir.BoundVar) and asset is not None else {}
+            lo, ok_lo = tr.expr(u.lo, scope, z3.BoolVal(True))
+            hi, ok_hi = tr.expr(u.hi, scope, z3.BoolVal(True))
+            v = t.args[key]
+            out.append(z3.Implies(z3.And(ok_lo, ok_hi), z3.And(lo <= v, v <= hi)))
+    return out
+
+
+def _formula_obligations(cx: Context) -> Iterator[CheckResult]:
+    """Partial operations in `where`, `init`, `property`, `invariant` and `conserved` formulas."""
+    p = cx.program
+    eng = cx.spec.engine
+    f = cx.enc.frame()
+    before: list[z3.BoolRef] = []
+    for c in p.wheres:  # the engine checks `where`s in order and stops at the first that fails
+        tr = cx.enc.translation(f)
+        term, ok = tr.expr(c.expr, {}, z3.BoolVal(True))
+        for ob in _distinct(tr.obligations):
+            yield cx.ask("well-defined", f"well-defined: where of `{c.name}` ({ob.what.split(' ')[0]} at line "
+                         f"{ob.span.line})", [*cx.params, *before, ob.path, z3.Not(ob.ok)],
+                         Scene([("state", f, None)]),
+                         lambda v: _raises(lambda: eng.where_holds(v[0].params, v[0].state, v[0].inputs), eng),
+                         f"the `where` of `{c.name}` can fail at {ob.span.where}: {ob.what}")
+        before += [ok, term, *tr.eager]
+    before = [cx.enc.param_space()]
+    g = cx.enc.frame("assume")
+    for c in p.assumes:  # `assumptions_hold` checks the assumes in order, stopping at the first that fails
+        tr = cx.enc.translation(g)
+        term, ok = tr.expr(c.expr, {}, z3.BoolVal(True))
+        for ob in _distinct(tr.obligations):
+            yield cx.ask("well-defined", f"well-defined: assume at line {c.span.line} ({ob.what.split(' ')[0]})",
+                         [*before, ob.path, z3.Not(ob.ok)], Scene([("parameters", f, None)]),
+                         lambda v: _raises(lambda: eng.assumptions_hold(v[0].params), eng),
+                         f"the `assume` at {c.span.where} can fail: {ob.what}")
+        before += [ok, term, *tr.eager]
+    formulas = [(f"init:{i}", "init", c.expr, c.span) for i, c in enumerate(p.init)]
+    formulas += [(f"property:{c.name}", f"property `{c.name}`", c.expr, c.span) for c in p.properties]
+    formulas += [(f"invariant:{c.name}", f"invariant `{c.name}`", c.expr, c.span) for c in p.invariants]
+    formulas += [(f"conserved:{c.name}", f"conserved `{c.name}`", c.expr, c.span) for c in p.conserved]
+    for key, label, expr, _span in formulas:
+        tr = cx.enc.translation(f)
+        tr.expr(expr, {}, z3.BoolVal(True))
+        for ob in _distinct(tr.obligations):
+            yield cx.ask("well-defined", f"well-defined: {label} ({ob.what.split(' ')[0]} at line {ob.span.line})",
+                         [*cx.valid(f), ob.path, z3.Not(ob.ok)], Scene([("state", f, None)]),
+                         lambda v, k=key: _raises(lambda: _formula(v[0], k), eng),
+                         f"{label} can fail at {ob.span.where}: {ob.what}")
+
+
+def _distinct(obligations: list[Any]) -> list[Any]:
+    seen: set[tuple[int, int, str]] = set()
+    out = []
+    for ob in obligations:
+        key = (ob.span.line, ob.span.col, ob.what)
+        if key not in seen:
+            seen.add(key)
+            out.append(ob)
+    return out
 
 
 def _table_checks(cx: Context, table: ir.Table) -> Iterator[CheckResult]:
@@ -461,13 +583,18 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
 
 
 def properties(cx: Context) -> Iterator[CheckResult]:
+    eng = cx.spec.engine
+    if not cx.program.properties:
+        yield _skip("property", "property", "the spec declares no `property`")
     for c in cx.program.properties:
         f = cx.enc.frame()
         term, ok = cx.enc.formula(c.expr, f)
         prop = c
-        yield cx.ask("property", f"property: {c.name}", [*cx.valid(f), ok, z3.Not(term)],
+        # Undefined counts as failing, as for invariants: the engine would raise instead of answering.
+        yield cx.ask("property", f"property: {c.name}", [*cx.valid(f), z3.Not(z3.And(ok, term))],
                      Scene([("state", f, None)]),
-                     lambda v, k=f"property:{prop.name}": not _formula(v[0], k),
+                     lambda v, k=f"property:{prop.name}": _raises(lambda: _formula(v[0], k), eng)
+                     or not _formula(v[0], k),
                      f"property `{c.name}` ({c.span.where}) fails in this state")
 
 

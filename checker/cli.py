@@ -18,7 +18,7 @@ from pathlib import Path
 
 from checker.catalogue import CATALOGUE, IDS
 from checker.report import SpecReport, exit_status, human, summary_line, to_json, to_junit
-from checker.solver import Options, configure
+from checker.solver import Options, OptionsError, configure
 from dsl.diagnostics import InternalError, SpecError, did_you_mean
 
 EXIT_BUG = 4
@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compile":
             return _compile(args)
         return _explain(args)
-    except UsageError as err:
+    except (UsageError, OptionsError) as err:
         print(f"solvent: error: {err}", file=sys.stderr)
         return 2
     except SpecError as err:
@@ -137,23 +137,6 @@ def _options(args: argparse.Namespace) -> Options:
                    all_defaults=args.params == "defaults", depth=args.depth or 0, max_k=args.max_k)
 
 
-def _validate_pins(program: object, pins: dict[str, Fraction], path: str) -> None:
-    from dsl import ir
-    assert isinstance(program, ir.Program)
-    known = {p.sym.name: p for p in program.params}
-    for key, value in pins.items():
-        base, _, rest = key.partition("[")
-        param = known.get(base)
-        if param is None:
-            hint = did_you_mean(base, known)
-            raise UsageError(f"--param {key}: {path} has no parameter `{base}`" + (f"; {hint}" if hint else ""))
-        if rest and rest.rstrip("]") not in program.assets:
-            raise UsageError(f"--param {key}: `{rest.rstrip(']')}` is not an asset of {path}")
-        if not param.pinned and ((param.lo is not None and value < param.lo)
-                                 or (param.hi is not None and value > param.hi)):
-            raise UsageError(f"--param {key}: {value} is outside the declared range of `{base}`")
-
-
 def _check(args: argparse.Namespace) -> int:
     import dsl
     from checker.checks import run_checks
@@ -180,10 +163,12 @@ def _check(args: argparse.Namespace) -> int:
                 report.error = err.render()
                 continue
             report.title = spec.program.title
-            _validate_pins(spec.program, options.pins, str(path))
-            for result in run_checks(spec, options, args.only):
-                report.results.append(result)
-                status.update(f"{path}: {result.name}")
+            try:
+                for result in run_checks(spec, options, args.only):
+                    report.results.append(result)
+                    status.update(f"{path}: {result.name}")
+            except InternalError as err:  # a solvent bug: keep the other specs' results, fail loudly at the end
+                report.bug = str(err)
             report.seconds = time.perf_counter() - t0
     except KeyboardInterrupt:
         interrupted = True
@@ -193,6 +178,11 @@ def _check(args: argparse.Namespace) -> int:
     _emit(args, reports, seconds, interrupted)
     if interrupted:
         return EXIT_INTERRUPTED
+    if any(r.bug for r in reports):
+        for r in reports:
+            if r.bug:
+                print(f"{r.path}: {r.bug}", file=sys.stderr)
+        return EXIT_BUG
     return exit_status(reports, args.strict)
 
 

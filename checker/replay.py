@@ -10,7 +10,7 @@ values.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from types import ModuleType
 from typing import Any
@@ -29,6 +29,7 @@ class Scene:
     """What a query talks about: a sequence of frames, each reached by a transition or given."""
 
     frames: list[tuple[str, Frame, Transition | None]]
+    args: dict[str, z3.ArithRef] = field(default_factory=dict)  # free step arguments of a single-state scene
 
 
 class View:
@@ -40,6 +41,7 @@ class View:
         self.state = state
         self.inputs = inputs
         self._cache: dict[str, Value] = {}
+        self.args: dict[str, Fraction] = {}
 
     def let(self, name: str) -> Any:
         if name not in self._cache:
@@ -50,15 +52,9 @@ class View:
                 self._cache[name] = f"undefined ({err})"
         return self._cache[name]
 
-    def field(self, name: str) -> Any:
-        py = self.engine.FIELDS[name]
-        for obj in (self.state, self.inputs, self.params):
-            if hasattr(obj, py) and name in self.engine.FIELDS:
-                try:
-                    return getattr(obj, py)
-                except AttributeError:
-                    continue
-        raise KeyError(name)
+    def arg(self, name: str) -> Fraction:
+        """The value of a step argument (or env choice) the scene left free."""
+        return self.args[name]
 
 
 Predicate = Callable[[Sequence[View]], bool]
@@ -176,9 +172,12 @@ class Replayer:
                 self._agree(f"the state after {label}", state, self._dump(state_obj, self.program.states))
                 self._agree(f"the inputs after {label}", inputs, self._dump(inputs_obj, self.program.inputs))
             view = View(self.engine, p_obj, state_obj, inputs_obj)
+            if not views and scene.args:
+                args = {k: self._num(model, v) for k, v in scene.args.items()}
+                view.args = args
             lets = self._lets(model, frame, view, label)
             views.append(view)
-            shown_args = args if transition is not None and transition.kind == "action" else {}
+            shown_args = args if transition is None or transition.kind == "action" else {}
             steps.append(Step(label, shown_args, state, inputs, lets))
         if not violated(views):
             raise InternalError(

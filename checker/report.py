@@ -23,6 +23,7 @@ class SpecReport:
     title: str = ""
     results: list[CheckResult] = field(default_factory=list)
     error: str | None = None  # rendered diagnostics when the spec did not compile
+    bug: str | None = None  # an internal error (a bug in solvent) that stopped this spec's checks
     seconds: float = 0.0
 
 
@@ -91,6 +92,7 @@ def human(report: SpecReport) -> list[str]:
     if report.error is not None:
         out += ["  spec error:", *("    " + line for line in report.error.splitlines())]
         return out
+
     width = max((len(r.name) for r in report.results), default=0)
     for r in report.results:
         detail = f"  [{r.proof}]" if r.verdict is Verdict.PROVED and r.proof and r.proof != "single-state" else ""
@@ -99,6 +101,8 @@ def human(report: SpecReport) -> list[str]:
             out.append(f"            {r.reason}")
         if r.counterexample is not None:
             out += counterexample_table(r.counterexample, "            ")
+    if report.bug is not None:
+        out += ["  SOLVENT BUG: checking stopped here", *("    " + line for line in report.bug.splitlines())]
     return out
 
 
@@ -111,6 +115,7 @@ def to_json(reports: Sequence[SpecReport], seconds: float) -> str:
                 "path": r.path,
                 "title": r.title,
                 "error": r.error,
+                "bug": r.bug,
                 "seconds": round(r.seconds, 4),
                 "checks": [res.to_json() for res in r.results],
             }

@@ -67,16 +67,50 @@ def solve(assertions: list[z3.BoolRef], options: Options) -> Outcome:
     """Is the conjunction of `assertions` satisfiable? Tries the general solver, then nlsat."""
     attempts = ["default"] if _uses_integers(assertions) else ["default", "QF_NRA"]
     reasons = []
+    main = z3.main_ctx()
     for logic in attempts:
-        solver = z3.Solver() if logic == "default" else z3.SolverFor("QF_NRA")
+        # A fresh context per query: Z3's search depends on the numbering of terms in its context, so a
+        # shared one would make answers depend on whatever the process built before.
+        ctx = z3.Context()
+        solver = z3.Solver(ctx=ctx) if logic == "default" else z3.SolverFor("QF_NRA", ctx=ctx)
         solver.set("timeout", max(1, int(options.timeout * 1000)))
+        solver.set("random_seed", options.seed)
         if options.rlimit is not None:
             solver.set("rlimit", options.rlimit)
-        solver.add(*assertions)
+        solver.add(*[a.translate(ctx) for a in assertions])
         result = solver.check()
         if result == z3.sat:
-            return Outcome("sat", solver.model(), "")
+            return Outcome("sat", solver.model().translate(main), "")
         if result == z3.unsat:
             return Outcome("unsat", None, "")
         reasons.append(f"{'nlsat' if logic != 'default' else 'z3'}: {solver.reason_unknown()}")
     return Outcome("unknown", None, "; ".join(reasons))
+
+
+class OptionsError(ValueError):
+    """Options that do not fit the spec (a pinned parameter it lacks, a value outside a range)."""
+
+
+def validate_pins(program: object, pins: dict[str, Fraction]) -> None:
+    """Refuse pins that name no parameter or lie outside the parameter's declared range."""
+    import difflib
+
+    from dsl import ir
+
+    assert isinstance(program, ir.Program)
+    known = {p.sym.name: p for p in program.params}
+    for key, value in pins.items():
+        base, _, rest = key.partition("[")
+        param = known.get(base)
+        if param is None:
+            close = difflib.get_close_matches(base, list(known), n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            raise OptionsError(f"pinned parameter `{base}`: {program.source.path} has no such parameter{hint}")
+        asset = rest.rstrip("]")
+        if rest and asset not in program.assets:
+            raise OptionsError(f"pinned parameter `{key}`: `{asset}` is not an asset of {program.source.path}")
+        if rest and not param.sym.indexed:
+            raise OptionsError(f"pinned parameter `{key}`: `{base}` is not per-asset")
+        if not param.pinned and ((param.lo is not None and value < param.lo) or (param.hi is not None and value > param.hi)):
+            raise OptionsError(f"pinned parameter `{key}` = {value} is outside its declared range "
+                               f"[{param.lo}, {param.hi}]")

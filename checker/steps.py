@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import z3
 
-from checker.encode import Encoder, Frame
+from checker.encode import Encoder, Frame, Obligation
 from dsl import ir
 
 
@@ -28,6 +28,7 @@ class Transition:
     guard: z3.BoolRef
     defined: z3.BoolRef
     args: dict[str, z3.ArithRef] = field(default_factory=dict)  # action arguments / env choices by key
+    obligations: list[Obligation] = field(default_factory=list)  # partial operations the step runs
 
     @property
     def kind(self) -> str:
@@ -60,7 +61,10 @@ def action_step(enc: Encoder, pre: Frame, action: ir.Action, tag: str) -> Transi
             oks.append(ok)
     post = enc.frame(tag, {**pre.vars, **new})
     defined = z3.And(guard_defined, z3.Implies(guard, z3.And(*oks, *body.eager)))
-    return Transition(action, pre, post, guard, defined, args)
+    # The body runs only once the guard has held.
+    obligations = [*(g.obligations if action.guard is not None else []),
+                   *(Obligation(o.what, o.span, z3.And(guard, guard_defined, o.path), o.ok) for o in body.obligations)]
+    return Transition(action, pre, post, guard, defined, args, obligations)
 
 
 def env_step(enc: Encoder, pre: Frame, env: ir.Env, tag: str) -> Transition:
@@ -88,7 +92,7 @@ def env_step(enc: Encoder, pre: Frame, env: ir.Env, tag: str) -> Transition:
     else:
         guard = true
     post = enc.frame(tag, {**pre.vars, **new})
-    return Transition(env, pre, post, z3.And(guard, *in_range), z3.And(*oks, *tr.eager), choices)
+    return Transition(env, pre, post, z3.And(guard, *in_range), z3.And(*oks, *tr.eager), choices, tr.obligations)
 
 
 def _targets(enc: Encoder, sym: ir.Symbol, index: ir.Index | None) -> list[str | None]:

@@ -46,6 +46,7 @@ _ENGINE_NAMES = frozenset(
         "FIELDS",
         "STEPS",
         "FORMULAS",
+        "ARGS",
         "math",
         "dataclass",
         "field",
@@ -132,6 +133,7 @@ class _Gen:
         self.consts: dict[Fraction, str] = {}
         self.lines: list[str] = []
         self.formulas: dict[str, str] = {}
+        self.args: dict[str, dict[str, str]] = {}  # action -> argument -> Python parameter
         # Module-level names first, so that they stay as close to the spec as possible.
         for let in program.lets:
             self.names.get("g", let.sym.name)
@@ -294,6 +296,7 @@ class _Gen:
             f"NAMES: dict[str, str] = {names!r}  # let and role -> function",
             f"STEPS: dict[str, str] = {steps!r}  # action and env move -> function",
             f"FORMULAS: dict[str, str] = {formulas!r}  # 'property:name', 'invariant:name', ... -> function",
+            f"ARGS: dict[str, dict[str, str]] = {self.args!r}  # action -> argument -> Python parameter",
             f"FIELDS: dict[str, str] = {fields!r}  # param, state, input -> dataclass field",
             *consts,
             "",
@@ -448,8 +451,10 @@ class _Gen:
             scope: dict[str, str] = {}
             sig = ["params: Params", "state: State", "inputs: Inputs"]
             conv = []
+            arg_names = Names()  # arguments keep their spec names where safe, so callers may pass keywords
             for arg in a.args:
-                py = "_a_" + self.names.get("arg:" + a.name, arg.name)
+                py = arg_names.get("arg", arg.name)
+                self.args.setdefault(a.name, {})[arg.name] = py
                 scope[arg.name] = py
                 sig.append(f"{py}: Fraction | int | str | Decimal")
                 conv.append(f"    {py} = _q({py}, {arg.name!r})")
@@ -466,6 +471,8 @@ class _Gen:
                     f"    if not {self.expr(a.guard, scope)}:",
                     f"        raise GuardError({f'action {a.name!r} ({where}): its guard does not hold'!r})",
                 ]
+            if not a.forced:
+                out += self.forced_first(f"action {a.name!r}", scope)
             roots: set[str] = set()
             for local in a.locals:
                 roots |= _let_deps(local.expr)
@@ -478,6 +485,18 @@ class _Gen:
                 scope[local.sym.name] = py
             out.append(f"    return replace(state{self.updates(a.updates, scope)})")
             out += ["", ""]
+        return out
+
+    def forced_first(self, what: str, scope: dict[str, str]) -> list[str]:
+        """Lines that refuse a step while a `forced` action is enabled (it must be taken first)."""
+        out: list[str] = []
+        for f in self.p.actions:
+            if not f.forced or f.guard is None or f.args:
+                continue
+            out += self.let_lines([d for d in self.closure(_let_deps(f.guard)) if d.sym.name not in scope], scope,
+                                  "    ")
+            message = f"{what}: forced action {f.name!r} is enabled and must be taken first"
+            out += [f"    if {self.expr(f.guard, scope)}:", f"        raise GuardError({message!r})"]
         return out
 
     def updates(self, updates: tuple[ir.Update, ...], scope: dict[str, str]) -> str:
@@ -544,6 +563,7 @@ class _Gen:
                     f"    if not {self.expr(env.guard, scope)}:",
                     f"        raise GuardError({f'env move {env.name!r} ({where}): its guard does not hold'!r})",
                 ]
+            out += self.forced_first(f"env move {env.name!r}", scope)
             fields: dict[str, dict[ir.Symbol, list[str]]] = {"state": {}, "inputs": {}}
             for i, (sym, asset, key, lo, hi) in enumerate(items):
                 py = f"_c{i}"

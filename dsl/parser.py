@@ -78,7 +78,7 @@ def parse(source: SourceFile) -> ast.Module:
     try:
         return _ToAst(source).transform(tree)  # type: ignore[no-any-return]
     except VisitError as err:
-        if isinstance(err.orig_exc, _BadString):
+        if isinstance(err.orig_exc, _BadLiteral):
             raise SpecError([err.orig_exc.diagnostic]) from None
         raise
 
@@ -189,7 +189,7 @@ _KEYWORDS = ast.KEYWORDS
 _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
 
 
-class _BadString(Exception):
+class _BadLiteral(Exception):
     def __init__(self, diagnostic: Diagnostic) -> None:
         self.diagnostic = diagnostic
 
@@ -204,7 +204,7 @@ def _unescape(token: str, span: Span) -> str:
             if nxt not in _ESCAPES:
                 col = span.col + 1 + i
                 bad = Span(span.source, span.line, col, span.line, col + 1 + len(nxt))
-                raise _BadString(_syntax(bad, f"unknown escape `\\{nxt}` in a string",
+                raise _BadLiteral(_syntax(bad, f"unknown escape `\\{nxt}` in a string",
                                          'the escapes are \\" \\\' \\\\ \\n \\r and \\t'))
             out.append(_ESCAPES[nxt])
             i += 2
@@ -404,7 +404,11 @@ class _ToAst(Transformer[Token, ast.Module]):
         return ast.UnitName(name, self.sp(meta))
 
     def unit_pow(self, meta: Any, name: ast.Ident, power: Token) -> ast.UnitPow:
-        return ast.UnitPow(name, int(Fraction(str(power))), self.sp(meta))
+        value = Fraction(str(power).replace("_", ""))
+        if value.denominator != 1:
+            span = _tok_span(self.src, power)
+            raise _BadLiteral(_syntax(span, f"a unit's power must be a whole number, not {power}", "write e.g. BTC^2"))
+        return ast.UnitPow(name, int(value), self.sp(meta))
 
     def unit_mul(self, meta: Any, left: ast.UnitExpr, right: ast.UnitExpr) -> ast.UnitBin:
         return ast.UnitBin("*", left, right, self.sp(meta))

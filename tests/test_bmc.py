@@ -9,14 +9,21 @@ inductive). Without `init` there is nothing to check: SKIPPED.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 import dsl
 from checker.checks import run_checks
 from checker.results import CheckResult, Counterexample
 from checker.solver import Options, Verdict, configure
 
+ROOT = Path(__file__).resolve().parent.parent
 PROVED, VIOLATED, UNKNOWN, SKIPPED = Verdict.PROVED, Verdict.VIOLATED, Verdict.UNKNOWN, Verdict.SKIPPED
 
 
@@ -139,7 +146,7 @@ def test_a_multi_step_violation_is_the_shortest_trace_replayed_step_by_step() ->
     assert eng.equity(params, state, inputs) < 0
     assert cex.params["max_move"] > cex.params["imr"]  # one move larger than the initial margin rate
     # the implicit `where` invariants are still proved
-    assert results["invariant: where of collateral (no negative balance)"].verdict is PROVED
+    assert results["invariant: where of collateral stays true"].verdict is PROVED
 
 
 def test_a_violation_in_the_initial_states_is_a_trace_of_depth_zero() -> None:
@@ -165,7 +172,7 @@ def test_a_negative_balance_is_found_as_a_where_invariant() -> None:
     invariant fund_solvent: insurance >= 0
     """))
     results = invariants(spec)
-    r = results["invariant: where of collateral (no negative balance)"]
+    r = results["invariant: where of collateral stays true"]
     assert r.verdict is VIOLATED
     cex = r.counterexample
     assert cex is not None and cex.replayed is True
@@ -276,8 +283,8 @@ def test_the_same_liquidation_not_forced_lets_a_second_move_make_equity_negative
 def test_without_init_invariants_are_skipped() -> None:
     spec = load(FEES_ONLY.replace("init: size == 0 and insurance == 0\n", ""))
     results = invariants(spec)
-    assert set(results) == {"invariant: fund_solvent", "invariant: where of collateral (no negative balance)",
-                            "invariant: where of entry (no negative balance)"}
+    assert set(results) == {"invariant: fund_solvent", "invariant: where of collateral stays true",
+                            "invariant: where of entry stays true"}
     for r in results.values():
         assert r.verdict is SKIPPED and "init" in r.reason
 
@@ -290,10 +297,36 @@ def test_a_tiny_timeout_makes_an_invariant_unknown_not_proved() -> None:
     assert r.reason
 
 
-def test_bmc_is_deterministic() -> None:
-    def once() -> list[tuple[str, Verdict, str, object]]:
-        return [(r.name, r.verdict, r.proof, r.counterexample.to_json() if r.counterexample else None)
-                for r in invariants(load(FORCED.format(forced=""))).values()]
+_TRACE_SCRIPT = """
+import json, sys
+from fractions import Fraction
+import dsl
+from checker.checks import run_checks
+from checker.solver import Options, configure
+warm, target = sys.argv[1], sys.argv[2]
+configure(0)
+if warm:
+    list(run_checks(dsl.loads(warm, "warm.margin"), Options(), only=["gap-safety"]))
+configure(0)
+results = run_checks(dsl.loads(target, "bmc.margin"), Options(depth=4), only=["invariant"])
+print(json.dumps([[r.name, r.verdict.value, r.proof, r.counterexample.to_json() if r.counterexample else None]
+                  for r in results]))
+"""
 
-    first, second = once(), once()
+WARM = perp("")  # any earlier use of the checker in the process (here it only builds terms: gap-safety is skipped)
+
+
+def _trace_json(warm: str = "") -> object:
+    out = subprocess.run([sys.executable, "-c", _TRACE_SCRIPT, warm, FORCED.format(forced="")],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout)
+
+
+def test_bmc_gives_the_same_trace_in_two_fresh_runs() -> None:
+    first, second = _trace_json(), _trace_json()
     assert first == second
+    assert first[0][1] == "VIOLATED"  # type: ignore[index]
+
+
+def test_bmc_trace_does_not_depend_on_earlier_queries_in_the_process() -> None:
+    assert _trace_json() == _trace_json(WARM)

@@ -59,8 +59,12 @@ def violated_names(results: list[CheckResult]) -> list[str]:
 
 
 def assert_all_proved(results: list[CheckResult]) -> None:
+    """Every result PROVED, except the `property` line of a spec that declares none (SKIPPED, with why)."""
     assert results
     for r in results:
+        if r.name == "property" and r.verdict is SKIPPED:
+            assert r.reason == "the spec declares no `property`"
+            continue
         assert r.verdict is PROVED, (r.name, r.verdict, r.reason)
 
 
@@ -170,7 +174,7 @@ def test_the_plain_perpetual_passes_the_single_state_catalogue() -> None:
     spec = load(perp(LIQUIDATE_OK + "conserved value: collateral + size * (mark - entry) + insurance\n"))
     results = run(spec, [i for i in IDS if i not in ("gap-safety", "invariant")])
     assert_all_proved(results)
-    assert {r.id for r in results} == set(IDS) - {"gap-safety", "invariant", "property"}
+    assert {r.id for r in results} == set(IDS) - {"gap-safety", "invariant"}
 
 
 # ---- well-defined ---------------------------------------------------------------------
@@ -677,8 +681,9 @@ def test_checks_are_skipped_with_a_reason_when_the_spec_lacks_what_they_need() -
     assert set(skipped) == {"requirement-nonnegative", "maintenance-le-initial", "requirement-monotone",
                             "liquidation-reachable", "insolvent-implies-liquidatable",
                             "liquidation-improves-health", "liquidation-no-bad-debt", "gap-safety", "conservation",
-                            "invariant"}
+                            "invariant", "property"}
     assert all(reason for reason in skipped.values())
+    assert "no `property`" in skipped["property"]
     assert "liquidatable" in skipped["liquidation-reachable"]
     assert "no `equity`" in skipped["gap-safety"]
     assert "conserved" in skipped["conservation"]
@@ -778,8 +783,6 @@ def test_verdicts_are_the_same_in_process() -> None:
 # the generated engine raises UndefinedError in a valid state.
 
 
-@pytest.mark.xfail(strict=True, reason="well-defined ignores partial operations in properties "
-                   "(checker/checks.py well_defined only scans let obligations)")
 def test_well_defined_reports_a_division_by_zero_in_a_property() -> None:
     spec = load(perp("property leverage_nonnegative: notional / collateral >= 0\n"))
     eng = spec.engine
@@ -792,8 +795,6 @@ def test_well_defined_reports_a_division_by_zero_in_a_property() -> None:
     assert VIOLATED in [r.verdict for r in results]  # today: every result is PROVED
 
 
-@pytest.mark.xfail(strict=True, reason="well-defined ignores partial operations in action updates "
-                   "(checker/checks.py well_defined only scans let obligations)")
 def test_well_defined_reports_a_division_by_zero_in_an_action_update() -> None:
     spec = load(perp("action reduce(amount: USD) when amount > 0:\n"
                      "    size' = size - amount / (mark - entry)\n"))
@@ -805,8 +806,6 @@ def test_well_defined_reports_a_division_by_zero_in_an_action_update() -> None:
     assert VIOLATED in [r.verdict for r in run(spec, "well-defined")]  # today: every result is PROVED
 
 
-@pytest.mark.xfail(strict=True, reason="well-defined ignores partial operations in `assume`s; the "
-                   "parameter space silently drops the values where the assume is undefined")
 def test_well_defined_reports_a_division_by_zero_in_an_assume() -> None:
     spec = load(perp(assume="assume mmr < imr\nassume 1 / (imr - 0.1) > 0"))
     eng = spec.engine
@@ -815,8 +814,6 @@ def test_well_defined_reports_a_division_by_zero_in_an_assume() -> None:
     assert VIOLATED in [r.verdict for r in run(spec, "well-defined")]  # today: every result is PROVED
 
 
-@pytest.mark.xfail(strict=True, reason="Options.pins are not validated by the API (only by the CLI): a pin "
-                   "outside the declared range is checked silently, and crashes replay when violated")
 def test_a_pin_outside_the_declared_range_is_refused() -> None:
     spec = load(perp())
     with pytest.raises(ValueError, match="mmr"):

@@ -203,7 +203,7 @@ ENGINE_DEFINED, ENGINE_READS = _engine_globals()
 
 
 def _engine_tables(code: str) -> dict[str, dict[str, str]]:
-    """NAMES, STEPS, FIELDS and FORMULAS, read from the source without running it."""
+    """NAMES, STEPS, FIELDS, FORMULAS and ARGS (flattened), read from the source without running it."""
     tables: dict[str, dict[str, str]] = {}
     for node in ast.parse(code).body:
         if isinstance(node, ast.AnnAssign | ast.Assign):
@@ -211,6 +211,10 @@ def _engine_tables(code: str) -> dict[str, dict[str, str]]:
             if isinstance(target, ast.Name) and target.id in {"NAMES", "STEPS", "FIELDS", "FORMULAS"}:
                 assert node.value is not None
                 tables[target.id] = ast.literal_eval(node.value)
+            if isinstance(target, ast.Name) and target.id == "ARGS":
+                assert node.value is not None
+                per_action = ast.literal_eval(node.value)
+                tables["ARGS"] = {f"{a}.{k}": v for a, args in per_action.items() for k, v in args.items()}
     return tables
 
 
