@@ -60,8 +60,7 @@ class Goal:
 def goals(program: ir.Program) -> list[Goal]:
     states = {s.name for s in program.states}
     out = [Goal(f"invariant: {c.name}", f"invariant:{c.name}", c.expr) for c in program.invariants]
-    out += [Goal(f"invariant: where of {c.name} stays true", None, c.expr)
-            for c in program.wheres if c.name in states]
+    out += [Goal(f"invariant: where of {c.name} stays true", None, c.expr) for c in program.wheres if c.name in states]
     return out
 
 
@@ -152,8 +151,9 @@ def invariants(cx: Context) -> Iterator[CheckResult]:
     """Induction first (cheap when it works), then BMC to the requested depth, then Spacer."""
     todo = goals(cx.program)
     if not todo:
-        yield CheckResult("invariant", "invariant", Verdict.SKIPPED, 0.0,
-                          "the spec declares no `invariant` and no `where` on a state")
+        yield CheckResult(
+            "invariant", "invariant", Verdict.SKIPPED, 0.0, "the spec declares no `invariant` and no `where` on a state"
+        )
         return
     if not cx.program.init:
         for g in todo:
@@ -190,9 +190,15 @@ def invariants(cx: Context) -> Iterator[CheckResult]:
             yield CheckResult("invariant", g.name, Verdict.UNKNOWN, share, bmc.unknown[g.name])
         else:
             note = spacer.get(g.name, "")
-            yield CheckResult("invariant", g.name, Verdict.PROVED, share,
-                              f"no violation in {bmc.reached} steps from `init`; not proved for longer runs"
-                              + (f" ({note})" if note else ""), f"bounded, depth {bmc.reached}")
+            yield CheckResult(
+                "invariant",
+                g.name,
+                Verdict.PROVED,
+                share,
+                f"no violation in {bmc.reached} steps from `init`; not proved for longer runs"
+                + (f" ({note})" if note else ""),
+                f"bounded, depth {bmc.reached}",
+            )
 
 
 class _BMC:
@@ -242,12 +248,19 @@ class _BMC:
             self.reached = d
 
 
-def _violation(cx: Context, g: Goal, u: Unrolling, model: z3.ModelRef | None, d: int, last: Transition | None,
-               seconds: float) -> CheckResult:
+def _violation(
+    cx: Context, g: Goal, u: Unrolling, model: z3.ModelRef | None, d: int, last: Transition | None, seconds: float
+) -> CheckResult:
     reason = f"`{g.name.removeprefix('invariant: ')}` fails after {d} step{'s' if d != 1 else ''} from `init`"
     if model is None:
-        return CheckResult("invariant", g.name, Verdict.VIOLATED, seconds,
-                           reason + " (the witness is irrational; not replayed)", f"bounded, depth {d}")
+        return CheckResult(
+            "invariant",
+            g.name,
+            Verdict.VIOLATED,
+            seconds,
+            reason + " (the witness is irrational; not replayed)",
+            f"bounded, depth {d}",
+        )
     scene = u.scene(model, d - 1, last) if last is not None else u.scene(model, 0)
     cex = cx.replayer.replay(model, scene, lambda views: not g.runtime_holds(views[-1])) if cx.options.replay else None
     return CheckResult("invariant", g.name, Verdict.VIOLATED, seconds, reason, f"bounded, depth {d}", cex)
@@ -339,4 +352,5 @@ def _spacer(cx: Context, goals_: list[Goal]) -> dict[str, str]:
 
 def _free(*terms: Any) -> list[z3.ExprRef]:
     from checker.replay import _free_constants
+
     return _free_constants(list(terms))

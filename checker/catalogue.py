@@ -15,8 +15,11 @@ class CheckInfo:
 
 
 CATALOGUE: tuple[CheckInfo, ...] = (
-    CheckInfo("well-defined", "no division by zero, table gap or overlap, non-positive rounding step; "
-              "assumptions and where-constraints satisfiable"),
+    CheckInfo(
+        "well-defined",
+        "no division by zero, table gap or overlap, non-positive rounding step; "
+        "assumptions and where-constraints satisfiable",
+    ),
     CheckInfo("requirement-nonnegative", "no margin requirement is below zero"),
     CheckInfo("maintenance-le-initial", "the maintenance requirement never exceeds the initial one"),
     CheckInfo("requirement-monotone", "a requirement never falls as the position grows at a fixed price"),

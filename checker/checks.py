@@ -10,6 +10,7 @@ SKIPPED with what is missing. The formulas are documented in spec/checks.md.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -49,9 +50,19 @@ class Context:
     def has(self, *roles: str) -> list[str]:
         return [r for r in roles if self.program.role(r) is None]
 
-    def ask(self, check_id: str, name: str, assertions: list[z3.BoolRef], scene: Scene | None,
-            violated: Predicate | None, meaning: str, proof: str = "single-state",
-            sat_is_good: bool = False, good: str = "", bad: str = "") -> CheckResult:
+    def ask(
+        self,
+        check_id: str,
+        name: str,
+        assertions: list[z3.BoolRef],
+        scene: Scene | None,
+        violated: Predicate | None,
+        meaning: str,
+        proof: str = "single-state",
+        sat_is_good: bool = False,
+        good: str = "",
+        bad: str = "",
+    ) -> CheckResult:
         """Run one query. By default sat means VIOLATED; `sat_is_good` flips it (reachability)."""
         start = time.perf_counter()
         outcome = solve(assertions, self.options)
@@ -96,8 +107,11 @@ def _liquidations(program: ir.Program) -> list[ir.Action]:
     role = program.role("liquidatable")
     if role is None:
         return []
-    return [a for a in program.actions if a.guard is not None
-            and any(isinstance(c, ir.Var) and c.sym == role for c in _conjuncts(a.guard))]
+    return [
+        a
+        for a in program.actions
+        if a.guard is not None and any(isinstance(c, ir.Var) and c.sym == role for c in _conjuncts(a.guard))
+    ]
 
 
 def _where(span_line: int, program: ir.Program) -> str:
@@ -109,24 +123,46 @@ def _where(span_line: int, program: ir.Program) -> str:
 
 def well_defined(cx: Context) -> Iterator[CheckResult]:
     p = cx.program
-    yield cx.ask("well-defined", "well-defined: parameter space", list(cx.params), None, None, "",
-                 sat_is_good=True, good="some parameter values satisfy every range and `assume`",
-                 bad="no parameter value satisfies the ranges and `assume`s together: every check would hold "
-                     "vacuously")
+    yield cx.ask(
+        "well-defined",
+        "well-defined: parameter space",
+        list(cx.params),
+        None,
+        None,
+        "",
+        sat_is_good=True,
+        good="some parameter values satisfy every range and `assume`",
+        bad="no parameter value satisfies the ranges and `assume`s together: every check would hold vacuously",
+    )
     if not (cx.options.all_defaults or cx.options.pins):
         defaults = Encoder(p, {}, all_defaults=True)
-        yield cx.ask("well-defined", "well-defined: defaults satisfy the assumes",
-                     [defaults.param_space(), defaults.assumptions()], None, None, "", sat_is_good=True,
-                     good="the default parameter values satisfy every `assume`",
-                     bad="the default parameter values break an `assume`: the engine's defaults are outside "
-                         "the space the checks cover")
+        yield cx.ask(
+            "well-defined",
+            "well-defined: defaults satisfy the assumes",
+            [defaults.param_space(), defaults.assumptions()],
+            None,
+            None,
+            "",
+            sat_is_good=True,
+            good="the default parameter values satisfy every `assume`",
+            bad="the default parameter values break an `assume`: the engine's defaults are outside "
+            "the space the checks cover",
+        )
     f = cx.enc.frame()
-    yield cx.ask("well-defined", "well-defined: where-constraints", cx.valid(f), None, None, "",
-                 sat_is_good=True, good="some state satisfies every `where`",
-                 bad="no state satisfies the `where` constraints under these parameters")
+    yield cx.ask(
+        "well-defined",
+        "well-defined: where-constraints",
+        cx.valid(f),
+        None,
+        None,
+        "",
+        sat_is_good=True,
+        good="some state satisfies every `where`",
+        bad="no state satisfies the `where` constraints under these parameters",
+    )
     base = cx.valid(f)
     for let in p.lets:
-        for asset in (list(p.assets) if let.sym.indexed else [None]):
+        for asset in list(p.assets) if let.sym.indexed else [None]:
             f.let(let.sym.name, asset)
     seen: set[tuple[str, int, int]] = set()
     for let, ob in f.obligations:
@@ -137,9 +173,14 @@ def well_defined(cx: Context) -> Iterator[CheckResult]:
         name = f"well-defined: `{let.sym.name}` ({ob.what.split(' ')[0]} at line {ob.span.line})"
         scene = Scene([("state", f, None)])
         let_name = let.sym.name
-        yield cx.ask("well-defined", name, [*base, ob.path, z3.Not(ob.ok)], scene,
-                     lambda v, n=let_name: isinstance(v[0].let(n), str),
-                     f"`{let.sym.name}` can fail at {ob.span.where}: {ob.what}")
+        yield cx.ask(
+            "well-defined",
+            name,
+            [*base, ob.path, z3.Not(ob.ok)],
+            scene,
+            lambda v, n=let_name: isinstance(v[0].let(n), str),
+            f"`{let.sym.name}` can fail at {ob.span.where}: {ob.what}",
+        )
     yield from _step_obligations(cx)
     yield from _formula_obligations(cx)
     for table in p.tables:
@@ -155,38 +196,42 @@ def _raises(call: Callable[[], object], engine: Any) -> bool:
     return False
 
 
+def _step_runner(eng: Any, step: ir.Action | ir.Env, keys: list[str]) -> Callable[[View], object]:
+    """Runs `step` on the engine from a replayed view, with the view's free arguments or env choices."""
+    fn = getattr(eng, eng.STEPS[step.name])
+    if isinstance(step, ir.Action):
+        return lambda v: fn(v.params, v.state, v.inputs, *[v.arg(k) for k in keys])
+    return lambda v: fn(v.params, v.state, v.inputs, {k: v.arg(k + "'") for k in keys})
+
+
 def _step_obligations(cx: Context) -> Iterator[CheckResult]:
     """Partial operations in action guards and bodies and in env bounds, where the step can run."""
     p = cx.program
     eng = cx.spec.engine
-    for step in (*p.actions, *p.envs):
+    steps: list[ir.Action | ir.Env] = [*p.actions, *p.envs]
+    for step in steps:
         f = cx.enc.frame()
+        extra: list[z3.BoolRef] = []
         if isinstance(step, ir.Action):
             t = action_step(cx.enc, f, step, "after")
             kind = "action"
+            shown = dict(t.args)
         else:
             t = env_step(cx.enc, f, step, "after")
             kind = "env move"
+            extra = _env_choices_in_range(cx, f, step, t)
+            shown = {k + "'": z for k, z in t.args.items()}  # env choices shown primed, next to the current value
+        run = _step_runner(eng, step, list(t.args))
         for ob in _distinct(t.obligations):
             name = f"well-defined: {kind} `{step.name}` ({ob.what.split(' ')[0]} at line {ob.span.line})"
-            extra: list[z3.BoolRef] = []
-            if isinstance(step, ir.Env):
-                extra = _env_choices_in_range(cx, f, step, t)
-            fn = getattr(eng, eng.STEPS[step.name])
-            if isinstance(step, ir.Action):
-                def run(v: Sequence[View], fn: Any = fn, a: ir.Action = step, args: dict[str, z3.ArithRef] = t.args
-                        ) -> Callable[[], object]:
-                    return lambda: fn(v[0].params, v[0].state, v[0].inputs, *[v[0].arg(n) for n in args])
-            else:
-                def run(v: Sequence[View], fn: Any = fn, a: ir.Env = step, args: dict[str, z3.ArithRef] = t.args
-                        ) -> Callable[[], object]:
-                    return lambda: fn(v[0].params, v[0].state, v[0].inputs, {k: v[0].arg(k + "'") for k in args})
-            # Env choices are shown primed (`mark'`), next to the current value.
-            shown = {k if isinstance(step, ir.Action) else k + "'": z for k, z in t.args.items()}
-            scene = Scene([("state", f, None)], args=shown)
-            yield cx.ask("well-defined", name, [*cx.valid(f), *extra, ob.path, z3.Not(ob.ok)], scene,
-                         lambda v, r=run: _raises(r(v), eng),
-                         f"{kind} `{step.name}` can fail at {ob.span.where}: {ob.what}")
+            yield cx.ask(
+                "well-defined",
+                name,
+                [*cx.valid(f), *extra, ob.path, z3.Not(ob.ok)],
+                Scene([("state", f, None)], args=shown),
+                lambda v, r=run: _raises(lambda: r(v[0]), eng),
+                f"{kind} `{step.name}` can fail at {ob.span.where}: {ob.what}",
+            )
 
 
 def _env_choices_in_range(cx: Context, f: Frame, env: ir.Env, t: Transition) -> list[z3.BoolRef]:
@@ -194,8 +239,11 @@ def _env_choices_in_range(cx: Context, f: Frame, env: ir.Env, t: Transition) -> 
     out = []
     tr = cx.enc.translation(f)
     for u in env.updates:
-        assets = [None] if u.index is None else (
-            [u.index.name] if isinstance(u.index, ir.AssetName) else list(cx.program.assets))
+        assets = (
+            [None]
+            if u.index is None
+            else ([u.index.name] if isinstance(u.index, ir.AssetName) else list(cx.program.assets))
+        )
         for asset in assets:
             key = u.sym.name if asset is None else f"{u.sym.name}[{asset}]"
             scope = {u.index.name: asset} if isinstance(u.index, ir.BoundVar) and asset is not None else {}
@@ -216,11 +264,14 @@ def _formula_obligations(cx: Context) -> Iterator[CheckResult]:
         tr = cx.enc.translation(f)
         term, ok = tr.expr(c.expr, {}, z3.BoolVal(True))
         for ob in _distinct(tr.obligations):
-            yield cx.ask("well-defined", f"well-defined: where of `{c.name}` ({ob.what.split(' ')[0]} at line "
-                         f"{ob.span.line})", [*cx.params, *before, ob.path, z3.Not(ob.ok)],
-                         Scene([("state", f, None)]),
-                         lambda v: _raises(lambda: eng.where_holds(v[0].params, v[0].state, v[0].inputs), eng),
-                         f"the `where` of `{c.name}` can fail at {ob.span.where}: {ob.what}")
+            yield cx.ask(
+                "well-defined",
+                f"well-defined: where of `{c.name}` ({ob.what.split(' ')[0]} at line {ob.span.line})",
+                [*cx.params, *before, ob.path, z3.Not(ob.ok)],
+                Scene([("state", f, None)]),
+                lambda v: _raises(lambda: eng.where_holds(v[0].params, v[0].state, v[0].inputs), eng),
+                f"the `where` of `{c.name}` can fail at {ob.span.where}: {ob.what}",
+            )
         before += [ok, term, *tr.eager]
     before = [cx.enc.param_space()]
     g = cx.enc.frame("assume")
@@ -228,10 +279,14 @@ def _formula_obligations(cx: Context) -> Iterator[CheckResult]:
         tr = cx.enc.translation(g)
         term, ok = tr.expr(c.expr, {}, z3.BoolVal(True))
         for ob in _distinct(tr.obligations):
-            yield cx.ask("well-defined", f"well-defined: assume at line {c.span.line} ({ob.what.split(' ')[0]})",
-                         [*before, ob.path, z3.Not(ob.ok)], Scene([("parameters", f, None)]),
-                         lambda v: _raises(lambda: eng.assumptions_hold(v[0].params), eng),
-                         f"the `assume` at {c.span.where} can fail: {ob.what}")
+            yield cx.ask(
+                "well-defined",
+                f"well-defined: assume at line {c.span.line} ({ob.what.split(' ')[0]})",
+                [*before, ob.path, z3.Not(ob.ok)],
+                Scene([("parameters", f, None)]),
+                lambda v: _raises(lambda: eng.assumptions_hold(v[0].params), eng),
+                f"the `assume` at {c.span.where} can fail: {ob.what}",
+            )
         before += [ok, term, *tr.eager]
     formulas = [(f"init:{i}", "init", c.expr, c.span) for i, c in enumerate(p.init)]
     formulas += [(f"property:{c.name}", f"property `{c.name}`", c.expr, c.span) for c in p.properties]
@@ -241,10 +296,14 @@ def _formula_obligations(cx: Context) -> Iterator[CheckResult]:
         tr = cx.enc.translation(f)
         tr.expr(expr, {}, z3.BoolVal(True))
         for ob in _distinct(tr.obligations):
-            yield cx.ask("well-defined", f"well-defined: {label} ({ob.what.split(' ')[0]} at line {ob.span.line})",
-                         [*cx.valid(f), ob.path, z3.Not(ob.ok)], Scene([("state", f, None)]),
-                         lambda v, k=key: _raises(lambda: _formula(v[0], k), eng),
-                         f"{label} can fail at {ob.span.where}: {ob.what}")
+            yield cx.ask(
+                "well-defined",
+                f"well-defined: {label} ({ob.what.split(' ')[0]} at line {ob.span.line})",
+                [*cx.valid(f), ob.path, z3.Not(ob.ok)],
+                Scene([("state", f, None)]),
+                lambda v, k=key: _raises(lambda: _formula(v[0], k), eng),
+                f"{label} can fail at {ob.span.where}: {ob.what}",
+            )
 
 
 def _distinct(obligations: list[Any]) -> list[Any]:
@@ -261,6 +320,7 @@ def _distinct(obligations: list[Any]) -> list[Any]:
 def _table_checks(cx: Context, table: ir.Table) -> Iterator[CheckResult]:
     x = z3.Real(f"{table.name}.x")
     rows = sorted(table.rows, key=lambda r: (r.lo is not None, r.lo if r.lo is not None else 0))
+
     def inside(r: ir.Row) -> z3.BoolRef:
         parts = []
         if r.lo is not None:
@@ -268,10 +328,15 @@ def _table_checks(cx: Context, table: ir.Table) -> Iterator[CheckResult]:
         if r.hi is not None:
             parts.append(x < q(r.hi))
         return z3.And(*parts) if parts else z3.BoolVal(True)
-    overlap = z3.Or(*[z3.And(inside(a), inside(b)) for a, b in zip(rows, rows[1:], strict=False)]) if len(rows) > 1 \
+
+    overlap = (
+        z3.Or(*[z3.And(inside(a), inside(b)) for a, b in itertools.pairwise(rows)])
+        if len(rows) > 1
         else z3.BoolVal(False)
-    yield _table_query(cx, table, x, "overlap", [overlap],
-                       f"two brackets of table `{table.name}` overlap; only the first applies")
+    )
+    yield _table_query(
+        cx, table, x, "overlap", [overlap], f"two brackets of table `{table.name}` overlap; only the first applies"
+    )
     lo = min((r.lo for r in rows if r.lo is not None), default=None)
     hi_values = [r.hi for r in rows]
     hi = None if any(h is None for h in hi_values) else max(h for h in hi_values if h is not None)
@@ -283,8 +348,9 @@ def _table_checks(cx: Context, table: ir.Table) -> Iterator[CheckResult]:
     yield _table_query(cx, table, x, "gap", span, f"table `{table.name}` has a gap between its brackets")
 
 
-def _table_query(cx: Context, table: ir.Table, x: z3.ArithRef, what: str, assertions: list[z3.BoolRef],
-                 meaning: str) -> CheckResult:
+def _table_query(
+    cx: Context, table: ir.Table, x: z3.ArithRef, what: str, assertions: list[z3.BoolRef], meaning: str
+) -> CheckResult:
     start = time.perf_counter()
     outcome = solve(assertions, cx.options)
     seconds = time.perf_counter() - start
@@ -300,10 +366,17 @@ def _table_query(cx: Context, table: ir.Table, x: z3.ArithRef, what: str, assert
     holding = [r for r in table.rows if (r.lo is None or value >= r.lo) and (r.hi is None or value < r.hi)]
     if (what == "overlap") != (len(holding) > 1):
         from dsl.diagnostics import InternalError
+
         raise InternalError(f"table `{table.name}`: the solver's {what} at {value} is not one")
     from checker.results import show
-    return CheckResult("well-defined", name, Verdict.VIOLATED, seconds,
-                       f"{meaning}: at {table.name}({show(value)}) — {len(holding)} brackets hold it")
+
+    return CheckResult(
+        "well-defined",
+        name,
+        Verdict.VIOLATED,
+        seconds,
+        f"{meaning}: at {table.name}({show(value)}) — {len(holding)} brackets hold it",
+    )
 
 
 # ---- requirements -------------------------------------------------------------
@@ -312,14 +385,22 @@ def _table_query(cx: Context, table: ir.Table, x: z3.ArithRef, what: str, assert
 def requirement_nonnegative(cx: Context) -> Iterator[CheckResult]:
     reqs = [r for r in ("initial", "maintenance") if cx.program.role(r) is not None]
     if not reqs:
-        yield _skip("requirement-nonnegative", "requirement-nonnegative", "the margin block declares no "
-                    "`initial` or `maintenance` requirement")
+        yield _skip(
+            "requirement-nonnegative",
+            "requirement-nonnegative",
+            "the margin block declares no `initial` or `maintenance` requirement",
+        )
     for role in reqs:
         f = cx.enc.frame()
         term, ok = f.role(role)
-        yield cx.ask("requirement-nonnegative", f"requirement-nonnegative: {role}", [*cx.valid(f), ok, term < 0],
-                     Scene([("state", f, None)]), lambda v, r=role: v[0].let(r) < 0,
-                     f"the {role} requirement is negative here")
+        yield cx.ask(
+            "requirement-nonnegative",
+            f"requirement-nonnegative: {role}",
+            [*cx.valid(f), ok, term < 0],
+            Scene([("state", f, None)]),
+            lambda v, r=role: v[0].let(r) < 0,
+            f"the {role} requirement is negative here",
+        )
 
 
 def maintenance_le_initial(cx: Context) -> Iterator[CheckResult]:
@@ -330,10 +411,15 @@ def maintenance_le_initial(cx: Context) -> Iterator[CheckResult]:
     f = cx.enc.frame()
     m, okm = f.role("maintenance")
     i, oki = f.role("initial")
-    yield cx.ask("maintenance-le-initial", "maintenance-le-initial", [*cx.valid(f), okm, oki, m > i],
-                 Scene([("state", f, None)]), lambda v: v[0].let("maintenance") > v[0].let("initial"),
-                 "the maintenance requirement exceeds the initial one: an account can open a position that "
-                 "is liquidatable at once")
+    yield cx.ask(
+        "maintenance-le-initial",
+        "maintenance-le-initial",
+        [*cx.valid(f), okm, oki, m > i],
+        Scene([("state", f, None)]),
+        lambda v: v[0].let("maintenance") > v[0].let("initial"),
+        "the maintenance requirement exceeds the initial one: an account can open a position that "
+        "is liquidatable at once",
+    )
 
 
 def _depends_on(program: ir.Program, let_name: str) -> set[ir.Symbol]:
@@ -371,8 +457,11 @@ def requirement_monotone(cx: Context) -> Iterator[CheckResult]:
         positions = position_states(p, role)
         name = f"requirement-monotone: {role}"
         if not positions:
-            yield _skip("requirement-monotone", name, f"`{role}` reads no position state (a state whose unit "
-                        "differs from equity's)")
+            yield _skip(
+                "requirement-monotone",
+                name,
+                f"`{role}` reads no position state (a state whose unit differs from equity's)",
+            )
             continue
         f1 = cx.enc.frame("small")
         moved = {k: v for k, v in f1.vars.items() if k[0] not in {s.name for s in positions}}
@@ -385,11 +474,14 @@ def requirement_monotone(cx: Context) -> Iterator[CheckResult]:
         r1, ok1 = f1.role(role)
         r2, ok2 = f2.role(role)
         sizes = ", ".join(s.name for s in positions)
-        yield cx.ask("requirement-monotone", name,
-                     [*cx.valid(f1), f2.where(), *grow, ok1, ok2, r2 < r1],
-                     Scene([("smaller position", f1, None), ("larger position", f2, None)]),
-                     lambda v, r=role: v[1].let(r) < v[0].let(r),
-                     f"the {role} requirement falls when the position ({sizes}) grows at the same price")
+        yield cx.ask(
+            "requirement-monotone",
+            name,
+            [*cx.valid(f1), f2.where(), *grow, ok1, ok2, r2 < r1],
+            Scene([("smaller position", f1, None), ("larger position", f2, None)]),
+            lambda v, r=role: v[1].let(r) < v[0].let(r),
+            f"the {role} requirement falls when the position ({sizes}) grows at the same price",
+        )
 
 
 # ---- liquidation ------------------------------------------------------------------
@@ -401,28 +493,44 @@ def liquidation_reachable(cx: Context) -> Iterator[CheckResult]:
         return
     f = cx.enc.frame()
     liq, ok = f.role("liquidatable")
-    yield cx.ask("liquidation-reachable", "liquidation-reachable", [*cx.valid(f), ok, liq], None, None, "",
-                 sat_is_good=True, good="some valid state is liquidatable",
-                 bad="no valid state is liquidatable: the liquidation rule can never trigger")
+    yield cx.ask(
+        "liquidation-reachable",
+        "liquidation-reachable",
+        [*cx.valid(f), ok, liq],
+        None,
+        None,
+        "",
+        sat_is_good=True,
+        good="some valid state is liquidatable",
+        bad="no valid state is liquidatable: the liquidation rule can never trigger",
+    )
 
 
 def insolvent_implies_liquidatable(cx: Context) -> Iterator[CheckResult]:
     missing = cx.has("equity", "liquidatable")
     if missing:
-        yield _skip("insolvent-implies-liquidatable", "insolvent-implies-liquidatable",
-                    f"no `{missing[0]}` role in the margin block")
+        yield _skip(
+            "insolvent-implies-liquidatable",
+            "insolvent-implies-liquidatable",
+            f"no `{missing[0]}` role in the margin block",
+        )
         return
     f = cx.enc.frame()
     eq, oke = f.role("equity")
     liq, okl = f.role("liquidatable")
-    yield cx.ask("insolvent-implies-liquidatable", "insolvent-implies-liquidatable",
-                 [*cx.valid(f), oke, okl, eq < 0, z3.Not(liq)], Scene([("state", f, None)]),
-                 lambda v: v[0].let("equity") < 0 and not v[0].let("liquidatable"),
-                 "this account has negative equity but is not liquidatable")
+    yield cx.ask(
+        "insolvent-implies-liquidatable",
+        "insolvent-implies-liquidatable",
+        [*cx.valid(f), oke, okl, eq < 0, z3.Not(liq)],
+        Scene([("state", f, None)]),
+        lambda v: v[0].let("equity") < 0 and not v[0].let("liquidatable"),
+        "this account has negative equity but is not liquidatable",
+    )
 
 
-def _liquidation_steps(cx: Context, check_id: str, roles: tuple[str, ...]) -> Iterator[tuple[ir.Action, Frame,
-                                                                                         Transition] | CheckResult]:
+def _liquidation_steps(
+    cx: Context, check_id: str, roles: tuple[str, ...]
+) -> Iterator[tuple[ir.Action, Frame, Transition] | CheckResult]:
     missing = cx.has(*roles)
     if missing:
         yield _skip(check_id, check_id, f"no `{missing[0]}` role in the margin block")
@@ -455,11 +563,14 @@ def liquidation_improves_health(cx: Context) -> Iterator[CheckResult]:
         a, f0, t = item
         h0, ok0 = _health(f0)
         h1, ok1 = _health(t.post)
-        yield cx.ask("liquidation-improves-health", f"liquidation-improves-health: {a.name}",
-                     [*cx.valid(f0), t.guard, t.defined, ok0, ok1, h1 < h0],
-                     Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
-                     lambda v: _runtime_health(v[1]) < _runtime_health(v[0]),
-                     f"`{a.name}` leaves the account less healthy (equity - maintenance falls)")
+        yield cx.ask(
+            "liquidation-improves-health",
+            f"liquidation-improves-health: {a.name}",
+            [*cx.valid(f0), t.guard, t.defined, ok0, ok1, h1 < h0],
+            Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
+            lambda v: _runtime_health(v[1]) < _runtime_health(v[0]),
+            f"`{a.name}` leaves the account less healthy (equity - maintenance falls)",
+        )
 
 
 def liquidation_no_bad_debt(cx: Context) -> Iterator[CheckResult]:
@@ -470,16 +581,19 @@ def liquidation_no_bad_debt(cx: Context) -> Iterator[CheckResult]:
         a, f0, t = item
         eq0, ok0 = f0.role("equity")
         eq1, ok1 = t.post.role("equity")
-        runtime_where = cx.spec.engine.where_holds
         # Bad debt the liquidation creates or deepens: negative equity after, and worse than before.
         loss = z3.And(eq1 < 0, eq1 < eq0)
-        yield cx.ask("liquidation-no-bad-debt", f"liquidation-no-bad-debt: {a.name}",
-                     [*cx.valid(f0), t.guard, t.defined, ok0, ok1, z3.Or(z3.Not(t.post.where()), loss)],
-                     Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
-                     lambda v: (not runtime_where(v[1].params, v[1].state, v[1].inputs))
-                     or v[1].let("equity") < min(v[0].let("equity"), 0),
-                     f"`{a.name}` leaves a negative balance (a `where` fails) or creates or deepens negative "
-                     "equity: bad debt")
+        yield cx.ask(
+            "liquidation-no-bad-debt",
+            f"liquidation-no-bad-debt: {a.name}",
+            [*cx.valid(f0), t.guard, t.defined, ok0, ok1, z3.Or(z3.Not(t.post.where()), loss)],
+            Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
+            lambda v: (
+                (not v[1].engine.where_holds(v[1].params, v[1].state, v[1].inputs))
+                or v[1].let("equity") < min(v[0].let("equity"), 0)
+            ),
+            f"`{a.name}` leaves a negative balance (a `where` fails) or creates or deepens negative equity: bad debt",
+        )
 
 
 def gap_safety(cx: Context) -> Iterator[CheckResult]:
@@ -495,12 +609,14 @@ def gap_safety(cx: Context) -> Iterator[CheckResult]:
         t = env_step(cx.enc, f0, env, "after")
         liq, okl = f0.role("liquidatable")
         eq1, oke = t.post.role("equity")
-        yield cx.ask("gap-safety", f"gap-safety: {env.name}",
-                     [*cx.valid(f0), okl, z3.Not(liq), t.guard, t.defined, t.post.where(), oke, eq1 < 0],
-                     Scene([("before", f0, None), (f"after {env.name}", t.post, t)]),
-                     lambda v: (not v[0].let("liquidatable")) and v[1].let("equity") < 0,
-                     f"a non-liquidatable account reaches negative equity in one `{env.name}` move: "
-                     "liquidation comes too late")
+        yield cx.ask(
+            "gap-safety",
+            f"gap-safety: {env.name}",
+            [*cx.valid(f0), okl, z3.Not(liq), t.guard, t.defined, t.post.where(), oke, eq1 < 0],
+            Scene([("before", f0, None), (f"after {env.name}", t.post, t)]),
+            lambda v: (not v[0].let("liquidatable")) and v[1].let("equity") < 0,
+            f"a non-liquidatable account reaches negative equity in one `{env.name}` move: liquidation comes too late",
+        )
 
 
 def conservation(cx: Context) -> Iterator[CheckResult]:
@@ -518,11 +634,14 @@ def conservation(cx: Context) -> Iterator[CheckResult]:
             v0, ok0 = cx.enc.formula(c.expr, f0)
             v1, ok1 = cx.enc.formula(c.expr, t.post)
             total = c
-            yield cx.ask("conservation", f"conservation: {c.name} by {a.name}",
-                         [*cx.valid(f0), t.guard, t.defined, ok0, ok1, v1 != v0],
-                         Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
-                         lambda v, k=f"conserved:{total.name}": _formula(v[0], k) != _formula(v[1], k),
-                         f"`{a.name}` changes the conserved total `{c.name}`")
+            yield cx.ask(
+                "conservation",
+                f"conservation: {c.name} by {a.name}",
+                [*cx.valid(f0), t.guard, t.defined, ok0, ok1, v1 != v0],
+                Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
+                lambda v, k=f"conserved:{total.name}": _formula(v[0], k) != _formula(v[1], k),
+                f"`{a.name}` changes the conserved total `{c.name}`",
+            )
 
 
 def _formula(view: View, key: str) -> Any:
@@ -542,44 +661,108 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
         if a.guard is None:
             continue
         t = action_step(cx.enc, f, a, "after")
-        yield cx.ask("vacuity", f"vacuity: guard of {a.name} can hold", [*base, t.guard, t.defined], None, None, "",
-                     sat_is_good=True, good="the guard holds in some valid state",
-                     bad=f"the guard of `{a.name}` never holds: the action can never run")
-        yield cx.ask("vacuity", f"vacuity: guard of {a.name} can fail", [*base, z3.Not(t.guard), t.defined],
-                     None, None, "", sat_is_good=True, good="the guard excludes some valid state",
-                     bad=f"the guard of `{a.name}` always holds: it excludes nothing")
+        yield cx.ask(
+            "vacuity",
+            f"vacuity: guard of {a.name} can hold",
+            [*base, t.guard, t.defined],
+            None,
+            None,
+            "",
+            sat_is_good=True,
+            good="the guard holds in some valid state",
+            bad=f"the guard of `{a.name}` never holds: the action can never run",
+        )
+        yield cx.ask(
+            "vacuity",
+            f"vacuity: guard of {a.name} can fail",
+            [*base, z3.Not(t.guard), t.defined],
+            None,
+            None,
+            "",
+            sat_is_good=True,
+            good="the guard excludes some valid state",
+            bad=f"the guard of `{a.name}` always holds: it excludes nothing",
+        )
     for e in p.envs:
         t = env_step(cx.enc, f, e, "after")
-        yield cx.ask("vacuity", f"vacuity: env move {e.name} can happen", [*base, t.guard, t.defined], None, None,
-                     "", sat_is_good=True, good="the move is possible from some valid state",
-                     bad=f"env move `{e.name}` can never happen (its guard or range is empty)")
+        yield cx.ask(
+            "vacuity",
+            f"vacuity: env move {e.name} can happen",
+            [*base, t.guard, t.defined],
+            None,
+            None,
+            "",
+            sat_is_good=True,
+            good="the move is possible from some valid state",
+            bad=f"env move `{e.name}` can never happen (its guard or range is empty)",
+        )
     ranges = cx.enc.param_space()
     for c in p.assumes:
         term, ok = cx.enc.formula(c.expr, cx.enc.frame("assume"))
-        yield cx.ask("vacuity", f"vacuity: assume at line {c.span.line}", [ranges, ok, z3.Not(term)], None, None, "",
-                     sat_is_good=True, good="the assumption excludes some parameter values",
-                     bad=f"the `assume` at {c.span.where} is implied by the parameter ranges: it says nothing")
+        yield cx.ask(
+            "vacuity",
+            f"vacuity: assume at line {c.span.line}",
+            [ranges, ok, z3.Not(term)],
+            None,
+            None,
+            "",
+            sat_is_good=True,
+            good="the assumption excludes some parameter values",
+            bad=f"the `assume` at {c.span.where} is implied by the parameter ranges: it says nothing",
+        )
     for c in p.wheres:
         term, ok = cx.enc.formula(c.expr, f)
-        yield cx.ask("vacuity", f"vacuity: where of {c.name}", [*cx.params, ok, z3.Not(term)], None, None, "",
-                     sat_is_good=True, good="the constraint excludes some states",
-                     bad=f"the `where` of `{c.name}` ({c.span.where}) excludes nothing")
+        yield cx.ask(
+            "vacuity",
+            f"vacuity: where of {c.name}",
+            [*cx.params, ok, z3.Not(term)],
+            None,
+            None,
+            "",
+            sat_is_good=True,
+            good="the constraint excludes some states",
+            bad=f"the `where` of `{c.name}` ({c.span.where}) excludes nothing",
+        )
     for c in (*p.properties, *p.invariants):
         g = cx.enc.frame("any")
         term, ok = cx.enc.formula(c.expr, g)
-        yield cx.ask("vacuity", f"vacuity: {c.kind} {c.name} is not a tautology", [ok, z3.Not(term)], None, None, "",
-                     sat_is_good=True, good="the statement depends on the spec",
-                     bad=f"{c.kind} `{c.name}` holds whatever the spec says: it checks nothing")
+        yield cx.ask(
+            "vacuity",
+            f"vacuity: {c.kind} {c.name} is not a tautology",
+            [ok, z3.Not(term)],
+            None,
+            None,
+            "",
+            sat_is_good=True,
+            good="the statement depends on the spec",
+            bad=f"{c.kind} `{c.name}` holds whatever the spec says: it checks nothing",
+        )
         if isinstance(c.expr, ir.BoolOp) and c.expr.op == "implies":
             lhs, okl = cx.enc.formula(c.expr.left, f)
-            yield cx.ask("vacuity", f"vacuity: {c.kind} {c.name} applies", [*base, okl, lhs], None, None, "",
-                         sat_is_good=True, good="its premise holds in some valid state",
-                         bad=f"the premise of {c.kind} `{c.name}` never holds: it is vacuously true")
+            yield cx.ask(
+                "vacuity",
+                f"vacuity: {c.kind} {c.name} applies",
+                [*base, okl, lhs],
+                None,
+                None,
+                "",
+                sat_is_good=True,
+                good="its premise holds in some valid state",
+                bad=f"the premise of {c.kind} `{c.name}` never holds: it is vacuously true",
+            )
     if p.role("liquidatable") is not None:
         liq, ok = f.role("liquidatable")
-        yield cx.ask("vacuity", "vacuity: some state is not liquidatable", [*base, ok, z3.Not(liq)], None, None, "",
-                     sat_is_good=True, good="some valid state is healthy",
-                     bad="every valid state is liquidatable")
+        yield cx.ask(
+            "vacuity",
+            "vacuity: some state is not liquidatable",
+            [*base, ok, z3.Not(liq)],
+            None,
+            None,
+            "",
+            sat_is_good=True,
+            good="some valid state is healthy",
+            bad="every valid state is liquidatable",
+        )
 
 
 def properties(cx: Context) -> Iterator[CheckResult]:
@@ -591,11 +774,14 @@ def properties(cx: Context) -> Iterator[CheckResult]:
         term, ok = cx.enc.formula(c.expr, f)
         prop = c
         # Undefined counts as failing, as for invariants: the engine would raise instead of answering.
-        yield cx.ask("property", f"property: {c.name}", [*cx.valid(f), z3.Not(z3.And(ok, term))],
-                     Scene([("state", f, None)]),
-                     lambda v, k=f"property:{prop.name}": _raises(lambda: _formula(v[0], k), eng)
-                     or not _formula(v[0], k),
-                     f"property `{c.name}` ({c.span.where}) fails in this state")
+        yield cx.ask(
+            "property",
+            f"property: {c.name}",
+            [*cx.valid(f), z3.Not(z3.And(ok, term))],
+            Scene([("state", f, None)]),
+            lambda v, k=f"property:{prop.name}": _raises(lambda: _formula(v[0], k), eng) or not _formula(v[0], k),
+            f"property `{c.name}` ({c.span.where}) fails in this state",
+        )
 
 
 SINGLE_STATE: tuple[tuple[str, Check], ...] = (
@@ -623,6 +809,7 @@ def run_checks(spec: Spec, options: Options, only: Sequence[str] = ()) -> Iterat
         yield from check(cx)
     if not only or "invariant" in only:
         from checker.bmc import invariants
+
         yield from invariants(cx)
 
 

@@ -9,7 +9,7 @@ violation, 4 a bug in solvent, 130 interrupted.
 from __future__ import annotations
 
 import argparse
-
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -67,19 +67,45 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="+", metavar="PATH", help=".margin files or directories holding them")
     check.add_argument("--format", choices=("human", "json", "junit"), default="human")
     check.add_argument("--strict", action="store_true", help="treat UNKNOWN as a failure (exit status 1)")
-    check.add_argument("--timeout", type=_positive_seconds, default=10.0, metavar="SECONDS",
-                       help="solver time limit per query (default 10)")
+    check.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="solver time limit per query (default 10)",
+    )
     check.add_argument("--rlimit", type=_positive_int, default=None, help="Z3 resource limit per query")
-    check.add_argument("--params", choices=("ranges", "defaults"), default="ranges",
-                       help="check for every parameter in its range (default) or only at the defaults")
-    check.add_argument("--param", type=_pin, action="append", default=[], metavar="NAME=VALUE",
-                       help="pin one parameter (NAME or NAME[ASSET]); repeatable")
-    check.add_argument("--depth", type=_positive_int, default=None, metavar="K",
-                       help="check invariants over every sequence of up to K steps")
-    check.add_argument("--max-k", type=_positive_int, default=4, metavar="K",
-                       help="largest k for k-induction proofs (default 4)")
-    check.add_argument("--only", action="append", default=[], metavar="CHECK-ID",
-                       help="run only this check (repeatable); see `solvent explain`")
+    check.add_argument(
+        "--params",
+        choices=("ranges", "defaults"),
+        default="ranges",
+        help="check for every parameter in its range (default) or only at the defaults",
+    )
+    check.add_argument(
+        "--param",
+        type=_pin,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="pin one parameter (NAME or NAME[ASSET]); repeatable",
+    )
+    check.add_argument(
+        "--depth",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="check invariants over every sequence of up to K steps",
+    )
+    check.add_argument(
+        "--max-k", type=_positive_int, default=4, metavar="K", help="largest k for k-induction proofs (default 4)"
+    )
+    check.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="CHECK-ID",
+        help="run only this check (repeatable); see `solvent explain`",
+    )
     check.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
 
     comp = sub.add_parser("compile", help="compile a spec to a standalone Python engine")
@@ -113,6 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("solvent: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`solvent explain | head`): stop quietly, and keep Python from
+        # complaining while it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def spec_files(paths: Sequence[str]) -> list[Path]:
@@ -133,8 +164,14 @@ def spec_files(paths: Sequence[str]) -> list[Path]:
 
 
 def _options(args: argparse.Namespace) -> Options:
-    return Options(timeout=args.timeout, rlimit=args.rlimit, pins=dict(args.param),
-                   all_defaults=args.params == "defaults", depth=args.depth or 0, max_k=args.max_k)
+    return Options(
+        timeout=args.timeout,
+        rlimit=args.rlimit,
+        pins=dict(args.param),
+        all_defaults=args.params == "defaults",
+        depth=args.depth or 0,
+        max_k=args.max_k,
+    )
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -193,6 +230,7 @@ class _Status:
         self.live = None
         if enabled:
             from rich.console import Console
+
             self.live = Console(stderr=True).status("checking...")
             self.live.start()
 
@@ -261,12 +299,12 @@ def _explain(args: argparse.Namespace) -> int:
         return 0
     if args.check_id not in IDS:
         hint = did_you_mean(args.check_id, IDS)
-        raise UsageError(f"no check `{args.check_id}`" + (f"; {hint}" if hint else "; run `solvent explain` for the list"))
+        raise UsageError(
+            f"no check `{args.check_id}`" + (f"; {hint}" if hint else "; run `solvent explain` for the list")
+        )
     print(check_page(args.check_id))
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
-
-

@@ -145,13 +145,16 @@ class Translation:
                 return acc, z3.And(*[ok for _, ok in pairs])
             case ir.Round(direction=d, x=x, step=s, span=span):
                 tx, okx = self.expr(x, scope, path)
-                ts, oks = self.expr(s, scope, path)
+                ts, ok_step = self.expr(s, scope, path)
                 positive = ts > 0
                 self.obligations.append(
-                    Obligation(f"round_{d} with a step that is not positive", span, z3.And(path, okx, oks), positive))
+                    Obligation(
+                        f"round_{d} with a step that is not positive", span, z3.And(path, okx, ok_step), positive
+                    )
+                )
                 ratio = tx / ts
                 n = z3.ToInt(ratio) if d == "down" else -z3.ToInt(-ratio)
-                return z3.ToReal(n) * ts, z3.And(okx, oks, positive)
+                return z3.ToReal(n) * ts, z3.And(okx, ok_step, positive)
             case ir.Ite(cond=c, then=t, orelse=o):
                 tc, okc = self.expr(c, scope, path)
                 tt, okt = self.expr(t, scope, z3.And(path, okc, tc))
@@ -176,29 +179,30 @@ class Translation:
                 t, ok = self.expr(x, scope, path)
                 return z3.Not(t), ok
             case ir.Sum(var=v, body=b):
-                terms = [self.expr(b, {**scope, v: a}, path) for a in self.enc.program.assets]
+                terms = [self.expr(b, {**scope, v: asset}, path) for asset in self.enc.program.assets]
                 total = z3.Sum([t for t, _ in terms]) if terms else q(0)
                 return total, z3.And(*[ok for _, ok in terms])
             case ir.Quant(kind=k, var=v, body=b):
-                result: list[z3.BoolRef] = []
-                oks: list[z3.BoolRef] = []
+                items: list[z3.BoolRef] = []
+                item_oks: list[z3.BoolRef] = []
                 so_far = z3.BoolVal(True)  # Python's all()/any() stop at the first decisive item
-                for a in self.enc.program.assets:
-                    t, ok = self.expr(b, {**scope, v: a}, z3.And(path, so_far))
-                    oks.append(z3.Implies(so_far, ok))
-                    result.append(t)
+                for asset in self.enc.program.assets:
+                    t, ok = self.expr(b, {**scope, v: asset}, z3.And(path, so_far))
+                    item_oks.append(z3.Implies(so_far, ok))
+                    items.append(t)
                     so_far = z3.And(so_far, t if k == "all" else z3.Not(t))
-                return (z3.And(*result) if k == "all" else z3.Or(*result)), z3.And(*oks)
+                return (z3.And(*items) if k == "all" else z3.Or(*items)), z3.And(*item_oks)
             case ir.TableCall(table=table, arg=a, column=col, span=span):
                 ta, oka = self.expr(a, scope, path)
                 conds = [_in_row(row, ta) for row in table.rows]
-                term: z3.ExprRef = q(table.rows[-1].values[col])
+                looked_up = q(table.rows[-1].values[col])
                 for row, cond in reversed(list(zip(table.rows, conds, strict=True))):
-                    term = z3.If(cond, q(row.values[col]), term)
+                    looked_up = z3.If(cond, q(row.values[col]), looked_up)
                 covered = z3.Or(*conds)
                 self.obligations.append(
-                    Obligation(f"table `{table.name}` has no bracket for the value", span, z3.And(path, oka), covered))
-                return term, z3.And(oka, covered)
+                    Obligation(f"table `{table.name}` has no bracket for the value", span, z3.And(path, oka), covered)
+                )
+                return looked_up, z3.And(oka, covered)
         raise InternalError(f"the Z3 back end has no case for {type(e).__name__}")
 
     def asset(self, index: ir.Index | None, scope: Scope) -> str | None:
@@ -298,8 +302,9 @@ class Encoder:
             parts += [ok, term]
         return z3.And(*parts) if parts else z3.BoolVal(True)
 
-    def formula(self, e: ir.Expr, frame: Frame, locals_: Mapping[str, z3.ExprRef] | None = None,
-                scope: Scope | None = None) -> tuple[z3.BoolRef, z3.BoolRef]:
+    def formula(
+        self, e: ir.Expr, frame: Frame, locals_: Mapping[str, z3.ExprRef] | None = None, scope: Scope | None = None
+    ) -> tuple[z3.BoolRef, z3.BoolRef]:
         """(term, defined) of an expression in `frame`, eager lets included in `defined`."""
         tr = Translation(self, frame, locals_ or {})
         term, ok = tr.expr(e, scope or {}, z3.BoolVal(True))

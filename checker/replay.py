@@ -57,7 +57,7 @@ class View:
         return self.args[name]
 
 
-Predicate = Callable[[Sequence[View]], bool]
+Predicate = Callable[..., bool]  # takes the replayed views (Sequence[View]); lambdas bind extras as defaults
 
 
 def to_fraction(v: z3.ExprRef) -> Fraction:
@@ -182,8 +182,9 @@ class Replayer:
         if not violated(views):
             raise InternalError(
                 "the solver found a violation but the generated engine, run on the same values, does not "
-                f"show it.\nvalues: params {show(params)}; " + "; ".join(f"{s.label}: {show(s.state)} "
-                                                                         f"{show(s.inputs)}" for s in steps))
+                f"show it.\nvalues: params {show(params)}; "
+                + "; ".join(f"{s.label}: {show(s.state)} {show(s.inputs)}" for s in steps)
+            )
         return Counterexample(params, tuple(steps), replayed=True)
 
     def _apply(self, t: Transition, p_obj: Any, state: Any, inputs: Any, args: dict[str, Fraction]) -> tuple[Any, Any]:
@@ -201,7 +202,9 @@ class Replayer:
     def _agree(self, what: str, solver: dict[str, Value], runtime: dict[str, Value]) -> None:
         for k, v in solver.items():
             if runtime[k] != v:
-                raise InternalError(f"{what}: the solver has {k} = {show(v)} but the engine computes {show(runtime[k])}")
+                raise InternalError(
+                    f"{what}: the solver has {k} = {show(v)} but the engine computes {show(runtime[k])}"
+                )
 
     def _lets(self, model: z3.ModelRef, frame: Frame, view: View, label: str) -> dict[str, Value]:
         out: dict[str, Value] = {}
@@ -218,13 +221,15 @@ class Replayer:
                     break
                 solver_vals[a] = self.value(model, term)
             if defined and isinstance(runtime, str):
-                raise InternalError(f"`{name}` at {label}: the solver evaluates it to "
-                                    f"{show(solver_vals)} but the engine says {runtime}")
+                raise InternalError(
+                    f"`{name}` at {label}: the solver evaluates it to {show(solver_vals)} but the engine says {runtime}"
+                )
             if defined:
                 expected: Any = solver_vals[None] if not let.sym.indexed else {k: v for k, v in solver_vals.items()}
                 if runtime != expected:
-                    raise InternalError(f"`{name}` at {label}: the solver has {show(expected)} but the engine "
-                                        f"computes {show(runtime)}")
+                    raise InternalError(
+                        f"`{name}` at {label}: the solver has {show(expected)} but the engine computes {show(runtime)}"
+                    )
             out[name] = runtime
         return out
 

@@ -51,8 +51,7 @@ def exit_status(reports: Sequence[SpecReport], strict: bool) -> int:
 
 def summary_line(reports: Sequence[SpecReport], seconds: float) -> str:
     c = counts(reports)
-    parts = [f"{c['PROVED']} proved", f"{c['VIOLATED']} violated", f"{c['UNKNOWN']} unknown",
-             f"{c['SKIPPED']} skipped"]
+    parts = [f"{c['PROVED']} proved", f"{c['VIOLATED']} violated", f"{c['UNKNOWN']} unknown", f"{c['SKIPPED']} skipped"]
     if c["ERROR"]:
         parts.append(f"{c['ERROR']} spec{'s' if c['ERROR'] != 1 else ''} with errors")
     return f"summary: {', '.join(parts)} in {len(reports)} spec{'s' if len(reports) != 1 else ''} ({seconds:.2f} s)"
@@ -81,8 +80,7 @@ def counterexample_table(cex: Counterexample, indent: str = "") -> list[str]:
         if not any(r):
             continue
         out.append(indent + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
-    out.append(indent + ("(replayed on the generated engine: it agrees)" if cex.replayed
-                         else "(not replayed)"))
+    out.append(indent + ("(replayed on the generated engine: it agrees)" if cex.replayed else "(not replayed)"))
     return out
 
 
@@ -144,7 +142,9 @@ def to_junit(reports: Sequence[SpecReport], strict: bool) -> str:
         for res in r.results:
             case = ET.SubElement(suite, "testcase", classname=r.path, name=res.name, time=f"{res.seconds:.4f}")
             if res.verdict is Verdict.VIOLATED:
-                text = "\n".join([res.reason, *(counterexample_table(res.counterexample) if res.counterexample else [])])
+                text = "\n".join(
+                    [res.reason, *(counterexample_table(res.counterexample) if res.counterexample else [])]
+                )
                 ET.SubElement(case, "failure", message=res.reason or "violated").text = text
             elif res.verdict is Verdict.UNKNOWN:
                 tag = "failure" if strict else "skipped"

@@ -111,6 +111,9 @@ def validate_pins(program: object, pins: dict[str, Fraction]) -> None:
             raise OptionsError(f"pinned parameter `{key}`: `{asset}` is not an asset of {program.source.path}")
         if rest and not param.sym.indexed:
             raise OptionsError(f"pinned parameter `{key}`: `{base}` is not per-asset")
-        if not param.pinned and ((param.lo is not None and value < param.lo) or (param.hi is not None and value > param.hi)):
-            raise OptionsError(f"pinned parameter `{key}` = {value} is outside its declared range "
-                               f"[{param.lo}, {param.hi}]")
+        if not param.pinned and (
+            (param.lo is not None and value < param.lo) or (param.hi is not None and value > param.hi)
+        ):
+            raise OptionsError(
+                f"pinned parameter `{key}` = {value} is outside its declared range [{param.lo}, {param.hi}]"
+            )

@@ -62,8 +62,10 @@ def action_step(enc: Encoder, pre: Frame, action: ir.Action, tag: str) -> Transi
     post = enc.frame(tag, {**pre.vars, **new})
     defined = z3.And(guard_defined, z3.Implies(guard, z3.And(*oks, *body.eager)))
     # The body runs only once the guard has held.
-    obligations = [*(g.obligations if action.guard is not None else []),
-                   *(Obligation(o.what, o.span, z3.And(guard, guard_defined, o.path), o.ok) for o in body.obligations)]
+    obligations = [
+        *(g.obligations if action.guard is not None else []),
+        *(Obligation(o.what, o.span, z3.And(guard, guard_defined, o.path), o.ok) for o in body.obligations),
+    ]
     return Transition(action, pre, post, guard, defined, args, obligations)
 
 

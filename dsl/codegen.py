@@ -116,8 +116,11 @@ def _lit(value: Fraction) -> str:
 
 def _flit(value: Fraction) -> str:
     """A literal that is a Fraction even when the value is whole (for typed containers)."""
-    return f"Fraction({int(value.numerator)!r}, {int(value.denominator)!r})" if value.denominator != 1 \
+    return (
+        f"Fraction({int(value.numerator)!r}, {int(value.denominator)!r})"
+        if value.denominator != 1
         else f"Fraction({int(value.numerator)!r})"
+    )
 
 
 def _let_deps(expr: ir.Expr) -> set[str]:
@@ -137,7 +140,8 @@ class _Gen:
         # Module-level names first, so that they stay as close to the spec as possible.
         for let in program.lets:
             self.names.get("g", let.sym.name)
-        for step in [*program.actions, *program.envs]:
+        steps: list[ir.Action | ir.Env] = [*program.actions, *program.envs]
+        for step in steps:
             self.names.get("step", step.name)
 
     # ---- helpers
@@ -272,7 +276,8 @@ class _Gen:
     def header(self) -> list[str]:
         p = self.p
         names = {let.sym.name: self.local(let.sym.name) for let in p.lets}
-        steps = {a.name: self.names.get("step", a.name) for a in [*p.actions, *p.envs]}
+        all_steps: list[ir.Action | ir.Env] = [*p.actions, *p.envs]
+        steps = {a.name: self.names.get("step", a.name) for a in all_steps}
         formulas = self.formulas
         fields = {s.name: self.fields.get("f", s.name) for s in (*(q.sym for q in p.params), *p.states, *p.inputs)}
         consts = [f"{name} = {_flit(value)}" for value, name in self.consts.items()]
@@ -493,8 +498,9 @@ class _Gen:
         for f in self.p.actions:
             if not f.forced or f.guard is None or f.args:
                 continue
-            out += self.let_lines([d for d in self.closure(_let_deps(f.guard)) if d.sym.name not in scope], scope,
-                                  "    ")
+            out += self.let_lines(
+                [d for d in self.closure(_let_deps(f.guard)) if d.sym.name not in scope], scope, "    "
+            )
             message = f"{what}: forced action {f.name!r} is enabled and must be taken first"
             out += [f"    if {self.expr(f.guard, scope)}:", f"        raise GuardError({message!r})"]
         return out
@@ -549,8 +555,9 @@ class _Gen:
                     case ir.BoundVar(name=v):
                         for a in self.p.assets:
                             inner = {**scope, v: repr(a)}
-                            items.append((u.sym, a, f"{u.sym.name}[{a}]", self.expr(u.lo, inner),
-                                          self.expr(u.hi, inner)))
+                            items.append(
+                                (u.sym, a, f"{u.sym.name}[{a}]", self.expr(u.lo, inner), self.expr(u.hi, inner))
+                            )
             keys = [key for _, _, key, _, _ in items]
             out += [
                 f"def {name}(params: Params, state: State, inputs: Inputs, "
@@ -580,8 +587,7 @@ class _Gen:
                     parts.append(f"{asset!r}: {py}")
             kwargs = {
                 owner: "".join(
-                    f", {self.fields.get('f', sym.name)}="
-                    + ("{" + ", ".join(parts) + "}" if sym.indexed else parts[0])
+                    f", {self.fields.get('f', sym.name)}=" + ("{" + ", ".join(parts) + "}" if sym.indexed else parts[0])
                     for sym, parts in groups.items()
                 )
                 for owner, groups in fields.items()

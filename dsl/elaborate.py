@@ -18,7 +18,7 @@ from fractions import Fraction
 
 from dsl import ast, ir
 from dsl.diagnostics import Diagnostic, Label, Severity, SourceFile, Span, SpecError, did_you_mean
-from dsl.units import BOOL, ERROR, POLY, RATE, BoolType, Dim, ErrorType, PolyType, Ty, as_dim, is_numeric, unify
+from dsl.units import BOOL, ERROR, POLY, RATE, Dim, ErrorType, PolyType, Ty, as_dim, unify
 
 BUILTINS = ("abs", "min", "max", "round_down", "round_up")
 _VALUE_KINDS = frozenset({ir.Kind.PARAM, ir.Kind.STATE, ir.Kind.INPUT, ir.Kind.LET})
@@ -535,7 +535,8 @@ class _Elaborator:
             if isinstance(d, ast.ActionDecl | ast.EnvDecl):
                 self._reserved(d.name)
         seen: dict[str, Span] = {}
-        for item in [*actions, *envs]:
+        steps: list[ir.Action | ir.Env] = [*actions, *envs]
+        for item in steps:
             if item.name in seen:
                 self.error(
                     "duplicate",
@@ -624,7 +625,12 @@ class _Elaborator:
                     "let": f"`{name}` is computed; assign the state it is computed from",
                     "state": "states change only through actions",
                 }.get(kind)
-                self.error("bad-assignment", f"`{name}` is {'an' if kind[0] in 'aeiou' else 'a'} {kind}: {what} cannot assign it", t.name.span, hint)
+                self.error(
+                    "bad-assignment",
+                    f"`{name}` is {'an' if kind[0] in 'aeiou' else 'a'} {kind}: {what} cannot assign it",
+                    t.name.span,
+                    hint,
+                )
             return None
         index: ir.Index | None = None
         match t.index:
@@ -994,9 +1000,8 @@ def _settle(ty: Ty) -> Ty:
 
 def _retype(e: ir.Expr, ty: Ty) -> ir.Expr:
     """Give a bare-number expression the unit its context fixed."""
-    if isinstance(e.ty, PolyType) and not isinstance(ty, (PolyType, BoolType)) and is_numeric(ty):
-        if isinstance(e, ir.Const):
-            return ir.Const(e.value, ty)
+    if isinstance(e, ir.Const) and isinstance(e.ty, PolyType) and isinstance(ty, Dim):
+        return ir.Const(e.value, ty)
     return e
 
 

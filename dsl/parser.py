@@ -76,7 +76,7 @@ def parse(source: SourceFile) -> ast.Module:
     except UnexpectedInput as err:
         raise SpecError([_describe(source, err)]) from None
     try:
-        return _ToAst(source).transform(tree)  # type: ignore[no-any-return]
+        return _ToAst(source).transform(tree)
     except VisitError as err:
         if isinstance(err.orig_exc, _BadLiteral):
             raise SpecError([err.orig_exc.diagnostic]) from None
@@ -204,8 +204,11 @@ def _unescape(token: str, span: Span) -> str:
             if nxt not in _ESCAPES:
                 col = span.col + 1 + i
                 bad = Span(span.source, span.line, col, span.line, col + 1 + len(nxt))
-                raise _BadLiteral(_syntax(bad, f"unknown escape `\\{nxt}` in a string",
-                                         'the escapes are \\" \\\' \\\\ \\n \\r and \\t'))
+                raise _BadLiteral(
+                    _syntax(
+                        bad, f"unknown escape `\\{nxt}` in a string", "the escapes are \\\" \\' \\\\ \\n \\r and \\t"
+                    )
+                )
             out.append(_ESCAPES[nxt])
             i += 2
         else:
