@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import z3
 
 from checker.encode import Frame
-from checker.replay import Scene, View, rational_model
+from checker.replay import Scene, View, rational_model, readable_model
 from checker.results import CheckResult
 from checker.solver import Verdict, solve
 from checker.steps import Transition, action_step, env_step
@@ -240,6 +240,8 @@ class _BMC:
                     outcome = solve(query, cx.options)
                     if outcome.status == "sat" and outcome.model is not None:
                         model = rational_model(outcome.model, query, cx.options.timeout)
+                        if model is not None:
+                            model = readable_model(model, query, cx.preferred)
                         self.found[g.name] = _violation(cx, g, self.u, model, d, t, time.perf_counter() - t0)
                         break
                     if outcome.status == "unknown":

@@ -13,12 +13,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
+from fractions import Fraction
 from typing import Any
 
 import z3
 
 from checker.encode import Encoder, Frame, q
-from checker.replay import Predicate, Replayer, Scene, View, rational_model
+from checker.replay import Predicate, Replayer, Scene, View, rational_model, readable_model
 from checker.results import CheckResult, Counterexample
 from checker.solver import Options, Verdict, solve, validate_pins
 from checker.steps import Transition, action_step, env_step
@@ -39,6 +40,13 @@ class Context:
         self.enc = Encoder(self.program, options.pins, options.all_defaults)
         self.replayer = Replayer(self.program, self.enc, spec.engine)
         self.params = [self.enc.param_space(), self.enc.assumptions()]
+        # Counterexamples prefer the spec's default parameters, when the violation allows them.
+        self.preferred: dict[str, Fraction] = {}
+        for p in self.program.params:
+            for asset in self.enc.assets_of(p.sym):
+                default = dict(p.default)[asset] if isinstance(p.default, tuple) and asset else p.default
+                assert isinstance(default, Fraction)
+                self.preferred[self.enc.varname(p.sym.name, asset, "")] = default
 
     def valid(self, frame: Frame) -> list[z3.BoolRef]:
         """Parameters in their space, and `frame` a state that satisfies every `where`."""
@@ -82,6 +90,7 @@ class Context:
             if model is None:
                 reason += " (the solver's witness has irrational values; no exact counterexample was found)"
             elif self.options.replay:
+                model = readable_model(model, assertions, self.preferred)
                 cex = self.replayer.replay(model, scene, violated)
         return CheckResult(check_id, name, Verdict.VIOLATED, time.perf_counter() - start, reason, proof, cex)
 

@@ -109,6 +109,64 @@ def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: fl
     return None
 
 
+def _rational(v: z3.ExprRef) -> bool:
+    return bool(z3.is_rational_value(v) or z3.is_int_value(v) or z3.is_true(v) or z3.is_false(v))
+
+
+def readable_model(
+    model: z3.ModelRef,
+    assertions: list[z3.BoolRef],
+    preferred: dict[str, Fraction],
+    budget: float = 1.0,
+) -> z3.ModelRef:
+    """The same violation with rounder numbers, so a person can read it.
+
+    Greedily, in a fixed order, each free real is pinned to its preferred value (a parameter's
+    default), else 0, else its value rounded to a whole number, else to two decimals, keeping each
+    pin only if the assertions stay satisfiable. Deterministic; bounded by `budget` seconds; the
+    original model is returned when nothing better is found.
+    """
+    import time
+
+    start = time.perf_counter()
+    consts = sorted(_free_constants(assertions), key=lambda c: str(c))
+    ctx = z3.Context()
+    solver = z3.Solver(ctx=ctx)
+    solver.set("timeout", 200)
+    solver.add(*[a.translate(ctx) for a in assertions])
+    changed = False
+    for c in consts:
+        if time.perf_counter() - start > budget or not z3.is_real(c):
+            continue
+        value = model.eval(c, model_completion=True)
+        if not _rational(value):
+            continue
+        exact = Fraction(value.numerator_as_long(), value.denominator_as_long())
+        candidates = [preferred[str(c)]] if str(c) in preferred else []
+        candidates += [Fraction(0), Fraction(round(exact)), Fraction(round(exact * 100), 100)]
+        local = c.translate(ctx)
+        for cand in dict.fromkeys(candidates):
+            if cand == exact:
+                solver.add(local == q(cand).translate(ctx))
+                break
+            solver.push()
+            solver.add(local == q(cand).translate(ctx))
+            if solver.check() == z3.sat:
+                solver.pop()
+                solver.add(local == q(cand).translate(ctx))
+                changed = True
+                break
+            solver.pop()
+        else:
+            solver.add(local == q(exact).translate(ctx))
+    if not changed or solver.check() != z3.sat:
+        return model
+    better = solver.model().translate(z3.main_ctx())
+    if not all(_rational(better.eval(c, model_completion=True)) for c in consts):
+        return model
+    return better
+
+
 class Replayer:
     """Turns a model into a `Counterexample`, checking it on the engine."""
 
@@ -234,4 +292,4 @@ class Replayer:
         return out
 
 
-__all__ = ["Predicate", "Replayer", "Scene", "View", "q", "rational_model"]
+__all__ = ["Predicate", "Replayer", "Scene", "View", "q", "rational_model", "readable_model"]
