@@ -18,6 +18,7 @@ Three ways to answer, reported as such and never confused:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class Goal:
     name: str
     key: str | None  # FORMULAS key of the compiled invariant; None for a where-constraint
     expr: ir.Expr
+    where: str = ""  # path:line:col of the declaration
 
     def holds(self, cx: Context, frame: Frame) -> z3.BoolRef:
         term, ok = cx.enc.formula(self.expr, frame)
@@ -59,8 +61,12 @@ class Goal:
 
 def goals(program: ir.Program) -> list[Goal]:
     states = {s.name for s in program.states}
-    out = [Goal(f"invariant: {c.name}", f"invariant:{c.name}", c.expr) for c in program.invariants]
-    out += [Goal(f"invariant: where of {c.name} stays true", None, c.expr) for c in program.wheres if c.name in states]
+    out = [Goal(f"invariant: {c.name}", f"invariant:{c.name}", c.expr, c.span.where) for c in program.invariants]
+    out += [
+        Goal(f"invariant: where of {c.name} stays true", None, c.expr, c.span.where)
+        for c in program.wheres
+        if c.name in states
+    ]
     return out
 
 
@@ -180,25 +186,29 @@ def invariants(cx: Context) -> Iterator[CheckResult]:
     seconds = time.perf_counter() - start
     share = seconds / len(todo)
     for g in todo:
-        if g.name in bmc.found:
-            yield bmc.found[g.name]
-        elif g.name in proofs:
-            yield CheckResult("invariant", g.name, Verdict.PROVED, share, "", proofs[g.name])
-        elif spacer.get(g.name) == "proved":
-            yield CheckResult("invariant", g.name, Verdict.PROVED, share, "", "inductive, Spacer (CHC)")
-        elif g.name in bmc.unknown:
-            yield CheckResult("invariant", g.name, Verdict.UNKNOWN, share, bmc.unknown[g.name])
-        else:
-            note = spacer.get(g.name, "")
-            yield CheckResult(
-                "invariant",
-                g.name,
-                Verdict.PROVED,
-                share,
-                f"no violation in {bmc.reached} steps from `init`; not proved for longer runs"
-                + (f" ({note})" if note else ""),
-                f"bounded, depth {bmc.reached}",
-            )
+        yield dataclasses.replace(_verdict(g, bmc, proofs, spacer, share), where=g.where)
+
+
+def _verdict(g: Goal, bmc: _BMC, proofs: dict[str, str], spacer: dict[str, str], share: float) -> CheckResult:
+    if g.name in bmc.found:
+        return bmc.found[g.name]
+    elif g.name in proofs:
+        return CheckResult("invariant", g.name, Verdict.PROVED, share, "", proofs[g.name])
+    elif spacer.get(g.name) == "proved":
+        return CheckResult("invariant", g.name, Verdict.PROVED, share, "", "inductive, Spacer (CHC)")
+    elif g.name in bmc.unknown:
+        return CheckResult("invariant", g.name, Verdict.UNKNOWN, share, bmc.unknown[g.name])
+    else:
+        note = spacer.get(g.name, "")
+        return CheckResult(
+            "invariant",
+            g.name,
+            Verdict.PROVED,
+            share,
+            f"no violation in {bmc.reached} steps from `init`; not proved for longer runs"
+            + (f" ({note})" if note else ""),
+            f"bounded, depth {bmc.reached}",
+        )
 
 
 class _BMC:

@@ -10,6 +10,7 @@ SKIPPED with what is missing. The formulas are documented in spec/checks.md.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +25,7 @@ from checker.results import CheckResult, Counterexample
 from checker.solver import Options, Verdict, solve, validate_pins
 from checker.steps import Transition, action_step, env_step
 from dsl import Spec, ir
+from dsl.diagnostics import Span
 from dsl.units import BOOL
 
 Check = Callable[["Context"], Iterator[CheckResult]]
@@ -70,19 +72,22 @@ class Context:
         sat_is_good: bool = False,
         good: str = "",
         bad: str = "",
+        at: Span | None = None,
     ) -> CheckResult:
         """Run one query. By default sat means VIOLATED; `sat_is_good` flips it (reachability)."""
         start = time.perf_counter()
         outcome = solve(assertions, self.options)
         seconds = time.perf_counter() - start
         if outcome.status == "unknown":
-            return CheckResult(check_id, name, Verdict.UNKNOWN, seconds, f"the solver gave up: {outcome.reason}")
+            return _located(
+                CheckResult(check_id, name, Verdict.UNKNOWN, seconds, f"the solver gave up: {outcome.reason}"), at
+            )
         if sat_is_good:
             if outcome.status == "sat":
-                return CheckResult(check_id, name, Verdict.PROVED, seconds, good, proof)
-            return CheckResult(check_id, name, Verdict.VIOLATED, seconds, bad, proof)
+                return _located(CheckResult(check_id, name, Verdict.PROVED, seconds, good, proof), at)
+            return _located(CheckResult(check_id, name, Verdict.VIOLATED, seconds, bad, proof), at)
         if outcome.status == "unsat":
-            return CheckResult(check_id, name, Verdict.PROVED, seconds, "", proof)
+            return _located(CheckResult(check_id, name, Verdict.PROVED, seconds, "", proof), at)
         cex = None
         reason = meaning
         if scene is not None and violated is not None and outcome.model is not None:
@@ -92,7 +97,13 @@ class Context:
             elif self.options.replay:
                 model = readable_model(model, assertions, self.preferred)
                 cex = self.replayer.replay(model, scene, violated)
-        return CheckResult(check_id, name, Verdict.VIOLATED, time.perf_counter() - start, reason, proof, cex)
+        return _located(
+            CheckResult(check_id, name, Verdict.VIOLATED, time.perf_counter() - start, reason, proof, cex), at
+        )
+
+
+def _located(result: CheckResult, at: Span | None) -> CheckResult:
+    return dataclasses.replace(result, where=at.where) if at is not None else result
 
 
 def _skip(check_id: str, name: str, why: str) -> CheckResult:
@@ -189,6 +200,7 @@ def well_defined(cx: Context) -> Iterator[CheckResult]:
             scene,
             lambda v, n=let_name: isinstance(v[0].let(n), str),
             f"`{let.sym.name}` can fail at {ob.span.where}: {ob.what}",
+            at=ob.span,
         )
     yield from _step_obligations(cx)
     yield from _formula_obligations(cx)
@@ -240,6 +252,7 @@ def _step_obligations(cx: Context) -> Iterator[CheckResult]:
                 Scene([("state", f, None)], args=shown),
                 lambda v, r=run: _raises(lambda: r(v[0]), eng),
                 f"{kind} `{step.name}` can fail at {ob.span.where}: {ob.what}",
+                at=ob.span,
             )
 
 
@@ -280,6 +293,7 @@ def _formula_obligations(cx: Context) -> Iterator[CheckResult]:
                 Scene([("state", f, None)]),
                 lambda v: _raises(lambda: eng.where_holds(v[0].params, v[0].state, v[0].inputs), eng),
                 f"the `where` of `{c.name}` can fail at {ob.span.where}: {ob.what}",
+                at=ob.span,
             )
         before += [ok, term, *tr.eager]
     before = [cx.enc.param_space()]
@@ -295,6 +309,7 @@ def _formula_obligations(cx: Context) -> Iterator[CheckResult]:
                 Scene([("parameters", f, None)]),
                 lambda v: _raises(lambda: eng.assumptions_hold(v[0].params), eng),
                 f"the `assume` at {c.span.where} can fail: {ob.what}",
+                at=ob.span,
             )
         before += [ok, term, *tr.eager]
     formulas = [(f"init:{i}", "init", c.expr, c.span) for i, c in enumerate(p.init)]
@@ -312,6 +327,7 @@ def _formula_obligations(cx: Context) -> Iterator[CheckResult]:
                 Scene([("state", f, None)]),
                 lambda v, k=key: _raises(lambda: _formula(v[0], k), eng),
                 f"{label} can fail at {ob.span.where}: {ob.what}",
+                at=ob.span,
             )
 
 
@@ -409,6 +425,7 @@ def requirement_nonnegative(cx: Context) -> Iterator[CheckResult]:
             Scene([("state", f, None)]),
             lambda v, r=role: v[0].let(r) < 0,
             f"the {role} requirement is negative here",
+            at=cx.program.let(role).span,
         )
 
 
@@ -428,6 +445,7 @@ def maintenance_le_initial(cx: Context) -> Iterator[CheckResult]:
         lambda v: v[0].let("maintenance") > v[0].let("initial"),
         "the maintenance requirement exceeds the initial one: an account can open a position that "
         "is liquidatable at once",
+        at=cx.program.let("maintenance").span,
     )
 
 
@@ -490,6 +508,7 @@ def requirement_monotone(cx: Context) -> Iterator[CheckResult]:
             Scene([("smaller position", f1, None), ("larger position", f2, None)]),
             lambda v, r=role: v[1].let(r) < v[0].let(r),
             f"the {role} requirement falls when the position ({sizes}) grows at the same price",
+            at=cx.program.let(role).span,
         )
 
 
@@ -512,6 +531,7 @@ def liquidation_reachable(cx: Context) -> Iterator[CheckResult]:
         sat_is_good=True,
         good="some valid state is liquidatable",
         bad="no valid state is liquidatable: the liquidation rule can never trigger",
+        at=cx.program.let("liquidatable").span,
     )
 
 
@@ -534,6 +554,7 @@ def insolvent_implies_liquidatable(cx: Context) -> Iterator[CheckResult]:
         Scene([("state", f, None)]),
         lambda v: v[0].let("equity") < 0 and not v[0].let("liquidatable"),
         "this account has negative equity but is not liquidatable",
+        at=cx.program.let("liquidatable").span,
     )
 
 
@@ -579,6 +600,7 @@ def liquidation_improves_health(cx: Context) -> Iterator[CheckResult]:
             Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
             lambda v: _runtime_health(v[1]) < _runtime_health(v[0]),
             f"`{a.name}` leaves the account less healthy (equity - maintenance falls)",
+            at=a.span,
         )
 
 
@@ -602,6 +624,7 @@ def liquidation_no_bad_debt(cx: Context) -> Iterator[CheckResult]:
                 or v[1].let("equity") < min(v[0].let("equity"), 0)
             ),
             f"`{a.name}` leaves a negative balance (a `where` fails) or creates or deepens negative equity: bad debt",
+            at=a.span,
         )
 
 
@@ -625,6 +648,7 @@ def gap_safety(cx: Context) -> Iterator[CheckResult]:
             Scene([("before", f0, None), (f"after {env.name}", t.post, t)]),
             lambda v: (not v[0].let("liquidatable")) and v[1].let("equity") < 0,
             f"a non-liquidatable account reaches negative equity in one `{env.name}` move: liquidation comes too late",
+            at=env.span,
         )
 
 
@@ -650,6 +674,7 @@ def conservation(cx: Context) -> Iterator[CheckResult]:
                 Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
                 lambda v, k=f"conserved:{total.name}": _formula(v[0], k) != _formula(v[1], k),
                 f"`{a.name}` changes the conserved total `{c.name}`",
+                at=a.span,
             )
 
 
@@ -680,6 +705,7 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             sat_is_good=True,
             good="the guard holds in some valid state",
             bad=f"the guard of `{a.name}` never holds: the action can never run",
+            at=a.span,
         )
         yield cx.ask(
             "vacuity",
@@ -691,6 +717,7 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             sat_is_good=True,
             good="the guard excludes some valid state",
             bad=f"the guard of `{a.name}` always holds: it excludes nothing",
+            at=a.span,
         )
     for e in p.envs:
         t = env_step(cx.enc, f, e, "after")
@@ -704,6 +731,7 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             sat_is_good=True,
             good="the move is possible from some valid state",
             bad=f"env move `{e.name}` can never happen (its guard or range is empty)",
+            at=e.span,
         )
     ranges = cx.enc.param_space()
     for c in p.assumes:
@@ -718,6 +746,7 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             sat_is_good=True,
             good="the assumption excludes some parameter values",
             bad=f"the `assume` at {c.span.where} is implied by the parameter ranges: it says nothing",
+            at=c.span,
         )
     for c in p.wheres:
         term, ok = cx.enc.formula(c.expr, f)
@@ -731,6 +760,7 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             sat_is_good=True,
             good="the constraint excludes some states",
             bad=f"the `where` of `{c.name}` ({c.span.where}) excludes nothing",
+            at=c.span,
         )
     for c in (*p.properties, *p.invariants):
         g = cx.enc.frame("any")
@@ -745,6 +775,7 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             sat_is_good=True,
             good="the statement depends on the spec",
             bad=f"{c.kind} `{c.name}` holds whatever the spec says: it checks nothing",
+            at=c.span,
         )
         if isinstance(c.expr, ir.BoolOp) and c.expr.op == "implies":
             lhs, okl = cx.enc.formula(c.expr.left, f)
@@ -758,6 +789,7 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
                 sat_is_good=True,
                 good="its premise holds in some valid state",
                 bad=f"the premise of {c.kind} `{c.name}` never holds: it is vacuously true",
+                at=c.span,
             )
     if p.role("liquidatable") is not None:
         liq, ok = f.role("liquidatable")
@@ -771,6 +803,7 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             sat_is_good=True,
             good="some valid state is healthy",
             bad="every valid state is liquidatable",
+            at=cx.program.let("liquidatable").span,
         )
 
 
@@ -790,6 +823,7 @@ def properties(cx: Context) -> Iterator[CheckResult]:
             Scene([("state", f, None)]),
             lambda v, k=f"property:{prop.name}": _raises(lambda: _formula(v[0], k), eng) or not _formula(v[0], k),
             f"property `{c.name}` ({c.span.where}) fails in this state",
+            at=c.span,
         )
 
 

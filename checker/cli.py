@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from checker.catalogue import CATALOGUE, IDS
-from checker.report import SpecReport, exit_status, human, summary_line, to_json, to_junit
+from checker.report import SpecReport, exit_status, human, summary_line, to_json, to_junit, to_sarif
 from checker.solver import Options, OptionsError, configure
 from dsl.diagnostics import InternalError, SpecError, did_you_mean
 
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="check specs with Z3 and print verdicts")
     check.add_argument("paths", nargs="+", metavar="PATH", help=".margin files or directories holding them")
-    check.add_argument("--format", choices=("human", "json", "junit"), default="human")
+    check.add_argument("--format", choices=("human", "json", "junit", "sarif"), default="human")
     check.add_argument("--strict", action="store_true", help="treat UNKNOWN as a failure (exit status 1)")
     check.add_argument(
         "--timeout",
@@ -248,6 +248,8 @@ def _emit(args: argparse.Namespace, reports: list[SpecReport], seconds: float, i
         text = to_json(reports, seconds)
     elif args.format == "junit":
         text = to_junit(reports, args.strict)
+    elif args.format == "sarif":
+        text = to_sarif(reports, args.strict)
     else:
         lines: list[str] = []
         for r in reports:

@@ -153,3 +153,40 @@ def to_junit(reports: Sequence[SpecReport], strict: bool) -> str:
                 ET.SubElement(case, "skipped", message=res.reason)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
+    """SARIF 2.1.0, for code-scanning UIs: a rule per check id, a result per violation or unknown."""
+    from checker.catalogue import CATALOGUE
+
+    rules = [{"id": c.id, "shortDescription": {"text": c.summary}} for c in CATALOGUE]
+    results: list[dict[str, object]] = []
+    for r in reports:
+        if r.error is not None:
+            results.append(_sarif_result("spec-error", "error", r.error.splitlines()[0], r.path))
+        for res in r.results:
+            if res.verdict is Verdict.VIOLATED:
+                level = "error"
+            elif res.verdict is Verdict.UNKNOWN:
+                level = "error" if strict else "warning"
+            else:
+                continue
+            text = f"{res.name}: {res.verdict.value}" + (f" — {res.reason}" if res.reason else "")
+            results.append(_sarif_result(res.id, level, text, res.where or r.path))
+    doc = {
+        "version": "2.1.0",
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "runs": [{"tool": {"driver": {"name": "solvent", "rules": rules}}, "results": results}],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+def _sarif_result(rule: str, level: str, text: str, where: str) -> dict[str, object]:
+    path, line, col = where.rsplit(":", 2) if where.count(":") >= 2 else (where, "", "")
+    location: dict[str, object] = {"artifactLocation": {"uri": path}}
+    if line.isdigit():
+        region: dict[str, int] = {"startLine": int(line)}
+        if col.isdigit():
+            region["startColumn"] = int(col)
+        location["region"] = region
+    return {"ruleId": rule, "level": level, "message": {"text": text}, "locations": [{"physicalLocation": location}]}

@@ -120,6 +120,7 @@ class CheckResult:
     reason: str = ""
     proof: str = ""  # "single-state", "bounded, depth 20", "inductive, k=2", ...
     counterexample: Counterexample | None = None
+    where: str = ""  # "path:line:col" of the construct the result is about, when there is one
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -130,4 +131,5 @@ class CheckResult:
             "reason": self.reason,
             "proof": self.proof,
             "counterexample": self.counterexample.to_json() if self.counterexample else None,
+            "where": self.where,
         }
