@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only this check (repeatable); see `solvent explain`",
     )
     check.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    check.add_argument("--emit-tests", metavar="DIR", help="write a pytest file per violation into DIR")
 
     comp = sub.add_parser("compile", help="compile a spec to a standalone Python engine")
     comp.add_argument("path", metavar="RULES.margin")
@@ -207,6 +208,14 @@ def _check(args: argparse.Namespace) -> int:
             except InternalError as err:  # a solvent bug: keep the other specs' results, fail loudly at the end
                 report.bug = str(err)
             report.seconds = time.perf_counter() - t0
+            if args.emit_tests:
+                from checker.emit import emit_tests
+
+                written, warnings = emit_tests(str(path), report.results, Path(args.emit_tests))
+                for line in warnings:
+                    print(f"solvent: warning: {line}", file=sys.stderr)
+                if written:
+                    print(f"wrote {len(written)} test(s) for {path} into {args.emit_tests}", file=sys.stderr)
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -1,0 +1,72 @@
+"""`solvent check --emit-tests DIR`: one pytest file per violation.
+
+Each file holds the counterexample as data (JSON-like literals written with
+`repr`, so nothing from a spec becomes code) and calls
+`checker.emitted.reproduce`. It fails while the spec still has the violation
+and passes once the rules are fixed, staying as a regression test. Files this
+command did not write are never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from checker.results import CheckResult
+from checker.solver import Verdict
+
+MARK = "# Written by `solvent check --emit-tests`."
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:60] or "check"
+
+
+def emit_tests(spec_path: str, results: Sequence[CheckResult], outdir: Path) -> tuple[list[Path], list[str]]:
+    """Write a test per replayed violation of `spec_path`; returns (written files, warnings)."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    warnings: list[str] = []
+    relative = os.path.relpath(Path(spec_path).resolve(), outdir.resolve())
+    stem = _slug(Path(spec_path).stem)
+    for r in results:
+        if r.verdict is not Verdict.VIOLATED or r.counterexample is None or not r.counterexample.replayed:
+            continue
+        target = outdir / f"test_{stem}__{_slug(r.name)}.py"
+        if target.exists() and MARK not in target.read_text(encoding="utf-8", errors="replace")[:400]:
+            warnings.append(f"{target}: exists and was not written by solvent; left as it is")
+            continue
+        target.write_text(_source(relative, r), encoding="utf-8")
+        written.append(target)
+    return written, warnings
+
+
+def _source(relative: str, r: CheckResult) -> str:
+    assert r.counterexample is not None
+    doc = (
+        f"Regression test for `{r.name}` in {relative}: {r.reason}\n\n"
+        "It fails while the spec has this violation and passes once the rules are fixed."
+    )
+    return "\n".join(
+        [
+            MARK,
+            repr(doc),
+            "",
+            "from pathlib import Path",
+            "",
+            "from checker.emitted import reproduce",
+            "",
+            f"SPEC = str(Path(__file__).resolve().parent / {relative!r})",
+            f"CHECK_ID = {r.id!r}",
+            f"CHECK = {r.name!r}",
+            f"COUNTEREXAMPLE = {r.counterexample.to_json()!r}",
+            "",
+            "",
+            f"def test_{_slug(r.name)}() -> None:",
+            "    problem = reproduce(SPEC, CHECK_ID, CHECK, COUNTEREXAMPLE)",
+            "    assert problem is None, f'{CHECK}: {problem}'",
+            "",
+        ]
+    )

@@ -1,0 +1,196 @@
+"""Re-running a counterexample on the current spec: the runtime side of emitted tests.
+
+`solvent check --emit-tests DIR` writes one pytest file per violation; each
+calls `reproduce`, which loads the spec as it is now, rebuilds the
+counterexample's parameters, state and steps on the compiled engine, and says
+whether the violation still happens. A test fails while it does, and passes
+once the rules are fixed (or once the scenario is no longer possible: a
+parameter leaves its range, a state its `where`, a step its guard).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any
+
+import dsl
+from dsl import ir
+
+
+class _Gone(Exception):
+    """The counterexample's scenario is no longer possible under the current spec."""
+
+
+def _num(text: object) -> Any:
+    if isinstance(text, bool):
+        return text
+    if isinstance(text, Mapping):
+        return {k: _num(v) for k, v in text.items()}
+    return Fraction(str(text))
+
+
+def reproduce(spec_path: str, check_id: str, check_name: str, cex: Mapping[str, Any]) -> str | None:
+    """A description of the violation if it still happens on the engine, else None."""
+    spec = dsl.load(spec_path)
+    eng = spec.engine
+    program = spec.program
+    try:
+        run = _Run(eng, program, cex)
+        return _violation(run, check_id, check_name)
+    except _Gone:
+        return None
+
+
+class _Run:
+    """The counterexample's states rebuilt on the engine, step by step."""
+
+    def __init__(self, eng: Any, program: ir.Program, cex: Mapping[str, Any]) -> None:
+        self.eng = eng
+        self.program = program
+        self.steps = list(cex["steps"])
+        try:
+            self.params = eng.Params(**{eng.FIELDS[k]: _num(v) for k, v in cex["params"].items()})
+        except (ValueError, TypeError, KeyError) as err:
+            raise _Gone from err
+        try:
+            if not eng.assumptions_hold(self.params):
+                raise _Gone
+        except eng.UndefinedError:
+            pass  # an undefined `assume` is itself the finding of a well-defined check
+        self.views: list[tuple[Any, Any]] = []
+        for i, step in enumerate(self.steps):
+            label = step["label"]
+            step_name = label.split(": ", 1)[1] if ": " in label else label.removeprefix("after ")
+            if i == 0 or step_name not in eng.STEPS:
+                state = self._build(eng.State, step["state"])
+                inputs = self._build(eng.Inputs, step["inputs"])
+                try:
+                    if i == 0 and not eng.where_holds(self.params, state, inputs):
+                        raise _Gone
+                except eng.UndefinedError:
+                    pass  # an undefined `where` is itself the finding of a well-defined check
+            else:
+                state, inputs = self._apply(step_name, step, *self.views[-1])
+            self.views.append((state, inputs))
+        self.args = {k: _num(v) for k, v in self.steps[0].get("args", {}).items()}
+
+    def _build(self, cls: Any, values: Mapping[str, Any]) -> Any:
+        try:
+            return cls(**{self.eng.FIELDS[k]: _num(v) for k, v in values.items()})
+        except (ValueError, TypeError, KeyError) as err:
+            raise _Gone from err
+
+    def _apply(self, name: str, step: Mapping[str, Any], state: Any, inputs: Any) -> tuple[Any, Any]:
+        fn = getattr(self.eng, self.eng.STEPS[name])
+        try:
+            env = next((e for e in self.program.envs if e.name == name), None)
+            if env is None:
+                args = self.eng.ARGS.get(name, {})
+                return fn(self.params, state, inputs, **{py: _num(step["args"][a]) for a, py in args.items()}), inputs
+            after = {**step["state"], **step["inputs"]}
+            choice: dict[str, Any] = {}
+            for u in env.updates:
+                value = _num(after[u.sym.name])
+                if u.index is None:
+                    choice[u.sym.name] = value
+                else:
+                    for asset in value if isinstance(u.index, ir.BoundVar) else [u.index.name]:
+                        choice[f"{u.sym.name}[{asset}]"] = value[asset]
+            return fn(self.params, state, inputs, choice)  # type: ignore[no-any-return]
+        except self.eng.GuardError as err:
+            raise _Gone from err
+
+    def let(self, name: str, at: int = 0) -> Any:
+        state, inputs = self.views[at]
+        return getattr(self.eng, self.eng.NAMES[name])(self.params, state, inputs)
+
+    def formula(self, key: str, at: int = 0) -> Any:
+        state, inputs = self.views[at]
+        return getattr(self.eng, self.eng.FORMULAS[key])(self.params, state, inputs)
+
+    def raises(self, call: Any) -> bool:
+        try:
+            call()
+        except self.eng.UndefinedError:
+            return True
+        return False
+
+
+def _violation(run: _Run, check_id: str, name: str) -> str | None:
+    subject = name.split(": ", 1)[1] if ": " in name else ""
+    last = len(run.views) - 1
+    match check_id:
+        case "requirement-nonnegative":
+            value = run.let(subject)
+            return f"{subject} = {value} < 0" if value < 0 else None
+        case "maintenance-le-initial":
+            m, i = run.let("maintenance"), run.let("initial")
+            return f"maintenance {m} > initial {i}" if m > i else None
+        case "requirement-monotone":
+            small, large = run.let(subject, 0), run.let(subject, 1)
+            return f"{subject} falls from {small} to {large} as the position grows" if large < small else None
+        case "insolvent-implies-liquidatable":
+            eq = run.let("equity")
+            return f"equity {eq} < 0 but not liquidatable" if eq < 0 and not run.let("liquidatable") else None
+        case "liquidation-improves-health":
+            before = run.let("equity", 0) - run.let("maintenance", 0)
+            after = run.let("equity", last) - run.let("maintenance", last)
+            return f"health falls from {before} to {after}" if after < before else None
+        case "liquidation-no-bad-debt":
+            state, inputs = run.views[last]
+            if not run.eng.where_holds(run.params, state, inputs):
+                return "a `where` fails after the liquidation"
+            eq0, eq1 = run.let("equity", 0), run.let("equity", last)
+            return f"equity {eq0} -> {eq1}: bad debt" if eq1 < min(eq0, 0) else None
+        case "gap-safety":
+            if run.let("liquidatable", 0):
+                return None
+            eq1 = run.let("equity", last)
+            return f"not liquidatable, then equity {eq1} < 0 after one move" if eq1 < 0 else None
+        case "conservation":
+            total = subject.split(" by ", 1)[0]
+            a, b = run.formula(f"conserved:{total}", 0), run.formula(f"conserved:{total}", last)
+            return f"`{total}` changes from {a} to {b}" if a != b else None
+        case "property":
+            if run.raises(lambda: run.formula(f"property:{subject}")):
+                return f"property `{subject}` is undefined here"
+            return None if run.formula(f"property:{subject}") else f"property `{subject}` is false"
+        case "invariant":
+            state, inputs = run.views[last]
+            inv = subject.removesuffix(" stays true")
+            if inv.startswith("where of "):
+                holds = run.eng.where_holds(run.params, state, inputs)
+            else:
+                holds = not run.raises(lambda: run.formula(f"invariant:{inv}", last)) and run.formula(
+                    f"invariant:{inv}", last
+                )
+            return None if holds else f"`{inv}` fails after {last} steps"
+        case "well-defined":
+            return _undefined(run, subject)
+    raise ValueError(f"no way to reproduce check `{check_id}`")
+
+
+def _undefined(run: _Run, subject: str) -> str | None:
+    eng = run.eng
+    state, inputs = run.views[0]
+    if m := re.match(r"`(\w+)` \(", subject):
+        fails = run.raises(lambda: run.let(m.group(1)))
+    elif m := re.match(r"(action|env move) `(\w+)`", subject):
+        fn = getattr(eng, eng.STEPS[m.group(2)])
+        if m.group(1) == "action":
+            args = eng.ARGS.get(m.group(2), {})
+            fails = run.raises(lambda: fn(run.params, state, inputs, **{py: run.args[a] for a, py in args.items()}))
+        else:
+            choice = {k.removesuffix("'"): v for k, v in run.args.items()}
+            fails = run.raises(lambda: fn(run.params, state, inputs, choice))
+    elif subject.startswith("where of"):
+        fails = run.raises(lambda: eng.where_holds(run.params, state, inputs))
+    elif subject.startswith("assume"):
+        fails = run.raises(lambda: eng.assumptions_hold(run.params))
+    elif m := re.match(r"(property|invariant|conserved) `(\w+)`", subject):
+        fails = run.raises(lambda: run.formula(f"{m.group(1)}:{m.group(2)}"))
+    else:
+        return None
+    return f"{subject}: the engine raises UndefinedError" if fails else None
