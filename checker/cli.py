@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `solvent` console script."""
     args = build_parser().parse_args(argv)
+    # Specs are trees; deeply nested expressions need more than Python's default recursion depth.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 8000))
     try:
         if args.command == "check":
             return _check(args)
@@ -137,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InternalError as err:
         print(str(err), file=sys.stderr)
         return EXIT_BUG
+    except RecursionError:
+        print("solvent: error: the spec nests expressions too deeply; split them into several `let`s", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("solvent: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -53,7 +53,15 @@ def build_module(code: str, name: str) -> types.ModuleType:
     module.__file__ = f"<solvent engine {name}>"
     sys.modules[name] = module  # dataclasses look their module up while being built
     try:
-        exec(compile(code, module.__file__, "exec"), module.__dict__)
+        compiled = compile(code, module.__file__, "exec")
+    except (SyntaxError, RecursionError, MemoryError) as err:
+        # Generated code is valid Python by construction; only CPython's own limits (nesting depth) bite.
+        message = f"the spec nests expressions too deeply for Python's compiler ({err.__class__.__name__}: {err})"
+        raise SpecError(
+            [Diagnostic(Severity.ERROR, "too-deep", message, None, hint="split the expression into several `let`s")]
+        ) from None
+    try:
+        exec(compiled, module.__dict__)
     finally:
         sys.modules.pop(name, None)
     return module

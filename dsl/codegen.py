@@ -114,6 +114,10 @@ def _lit(value: Fraction) -> str:
     return f"Fraction({int(value.numerator)!r}, {int(value.denominator)!r})"
 
 
+# Python's operator precedences, loosest first, for minimal parenthesisation.
+_IF, _OR, _AND, _NOT, _CMP, _ADD, _MUL, _UNARY, _ATOM = range(1, 10)
+
+
 def _flit(value: Fraction) -> str:
     """A literal that is a Fraction even when the value is whole (for typed containers)."""
     return (
@@ -133,6 +137,7 @@ class _Gen:
         self.names = Names()
         self.fields = Names()  # dataclass fields live in their own namespace
         self.lets = {let.sym.name: let for let in program.lets}
+        self.order = {let.sym.name: i for i, let in enumerate(program.lets)}  # program order is dependency order
         self.consts: dict[Fraction, str] = {}
         self.lines: list[str] = []
         self.formulas: dict[str, str] = {}
@@ -167,51 +172,66 @@ class _Gen:
                 continue
             need.add(name)
             stack.extend(_let_deps(self.lets[name].expr))
-        return [let for let in self.p.lets if let.sym.name in need]
+        return [self.lets[name] for name in sorted(need, key=self.order.__getitem__)]
 
     def local(self, name: str) -> str:
         return self.names.get("g", name)
 
     # ---- expressions
     def expr(self, e: ir.Expr, scope: dict[str, str]) -> str:
+        """Python for `e`, safe to embed anywhere (one outer pair of parentheses at most)."""
+        code, prec = self.code(e, scope)
+        return code if prec >= _ATOM else f"({code})"
+
+    def code(self, e: ir.Expr, scope: dict[str, str]) -> tuple[str, int]:
+        """Python for `e` and its precedence; operands are parenthesised only where Python needs it,
+        so long chains such as `a + b + c + ...` do not nest (CPython caps nesting at 200)."""
+        sub = self.expr  # arguments of calls need no precedence care
+
+        def operand(x: ir.Expr, least: int) -> str:
+            text, prec = self.code(x, scope)
+            return text if prec >= least else f"({text})"
+
         match e:
             case ir.Const(value=v):
-                return self.const(v)
+                return self.const(v), _ATOM
             case ir.BoolConst(value=v):
-                return "True" if v else "False"
+                return ("True" if v else "False"), _ATOM
             case ir.Var(sym=sym, index=index):
                 base = self.var(sym, scope)
-                return base + self.index(index, scope) if index is not None else base
+                return (base + self.index(index, scope) if index is not None else base), _ATOM
             case ir.Neg(x=x):
-                return f"(-{self.expr(x, scope)})"
+                return f"-{operand(x, _UNARY)}", _UNARY
             case ir.Arith(op=op, left=a, right=b):
-                return f"({self.expr(a, scope)} {op} {self.expr(b, scope)})"
+                prec = _MUL if op == "*" else _ADD
+                return f"{operand(a, prec)} {op} {operand(b, prec + 1)}", prec
             case ir.Div(left=a, right=b, span=span):
-                return f"_div({self.expr(a, scope)}, {self.expr(b, scope)}, {self.where(span.line)!r})"
+                return f"_div({sub(a, scope)}, {sub(b, scope)}, {self.where(span.line)!r})", _ATOM
             case ir.Abs(x=x):
-                return f"abs({self.expr(x, scope)})"
+                return f"abs({sub(x, scope)})", _ATOM
             case ir.MinMax(op=op, args=args):
-                return f"{op}({', '.join(self.expr(a, scope) for a in args)})"
-            case ir.Round(direction=d, x=x, step=s, span=span):
-                return f"_round_{d}({self.expr(x, scope)}, {self.expr(s, scope)}, {self.where(span.line)!r})"
+                return f"{op}({', '.join(sub(a, scope) for a in args)})", _ATOM
+            case ir.Round(direction=d, x=x, step=st, span=span):
+                return f"_round_{d}({sub(x, scope)}, {sub(st, scope)}, {self.where(span.line)!r})", _ATOM
             case ir.Ite(cond=c, then=t, orelse=o):
-                return f"({self.expr(t, scope)} if {self.expr(c, scope)} else {self.expr(o, scope)})"
+                return f"{operand(t, _IF + 1)} if {operand(c, _IF + 1)} else {operand(o, _IF)}", _IF
             case ir.Cmp(op=op, left=a, right=b):
-                return f"({self.expr(a, scope)} {op} {self.expr(b, scope)})"
+                return f"{operand(a, _CMP + 1)} {op} {operand(b, _CMP + 1)}", _CMP
             case ir.BoolOp(op="implies", left=a, right=b):
-                return f"((not {self.expr(a, scope)}) or {self.expr(b, scope)})"
+                return f"not {operand(a, _NOT)} or {operand(b, _OR + 1)}", _OR
             case ir.BoolOp(op=op, left=a, right=b):
-                return f"({self.expr(a, scope)} {op} {self.expr(b, scope)})"
+                prec = _AND if op == "and" else _OR
+                return f"{operand(a, prec)} {op} {operand(b, prec + 1)}", prec
             case ir.Not(x=x):
-                return f"(not {self.expr(x, scope)})"
+                return f"not {operand(x, _NOT)}", _NOT
             case ir.Sum(var=v, body=b):
                 py = self.bound(v)
-                return f"sum(({self.expr(b, {**scope, v: py})} for {py} in ASSETS), Fraction(0))"
+                return f"sum(({sub(b, {**scope, v: py})} for {py} in ASSETS), Fraction(0))", _ATOM
             case ir.Quant(kind=k, var=v, body=b):
                 py = self.bound(v)
-                return f"{k}({self.expr(b, {**scope, v: py})} for {py} in ASSETS)"
+                return f"{k}({sub(b, {**scope, v: py})} for {py} in ASSETS)", _ATOM
             case ir.TableCall(table=t, arg=a, column=c):
-                return f"_lookup_{self.local(t.name)}({self.expr(a, scope)})[{c}]"
+                return f"_lookup_{self.local(t.name)}({sub(a, scope)})[{c}]", _ATOM
         raise InternalError(f"the Python back end has no case for {type(e).__name__}")
 
     def bound(self, var: str) -> str:

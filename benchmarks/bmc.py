@@ -1,0 +1,292 @@
+"""Model-checker benchmark: bounded model checking against depth, k-induction, and the `invariant` check.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/bmc.py                  # depths 1..50, cap 120 s per spec and depth
+    .venv/bin/python benchmarks/bmc.py --quick          # depths 1, 2, 5, cap 30 s
+    .venv/bin/python benchmarks/bmc.py --profile        # also cProfile BMC at the deepest depth reached
+
+It measures, on the perpetual example (examples/binance_usdm_perp.margin) and
+the lending example (examples/aave_v3_lending.margin), or the specs given:
+
+(a) pure BMC: `checker.bmc._BMC(cx, goals).run_to(D)` on every goal of the
+    spec (its invariants and the `where`s of its states). `invariant` itself
+    tries k-induction first and both examples are inductive, so the harness
+    calls the BMC engine directly. `_BMC` extends the unrolling one depth at a
+    time, so one run to the largest depth passes every smaller depth on its
+    way; the time recorded at depth D is the time from creating `_BMC` until
+    `run_to(D)` returns, i.e. what `run_to(D)` costs from scratch. Depths stop
+    increasing for a spec once one of them passes `--cap` seconds;
+(b) k-induction: `checker.bmc._houdini` on all goals for k = 1..4, each from a
+    fresh Context (the base case, BMC to k-1, is not included);
+(c) the full `invariant` check with default Options (depth 0, so BMC to
+    max_k = 4 after induction, then Spacer if anything is left), and with
+    `--depth 20`;
+(d) where the time goes, for every row: Z3's search, the rest of `solve`
+    (fresh context, translating the assertions into it, the integer scan),
+    witness search and replay, Spacer, and Python-side encoding.
+
+It prints a Markdown report and writes benchmarks/results/bmc.md and bmc.json.
+Wall-clock numbers on this machine, for comparison between runs; the tests
+never assert them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import z3  # noqa: E402
+
+import dsl  # noqa: E402
+
+from checker.bmc import _BMC, _houdini, goals  # noqa: E402
+from checker.checks import Context, run_checks  # noqa: E402
+from checker.solver import Options, configure  # noqa: E402
+from frontend import machine  # noqa: E402  (benchmarks/frontend.py)
+
+RESULTS = ROOT / "benchmarks" / "results"
+SPECS = ("examples/binance_usdm_perp.margin", "examples/aave_v3_lending.margin")
+DEPTHS = (1, 2, 5, 10, 20, 30, 50)
+
+
+def _meter() -> Any:
+    """The Meter of benchmarks/checker.py (loaded by path: `checker` is also the package's name)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_checker", Path(__file__).with_name("checker.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.METER, module.render_profile
+
+
+METER, render_profile = _meter()
+
+
+@dataclass
+class DepthRow:
+    spec: str
+    depth: int
+    seconds: float  # from creating _BMC to run_to(depth) returning
+    step_seconds: float  # since the previous depth point
+    goals: int
+    violated: list[str]
+    unknown: list[str]
+    split: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class InductionRow:
+    spec: str
+    k: int
+    seconds: float
+    goals: int
+    inductive: int
+    hard: int  # goals whose query timed out
+    split: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class InvariantRow:
+    spec: str
+    options: str
+    seconds: float
+    results: list[str]  # "name: VERDICT (proof)"
+    split: dict[str, float] = field(default_factory=dict)
+
+
+def bmc_sweep(name: str, spec: dsl.Spec, depths: Sequence[int], options: Options, cap: float) -> tuple[
+        list[DepthRow], str]:
+    configure(options.seed)
+    METER.reset()
+    start = time.perf_counter()
+    cx = Context(spec, options)
+    gs = goals(cx.program)
+    bmc = _BMC(cx, gs)
+    rows: list[DepthRow] = []
+    last_t, note = 0.0, ""
+    last_point_start = 0.0
+    for d in range(1, max(depths) + 1):
+        bmc.run_to(d)
+        now = time.perf_counter() - start
+        if d in depths:
+            rows.append(DepthRow(name, d, now, now - last_t, len(gs), sorted(bmc.found), sorted(bmc.unknown),
+                                 METER.split(now)))
+            print(f"  {name} depth {d}: {now:.2f} s", file=sys.stderr, flush=True)
+            last_t = now
+            last_point_start = now
+            if now > cap:
+                note = f"stopped after depth {d}: {now:.1f} s > cap {cap:.0f} s"
+                break
+        elif now > cap:
+            note = f"stopped at depth {d} (no table point): {now:.1f} s > cap {cap:.0f} s"
+            rows.append(DepthRow(name, d, now, now - last_point_start, len(gs), sorted(bmc.found),
+                                 sorted(bmc.unknown), METER.split(now)))
+            break
+        if not bmc.open():
+            note = f"every goal decided by depth {d}; deeper BMC has nothing to do"
+            break
+    return rows, note
+
+
+def induction(name: str, spec: dsl.Spec, k: int, options: Options) -> InductionRow:
+    configure(options.seed)
+    cx = Context(spec, options)
+    gs = goals(cx.program)
+    METER.reset()
+    hard: set[str] = set()
+    t = time.perf_counter()
+    proved = _houdini(cx, gs, k, hard)
+    wall = time.perf_counter() - t
+    return InductionRow(name, k, wall, len(gs), len(proved), len(hard), METER.split(wall))
+
+
+def invariant_check(name: str, spec: dsl.Spec, options: Options, label: str) -> InvariantRow:
+    configure(options.seed)
+    METER.reset()
+    t = time.perf_counter()
+    results = list(run_checks(spec, options, only=["invariant"]))
+    wall = time.perf_counter() - t
+    shown = [f"{r.name.removeprefix('invariant: ')}: {r.verdict.value}" + (f" ({r.proof})" if r.proof else "")
+             for r in results]
+    return InvariantRow(name, label, wall, shown, METER.split(wall))
+
+
+# ---- report ---------------------------------------------------------------------------
+
+
+def _split(s: dict[str, float]) -> str:
+    return (f"{s['z3_search_s']:.2f} | {s['solve_overhead_s']:.2f} | {s['witness_replay_s']:.2f} | "
+            f"{s['spacer_s']:.2f} | {s['python_encode_s']:.2f} | {s['queries']}")
+
+
+SPLIT_HEAD = "Z3 search s | solve overhead s | witness+replay s | Spacer s | Python encode s | queries"
+
+
+def render(depth_rows: Sequence[DepthRow], notes: dict[str, str], ind: Sequence[InductionRow],
+           inv: Sequence[InvariantRow], info: dict[str, Any]) -> str:
+    m = info["machine_info"]
+    lines = [
+        "# Model-checker benchmark",
+        "",
+        f"Machine: Python {m['python']} ({m['implementation']}), Z3 {info['z3']}, {m['platform']}, "
+        f"{m['cpu_count']} CPUs. Wall-clock, `time.perf_counter`, one run per point. Per-query timeout "
+        f"{info['timeout']} s (Z3, then nlsat); cap {info['cap']:.0f} s per spec for the depth sweep.",
+        "",
+        "## (a) bounded model checking against depth (`_BMC.run_to`, all goals)",
+        "",
+        "DESIGN.md goal: depth 20 on the perpetual example in seconds, not minutes.",
+        "",
+        f"| spec | depth | total s | since previous point s | goals open | {SPLIT_HEAD} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in depth_rows:
+        decided = [*(f"{g} VIOLATED" for g in r.violated), *(f"{g} UNKNOWN" for g in r.unknown)]
+        open_ = f"{r.goals - len(decided)} of {r.goals}" + (f" ({'; '.join(decided)})" if decided else "")
+        lines.append(f"| {r.spec} | {r.depth} | {r.seconds:.2f} | {r.step_seconds:.2f} | {open_} | {_split(r.split)} |")
+    for spec, note in notes.items():
+        if note:
+            lines.append(f"\n{spec}: {note}.")
+    lines += [
+        "",
+        "## (b) k-induction (`_houdini`, all goals, one step case per transition)",
+        "",
+        f"| spec | k | s | goals | k-inductive | timed out | {SPLIT_HEAD} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in ind:
+        lines.append(f"| {r.spec} | {r.k} | {r.seconds:.2f} | {r.goals} | {r.inductive} | {r.hard} | {_split(r.split)} |")
+    lines += [
+        "",
+        "## (c) the full `invariant` check (induction, then BMC, then Spacer)",
+        "",
+        f"| spec | options | s | {SPLIT_HEAD} | results |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in inv:
+        lines.append(f"| {r.spec} | {r.options} | {r.seconds:.2f} | {_split(r.split)} | {'<br>'.join(r.results)} |")
+    if info.get("profile"):
+        lines += ["", "## (d) profile", "", info["profile"]]
+    return "\n".join(lines) + "\n"
+
+
+def profile_bmc(name: str, spec: dsl.Spec, depth: int, options: Options) -> str:
+    configure(options.seed)
+    prof = cProfile.Profile()
+    prof.enable()
+    cx = Context(spec, options)
+    _BMC(cx, goals(cx.program)).run_to(depth)
+    prof.disable()
+    return render_profile(prof, f"`_BMC.run_to({depth})` on {name}", 25)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("specs", nargs="*", default=list(SPECS), help="spec files (default: the perpetual and lending examples)")
+    ap.add_argument("--depths", type=int, nargs="*", default=list(DEPTHS), help="depth points for (a)")
+    ap.add_argument("--cap", type=float, default=120.0, help="stop deepening a spec once a point passes this (s)")
+    ap.add_argument("--timeout", type=float, default=10.0, help="seconds per solver query (default 10, as the CLI)")
+    ap.add_argument("--max-k", type=int, default=4, help="largest k for (b) (default 4)")
+    ap.add_argument("--quick", action="store_true", help="depths 1 2 5, cap 30 s, k up to 2, no depth-20 check")
+    ap.add_argument("--profile", action="store_true", help="cProfile BMC at the deepest point reached, per spec")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="directory for bmc.md and bmc.json")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.depths, args.cap, args.max_k = [1, 2, 5], 30.0, 2
+    options = Options(timeout=args.timeout, max_k=4)
+
+    depth_rows: list[DepthRow] = []
+    notes: dict[str, str] = {}
+    ind: list[InductionRow] = []
+    inv: list[InvariantRow] = []
+    profiles: list[str] = []
+    with METER.installed():
+        for path in args.specs:
+            name = Path(path).name
+            spec = dsl.load(path)
+            rows, notes[name] = bmc_sweep(name, spec, sorted(set(args.depths)), options, args.cap)
+            depth_rows += rows
+            for k in range(1, args.max_k + 1):
+                ind.append(induction(name, spec, k, options))
+                print(f"  {name} k={k}: {ind[-1].seconds:.2f} s", file=sys.stderr, flush=True)
+            inv.append(invariant_check(name, spec, Options(), "defaults"))
+            if not args.quick:
+                inv.append(invariant_check(name, spec, Options(depth=20), "--depth 20"))
+            print(f"  {name} invariant: {', '.join(f'{r.seconds:.2f} s' for r in inv[-2:])}", file=sys.stderr,
+                  flush=True)
+    if args.profile:
+        for path in args.specs:
+            name = Path(path).name
+            deepest = max((r.depth for r in depth_rows if r.spec == name), default=0)
+            if deepest:
+                profiles.append(profile_bmc(name, dsl.load(path), deepest, options))
+
+    info: dict[str, Any] = {"machine_info": machine(), "z3": z3.get_version_string(), "timeout": args.timeout,
+                            "cap": args.cap, "notes": notes}
+    if profiles:
+        info["profile"] = "\n\n".join(profiles)
+    report = render(depth_rows, notes, ind, inv, info)
+    print(report)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bmc.md").write_text(report, encoding="utf-8")
+    payload = {**info, "bmc": [asdict(r) for r in depth_rows], "induction": [asdict(r) for r in ind],
+               "invariant": [asdict(r) for r in inv]}
+    (args.out / "bmc.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out / 'bmc.md'} and {args.out / 'bmc.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
