@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -47,17 +48,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import z3  # noqa: E402
+from frontend import machine  # noqa: E402  (benchmarks/frontend.py)
 
 import dsl  # noqa: E402
-
 from checker.bmc import _BMC, _houdini, goals  # noqa: E402
 from checker.checks import Context, run_checks  # noqa: E402
 from checker.solver import Options, configure  # noqa: E402
-from frontend import machine  # noqa: E402  (benchmarks/frontend.py)
 
 RESULTS = ROOT / "benchmarks" / "results"
 SPECS = ("examples/binance_usdm_perp.margin", "examples/aave_v3_lending.margin")
-DEPTHS = (1, 2, 5, 10, 20, 30, 50)
+DEPTHS = (1, 2, 3, 4, 5, 10, 20, 30, 50)
 
 
 def _meter() -> Any:
@@ -67,6 +67,7 @@ def _meter() -> Any:
     spec = importlib.util.spec_from_file_location("bench_checker", Path(__file__).with_name("checker.py"))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module.METER, module.render_profile
 
@@ -181,8 +182,11 @@ def render(depth_rows: Sequence[DepthRow], notes: dict[str, str], ind: Sequence[
         "# Model-checker benchmark",
         "",
         f"Machine: Python {m['python']} ({m['implementation']}), Z3 {info['z3']}, {m['platform']}, "
-        f"{m['cpu_count']} CPUs. Wall-clock, `time.perf_counter`, one run per point. Per-query timeout "
-        f"{info['timeout']} s (Z3, then nlsat); cap {info['cap']:.0f} s per spec for the depth sweep.",
+        f"{m['cpu_count']} CPUs, load average {info['load_avg_at_end'][0]:.1f} at the end. "
+        "Wall-clock, `time.perf_counter`, one run per point. Per-query timeout "
+        f"{info['timeout']} s (Z3, then nlsat); cap {info['cap']:.0f} s per spec for the depth sweep"
+        + ("; every parameter pinned to its default in (a), (b)." if info["all_defaults"] else "; parameters free "
+           "in their declared ranges."),
         "",
         "## (a) bounded model checking against depth (`_BMC.run_to`, all goals)",
         "",
@@ -206,7 +210,8 @@ def render(depth_rows: Sequence[DepthRow], notes: dict[str, str], ind: Sequence[
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in ind:
-        lines.append(f"| {r.spec} | {r.k} | {r.seconds:.2f} | {r.goals} | {r.inductive} | {r.hard} | {_split(r.split)} |")
+        lines.append(f"| {r.spec} | {r.k} | {r.seconds:.2f} | {r.goals} | {r.inductive} | {r.hard} | "
+                     f"{_split(r.split)} |")
     lines += [
         "",
         "## (c) the full `invariant` check (induction, then BMC, then Spacer)",
@@ -233,18 +238,21 @@ def profile_bmc(name: str, spec: dsl.Spec, depth: int, options: Options) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("specs", nargs="*", default=list(SPECS), help="spec files (default: the perpetual and lending examples)")
+    ap.add_argument("specs", nargs="*", default=list(SPECS),
+                    help="spec files (default: the perpetual and lending examples)")
     ap.add_argument("--depths", type=int, nargs="*", default=list(DEPTHS), help="depth points for (a)")
     ap.add_argument("--cap", type=float, default=120.0, help="stop deepening a spec once a point passes this (s)")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per solver query (default 10, as the CLI)")
     ap.add_argument("--max-k", type=int, default=4, help="largest k for (b) (default 4)")
+    ap.add_argument("--all-defaults", action="store_true",
+                    help="pin every parameter to its default (the CLI's --params defaults) in (a) and (b)")
     ap.add_argument("--quick", action="store_true", help="depths 1 2 5, cap 30 s, k up to 2, no depth-20 check")
     ap.add_argument("--profile", action="store_true", help="cProfile BMC at the deepest point reached, per spec")
     ap.add_argument("--out", type=Path, default=RESULTS, help="directory for bmc.md and bmc.json")
     args = ap.parse_args(argv)
     if args.quick:
         args.depths, args.cap, args.max_k = [1, 2, 5], 30.0, 2
-    options = Options(timeout=args.timeout, max_k=4)
+    options = Options(timeout=args.timeout, max_k=4, all_defaults=args.all_defaults)
 
     depth_rows: list[DepthRow] = []
     notes: dict[str, str] = {}
@@ -272,8 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if deepest:
                 profiles.append(profile_bmc(name, dsl.load(path), deepest, options))
 
-    info: dict[str, Any] = {"machine_info": machine(), "z3": z3.get_version_string(), "timeout": args.timeout,
-                            "cap": args.cap, "notes": notes}
+    info: dict[str, Any] = {"machine_info": machine(), "load_avg_at_end": os.getloadavg(),
+                            "z3": z3.get_version_string(), "timeout": args.timeout,
+                            "cap": args.cap, "all_defaults": args.all_defaults, "notes": notes}
     if profiles:
         info["profile"] = "\n\n".join(profiles)
     report = render(depth_rows, notes, ind, inv, info)

@@ -38,6 +38,7 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import sys
 import time
@@ -52,17 +53,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import z3  # noqa: E402
-
-import dsl  # noqa: E402
-from dsl.diagnostics import SpecError  # noqa: E402
+from frontend import machine, multi_asset_spec, tiered_spec  # noqa: E402  (benchmarks/frontend.py)
 
 import checker.bmc  # noqa: E402
 import checker.checks  # noqa: E402
 import checker.replay  # noqa: E402
+import dsl  # noqa: E402
 from checker.catalogue import IDS  # noqa: E402
 from checker.checks import run_checks  # noqa: E402
 from checker.solver import Options, configure  # noqa: E402
-from frontend import machine, multi_asset_spec, tiered_spec  # noqa: E402  (benchmarks/frontend.py)
+from dsl.diagnostics import SpecError  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 PERPETUAL = ROOT / "tests" / "data" / "perpetual.margin"
@@ -255,7 +255,8 @@ def render(examples: Sequence[Row], skipped: Sequence[tuple[str, str]], brackets
         "# Checker benchmark: the single-state catalogue",
         "",
         f"Machine: Python {m['python']} ({m['implementation']}), Z3 {info['z3']}, {m['platform']}, "
-        f"{m['cpu_count']} CPUs. Wall-clock, `time.perf_counter`. Per-query timeout {info['timeout']} s "
+        f"{m['cpu_count']} CPUs, load average {info['load_avg_at_end'][0]:.1f} at the end. "
+        f"Wall-clock, `time.perf_counter`. Per-query timeout {info['timeout']} s "
         "(Z3, then nlsat: up to twice that per query). Catalogue = every check id but `invariant`.",
         "",
         f"## (a) bundled specs (best of {info['repeat']})",
@@ -339,7 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             assets.append(run_catalogue(f"<assets-{n}>", multi_asset_spec(n), options, 1, n))
             print(f"  {n} assets: {assets[-1].seconds:.2f} s", file=sys.stderr, flush=True)
 
-    info: dict[str, Any] = {"machine_info": machine(), "z3": z3.get_version_string(), "repeat": args.repeat,
+    info: dict[str, Any] = {"machine_info": machine(), "load_avg_at_end": os.getloadavg(),
+                            "z3": z3.get_version_string(), "repeat": args.repeat,
                             "timeout": args.timeout, "skipped": skipped}
     if args.profile and (brackets or assets):
         slow = max([*brackets, *assets], key=lambda r: r.seconds)

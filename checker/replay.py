@@ -129,16 +129,21 @@ def readable_model(
     import time
 
     start = time.perf_counter()
-    consts = sorted(_free_constants(assertions), key=lambda c: str(c))
+    # Parameters first: pinning them to their defaults makes the rest of the query easier.
+    consts = sorted(_free_constants(assertions), key=lambda c: (str(c) not in preferred, str(c)))
     ctx = z3.Context()
     solver = z3.Solver(ctx=ctx)
     solver.set("timeout", 200)
     solver.add(*[a.translate(ctx) for a in assertions])
-    changed = False
+    current: z3.ModelRef | None = None  # the latest model found, in `ctx`; it satisfies every pin so far
     for c in consts:
         if time.perf_counter() - start > budget or not z3.is_real(c):
             continue
-        value = model.eval(c, model_completion=True)
+        value = (
+            current.eval(c.translate(ctx), model_completion=True)
+            if current is not None
+            else model.eval(c, model_completion=True)
+        )
         if not _rational(value):
             continue
         exact = Fraction(value.numerator_as_long(), value.denominator_as_long())
@@ -147,21 +152,22 @@ def readable_model(
         local = c.translate(ctx)
         for cand in dict.fromkeys(candidates):
             if cand == exact:
-                solver.add(local == q(cand).translate(ctx))
                 break
             solver.push()
             solver.add(local == q(cand).translate(ctx))
             if solver.check() == z3.sat:
+                current = solver.model()
                 solver.pop()
                 solver.add(local == q(cand).translate(ctx))
-                changed = True
                 break
             solver.pop()
         else:
+            continue
+        if current is None or cand == exact:
             solver.add(local == q(exact).translate(ctx))
-    if not changed or solver.check() != z3.sat:
+    if current is None:
         return model
-    better = solver.model().translate(z3.main_ctx())
+    better = current.translate(z3.main_ctx())
     if not all(_rational(better.eval(c, model_completion=True)) for c in consts):
         return model
     return better
