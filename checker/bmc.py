@@ -29,7 +29,7 @@ import z3
 from checker.encode import Frame
 from checker.replay import Scene, View, rational_model, readable_model
 from checker.results import CheckResult
-from checker.solver import Verdict, solve
+from checker.solver import Verdict
 from checker.steps import Transition, action_step, env_step
 from dsl import ir
 
@@ -247,7 +247,7 @@ class _BMC:
                 for t, frame, cond in cases:
                     bad = z3.Not(g.holds(cx, frame))
                     query = [*self.assertions, cond, bad]
-                    outcome = solve(query, cx.options)
+                    outcome = cx.solve(query)
                     if outcome.status == "sat" and outcome.model is not None:
                         model = rational_model(outcome.model, query, cx.options.timeout)
                         if model is not None:
@@ -296,7 +296,7 @@ def _houdini(cx: Context, candidates: list[Goal], k: int, hard: set[str]) -> lis
         hyp = [g.holds(cx, f) for g in alive for f in u.frames]
         for g in list(alive):
             for t, cond in cases:
-                outcome = solve([*constraints, *hyp, cond, z3.Not(g.holds(cx, t.post))], cx.options)
+                outcome = cx.solve([*constraints, *hyp, cond, z3.Not(g.holds(cx, t.post))])
                 if outcome.status != "unsat":
                     if outcome.status == "unknown":
                         hard.add(g.name)

@@ -22,7 +22,7 @@ import z3
 from checker.encode import Encoder, Frame, q
 from checker.replay import Predicate, Replayer, Scene, View, rational_model, readable_model
 from checker.results import CheckResult, Counterexample
-from checker.solver import Options, Verdict, solve, validate_pins
+from checker.solver import Options, Outcome, Verdict, solve, validate_pins
 from checker.steps import Transition, action_step, env_step
 from dsl import Spec, ir
 from dsl.diagnostics import Span
@@ -39,6 +39,8 @@ class Context:
         self.program = spec.program
         self.options = options
         validate_pins(self.program, options.pins)
+        self.zctx = z3.Context()  # this spec's solving context (see `solve`)
+        self.integers = uses_rounding(self.program)
         self.enc = Encoder(self.program, options.pins, options.all_defaults)
         self.replayer = Replayer(self.program, self.enc, spec.engine)
         self.params = [self.enc.param_space(), self.enc.assumptions()]
@@ -49,6 +51,10 @@ class Context:
                 default = dict(p.default)[asset] if isinstance(p.default, tuple) and asset else p.default
                 assert isinstance(default, Fraction)
                 self.preferred[self.enc.varname(p.sym.name, asset, "")] = default
+
+    def solve(self, assertions: list[z3.BoolRef]) -> Outcome:
+        """One query, in this spec's solving context."""
+        return solve(assertions, self.options, self.integers, self.zctx)
 
     def valid(self, frame: Frame) -> list[z3.BoolRef]:
         """Parameters in their space, and `frame` a state that satisfies every `where`."""
@@ -76,7 +82,7 @@ class Context:
     ) -> CheckResult:
         """Run one query. By default sat means VIOLATED; `sat_is_good` flips it (reachability)."""
         start = time.perf_counter()
-        outcome = solve(assertions, self.options)
+        outcome = self.solve(assertions)
         seconds = time.perf_counter() - start
         if outcome.status == "unknown":
             return _located(
@@ -100,6 +106,24 @@ class Context:
         return _located(
             CheckResult(check_id, name, Verdict.VIOLATED, time.perf_counter() - start, reason, proof, cex), at
         )
+
+
+def uses_rounding(program: ir.Program) -> bool:
+    """Whether any formula of the program rounds (Z3 integer conversion, which rules out nlsat)."""
+    exprs: list[ir.Expr] = [let.expr for let in program.lets]
+    exprs += [
+        c.expr for c in (*program.assumes, *program.wheres, *program.init, *program.invariants, *program.properties)
+    ]
+    exprs += [c.expr for c in program.conserved]
+    for a in program.actions:
+        exprs += [
+            *([a.guard] if a.guard is not None else []),
+            *(x.expr for x in a.locals),
+            *(u.expr for u in a.updates),
+        ]
+    for e in program.envs:
+        exprs += [*([e.guard] if e.guard is not None else []), *(u.lo for u in e.updates), *(u.hi for u in e.updates)]
+    return any(isinstance(node, ir.Round) for e in exprs for node in ir.walk(e))
 
 
 def _located(result: CheckResult, at: Span | None) -> CheckResult:
@@ -377,7 +401,7 @@ def _table_query(
     cx: Context, table: ir.Table, x: z3.ArithRef, what: str, assertions: list[z3.BoolRef], meaning: str
 ) -> CheckResult:
     start = time.perf_counter()
-    outcome = solve(assertions, cx.options)
+    outcome = cx.solve(assertions)
     seconds = time.perf_counter() - start
     name = f"well-defined: table `{table.name}` ({what}s)"
     if outcome.status == "unknown":

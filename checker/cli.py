@@ -189,6 +189,8 @@ def _check(args: argparse.Namespace) -> int:
             hint = did_you_mean(check_id, IDS)
             raise UsageError(f"--only {check_id}: no such check" + (f"; {hint}" if hint else ""))
     files = spec_files(args.paths)
+    if args.output and not Path(args.output).resolve().parent.is_dir():
+        raise UsageError(f"--output {args.output}: the directory does not exist")
     options = _options(args)
     configure(options.seed)
     reports: list[SpecReport] = []
@@ -204,6 +206,8 @@ def _check(args: argparse.Namespace) -> int:
                 spec = dsl.load(path)
             except SpecError as err:
                 report.error = err.render()
+                if args.output or args.format != "human":
+                    print(report.error, file=sys.stderr)  # the report goes elsewhere; the person still sees it
                 continue
             report.title = spec.program.title
             try:
@@ -297,6 +301,7 @@ def _compile(args: argparse.Namespace) -> int:
     import dsl
 
     spec = dsl.load(args.path)
+    spec.engine  # noqa: B018 -- builds the module: a spec CPython cannot compile is an error, not a file
     if args.output:
         _write(Path(args.output), spec.python, args.force)
         print(f"wrote {args.output}", file=sys.stderr)

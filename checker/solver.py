@@ -47,6 +47,9 @@ def configure(seed: int) -> None:
     z3.set_param("smt.random_seed", seed)
     z3.set_param("sat.random_seed", seed)
     z3.set_param("nlsat.seed", seed)
+    # Let Ctrl-C reach Python (as KeyboardInterrupt, after the running query) instead of Z3 turning it
+    # into an "unknown" answer that the run would carry on from.
+    z3.set_param("ctrl_c", False)
 
 
 def _uses_integers(assertions: list[z3.BoolRef]) -> bool:
@@ -63,27 +66,43 @@ def _uses_integers(assertions: list[z3.BoolRef]) -> bool:
     return False
 
 
-def solve(assertions: list[z3.BoolRef], options: Options) -> Outcome:
-    """Is the conjunction of `assertions` satisfiable? Tries the general solver, then nlsat."""
-    attempts = ["default"] if _uses_integers(assertions) else ["default", "QF_NRA"]
+def solve(
+    assertions: list[z3.BoolRef],
+    options: Options,
+    integers: bool | None = None,
+    ctx: z3.Context | None = None,
+) -> Outcome:
+    """Is the conjunction of `assertions` satisfiable? Tries the general solver, then nlsat.
+
+    `integers` says whether the terms use integer conversion (rounding), which nlsat cannot take;
+    callers that know it (once per spec) save a walk of every query. The query is solved in `ctx`,
+    a context the caller owns for one spec (or a fresh one): Z3's search depends on the numbering of
+    terms in its context, so sharing the global one would make answers depend on whatever the
+    process built before, while one context per spec run keeps them reproducible.
+    """
+    if integers is None:
+        integers = _uses_integers(assertions)
+    attempts = ["default"] if integers else ["default", "QF_NRA"]
     reasons = []
     main = z3.main_ctx()
+    ctx = ctx or z3.Context()
+    translated = [a.translate(ctx) for a in assertions]
     for logic in attempts:
-        # A fresh context per query: Z3's search depends on the numbering of terms in its context, so a
-        # shared one would make answers depend on whatever the process built before.
-        ctx = z3.Context()
         solver = z3.Solver(ctx=ctx) if logic == "default" else z3.SolverFor("QF_NRA", ctx=ctx)
         solver.set("timeout", max(1, int(options.timeout * 1000)))
         solver.set("random_seed", options.seed)
         if options.rlimit is not None:
             solver.set("rlimit", options.rlimit)
-        solver.add(*[a.translate(ctx) for a in assertions])
+        solver.add(*translated)
         result = solver.check()
         if result == z3.sat:
             return Outcome("sat", solver.model().translate(main), "")
         if result == z3.unsat:
             return Outcome("unsat", None, "")
-        reasons.append(f"{'nlsat' if logic != 'default' else 'z3'}: {solver.reason_unknown()}")
+        reason = solver.reason_unknown()
+        if "interrupted" in reason or reason == "canceled":
+            raise KeyboardInterrupt
+        reasons.append(f"{'nlsat' if logic != 'default' else 'z3'}: {reason}")
     return Outcome("unknown", None, "; ".join(reasons))
 
 

@@ -94,7 +94,8 @@ class Diagnostic:
 
 
 def _excerpt(span: Span, message: str) -> list[str]:
-    line = span.source.line(span.line)
+    # Control characters would be invisible (or act on the terminal): show each as one U+FFFD.
+    line = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in span.source.line(span.line))
     number = str(span.line)
     gutter = " " * len(number)
     end = span.end_col if span.end_line == span.line else len(line) + 1

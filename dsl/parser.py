@@ -80,6 +80,11 @@ def parse(source: SourceFile) -> ast.Module:
     except VisitError as err:
         if isinstance(err.orig_exc, _BadLiteral):
             raise SpecError([err.orig_exc.diagnostic]) from None
+        if isinstance(err.orig_exc, RecursionError):
+            line = getattr(getattr(err.obj, "meta", None), "line", 1)
+            span = Span(source, line, 1, line, len(source.line(line)) + 1)
+            raise SpecError([Diagnostic(Severity.ERROR, "too-deep", "this expression nests too deeply", span,
+                                        hint="split it into several `let`s")]) from None
         raise
 
 
@@ -130,6 +135,8 @@ def _describe(source: SourceFile, err: UnexpectedInput) -> Diagnostic:
     col = max(1, err.column if err.column and err.column > 0 else 1)
     if isinstance(err, UnexpectedCharacters):
         char = source.line(line)[col - 1 : col] or "?"
+        if not char.isprintable():
+            char = f"U+{ord(char):04X}"
         span = Span(source, line, col, line, col + 1)
         hint = "strings use double quotes" if char == "'" else None
         return _syntax(span, f"unexpected character `{char}`", hint)
@@ -225,8 +232,16 @@ def _tok_span(source: SourceFile, tok: Token) -> Span:
     return Span(source, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1)
 
 
+_MAX_DIGITS = 1000  # digits in a literal, and the largest power of ten it may carry
+
+
 def _number(text: str, percent: bool) -> Fraction:
-    value = Fraction(text.replace("_", ""))
+    """The exact value of a literal; absurdly long or large ones are refused (they could take hours)."""
+    clean = text.replace("_", "")
+    mantissa, _, exponent = clean.lower().partition("e")
+    if len(mantissa) > _MAX_DIGITS or (exponent and abs(int(exponent)) > _MAX_DIGITS):
+        raise ValueError(f"numbers are limited to {_MAX_DIGITS} digits and exponents of ±{_MAX_DIGITS}")
+    value = Fraction(clean)
     return value / 100 if percent else value
 
 
@@ -247,7 +262,12 @@ class _ToAst(Transformer[Token, ast.Module]):
 
     def number(self, meta: Any, tok: Token, pct: Token | None) -> ast.Num:
         text = str(tok) + ("%" if pct else "")
-        return ast.Num(_number(str(tok), pct is not None), text, self.sp(meta))
+        try:
+            value = _number(str(tok), pct is not None)
+        except ValueError as err:
+            raise _BadLiteral(_syntax(_tok_span(self.src, tok), f"this number is too large: {err}",
+                                      "write it with fewer digits")) from None
+        return ast.Num(value, text, self.sp(meta))
 
     def signed_number(self, meta: Any, num: ast.Num) -> ast.Num:
         return num
