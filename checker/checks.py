@@ -40,6 +40,7 @@ class Context:
         self.options = options
         validate_pins(self.program, options.pins)
         self.zctx = z3.Context()  # this spec's solving context (see `solve`)
+        self.seen: dict[str, int] = {}  # result names given so far
         self.integers = uses_rounding(self.program)
         self.enc = Encoder(self.program, options.pins, options.all_defaults)
         self.replayer = Replayer(self.program, self.enc, spec.engine)
@@ -81,6 +82,9 @@ class Context:
         at: Span | None = None,
     ) -> CheckResult:
         """Run one query. By default sat means VIOLATED; `sat_is_good` flips it (reachability)."""
+        self.seen[name] = self.seen.get(name, 0) + 1
+        if self.seen[name] > 1:  # e.g. two divisions on one line: keep every result's name distinct
+            name = f"{name} #{self.seen[name]}"
         start = time.perf_counter()
         outcome = self.solve(assertions)
         seconds = time.perf_counter() - start
