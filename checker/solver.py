@@ -47,9 +47,8 @@ def configure(seed: int) -> None:
     z3.set_param("smt.random_seed", seed)
     z3.set_param("sat.random_seed", seed)
     z3.set_param("nlsat.seed", seed)
-    # Let Ctrl-C reach Python (as KeyboardInterrupt, after the running query) instead of Z3 turning it
-    # into an "unknown" answer that the run would carry on from.
-    z3.set_param("ctrl_c", False)
+    # Z3 catches Ctrl-C itself and cancels the running query at once; `solve` turns that answer into
+    # KeyboardInterrupt, so an interrupted query is never mistaken for an UNKNOWN the run carries on from.
 
 
 def _uses_integers(assertions: list[z3.BoolRef]) -> bool:

@@ -114,6 +114,8 @@ def _lit(value: Fraction) -> str:
     return f"Fraction({int(value.numerator)!r}, {int(value.denominator)!r})"
 
 
+_INLINE = 32  # a let function inlines at most this many of the lets it depends on
+
 # Python's operator precedences, loosest first, for minimal parenthesisation.
 _IF, _OR, _AND, _NOT, _CMP, _ADD, _MUL, _UNARY, _ATOM = range(1, 10)
 
@@ -400,7 +402,18 @@ class _Gen:
         for let in self.p.lets:
             name = self.local(let.sym.name)
             scope: dict[str, str] = {}
-            pre = self.let_lines([d for d in self.closure([let.sym.name]) if d is not let], scope, "    ")
+            deps = [d for d in self.closure([let.sym.name]) if d is not let]
+            pre: list[str] = []
+            if len(deps) > _INLINE:
+                # Inline only the nearest lets and call the functions of those they need: the module
+                # stays linear in size for long chains of lets, and the call depth stays shallow.
+                deps = deps[-_INLINE:]
+                inlined = {d.sym.name for d in deps}
+                frontier = {n for d in [*deps, let] for n in _let_deps(d.expr) if n not in inlined}
+                for dep in sorted(frontier, key=self.order.__getitem__):
+                    scope[dep] = "_l_" + self.local(dep)
+                    pre.append(f"    {scope[dep]} = {self.local(dep)}(params, state, inputs)")
+            pre += self.let_lines(deps, scope, "    ")
             if let.sym.ty == BOOL:
                 ret = "bool"
             elif let.sym.indexed:

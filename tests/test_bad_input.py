@@ -224,9 +224,6 @@ def test_50000_lines_with_10000_lets(tmp_path):
     print(f"compile of 50,000 lines with 10,000 lets: {time.perf_counter() - t0:.2f} s")
 
 
-@pytest.mark.xfail(strict=True, reason="dsl/codegen.py let_functions: each let's function inlines its whole "
-                   "transitive closure, so a chain of n dependent lets generates O(n^2) code "
-                   "(2,000 chained lets: a 79 MB, 2-million-line engine, 33 s)")
 def test_engine_size_is_linear_in_a_let_chain(tmp_path):
     sizes = []
     for n in (100, 200):

@@ -490,3 +490,16 @@ def test_division_in_a_scalar_update() -> None:
     eng = dsl.loads(text, "partial.margin").engine
     nxt = eng.pay(eng.Params(), eng.State(c=6, d=1), eng.Inputs(m=0), "1.5")
     assert nxt.c == 2
+
+
+def test_long_let_chains_stay_correct_past_the_inlining_limit() -> None:
+    """Beyond 32 dependencies a let function calls its frontier instead of inlining: same values."""
+    lines = ['spec "chain"', "unit USD", "state c: USD", "let l0: USD = c"]
+    lines += [f"let l{k}: USD = l{k - 1} + l{max(0, k - 7)} + 1" for k in range(1, 120)]
+    eng = dsl.loads("\n".join(lines) + "\n", "chain.margin").engine
+    values = [Fraction(3)]
+    for k in range(1, 120):
+        values.append(values[k - 1] + values[max(0, k - 7)] + 1)
+    state = eng.State(c=3)
+    for k in (0, 1, 31, 32, 33, 64, 119):
+        assert getattr(eng, f"l{k}")(eng.Params(), state, eng.Inputs()) == values[k]
