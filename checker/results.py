@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from checker.solver import Verdict
+from dsl.printer import number_to_source
 
 Value = Fraction | bool | dict[str, Fraction] | dict[str, bool] | str
 
@@ -35,24 +36,11 @@ def show_fraction(f: Fraction) -> str:
 
 
 def exact_decimal(f: Fraction) -> str | None:
-    """`f` as a finite decimal string, or None when it has none."""
-    d = f.denominator
-    twos = fives = 0
-    while d % 2 == 0:
-        d //= 2
-        twos += 1
-    while d % 5 == 0:
-        d //= 5
-        fives += 1
-    if d != 1:
+    """`f` as a finite decimal string (as the DSL would write it), or None when it has none."""
+    try:
+        return number_to_source(f)
+    except ValueError:
         return None
-    places = max(twos, fives)
-    scaled = abs(f.numerator) * 10**places // f.denominator
-    sign = "-" if f < 0 else ""
-    if places == 0:
-        return f"{sign}{scaled}"
-    digits = str(scaled).rjust(places + 1, "0")
-    return f"{sign}{digits[:-places]}.{digits[-places:]}".rstrip("0").rstrip(".")
 
 
 def _approx(f: Fraction, places: int = 10) -> str:
