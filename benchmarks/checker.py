@@ -147,11 +147,12 @@ class Meter:
                 return fn
             return wrap
 
-        patch(checker.checks, "solve", timed_solve)
-        patch(checker.bmc, "solve", timed_solve)
+        patch(checker.checks, "solve", timed_solve)  # Context.solve (catalogue and model checker) calls this
         patch(z3.Solver, "check", timed_check)
         patch(checker.checks, "rational_model", timed("witness"))
         patch(checker.bmc, "rational_model", timed("witness"))
+        patch(checker.checks, "readable_model", timed("witness"))
+        patch(checker.bmc, "readable_model", timed("witness"))
         patch(checker.replay.Replayer, "replay", timed("witness"))
         patch(z3.Fixedpoint, "query", timed("spacer"))
         try:

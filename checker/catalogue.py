@@ -17,8 +17,8 @@ class CheckInfo:
 CATALOGUE: tuple[CheckInfo, ...] = (
     CheckInfo(
         "well-defined",
-        "no division by zero, table gap or overlap, non-positive rounding step; "
-        "assumptions and where-constraints satisfiable",
+        "no formula or step can divide by zero, miss every table bracket or round by a non-positive step; "
+        "the parameter space, defaults and where-constraints are satisfiable",
     ),
     CheckInfo("requirement-nonnegative", "no margin requirement is below zero"),
     CheckInfo("maintenance-le-initial", "the maintenance requirement never exceeds the initial one"),
@@ -26,12 +26,14 @@ CATALOGUE: tuple[CheckInfo, ...] = (
     CheckInfo("liquidation-reachable", "some valid state is liquidatable"),
     CheckInfo("insolvent-implies-liquidatable", "every state with negative equity is liquidatable"),
     CheckInfo("liquidation-improves-health", "a liquidation never leaves the account less healthy"),
-    CheckInfo("liquidation-no-bad-debt", "a liquidation leaves no negative balance and no negative equity"),
+    CheckInfo(
+        "liquidation-no-bad-debt", "a liquidation leaves no negative balance and creates or deepens no negative equity"
+    ),
     CheckInfo("gap-safety", "one allowed env move cannot take a non-liquidatable account to negative equity"),
     CheckInfo("conservation", "every action keeps every declared `conserved` total"),
     CheckInfo("vacuity", "no guard, assumption, constraint or property is trivially true or never applies"),
-    CheckInfo("property", "a user `property` holds in every valid state"),
-    CheckInfo("invariant", "a user `invariant` holds in every state reachable from `init`"),
+    CheckInfo("property", "a user `property` is defined and holds in every valid state"),
+    CheckInfo("invariant", "every user `invariant` and state `where` holds in every state reachable from `init`"),
 )
 
 IDS = tuple(c.id for c in CATALOGUE)

@@ -216,6 +216,9 @@ def _check(args: argparse.Namespace) -> int:
                     status.update(f"{path}: {result.name}")
             except InternalError as err:  # a solvent bug: keep the other specs' results, fail loudly at the end
                 report.bug = str(err)
+            except SpecError as err:  # found while building the engine (e.g. nesting too deep for CPython)
+                report.error = err.render()
+                report.results.clear()
             report.seconds = time.perf_counter() - t0
             if args.emit_tests:
                 from checker.emit import emit_tests

@@ -189,6 +189,9 @@ def _undefined(run: _Run, subject: str) -> str | None:
         fails = run.raises(lambda: eng.where_holds(run.params, state, inputs))
     elif subject.startswith("assume"):
         fails = run.raises(lambda: eng.assumptions_hold(run.params))
+    elif subject.startswith("init"):
+        keys = [k for k in eng.FORMULAS if k.startswith("init:")]
+        fails = any(run.raises(lambda k=k: run.formula(k)) for k in keys)
     elif m := re.match(r"(property|invariant|conserved) `(\w+)`", subject):
         fails = run.raises(lambda: run.formula(f"{m.group(1)}:{m.group(2)}"))
     else:

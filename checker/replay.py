@@ -101,12 +101,17 @@ def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: fl
             if z3.is_algebraic_value(v):
                 v = v.approx(precision)
             pins.append(c == v)
-        solver = z3.Solver()
+        ctx = z3.Context()  # not the shared global context, so that the answer is reproducible
+        solver = z3.Solver(ctx=ctx)
         solver.set("timeout", max(1, int(timeout * 1000)))
-        solver.add(*assertions, *pins)
+        solver.add(*[a.translate(ctx) for a in [*assertions, *pins]])
         if solver.check() == z3.sat:
-            return solver.model()
+            return solver.model().translate(z3.main_ctx())
     return None
+
+
+_ROUNDING_RLIMIT = 2_000_000  # Z3 resource units per rounding attempt (a few ms on a small query)
+_ROUNDING_TRIES = 64  # attempts per counterexample
 
 
 def _rational(v: z3.ExprRef) -> bool:
@@ -117,27 +122,25 @@ def readable_model(
     model: z3.ModelRef,
     assertions: list[z3.BoolRef],
     preferred: dict[str, Fraction],
-    budget: float = 1.0,
 ) -> z3.ModelRef:
     """The same violation with rounder numbers, so a person can read it.
 
     Greedily, in a fixed order, each free real is pinned to its preferred value (a parameter's
     default), else 0, else its value rounded to a whole number, else to two decimals, keeping each
-    pin only if the assertions stay satisfiable. Deterministic; bounded by `budget` seconds; the
-    original model is returned when nothing better is found.
+    pin only if the assertions stay satisfiable. Deterministic: bounded by a number of attempts and a Z3
+    resource limit per attempt, not by the clock; the original model is returned when nothing better
+    is found.
     """
-    import time
-
-    start = time.perf_counter()
     # Parameters first: pinning them to their defaults makes the rest of the query easier.
     consts = sorted(_free_constants(assertions), key=lambda c: (str(c) not in preferred, str(c)))
     ctx = z3.Context()
     solver = z3.Solver(ctx=ctx)
-    solver.set("timeout", 200)
+    solver.set("rlimit", _ROUNDING_RLIMIT)  # a work limit, not a clock: the same rounding on any machine
     solver.add(*[a.translate(ctx) for a in assertions])
     current: z3.ModelRef | None = None  # the latest model found, in `ctx`; it satisfies every pin so far
+    tries = 0
     for c in consts:
-        if time.perf_counter() - start > budget or not z3.is_real(c):
+        if tries >= _ROUNDING_TRIES or not z3.is_real(c):
             continue
         value = (
             current.eval(c.translate(ctx), model_completion=True)
@@ -155,6 +158,7 @@ def readable_model(
                 break
             solver.push()
             solver.add(local == q(cand).translate(ctx))
+            tries += 1
             if solver.check() == z3.sat:
                 current = solver.model()
                 solver.pop()

@@ -160,6 +160,7 @@ def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
     from checker.catalogue import CATALOGUE
 
     rules = [{"id": c.id, "shortDescription": {"text": c.summary}} for c in CATALOGUE]
+    rules.append({"id": "spec-error", "shortDescription": {"text": "the spec does not compile (syntax, names, units)"}})
     results: list[dict[str, object]] = []
     for r in reports:
         if r.error is not None:

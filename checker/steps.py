@@ -75,26 +75,31 @@ def env_step(enc: Encoder, pre: Frame, env: ir.Env, tag: str) -> Transition:
     new: dict[tuple[str, str | None], z3.ArithRef] = {}
     choices: dict[str, z3.ArithRef] = {}
     in_range: list[z3.BoolRef] = []
+    # Like the engine: the guard first; the bounds are evaluated only once it holds.
+    g = enc.translation(pre)
+    if env.guard is not None:
+        guard, gok = g.expr(env.guard, {}, true)
+        guard_defined = z3.And(gok, *g.eager)
+    else:
+        guard, guard_defined = true, true
     tr = enc.translation(pre)
+    runs = z3.And(guard, guard_defined)
     oks: list[z3.BoolRef] = []
     for u in env.updates:
         for asset in _targets(enc, u.sym, u.index):
             key = u.sym.name if asset is None else f"{u.sym.name}[{asset}]"
             v = z3.Real(f"{env.name}.{key}@{tag}")
             scope = {u.index.name: asset} if isinstance(u.index, ir.BoundVar) and asset is not None else {}
-            lo, ok_lo = tr.expr(u.lo, scope, true)
-            hi, ok_hi = tr.expr(u.hi, scope, true)
+            lo, ok_lo = tr.expr(u.lo, scope, runs)
+            hi, ok_hi = tr.expr(u.hi, scope, runs)
             in_range += [lo <= v, v <= hi]
             oks += [ok_lo, ok_hi]
             new[(u.sym.name, asset)] = v
             choices[key] = v
-    if env.guard is not None:
-        guard, gok = tr.expr(env.guard, {}, true)
-        oks.append(gok)
-    else:
-        guard = true
     post = enc.frame(tag, {**pre.vars, **new})
-    return Transition(env, pre, post, z3.And(guard, *in_range), z3.And(*oks, *tr.eager), choices, tr.obligations)
+    defined = z3.And(guard_defined, z3.Implies(guard, z3.And(*oks, *tr.eager)))
+    obligations = [*g.obligations, *tr.obligations]
+    return Transition(env, pre, post, z3.And(guard, *in_range), defined, choices, obligations)
 
 
 def _targets(enc: Encoder, sym: ir.Symbol, index: ir.Index | None) -> list[str | None]:

@@ -547,6 +547,14 @@ class _Elaborator:
             seen[item.name] = item.span
 
     def _action(self, d: ast.ActionDecl) -> ir.Action:
+        if d.forced and (d.guard is None or d.params):
+            self.error(
+                "forced-action",
+                f"forced action `{d.name.name}` needs a guard and no arguments",
+                d.name.span,
+                "a forced action runs as soon as its guard holds, so the guard must say "
+                "when, and nothing else may choose its arguments",
+            )
         scope: dict[str, ir.Symbol] = {}
         args = []
         for p in d.params:

@@ -83,8 +83,17 @@ def parse(source: SourceFile) -> ast.Module:
         if isinstance(err.orig_exc, RecursionError):
             line = getattr(getattr(err.obj, "meta", None), "line", 1)
             span = Span(source, line, 1, line, len(source.line(line)) + 1)
-            raise SpecError([Diagnostic(Severity.ERROR, "too-deep", "this expression nests too deeply", span,
-                                        hint="split it into several `let`s")]) from None
+            raise SpecError(
+                [
+                    Diagnostic(
+                        Severity.ERROR,
+                        "too-deep",
+                        "this expression nests too deeply",
+                        span,
+                        hint="split it into several `let`s",
+                    )
+                ]
+            ) from None
         raise
 
 
@@ -265,8 +274,9 @@ class _ToAst(Transformer[Token, ast.Module]):
         try:
             value = _number(str(tok), pct is not None)
         except ValueError as err:
-            raise _BadLiteral(_syntax(_tok_span(self.src, tok), f"this number is too large: {err}",
-                                      "write it with fewer digits")) from None
+            raise _BadLiteral(
+                _syntax(_tok_span(self.src, tok), f"this number is too large: {err}", "write it with fewer digits")
+            ) from None
         return ast.Num(value, text, self.sp(meta))
 
     def signed_number(self, meta: Any, num: ast.Num) -> ast.Num:

@@ -16,8 +16,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import dsl
 from checker.checks import run_checks
 from checker.results import CheckResult, Counterexample

@@ -819,3 +819,16 @@ def test_a_pin_outside_the_declared_range_is_refused() -> None:
     with pytest.raises(ValueError, match="mmr"):
         # today: PROVED, vacuously (no imr in [0.01, 0.5] exceeds the pinned mmr 0.9), with no warning
         run(spec, "maintenance-le-initial", pins={"mmr": Fraction("0.9")})
+
+
+def test_env_bounds_are_only_evaluated_where_the_env_guard_holds() -> None:
+    """Like the engine, an env move's bounds run only once its guard holds: no finding behind the guard."""
+    text = (
+        'spec "guarded env"\nunit USD, BTC\nstate c: USD where c >= 0\ninput mark: USD/BTC where mark > 0\n'
+        "env squeeze when c > 0: mark' in [mark * c / c, mark * 2]\n"
+    )
+    guarded = run(load(text), "well-defined")
+    assert all(r.verdict is PROVED for r in guarded), [(r.name, r.verdict) for r in guarded]
+    unguarded = run(load(text.replace(" when c > 0", "")), "well-defined")
+    violated = [r.name for r in unguarded if r.verdict is VIOLATED]
+    assert violated == ["well-defined: env move `squeeze` (division at line 5)"]

@@ -29,7 +29,7 @@ import builtins
 import re
 import sys
 import types
-from collections.abc import Mapping, Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any

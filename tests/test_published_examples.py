@@ -8,6 +8,7 @@ venue's own display rounding where the page prints a rounded number.
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction as F
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def test_binance_maintenance_amount_formula_level_3(binance):
     assert eng.cum(p, *at(250_000)) == F(250_000) * (F(1, 100) - F(5, 1000)) + 50 == 1_300
     floors = [0, 50_000, 250_000, 1_000_000, 10_000_000, 20_000_000, 50_000_000,
               100_000_000, 200_000_000, 300_000_000]
-    for prev, floor in zip(floors, floors[1:]):
+    for prev, floor in itertools.pairwise(floors):
         r_prev, c_prev = eng.mmr(p, *at(prev)), eng.cum(p, *at(prev))
         r_n, c_n = eng.mmr(p, *at(floor)), eng.cum(p, *at(floor))
         assert c_n == F(floor) * (r_n - r_prev) + c_prev, floor
