@@ -110,8 +110,8 @@ def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: fl
     return None
 
 
-_ROUNDING_RLIMIT = 2_000_000  # Z3 resource units per rounding attempt (a few ms on a small query)
-_ROUNDING_TRIES = 64  # attempts per counterexample
+_ROUNDING_RLIMIT = 200_000  # Z3 resource units per rounding attempt (a few ms on a small query)
+_ROUNDING_TRIES = 16  # attempts per counterexample
 
 
 def _rational(v: z3.ExprRef) -> bool:
@@ -135,7 +135,10 @@ def readable_model(
     consts = sorted(_free_constants(assertions), key=lambda c: (str(c) not in preferred, str(c)))
     ctx = z3.Context()
     solver = z3.Solver(ctx=ctx)
-    solver.set("rlimit", _ROUNDING_RLIMIT)  # a work limit, not a clock: the same rounding on any machine
+    # A work limit rather than a clock, so that rounding is the same on any machine; the clock is
+    # only a safety net for queries whose work Z3 does not meter finely (nlsat inside BMC).
+    solver.set("rlimit", _ROUNDING_RLIMIT)
+    solver.set("timeout", 250)
     solver.add(*[a.translate(ctx) for a in assertions])
     current: z3.ModelRef | None = None  # the latest model found, in `ctx`; it satisfies every pin so far
     tries = 0
