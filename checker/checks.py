@@ -21,12 +21,11 @@ import z3
 
 from checker.encode import Encoder, Frame, q
 from checker.replay import Predicate, Replayer, Scene, View, rational_model, readable_model
-from checker.results import CheckResult, Counterexample
+from checker.results import CheckResult
 from checker.solver import Options, Outcome, Verdict, solve, validate_pins
 from checker.steps import Transition, action_step, env_step
 from dsl import Spec, ir
 from dsl.diagnostics import Span
-from dsl.units import BOOL
 
 Check = Callable[["Context"], Iterator[CheckResult]]
 
@@ -136,10 +135,6 @@ def _located(result: CheckResult, at: Span | None) -> CheckResult:
 
 def _skip(check_id: str, name: str, why: str) -> CheckResult:
     return CheckResult(check_id, name, Verdict.SKIPPED, 0.0, why)
-
-
-def _num(v: Any) -> bool:
-    return not isinstance(v, str)
 
 
 def _conjuncts(e: ir.Expr) -> Iterator[ir.Expr]:
@@ -883,5 +878,3 @@ def run_checks(spec: Spec, options: Options, only: Sequence[str] = ()) -> Iterat
 
         yield from invariants(cx)
 
-
-_ = (BOOL, Counterexample)

@@ -68,7 +68,7 @@ class Frame:
         if key not in self._lets:
             let = self.enc.lets[name]
             scope = {let.binder: asset} if let.binder is not None and asset is not None else {}
-            tr = Translation(self.enc, self, {}, label=let)
+            tr = Translation(self.enc, self, {})
             term, path_ok = tr.expr(let.expr, scope, z3.BoolVal(True))
             self._lets[key] = (term, z3.And(path_ok, *tr.eager))
             self.obligations.extend((let, ob) for ob in tr.obligations)
@@ -92,7 +92,7 @@ class Frame:
 class Translation:
     """Translates expressions within one frame, collecting eager let uses and obligations."""
 
-    def __init__(self, enc: Encoder, frame: Frame, locals_: Mapping[str, z3.ExprRef], label: object = None) -> None:
+    def __init__(self, enc: Encoder, frame: Frame, locals_: Mapping[str, z3.ExprRef]) -> None:
         self.enc = enc
         self.frame = frame
         self.locals = locals_
