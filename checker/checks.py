@@ -56,6 +56,12 @@ class Context:
         """One query, in this spec's solving context."""
         return solve(assertions, self.options, self.integers, self.zctx)
 
+    def witness(
+        self, check_id: str, name: str, assertions: list[z3.BoolRef], good: str, bad: str, at: Span | None = None
+    ) -> CheckResult:
+        """A query whose satisfiability is the good outcome (a state, a parameter value exists)."""
+        return self.ask(check_id, name, assertions, None, None, "", sat_is_good=True, good=good, bad=bad, at=at)
+
     def valid(self, frame: Frame) -> list[z3.BoolRef]:
         """Parameters in their space, and `frame` a state that satisfies every `where`."""
         return [*self.params, frame.where()]
@@ -166,40 +172,28 @@ def _where(span_line: int, program: ir.Program) -> str:
 
 def well_defined(cx: Context) -> Iterator[CheckResult]:
     p = cx.program
-    yield cx.ask(
+    yield cx.witness(
         "well-defined",
         "well-defined: parameter space",
         list(cx.params),
-        None,
-        None,
-        "",
-        sat_is_good=True,
         good="some parameter values satisfy every range and `assume`",
         bad="no parameter value satisfies the ranges and `assume`s together: every check would hold vacuously",
     )
     if not (cx.options.all_defaults or cx.options.pins):
         defaults = Encoder(p, {}, all_defaults=True)
-        yield cx.ask(
+        yield cx.witness(
             "well-defined",
             "well-defined: defaults satisfy the assumes",
             [defaults.param_space(), defaults.assumptions()],
-            None,
-            None,
-            "",
-            sat_is_good=True,
             good="the default parameter values satisfy every `assume`",
             bad="the default parameter values break an `assume`: the engine's defaults are outside "
             "the space the checks cover",
         )
     f = cx.enc.frame()
-    yield cx.ask(
+    yield cx.witness(
         "well-defined",
         "well-defined: where-constraints",
         cx.valid(f),
-        None,
-        None,
-        "",
-        sat_is_good=True,
         good="some state satisfies every `where`",
         bad="no state satisfies the `where` constraints under these parameters",
     )
@@ -544,14 +538,10 @@ def liquidation_reachable(cx: Context) -> Iterator[CheckResult]:
         return
     f = cx.enc.frame()
     liq, ok = f.role("liquidatable")
-    yield cx.ask(
+    yield cx.witness(
         "liquidation-reachable",
         "liquidation-reachable",
         [*cx.valid(f), ok, liq],
-        None,
-        None,
-        "",
-        sat_is_good=True,
         good="some valid state is liquidatable",
         bad="no valid state is liquidatable: the liquidation rule can never trigger",
         at=cx.program.let("liquidatable").span,
@@ -718,40 +708,28 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
         if a.guard is None:
             continue
         t = action_step(cx.enc, f, a, "after")
-        yield cx.ask(
+        yield cx.witness(
             "vacuity",
             f"vacuity: guard of {a.name} can hold",
             [*base, t.guard, t.defined],
-            None,
-            None,
-            "",
-            sat_is_good=True,
             good="the guard holds in some valid state",
             bad=f"the guard of `{a.name}` never holds: the action can never run",
             at=a.span,
         )
-        yield cx.ask(
+        yield cx.witness(
             "vacuity",
             f"vacuity: guard of {a.name} can fail",
             [*base, z3.Not(t.guard), t.defined],
-            None,
-            None,
-            "",
-            sat_is_good=True,
             good="the guard excludes some valid state",
             bad=f"the guard of `{a.name}` always holds: it excludes nothing",
             at=a.span,
         )
     for e in p.envs:
         t = env_step(cx.enc, f, e, "after")
-        yield cx.ask(
+        yield cx.witness(
             "vacuity",
             f"vacuity: env move {e.name} can happen",
             [*base, t.guard, t.defined],
-            None,
-            None,
-            "",
-            sat_is_good=True,
             good="the move is possible from some valid state",
             bad=f"env move `{e.name}` can never happen (its guard or range is empty)",
             at=e.span,
@@ -759,28 +737,20 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
     ranges = cx.enc.param_space()
     for c in p.assumes:
         term, ok = cx.enc.formula(c.expr, cx.enc.frame("assume"))
-        yield cx.ask(
+        yield cx.witness(
             "vacuity",
             f"vacuity: assume at line {c.span.line}",
             [ranges, ok, z3.Not(term)],
-            None,
-            None,
-            "",
-            sat_is_good=True,
             good="the assumption excludes some parameter values",
             bad=f"the `assume` at {c.span.where} is implied by the parameter ranges: it says nothing",
             at=c.span,
         )
     for c in p.wheres:
         term, ok = cx.enc.formula(c.expr, f)
-        yield cx.ask(
+        yield cx.witness(
             "vacuity",
             f"vacuity: where of {c.name}",
             [*cx.params, ok, z3.Not(term)],
-            None,
-            None,
-            "",
-            sat_is_good=True,
             good="the constraint excludes some states",
             bad=f"the `where` of `{c.name}` ({c.span.where}) excludes nothing",
             at=c.span,
@@ -788,42 +758,30 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
     for c in (*p.properties, *p.invariants):
         g = cx.enc.frame("any")
         term, ok = cx.enc.formula(c.expr, g)
-        yield cx.ask(
+        yield cx.witness(
             "vacuity",
             f"vacuity: {c.kind} {c.name} is not a tautology",
             [ok, z3.Not(term)],
-            None,
-            None,
-            "",
-            sat_is_good=True,
             good="the statement depends on the spec",
             bad=f"{c.kind} `{c.name}` holds whatever the spec says: it checks nothing",
             at=c.span,
         )
         if isinstance(c.expr, ir.BoolOp) and c.expr.op == "implies":
             lhs, okl = cx.enc.formula(c.expr.left, f)
-            yield cx.ask(
+            yield cx.witness(
                 "vacuity",
                 f"vacuity: {c.kind} {c.name} applies",
                 [*base, okl, lhs],
-                None,
-                None,
-                "",
-                sat_is_good=True,
                 good="its premise holds in some valid state",
                 bad=f"the premise of {c.kind} `{c.name}` never holds: it is vacuously true",
                 at=c.span,
             )
     if p.role("liquidatable") is not None:
         liq, ok = f.role("liquidatable")
-        yield cx.ask(
+        yield cx.witness(
             "vacuity",
             "vacuity: some state is not liquidatable",
             [*base, ok, z3.Not(liq)],
-            None,
-            None,
-            "",
-            sat_is_good=True,
             good="some valid state is healthy",
             bad="every valid state is liquidatable",
             at=cx.program.let("liquidatable").span,
@@ -877,4 +835,3 @@ def run_checks(spec: Spec, options: Options, only: Sequence[str] = ()) -> Iterat
         from checker.bmc import invariants
 
         yield from invariants(cx)
-

@@ -39,9 +39,9 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_seconds(text: str) -> float:
+def _positive_seconds(text: str) -> Fraction:
     try:
-        value = float(Fraction(text))  # display/limit only: a timeout is not semantics
+        value = Fraction(text)
     except (ValueError, ZeroDivisionError):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if value <= 0:
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--timeout",
         type=_positive_seconds,
-        default=10.0,
+        default=Fraction(10),
         metavar="SECONDS",
         help="solver time limit per query (default 10)",
     )

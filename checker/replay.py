@@ -84,7 +84,7 @@ def _free_constants(assertions: Sequence[z3.ExprRef]) -> list[z3.ExprRef]:
     return list(out.values())
 
 
-def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: float) -> z3.ModelRef | None:
+def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: Fraction | float) -> z3.ModelRef | None:
     """A model with rational values for every free constant, or None if none was found.
 
     nlsat may answer with irrational algebraic numbers; the runtime is exact

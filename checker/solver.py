@@ -25,7 +25,7 @@ class Verdict(Enum):
 class Options:
     """How checks are run; the same options give the same results."""
 
-    timeout: float = 10.0  # seconds per solver query
+    timeout: Fraction | float = Fraction(10)  # seconds per solver query
     rlimit: int | None = None
     seed: int = 0
     pins: dict[str, Fraction] = field(default_factory=dict)
