@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import z3
 
 from checker.encode import Frame
-from checker.replay import Scene, View, rational_model, readable_model
+from checker.goals import Goal, lemmas, spec_goals
+from checker.replay import Scene, rational_model, readable_model
 from checker.results import CheckResult
 from checker.solver import Verdict
 from checker.steps import Transition, action_step, env_step
@@ -35,39 +36,6 @@ from dsl import ir
 
 if TYPE_CHECKING:
     from checker.checks import Context
-
-
-@dataclass
-class Goal:
-    """One invariant to check: a user `invariant` or a state's `where`."""
-
-    name: str
-    key: str | None  # FORMULAS key of the compiled invariant; None for a where-constraint
-    expr: ir.Expr
-    where: str = ""  # path:line:col of the declaration
-
-    def holds(self, cx: Context, frame: Frame) -> z3.BoolRef:
-        term, ok = cx.enc.formula(self.expr, frame)
-        return z3.And(ok, term)
-
-    def runtime_holds(self, view: View) -> bool:
-        try:
-            if self.key is None:
-                return bool(view.engine.where_holds(view.params, view.state, view.inputs))
-            return bool(getattr(view.engine, view.engine.FORMULAS[self.key])(view.params, view.state, view.inputs))
-        except view.engine.UndefinedError:
-            return False
-
-
-def goals(program: ir.Program) -> list[Goal]:
-    states = {s.name for s in program.states}
-    out = [Goal(f"invariant: {c.name}", f"invariant:{c.name}", c.expr, c.span.where) for c in program.invariants]
-    out += [
-        Goal(f"invariant: where of {c.name} stays true", None, c.expr, c.span.where)
-        for c in program.wheres
-        if c.name in states
-    ]
-    return out
 
 
 def _input_wheres(cx: Context, frame: Frame) -> z3.BoolRef:
@@ -153,55 +121,132 @@ def _relabel(t: Transition, post: Frame) -> Transition:
     return Transition(t.step, t.pre, post, t.guard, t.defined, t.args)
 
 
-def invariants(cx: Context) -> Iterator[CheckResult]:
-    """Induction first (cheap when it works), then BMC to the requested depth, then Spacer."""
-    todo = goals(cx.program)
-    if not todo:
+def invariants(cx: Context, reachable: Sequence[Goal] = (), own: bool = True) -> Iterator[CheckResult]:
+    """Induction first (cheap when it works), then BMC to the requested depth, then Spacer.
+
+    The spec's own goals (unless `own` is false) are reported under `invariant`; `reachable`
+    goals (multi-step forms of single-state checks) under their own check ids.
+    """
+    mine = spec_goals(cx.program) if own else []
+    if own and not mine:
         yield CheckResult(
             "invariant", "invariant", Verdict.SKIPPED, 0.0, "the spec declares no `invariant` and no `where` on a state"
         )
+    todo = [*mine, *reachable]
+    if not todo:
         return
     if not cx.program.init:
         for g in todo:
-            yield CheckResult("invariant", g.name, Verdict.SKIPPED, 0.0, "the spec declares no `init` states")
+            yield CheckResult(
+                g.check, g.name, Verdict.SKIPPED, 0.0, "the spec declares no `init` states", where=g.where
+            )
         return
     depth = cx.options.depth or cx.options.max_k
     start = time.perf_counter()
     bmc = _BMC(cx, todo)
     proofs: dict[str, str] = {}
     hard: set[str] = set()  # goals whose induction query timed out: a larger k will not be easier
+    cti: dict[str, z3.ModelRef] = {}  # counterexamples to induction, by goal
     for k in range(1, cx.options.max_k + 1):
         bmc.run_to(k - 1)  # the base case of k-induction
         candidates = [g for g in bmc.open() if g.name not in proofs and g.name not in hard]
         if not candidates:
             break
-        for name in _houdini(cx, candidates, k, hard):
+        facts = [g for g in todo if g.name in proofs]
+        for name in _houdini(cx, candidates, k, hard, facts, cti=cti):
             proofs[name] = f"inductive, k={k}"
+    _strengthened(cx, bmc, proofs, hard)
     rest = [g for g in bmc.open() if g.name not in proofs]
     if rest:
         bmc.goals = rest
+        bmc.facts = [g for g in todo if g.name in proofs]
         bmc.run_to(depth)
     leftover = [g for g in bmc.open() if g.name not in proofs]
     spacer = _spacer(cx, leftover) if leftover else {}
+    note = _deep_search(cx, bmc, [g for g in todo if g.name not in proofs and spacer.get(g.name) != "proved"], cti)
     seconds = time.perf_counter() - start
     share = seconds / len(todo)
     for g in todo:
-        yield dataclasses.replace(_verdict(g, bmc, proofs, spacer, share), where=g.where)
+        result = _verdict(g, bmc, proofs, spacer, share)
+        open_ended = result.verdict is Verdict.UNKNOWN or result.proof.startswith("bounded")
+        if note and open_ended and result.verdict is not Verdict.VIOLATED:
+            result = dataclasses.replace(result, reason=f"{result.reason}; {note}")
+        yield dataclasses.replace(result, where=g.where)
+
+
+def _deep_search(cx: Context, bmc: _BMC, goals_: list[Goal], cti: dict[str, z3.ModelRef]) -> str:
+    """Look past BMC's depth for the goals it neither proved nor refuted; violations join `bmc.found`."""
+    from checker.search import search
+
+    targets = [g for g in goals_ if g.name not in bmc.found]
+    depth = max(cx.options.depth, cx.options.search_depth)
+    if not targets or cx.options.search_runs <= 0 or depth <= bmc.reached:
+        return ""
+    hints = []
+    for g in targets:
+        model = cti.get(g.name)
+        if model is not None:
+            hints.append({key: cx.replayer.exact(model, v) for key, v in cx.enc.params.items()})
+    searched = search(cx, targets, depth, cx.options.search_runs, hints, cx.options.seed)
+    bmc.found.update(searched.found)
+    for name in searched.found:
+        bmc.unknown.pop(name, None)
+    return searched.note()
+
+
+_LEMMA_MAX_K = 2  # lemmas need their own base case (BMC to k-1); deeper rounds rarely pay for it
+
+
+def _strengthened(cx: Context, bmc: _BMC, proofs: dict[str, str], hard: set[str]) -> None:
+    """Induction again for the goals still open, together with solvent's candidate lemmas.
+
+    A lemma is kept only if it holds in the first k-1 steps (BMC) and survives induction with
+    the goals; a proof that needed this second round names the lemmas that survived.
+    """
+    rest = [g for g in bmc.open() if g.name not in proofs and g.name not in hard]
+    pool = lemmas(cx.program)
+    if not rest or not pool:
+        return
+    base = _BMC(cx, [lemma.goal for lemma in pool], quiet=True)
+    for k in range(1, min(cx.options.max_k, _LEMMA_MAX_K) + 1):
+        base.run_to(k - 1)
+        bmc.run_to(k - 1)
+        alive = [lemma for lemma in pool if lemma.goal in base.open()]
+        candidates = [g for g in bmc.open() if g.name not in proofs and g.name not in hard]
+        if not candidates or not alive:
+            return
+        facts = [g for g in bmc.goals if g.name in proofs]
+        extra = [lemma.goal for lemma in alive]
+        survivors = set(_houdini(cx, [*candidates, *extra], k, set(), facts, expendable=extra))
+        used = _readable([lemma.text for lemma in alive if lemma.goal.name in survivors])
+        for g in candidates:
+            if g.name in survivors:
+                proofs[g.name] = f"inductive, k={k}, with lemmas: {used}"
+
+
+def _readable(texts: list[str]) -> str:
+    """Lemma texts joined, with `x >= 0, x <= 0` read as `x == 0`."""
+    out = []
+    for t in texts:
+        if t.endswith(" <= 0") and t.replace(" <= 0", " >= 0") in texts:
+            continue
+        out.append(t.replace(" >= 0", " == 0") if t.endswith(" >= 0") and t.replace(" >= 0", " <= 0") in texts else t)
+    return ", ".join(out)
 
 
 def _verdict(g: Goal, bmc: _BMC, proofs: dict[str, str], spacer: dict[str, str], share: float) -> CheckResult:
     if g.name in bmc.found:
         return bmc.found[g.name]
     elif g.name in proofs:
-        return CheckResult("invariant", g.name, Verdict.PROVED, share, "", proofs[g.name])
+        return CheckResult(g.check, g.name, Verdict.PROVED, share, "", proofs[g.name])
     elif spacer.get(g.name) == "proved":
-        return CheckResult("invariant", g.name, Verdict.PROVED, share, "", "inductive, Spacer (CHC)")
+        return CheckResult(g.check, g.name, Verdict.PROVED, share, "", "inductive, Spacer (CHC)")
     elif g.name in bmc.unknown:
-        return CheckResult("invariant", g.name, Verdict.UNKNOWN, share, bmc.unknown[g.name])
+        return CheckResult(g.check, g.name, Verdict.UNKNOWN, share, bmc.unknown[g.name])
     else:
         note = spacer.get(g.name, "")
         return CheckResult(
-            "invariant",
+            g.check,
             g.name,
             Verdict.PROVED,
             share,
@@ -218,13 +263,15 @@ class _BMC:
     nonlinear real arithmetic that prices times sizes produce.
     """
 
-    def __init__(self, cx: Context, goals_: list[Goal]) -> None:
+    def __init__(self, cx: Context, goals_: list[Goal], quiet: bool = False) -> None:
         self.cx = cx
         self.goals = goals_
+        self.quiet = quiet  # candidate lemmas: a violation only drops the lemma; nothing is replayed
         self.u = Unrolling(cx, "")
         init = [cx.enc.formula(c.expr, self.u.frames[0]) for c in cx.program.init]
         self.assertions: list[z3.BoolRef] = [*cx.valid(self.u.frames[0]), *[z3.And(ok, t) for t, ok in init]]
         self.reached = -1
+        self.facts: list[Goal] = []  # goals proved for every reachable state: they hold in every frame
         self.found: dict[str, CheckResult] = {}
         self.unknown: dict[str, str] = {}
 
@@ -246,8 +293,16 @@ class _BMC:
                 t0 = time.perf_counter()
                 for t, frame, cond in cases:
                     bad = z3.Not(g.holds(cx, frame))
-                    query = [*self.assertions, cond, bad]
+                    facts = [
+                        f.holds(cx, fr)
+                        for f in self.facts
+                        for fr in {id(x): x for x in [*self.u.frames, frame]}.values()
+                    ]
+                    query = [*self.assertions, *facts, cond, bad]
                     outcome = cx.solve(query)
+                    if outcome.status == "sat" and self.quiet:
+                        self.found[g.name] = CheckResult(g.check, g.name, Verdict.VIOLATED, 0.0)
+                        break
                     if outcome.status == "sat" and outcome.model is not None:
                         model = rational_model(outcome.model, query, cx.options.timeout)
                         if model is not None:
@@ -255,7 +310,10 @@ class _BMC:
                         self.found[g.name] = _violation(cx, g, self.u, model, d, t, time.perf_counter() - t0)
                         break
                     if outcome.status == "unknown":
-                        self.unknown[g.name] = f"the solver gave up at depth {d}: {outcome.reason}"
+                        self.unknown[g.name] = (
+                            f"no violation in {d - 1} steps from `init`; the solver gave up at depth {d}: "
+                            f"{outcome.reason}"
+                        )
                         break
             self.reached = d
 
@@ -263,10 +321,10 @@ class _BMC:
 def _violation(
     cx: Context, g: Goal, u: Unrolling, model: z3.ModelRef | None, d: int, last: Transition | None, seconds: float
 ) -> CheckResult:
-    reason = f"`{g.name.removeprefix('invariant: ')}` fails after {d} step{'s' if d != 1 else ''} from `init`"
+    reason = f"{g.meaning} after {d} step{'s' if d != 1 else ''} from `init`"
     if model is None:
         return CheckResult(
-            "invariant",
+            g.check,
             g.name,
             Verdict.VIOLATED,
             seconds,
@@ -274,37 +332,77 @@ def _violation(
             f"bounded, depth {d}",
         )
     scene = u.scene(model, d - 1, last) if last is not None else u.scene(model, 0)
-    cex = cx.replayer.replay(model, scene, lambda views: not g.runtime_holds(views[-1])) if cx.options.replay else None
-    return CheckResult("invariant", g.name, Verdict.VIOLATED, seconds, reason, f"bounded, depth {d}", cex)
+    cex = cx.replayer.replay(model, scene, lambda views: not g.runtime(views[-1])) if cx.options.replay else None
+    return CheckResult(g.check, g.name, Verdict.VIOLATED, seconds, reason, f"bounded, depth {d}", cex)
 
 
-def _houdini(cx: Context, candidates: list[Goal], k: int, hard: set[str]) -> list[str]:
+def _houdini(
+    cx: Context,
+    candidates: list[Goal],
+    k: int,
+    hard: set[str],
+    facts: Sequence[Goal] = (),
+    expendable: Sequence[Goal] = (),
+    cti: dict[str, z3.ModelRef] | None = None,
+) -> list[str]:
     """The largest subset of `candidates` that is mutually k-inductive (their names).
 
     Frames 0..k-1 are arbitrary states linked by k-1 steps, all satisfying the candidates; the
-    last step is split by cases and each case must keep every surviving candidate.
+    last step is split by cases and each case must keep every surviving candidate. One query per
+    case asks whether any candidate can fail; a model drops every candidate it falsifies, and
+    only a query the solver gives up on is split into one query per candidate (a candidate
+    whose own query is UNKNOWN is dropped and added to `hard`). `facts`, goals already proved
+    for every reachable state, hold in every frame. `expendable` candidates (lemmas) are all
+    dropped at once when a joint query is UNKNOWN, so that lemmas never cost a query each.
+    `cti` receives, per dropped candidate, the model that falsified it (a counterexample to
+    induction), whose parameters the deep search tries.
     """
     u = Unrolling(cx, f"ind{k}.")
     constraints: list[z3.BoolRef] = [*cx.params, _input_wheres(cx, u.frames[0])]
     for _ in range(k - 1):
         constraints.append(u.extend())
+    constraints += [g.holds(cx, f) for g in facts for f in u.frames]
     cases = u.cases()
     alive = list(candidates)
-    changed = True
-    while changed and alive:
-        changed = False
+    settled: set[int] = set()  # cases every alive candidate is known to survive
+    while alive and len(settled) < len(cases):
         hyp = [g.holds(cx, f) for g in alive for f in u.frames]
-        for g in list(alive):
-            for t, cond in cases:
-                outcome = cx.solve([*constraints, *hyp, cond, z3.Not(g.holds(cx, t.post))])
-                if outcome.status != "unsat":
-                    if outcome.status == "unknown":
+        i = next(j for j in range(len(cases)) if j not in settled)
+        t, cond = cases[i]
+        post = [g.holds(cx, t.post) for g in alive]
+        # The joint query gets a quarter of the time: when it is hard, the split below does the real work.
+        joint = [*constraints, *hyp, cond, z3.Or(*[z3.Not(p) for p in post])]
+        outcome = cx.solve(joint, Fraction(cx.options.timeout) / 4) if len(alive) > 1 else cx.solve(joint)
+        if outcome.status == "unsat":
+            settled.add(i)
+            continue
+        if outcome.status == "sat" and outcome.model is not None:
+            model = outcome.model
+            failing = [g for g, p in zip(alive, post, strict=True) if z3.is_false(model.eval(p, model_completion=True))]
+            if cti is not None:
+                cti.update({g.name: model for g in failing})
+        elif len(alive) == 1:  # the joint query was this candidate's own: no need to ask again
+            failing = list(alive)
+            if outcome.status == "unknown":
+                hard.add(alive[0].name)
+        else:
+            failing = []
+        if not failing and any(g in expendable for g in alive):
+            alive = [g for g in alive if g not in expendable]
+            settled.clear()
+            continue
+        if not failing:  # UNKNOWN (or a model that decides nothing): ask candidate by candidate
+            for g, p in zip(alive, post, strict=True):
+                one = cx.solve([*constraints, *hyp, cond, z3.Not(p)])
+                if one.status != "unsat":
+                    failing.append(g)
+                    if one.status == "unknown":
                         hard.add(g.name)
-                    alive.remove(g)
-                    changed = True
-                    break
-            if changed:
-                break
+            if not failing:
+                settled.add(i)
+                continue
+        alive = [g for g in alive if g not in failing]
+        settled.clear()  # fewer hypotheses: every case must be asked again
     return [g.name for g in alive]
 
 

@@ -52,9 +52,10 @@ class Context:
                 assert isinstance(default, Fraction)
                 self.preferred[self.enc.varname(p.sym.name, asset, "")] = default
 
-    def solve(self, assertions: list[z3.BoolRef]) -> Outcome:
-        """One query, in this spec's solving context."""
-        return solve(assertions, self.options, self.integers, self.zctx)
+    def solve(self, assertions: list[z3.BoolRef], timeout: Fraction | None = None) -> Outcome:
+        """One query, in this spec's solving context (with a shorter `timeout` than the options', if given)."""
+        options = self.options if timeout is None else dataclasses.replace(self.options, timeout=timeout)
+        return solve(assertions, options, self.integers, self.zctx)
 
     def witness(
         self, check_id: str, name: str, assertions: list[z3.BoolRef], good: str, bad: str, at: Span | None = None
@@ -827,11 +828,20 @@ SINGLE_STATE: tuple[tuple[str, Check], ...] = (
 def run_checks(spec: Spec, options: Options, only: Sequence[str] = ()) -> Iterator[CheckResult]:
     """Run the catalogue (or the ids in `only`) on `spec`, yielding results as they come."""
     cx = Context(spec, options)
+    unproved: set[str] = set()  # single-state checks with a violation or an UNKNOWN
     for check_id, check in SINGLE_STATE:
         if only and check_id not in only:
             continue
-        yield from check(cx)
-    if not only or "invariant" in only:
-        from checker.bmc import invariants
+        for result in check(cx):
+            if result.verdict in (Verdict.VIOLATED, Verdict.UNKNOWN):
+                unproved.add(result.id)
+            yield result
+    from checker.bmc import invariants
+    from checker.goals import reachable_goals
 
-        yield from invariants(cx)
+    # A single-state violation may lie outside every run from `init`: ask whether one is reachable.
+    reachable = reachable_goals(cx.program, unproved) if cx.program.init else []
+    if not only or "invariant" in only:
+        yield from invariants(cx, reachable)
+    elif reachable:
+        yield from invariants(cx, reachable, own=False)

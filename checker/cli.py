@@ -39,6 +39,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
 def _positive_seconds(text: str) -> Fraction:
     try:
         value = Fraction(text)
@@ -98,6 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--max-k", type=_positive_int, default=4, metavar="K", help="largest k for k-induction proofs (default 4)"
+    )
+    check.add_argument(
+        "--search-runs",
+        type=_whole,
+        default=8,
+        metavar="N",
+        help="concrete runs the deep search follows for invariants BMC leaves open (default 8; 0: no search)",
+    )
+    check.add_argument(
+        "--search-depth",
+        type=_positive_int,
+        default=30,
+        metavar="K",
+        help="steps per deep-search run (default 30, at least --depth)",
     )
     check.add_argument(
         "--only",
@@ -177,6 +201,8 @@ def _options(args: argparse.Namespace) -> Options:
         all_defaults=args.params == "defaults",
         depth=args.depth or 0,
         max_k=args.max_k,
+        search_runs=args.search_runs,
+        search_depth=args.search_depth,
     )
 
 

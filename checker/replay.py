@@ -84,12 +84,34 @@ def _free_constants(assertions: Sequence[z3.ExprRef]) -> list[z3.ExprRef]:
     return list(out.values())
 
 
+def satisfies(model: z3.ModelRef, assertions: Sequence[z3.BoolRef]) -> bool:
+    """Does `model` make every assertion true (free constants it leaves out counted as 0)?"""
+    return all(z3.is_true(model.eval(a, model_completion=True)) for a in assertions)
+
+
+def _fresh_model(assertions: Sequence[z3.BoolRef], timeout: Fraction | float) -> z3.ModelRef | None:
+    ctx = z3.Context()
+    solver = z3.Solver(ctx=ctx)
+    solver.set("timeout", max(1, int(timeout * 1000)))
+    solver.add(*[a.translate(ctx) for a in assertions])
+    if solver.check() != z3.sat:
+        return None
+    model = solver.model().translate(z3.main_ctx())
+    return model if satisfies(model, assertions) else None
+
+
 def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: Fraction | float) -> z3.ModelRef | None:
     """A model with rational values for every free constant, or None if none was found.
 
     nlsat may answer with irrational algebraic numbers; the runtime is exact
     rationals, so such a model is moved to nearby rationals and re-checked.
     """
+    if not satisfies(model, assertions):
+        # Seen once under load in the full test suite: a model that does not satisfy the query it
+        # answers. Ask again in a fresh context rather than replay values that are not a witness.
+        model = _fresh_model(assertions, timeout)
+        if model is None:
+            return None
     consts = _free_constants(assertions)
     values = {c.get_id(): model.eval(c, model_completion=True) for c in consts}
     if all(z3.is_rational_value(v) or z3.is_int_value(v) or z3.is_true(v) or z3.is_false(v) for v in values.values()):
@@ -175,7 +197,7 @@ def readable_model(
     if current is None:
         return model
     better = current.translate(z3.main_ctx())
-    if not all(_rational(better.eval(c, model_completion=True)) for c in consts):
+    if not all(_rational(better.eval(c, model_completion=True)) for c in consts) or not satisfies(better, assertions):
         return model
     return better
 
@@ -194,6 +216,13 @@ class Replayer:
             return True
         if z3.is_false(v):
             return False
+        return to_fraction(v)
+
+    def exact(self, model: z3.ModelRef, term: z3.ExprRef) -> Fraction:
+        """`term`'s value in `model` as a Fraction (an irrational value is rounded to 20 digits)."""
+        v = model.eval(term, model_completion=True)
+        if z3.is_algebraic_value(v):
+            v = v.approx(20)
         return to_fraction(v)
 
     def _params(self, model: z3.ModelRef) -> dict[str, Value]:

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from checker.results import CheckResult, Counterexample, show
+from checker.results import CheckResult, Counterexample, Step, show
 from checker.solver import Verdict
 
 
@@ -57,11 +57,17 @@ def summary_line(reports: Sequence[SpecReport], seconds: float) -> str:
     return f"summary: {', '.join(parts)} in {len(reports)} spec{'s' if len(reports) != 1 else ''} ({seconds:.2f} s)"
 
 
+_COLUMNS_UP_TO = 6  # longer traces are listed step by step: a column each would not fit a terminal
+_ROLES = ("equity", "initial", "maintenance", "liquidatable")
+
+
 def counterexample_table(cex: Counterexample, indent: str = "") -> list[str]:
-    """The counterexample as aligned text: params on top, then a column per step."""
+    """The counterexample as aligned text: params on top, then a column per step (or a line, for long traces)."""
     out = []
     if cex.params:
         out.append(indent + "parameters: " + ", ".join(f"{k} = {show(v)}" for k, v in cex.params.items()))
+    if len(cex.steps) > _COLUMNS_UP_TO:
+        return out + _step_lines(cex, indent)
     header = ["", *[s.label for s in cex.steps]]
     rows: list[list[str]] = []
     sections = (("args", "argument"), ("state", "state"), ("inputs", "input"), ("lets", "let"))
@@ -80,6 +86,28 @@ def counterexample_table(cex: Counterexample, indent: str = "") -> list[str]:
         if not any(r):
             continue
         out.append(indent + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    out.append(indent + ("(replayed on the generated engine: it agrees)" if cex.replayed else "(not replayed)"))
+    return out
+
+
+def _step_lines(cex: Counterexample, indent: str) -> list[str]:
+    """A long trace: the first state in full, then per step what changed and the margin roles, then the last lets."""
+
+    def roles(step: Step) -> str:
+        shown = [f"{k} {show(step.lets[k])}" for k in _ROLES if k in step.lets]
+        return f"  [{', '.join(shown)}]" if shown else ""
+
+    first, *rest = cex.steps
+    values = {**first.state, **first.inputs}
+    out = [indent + f"{first.label}: " + ", ".join(f"{k} = {show(v)}" for k, v in values.items()) + roles(first)]
+    for step in rest:
+        now = {**step.state, **step.inputs}
+        changed = [f"{k} {show(values[k])} -> {show(v)}" for k, v in now.items() if values.get(k) != v]
+        args = f"({', '.join(f'{k} = {show(v)}' for k, v in step.args.items())})" if step.args else ""
+        out.append(indent + f"{step.label}{args}: " + ("; ".join(changed) or "no change") + roles(step))
+        values = now
+    last = cex.steps[-1]
+    out.append(indent + "after the last step: " + ", ".join(f"{k} = {show(v)}" for k, v in last.lets.items()))
     out.append(indent + ("(replayed on the generated engine: it agrees)" if cex.replayed else "(not replayed)"))
     return out
 

@@ -32,6 +32,8 @@ class Options:
     all_defaults: bool = False
     depth: int = 0  # bounded model checking depth; 0: single-state checks only
     max_k: int = 4  # largest k tried by k-induction
+    search_runs: int = 8  # concrete runs of the deep search for goals BMC leaves open; 0: no search
+    search_depth: int = 30  # their length (at least `depth`)
     replay: bool = True
 
 

@@ -196,25 +196,43 @@ spec "two-phase settlement"
 unit USD
 state pending: USD
 state settled: USD
-init: pending == 0 and settled == 0
+init: pending == 5 and settled == 5
 action settle:
     settled' = pending
     pending' = settled
-invariant settled_nonnegative: settled >= 0
+invariant settled_not_three: settled != 3
 """
 
 
 def test_an_invariant_that_needs_k_2() -> None:
-    # settled >= 0 is not 1-inductive (pending could be negative), but two steps back it is settled again
-    r = invariants(load(SETTLEMENT))["invariant: settled_nonnegative"]
+    # settled != 3 is not 1-inductive (pending could be 3), but two steps back it is settled again;
+    # no sign lemma helps at k=1 (pending = 3 is positive)
+    r = invariants(load(SETTLEMENT))["invariant: settled_not_three"]
     assert r.verdict is PROVED and r.proof == "inductive, k=2"
 
 
 def test_k_2_is_not_reached_when_max_k_is_1_and_the_result_is_then_bounded_or_spacer() -> None:
-    r = invariants(load(SETTLEMENT), max_k=1, depth=3)["invariant: settled_nonnegative"]
+    r = invariants(load(SETTLEMENT), max_k=1, depth=3)["invariant: settled_not_three"]
     assert r.verdict is PROVED
-    assert r.proof != "inductive, k=2" and r.proof != "inductive, k=1"
+    assert not r.proof.startswith("inductive, k=")
     assert r.proof in ("inductive, Spacer (CHC)", "bounded, depth 3")
+
+
+def test_an_invariant_proved_only_with_a_lemma_names_the_lemmas() -> None:
+    # settled >= 0 alone is not 1-inductive (pending could be negative); with the sign lemmas
+    # pending >= 0 and settled >= 0 (both hold initially and are kept by the swap) it is
+    spec = load(SETTLEMENT.replace("settled != 3", "settled >= 0"))
+    r = invariants(spec, max_k=1)["invariant: settled_not_three"]
+    assert r.verdict is PROVED
+    assert r.proof == "inductive, k=1, with lemmas: pending >= 0, settled >= 0"
+
+
+def test_a_lemma_that_fails_initially_is_not_used() -> None:
+    # pending starts negative: `pending >= 0` is false at depth 0 and must not strengthen anything
+    spec = load(SETTLEMENT.replace("pending == 5", "pending == -5").replace("settled != 3", "settled >= 0"))
+    r = invariants(spec, max_k=1, depth=3)["invariant: settled_not_three"]
+    assert r.verdict is VIOLATED
+    assert [s.label for s in r.counterexample.steps] == ["init", "1: settle"]
 
 
 COUNTER = """
@@ -226,15 +244,16 @@ init: paid == 0 and scale == 1
 action pay:
     paid' = paid + 1
 {more}
-invariant never_minus_one: paid != -1
+invariant never_four_and_a_half: paid != 4.5
 """
 
 
 def test_a_bounded_only_result_is_labelled_bounded_and_never_inductive() -> None:
-    # paid != -1 holds (paid only grows from 0) but is k-inductive for no k; the squaring step makes the
-    # system nonlinear, so Spacer is not tried either: only the bounded result remains.
+    # paid != 4.5 holds (paid only grows from 0 in whole steps) but is k-inductive for no k <= 4, even
+    # with the lemma paid >= 0 (0.5 -> 1.5 -> ... -> 4.5); the squaring step makes the system nonlinear,
+    # so Spacer is not tried either: only the bounded result remains.
     spec = load(COUNTER.format(more="action compound:\n    scale' = scale * scale"))
-    r = invariants(spec, depth=3)["invariant: never_minus_one"]
+    r = invariants(spec, depth=3)["invariant: never_four_and_a_half"]
     assert r.verdict is PROVED
     assert r.proof == "bounded, depth 3"
     assert "inductive" not in r.proof
@@ -242,7 +261,7 @@ def test_a_bounded_only_result_is_labelled_bounded_and_never_inductive() -> None
 
 
 def test_a_linear_non_k_inductive_invariant_is_proved_by_spacer() -> None:
-    r = invariants(load(COUNTER.format(more="")), depth=3)["invariant: never_minus_one"]
+    r = invariants(load(COUNTER.format(more="")), depth=3)["invariant: never_four_and_a_half"]
     assert r.verdict is PROVED
     assert r.proof == "inductive, Spacer (CHC)"
 
@@ -328,3 +347,108 @@ def test_bmc_gives_the_same_trace_in_two_fresh_runs() -> None:
 
 def test_bmc_trace_does_not_depend_on_earlier_queries_in_the_process() -> None:
     assert _trace_json() == _trace_json(WARM)
+
+
+# ---- multi-step forms of single-state checks ---------------------------------------
+
+LIQUIDATE = """
+action liquidate when liquidatable:
+    size'       = 0
+    collateral' = max(equity, 0)
+"""
+
+# Whales are never liquidated: a state with negative equity and a large notional is not liquidatable,
+# and one is reachable (open a large position, then one adverse move).
+WHALE = perp(LIQUIDATE + "init: size == 0\n").replace(
+    "liquidatable when equity < maintenance", "liquidatable when equity < maintenance and notional < 1_000_000"
+)
+
+# Liquidation is switched off while `frozen` is set; no action ever sets it, so the single-state
+# violation (frozen, insolvent, not liquidatable) is never reached from `init`.
+FROZEN = perp(LIQUIDATE + "init: size == 0 and frozen == 0\n").replace(
+    "liquidatable when equity < maintenance", "liquidatable when equity < maintenance and frozen == 0"
+).replace("state insurance: USD", "state insurance: USD\nstate frozen: rate")
+
+
+def insolvency(spec: dsl.Spec, **options: Any) -> dict[str, CheckResult]:
+    configure(0)
+    opts = Options(**{"timeout": 10.0, "depth": 3, **options})
+    return {r.name: r for r in run_checks(spec, opts, only=["insolvent-implies-liquidatable"])}
+
+
+def test_a_reachable_single_state_violation_is_a_replayed_trace() -> None:
+    spec = load(WHALE)
+    results = insolvency(spec)
+    assert results["insolvent-implies-liquidatable"].verdict is VIOLATED
+    r = results["insolvent-implies-liquidatable: in reachable states"]
+    assert r.id == "insolvent-implies-liquidatable"
+    assert r.verdict is VIOLATED and r.proof == "bounded, depth 2"
+    assert "negative equity" in r.reason
+    cex = r.counterexample
+    assert cex is not None and cex.replayed
+    assert [s.label for s in cex.steps] == ["init", "1: open", "2: move"]
+    state, inputs = replay_on_engine(spec, cex)[-1]
+    eng = spec.engine
+    params = eng.Params(**{eng.FIELDS[k]: v for k, v in cex.params.items()})
+    assert eng.equity(params, state, inputs) < 0
+    assert eng.liquidatable(params, state, inputs) is False
+
+
+def test_an_unreachable_single_state_violation_is_proved_absent_from_every_run() -> None:
+    results = insolvency(load(FROZEN))
+    assert results["insolvent-implies-liquidatable"].verdict is VIOLATED
+    r = results["insolvent-implies-liquidatable: in reachable states"]
+    assert r.verdict is PROVED
+    # frozen == 0 is not 1-inductive alone with the goal: it needs solvent's sign lemmas on `frozen`
+    assert r.proof.startswith("inductive, k=1, with lemmas:") and "frozen == 0" in r.proof
+
+
+def test_a_proved_single_state_check_adds_no_reachable_form() -> None:
+    results = insolvency(load(perp(LIQUIDATE + "init: size == 0\n")))
+    assert list(results) == ["insolvent-implies-liquidatable"]
+    assert results["insolvent-implies-liquidatable"].verdict is PROVED
+
+
+# ---- deep search beyond BMC's depth ------------------------------------------------
+
+KEEPER = ROOT / "examples" / "bad" / "binance_keeper_tip_drains_fund.margin"
+# The fix: the keeper is paid out of the clearance fee, never more than it brought in.
+KEEPER_FIXED = KEEPER.read_text(encoding="utf-8").replace(
+    "insurance + fee_paid + min(equity, 0) - keeper_tip\n    keeper_paid' = keeper_paid + keeper_tip",
+    "insurance + fee_paid + min(equity, 0) - min(keeper_tip, fee_paid)\n"
+    "    keeper_paid' = keeper_paid + min(keeper_tip, fee_paid)",
+)
+
+
+def test_a_violation_deeper_than_bmc_is_found_by_the_search_and_replayed() -> None:
+    spec = dsl.load(KEEPER)
+    r = invariants(spec)["invariant: fund_solvent"]
+    assert r.verdict is VIOLATED, r.reason
+    assert "found by the deep search" in r.reason
+    cex = r.counterexample
+    assert cex is not None and cex.replayed
+    assert len(cex.steps) - 1 > 4  # beyond the BMC depth of this run
+    assert r.proof == f"bounded, depth {len(cex.steps) - 1}"
+    state, _ = replay_on_engine(spec, cex)[-1]
+    assert state.insurance < 0
+    assert sum(1 for s in cex.steps if s.label.endswith(": liquidate")) >= 3
+
+
+def test_without_the_search_the_same_goal_is_only_bounded() -> None:
+    r = invariants(dsl.load(KEEPER), search_runs=0)["invariant: fund_solvent"]
+    assert r.verdict is PROVED and r.proof == "bounded, depth 4"
+    assert "not proved for longer runs" in r.reason
+
+
+def test_the_corrected_keeper_reward_is_proved_for_every_depth() -> None:
+    assert KEEPER_FIXED != KEEPER.read_text(encoding="utf-8")
+    r = invariants(load(KEEPER_FIXED))["invariant: fund_solvent"]
+    assert r.verdict is PROVED and r.proof.startswith("inductive, k=1"), (r.proof, r.reason)
+
+
+def test_a_fruitless_search_is_reported_on_an_open_goal_and_never_proves() -> None:
+    # paid != 4.5 is true but not provable here (see above): the search finds nothing and says so
+    spec = load(COUNTER.format(more="action compound:\n    scale' = scale * scale"))
+    r = invariants(spec, depth=3, search_runs=2, search_depth=6)["invariant: never_four_and_a_half"]
+    assert r.verdict is PROVED and r.proof == "bounded, depth 3"
+    assert "a search of 2 concrete runs of up to 6 steps" in r.reason and "found no violation" in r.reason

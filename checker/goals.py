@@ -1,0 +1,215 @@
+"""What the model checker checks over runs: goals, and the lemmas that may help prove them.
+
+A goal is a statement about one state that must hold in every state reachable
+from `init`. It comes from the spec (an `invariant`, a state's `where`) or
+from the built-in catalogue in its multi-step form ("no *reachable* state has
+negative equity without being liquidatable"), asked when the single-state
+form was not proved. Each goal can be stated to Z3 over a frame and evaluated
+on the compiled engine, so that a trace is replayed against the same
+statement the solver refuted.
+
+A lemma is an auxiliary candidate invariant solvent proposes itself (no bad
+debt, the sign of a balance). Lemmas are never reported on their own; the
+ones that survive induction strengthen it, and a proof that needed them says
+which it used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import z3
+
+from checker.encode import Frame
+from checker.replay import View
+from dsl import ir
+from dsl.units import BOOL
+
+if TYPE_CHECKING:
+    from checker.checks import Context
+
+Z3Holds = Callable[["Context", Frame], z3.BoolRef]
+RuntimeHolds = Callable[[View], bool]
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One statement that must hold in every reachable state."""
+
+    name: str  # the result's name, e.g. "invariant: fund_solvent"
+    check: str  # the catalogue id the result is reported under
+    z3_holds: Z3Holds
+    runtime_holds: RuntimeHolds  # on a replayed state; an engine error counts as not holding
+    meaning: str  # what a violation means, e.g. "`fund_solvent` fails"
+    where: str = ""  # path:line:col of the declaration
+
+    def holds(self, cx: Context, frame: Frame) -> z3.BoolRef:
+        return self.z3_holds(cx, frame)
+
+    def runtime(self, view: View) -> bool:
+        try:
+            return bool(self.runtime_holds(view))
+        except (view.engine.UndefinedError, TypeError):  # TypeError: a let the engine could not compute
+            return False
+
+
+def _formula_holds(expr: ir.Expr) -> Z3Holds:
+    def holds(cx: Context, frame: Frame) -> z3.BoolRef:
+        term, ok = cx.enc.formula(expr, frame)
+        return z3.And(ok, term)
+
+    return holds
+
+
+def _compiled(key: str) -> RuntimeHolds:
+    return lambda v: getattr(v.engine, v.engine.FORMULAS[key])(v.params, v.state, v.inputs)
+
+
+def spec_goals(program: ir.Program) -> list[Goal]:
+    """The spec's own goals: every `invariant`, and every state's `where` ("no negative balance")."""
+    states = {s.name for s in program.states}
+    out = [
+        Goal(
+            f"invariant: {c.name}",
+            "invariant",
+            _formula_holds(c.expr),
+            _compiled(f"invariant:{c.name}"),
+            f"`{c.name}` fails",
+            c.span.where,
+        )
+        for c in program.invariants
+    ]
+
+    def where_holds(expr: ir.Expr) -> RuntimeHolds:
+        # The engine checks all `where`s at once; one failing is enough for the goal of that state.
+        return lambda v: v.engine.where_holds(v.params, v.state, v.inputs)
+
+    out += [
+        Goal(
+            f"invariant: where of {c.name} stays true",
+            "invariant",
+            _formula_holds(c.expr),
+            where_holds(c.expr),
+            f"the `where` of `{c.name}` fails",
+            c.span.where,
+        )
+        for c in program.wheres
+        if c.name in states
+    ]
+    return out
+
+
+def _roles(*names: str) -> Callable[[Frame], tuple[list[z3.ExprRef], z3.BoolRef]]:
+    def get(frame: Frame) -> tuple[list[z3.ExprRef], z3.BoolRef]:
+        pairs = [frame.role(n) for n in names]
+        return [t for t, _ in pairs], z3.And(*[ok for _, ok in pairs])
+
+    return get
+
+
+def _nonnegative_at_runtime(role: str) -> RuntimeHolds:
+    return lambda v: bool(v.let(role) >= 0)
+
+
+def reachable_goals(program: ir.Program, check_ids: set[str]) -> list[Goal]:
+    """The multi-step forms of the single-state checks in `check_ids` that apply to this spec.
+
+    Each says the single-state statement holds in every *reachable* state: a single-state
+    violation may be a state no run from `init` can reach.
+    """
+    out: list[Goal] = []
+    has = {name for name, _ in program.roles}
+    where = program.let("liquidatable").span.where if "liquidatable" in has else ""
+    if "insolvent-implies-liquidatable" in check_ids and {"equity", "liquidatable"} <= has:
+        roles = _roles("equity", "liquidatable")
+
+        def solvent_or_liquidatable(cx: Context, frame: Frame) -> z3.BoolRef:
+            (eq, liq), ok = roles(frame)
+            return z3.And(ok, z3.Or(eq >= 0, liq))
+
+        out.append(
+            Goal(
+                "insolvent-implies-liquidatable: in reachable states",
+                "insolvent-implies-liquidatable",
+                solvent_or_liquidatable,
+                lambda v: v.let("equity") >= 0 or v.let("liquidatable") is True,
+                "a state with negative equity that is not liquidatable is reached",
+                where,
+            )
+        )
+    for role in ("initial", "maintenance"):
+        if "requirement-nonnegative" in check_ids and role in has:
+            req = _roles(role)
+
+            def nonnegative(cx: Context, frame: Frame, req: Any = req) -> z3.BoolRef:
+                (r,), ok = req(frame)
+                return z3.And(ok, r >= 0)
+
+            out.append(
+                Goal(
+                    f"requirement-nonnegative: {role} in reachable states",
+                    "requirement-nonnegative",
+                    nonnegative,
+                    _nonnegative_at_runtime(role),
+                    f"a state with a negative {role} requirement is reached",
+                    program.let(role).span.where,
+                )
+            )
+    if "maintenance-le-initial" in check_ids and {"initial", "maintenance"} <= has:
+        both = _roles("maintenance", "initial")
+
+        def below(cx: Context, frame: Frame) -> z3.BoolRef:
+            (m, i), ok = both(frame)
+            return z3.And(ok, m <= i)
+
+        out.append(
+            Goal(
+                "maintenance-le-initial: in reachable states",
+                "maintenance-le-initial",
+                below,
+                lambda v: v.let("maintenance") <= v.let("initial"),
+                "a state whose maintenance requirement exceeds the initial one is reached",
+                program.let("maintenance").span.where,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Lemma:
+    """An auxiliary candidate invariant, and how it reads in a proof."""
+
+    text: str
+    goal: Goal
+
+
+def lemmas(program: ir.Program) -> list[Lemma]:
+    """Candidates solvent tries when the spec's goals are not inductive on their own.
+
+    No bad debt (`equity >= 0`), and the sign of each numeric state that has no `where`
+    (`insurance >= 0`, `paid >= 0`, ...). Induction keeps those that hold together.
+    """
+    out: list[Lemma] = []
+    if program.role("equity") is not None:
+        eq = _roles("equity")
+
+        def solvent(cx: Context, frame: Frame) -> z3.BoolRef:
+            (e,), ok = eq(frame)
+            return z3.And(ok, e >= 0)
+
+        out.append(Lemma("equity >= 0", Goal("lemma: equity >= 0", "lemma", solvent, lambda v: True, "")))
+    constrained = {c.name for c in program.wheres}
+    for s in program.states:
+        if s.ty == BOOL or s.name in constrained:
+            continue
+        for sign in (">=", "<="):
+            text = f"{s.name}{'[a]' if s.indexed else ''} {sign} 0"
+
+            def signed(cx: Context, frame: Frame, s: ir.Symbol = s, sign: str = sign) -> z3.BoolRef:
+                vs = [frame.var(s, a) for a in cx.enc.assets_of(s)]
+                return z3.And(*[v >= 0 if sign == ">=" else v <= 0 for v in vs])
+
+            out.append(Lemma(text, Goal(f"lemma: {text}", "lemma", signed, lambda v: True, "")))
+    return out

@@ -1,0 +1,366 @@
+"""Deep search: concrete runs of many steps, steered by the solver, looking for violations.
+
+Bounded model checking asks one query about every run of a given length.
+With prices times sizes times symbolic parameters that query is nonlinear and
+its cost explodes with depth (benchmarks/results/bmc.md), so a goal that is
+not inductive is often left "bounded, depth 4" or UNKNOWN. This pass looks
+further, at a cost linear in depth, by following single runs whose states
+are numbers: parameters and the previous state are constants, so every query
+about the next step is small and (nearly always) linear. At each step it
+asks whether any allowed step breaks a goal; if none does, it takes one
+allowed step. Odd runs pick steps at random; even runs (the first with the
+default parameters) stress the account as margin errors demand: take on the largest exposure the rules allow, then
+move prices against it until a forced action (a liquidation) runs, then
+again.
+
+A run it finds is confirmed with the full transition relation and every
+value fixed, and reported and replayed on the engine exactly like a BMC
+trace. Finding nothing proves nothing: the verdict of BMC or induction
+stands, and its reason says how far and how often the search looked. For a
+given seed the runs are the same on every machine, up to the per-query
+timeout.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import z3
+
+from checker.encode import q
+from checker.goals import Goal
+from checker.replay import rational_model, to_fraction
+from checker.results import CheckResult
+from checker.steps import Transition, action_step, env_step
+from dsl import ir
+from dsl.diagnostics import InternalError
+
+if TYPE_CHECKING:
+    from checker.checks import Context
+
+Key = tuple[str, str | None]
+Taken = tuple[str, dict[str, Fraction]]  # a step's name and its arguments (or env choices)
+_STEP_TIMEOUT = Fraction(1)  # seconds per query about one step from a concrete state
+_PROBES = tuple(Fraction(10) ** e for e in (0, 1, 2, 3, 4, 6))
+
+
+@dataclass
+class Run:
+    """One concrete run: parameter values, the initial state, then the steps taken."""
+
+    params: dict[Key, Fraction]
+    init: dict[Key, Fraction]
+    steps: list[Taken]
+
+
+@dataclass
+class Searched:
+    """What the search did: violations found (by goal name) and how much it looked."""
+
+    found: dict[str, CheckResult]
+    runs: int
+    depth: int
+    steps: int
+    seconds: float
+
+    def note(self) -> str:
+        return (
+            f"a search of {self.runs} concrete run{'s' if self.runs != 1 else ''} of up to {self.depth} steps "
+            f"({self.steps} steps in all) found no violation"
+        )
+
+
+def search(
+    cx: Context,
+    goals: Sequence[Goal],
+    depth: int,
+    runs: int,
+    hints: Sequence[dict[Key, Fraction]] = (),
+    seed: int = 0,
+) -> Searched:
+    """Follow `runs` concrete runs of up to `depth` steps from `init`, looking one step ahead for violations.
+
+    `hints` are parameter values worth trying (those of counterexamples to induction: where a goal
+    fails one step after some state, which a run may reach); stress runs take them in turn.
+    """
+    start = time.perf_counter()
+    rng = random.Random(seed)
+    walker = _Walker(cx)
+    found: dict[str, CheckResult] = {}
+    taken = 0
+    for r in range(runs):
+        open_ = [g for g in goals if g.name not in found]
+        if not open_:
+            break
+        hint = hints[(r // 2) % len(hints)] if hints and r % 2 == 0 and r > 0 else None
+        begun = walker.begin(rng, defaults=r == 0, hint=hint)
+        if begun is None:
+            continue
+        run, state = begun
+        for d in range(1, depth + 1):
+            hit = walker.violation(state, open_, f"r{r}.{d}")
+            if hit is not None:
+                goal, step = hit
+                run.steps.append(step)
+                result = _confirm(cx, goal, run, time.perf_counter() - start)
+                if result is not None:
+                    found[goal.name] = result
+                break
+            # Even runs (the first with the default parameters) stress the account, odd runs wander.
+            stress = r % 2 == 0
+            moved = walker.exposure(state, f"r{r}.{d}") if stress else None
+            moved = moved or walker.step(rng, state, f"r{r}.{d}", 0.9 if stress else 0.3, stress)
+            if moved is None:
+                break  # no step is possible from here
+            step, state = moved
+            run.steps.append(step)
+            taken += 1
+    return Searched(found, runs, depth, taken, time.perf_counter() - start)
+
+
+class _Walker:
+    def __init__(self, cx: Context) -> None:
+        self.cx = cx
+        self.enc = cx.enc
+        self.pairs: list[tuple[z3.ExprRef, z3.ExprRef]] = []  # parameter -> its value in this run
+        self.forced = {a.name for a in cx.program.actions if a.forced}
+        self.roles = cx.program.role("equity") is not None and cx.program.role("maintenance") is not None
+
+    def _fix(self, a: z3.ExprRef) -> z3.ExprRef:
+        return z3.substitute(a, *self.pairs) if self.pairs else a
+
+    def _solve(self, assertions: list[z3.BoolRef]) -> z3.ModelRef | None:
+        outcome = self.cx.solve([self._fix(a) for a in assertions], _STEP_TIMEOUT)
+        return outcome.model if outcome.status == "sat" and outcome.model is not None else None
+
+    def _extreme(self, assertions: list[z3.BoolRef], objectives: list[tuple[z3.ExprRef, bool]]) -> z3.ModelRef | None:
+        """A model pushing each objective (term, up) in turn as far as the assertions allow."""
+        ctx = self.cx.zctx
+        opt = z3.Optimize(ctx=ctx)
+        opt.set("timeout", int(_STEP_TIMEOUT * 1000))
+        opt.set("priority", "lex")
+        opt.add(*[self._fix(a).translate(ctx) for a in assertions])
+        for term, up in objectives:
+            goal = self._fix(term).translate(ctx)
+            opt.maximize(goal) if up else opt.minimize(goal)
+        if opt.check() != z3.sat:
+            return None
+        model = opt.model().translate(z3.main_ctx())
+        rational = all(not z3.is_algebraic_value(model[d]) for d in model.decls() if d.arity() == 0)
+        return model if rational else None
+
+    def begin(
+        self, rng: random.Random, defaults: bool, hint: dict[Key, Fraction] | None = None
+    ) -> tuple[Run, dict[Key, Fraction]] | None:
+        """Parameter values (the defaults first, then a hint or random ends of the ranges) and an initial state."""
+        cx = self.cx
+        self.pairs = []
+        space = [*cx.params]
+        keys = [(p, a) for p in cx.program.params for a in self.enc.assets_of(p.sym)]
+        pins: list[z3.BoolRef] = []
+        for p, a in rng.sample(keys, len(keys)):
+            default = cx.preferred[self.enc.varname(p.sym.name, a, "")]
+            ends = [] if defaults else [v for v in (p.lo, p.hi) if v is not None]
+            first = (
+                hint[(p.sym.name, a)] if hint is not None and (p.sym.name, a) in hint else rng.choice([default, *ends])
+            )
+            for value in dict.fromkeys([first, default]):
+                pin = self.enc.param(p.sym.name, a) == q(value)
+                if self._solve([*space, *pins, pin]) is not None:
+                    pins.append(pin)
+                    break
+        model = self._solve([*space, *pins])
+        if model is None:
+            return None
+        params = {(p.sym.name, a): _value(model, self.enc.param(p.sym.name, a)) for p, a in keys}
+        self.pairs = [(self.enc.param(n, a), q(v)) for (n, a), v in params.items()]
+        f0 = self.enc.frame("search0")
+        init = [z3.And(ok, t) for t, ok in (self.enc.formula(c.expr, f0) for c in cx.program.init)]
+        chosen: list[z3.BoolRef] = [f0.where(), *init]
+        model = self._solve(chosen)
+        if model is None:
+            return None
+        # Round numbers, mostly non-zero: an account with money is more interesting than zeros.
+        for key in sorted(f0.vars, key=lambda k: (k[0], k[1] or "")):
+            v = f0.vars[key]
+            probe = rng.choice(_PROBES) if rng.random() < 0.75 else Fraction(0)
+            for cand in dict.fromkeys([probe, Fraction(0), Fraction(1)]):
+                trial = self._solve([*chosen, v == q(cand)])
+                if trial is not None:
+                    chosen.append(v == q(cand))
+                    model = trial
+                    break
+        state = {k: _value(model, v) for k, v in f0.vars.items()}
+        return Run(params, dict(state), []), state
+
+    def _allowed(self, state: dict[Key, Fraction], tag: str) -> list[Transition]:
+        pre = self.enc.frame(f"search.{tag}.pre", {k: q(v) for k, v in state.items()})
+        program = self.cx.program
+        ts = [action_step(self.enc, pre, a, tag) for a in program.actions]
+        ts += [env_step(self.enc, pre, e, tag) for e in program.envs]
+        forced = [t for t in ts if isinstance(t.step, ir.Action) and t.step.forced]
+        # A forced action has no arguments: from a concrete state its guard is a constant.
+        enabled = [t for t in forced if z3.is_true(z3.simplify(self._fix(z3.And(t.guard, t.defined))))]
+        return enabled or ts
+
+    def _cond(self, t: Transition) -> list[z3.BoolRef]:
+        from checker.bmc import _input_wheres
+
+        return [t.guard, t.defined, _input_wheres(self.cx, t.post)]
+
+    def violation(self, state: dict[Key, Fraction], goals: list[Goal], tag: str) -> tuple[Goal, Taken] | None:
+        """A goal that one allowed step from `state` breaks, and that step."""
+        for t in self._allowed(state, tag):
+            holds = [g.holds(self.cx, t.post) for g in goals]
+            model = self._solve([*self._cond(t), z3.Or(*[z3.Not(h) for h in holds])])
+            if model is None:
+                continue
+            for g, h in zip(goals, holds, strict=True):
+                if z3.is_false(model.eval(self._fix(h), model_completion=True)):
+                    return g, (t.step.name, {k: _value(model, v) for k, v in t.args.items()})
+        return None
+
+    def exposure(self, state: dict[Key, Fraction], tag: str) -> tuple[Taken, dict[Key, Fraction]] | None:
+        """With no maintenance requirement yet (no position), the action that takes on the largest one."""
+        if not self.roles:
+            return None
+        pre = self.enc.frame(f"search.{tag}.now", {k: q(v) for k, v in state.items()})
+        m, ok = pre.role("maintenance")
+        now = z3.simplify(self._fix(z3.If(ok, m, 0)))
+        if not z3.is_rational_value(now) or to_fraction(now) > 0:
+            return None
+        acts = [t for t in self._allowed(state, tag) if t.kind != "env" and t.args]
+        best: tuple[Fraction, z3.ModelRef, Transition] | None = None
+        for t in acts:
+            m, okm = t.post.role("maintenance")
+            model = self._extreme([*self._cond(t), okm], [(m, True)])
+            if model is None:
+                continue
+            value = _value(model, self._fix(m))
+            if value > 0 and (best is None or value > best[0]):
+                best = (value, model, t)
+        if best is not None:
+            return self._taken(best[1], best[2])
+        # No position can be opened (no money in the account): any action that adds equity, such as a
+        # deposit of whatever amount the solver picks first (small accounts are where fees run short).
+        equity, oke = pre.role("equity")
+        for t in acts:
+            after, ok = t.post.role("equity")
+            model = self._solve([*self._cond(t), oke, ok, after > equity])
+            if model is not None:
+                return self._taken(model, t)
+        return None
+
+    def _taken(self, model: z3.ModelRef, t: Transition) -> tuple[Taken, dict[Key, Fraction]]:
+        """The step with the model's arguments, each rounded (to a whole number, else 4 decimals) if still allowed."""
+        pins: list[z3.BoolRef] = []
+        for key in sorted(t.args):
+            v = t.args[key]
+            exact = _value(model, v)
+            for places in (0, 4):
+                rounded = Fraction(int(exact * 10**places), 10**places)  # towards zero: a smaller trade or move
+                if rounded == exact:
+                    break
+                trial = self._solve([*self._cond(t), *pins, v == q(rounded)]) if rounded != 0 else None
+                if trial is not None:
+                    model, exact = trial, rounded
+                    break
+            pins.append(v == q(exact))
+        args = {k: _value(model, v) for k, v in t.args.items()}
+        return (t.step.name, args), {k: _value(model, self._fix(v)) for k, v in t.post.vars.items()}
+
+    def step(
+        self, rng: random.Random, state: dict[Key, Fraction], tag: str, env_bias: float, stress: bool
+    ) -> tuple[Taken, dict[Key, Fraction]] | None:
+        """One allowed step and the state after it; env moves first with probability `env_bias`."""
+        allowed = self._allowed(state, tag)
+        rng.shuffle(allowed)
+        moves = [t for t in allowed if t.kind == "env"]
+        acts = [t for t in allowed if t.kind != "env"]
+        allowed = moves + acts if rng.random() < env_bias else acts + moves
+        idle: tuple[Taken, dict[Key, Fraction]] | None = None
+        for t in allowed:
+            model = self._choose(rng, t, stress)
+            if model is None:
+                continue
+            taken, post = self._taken(model, t)
+            if post == state:
+                idle = idle or (taken, post)
+                continue  # a step that changes nothing wastes depth: taken only if nothing else can be
+            return taken, post
+        return idle
+
+    def _choose(self, rng: random.Random, t: Transition, stress: bool) -> z3.ModelRef | None:
+        """Argument values for `t`: stress or a random extreme, else any that the guard allows."""
+        cond = self._cond(t)
+        if not t.args:
+            return self._solve(cond)
+        arg = rng.choice(sorted(t.args.values(), key=str))
+        model = None
+        if self.roles and (stress or rng.random() < 0.5):
+            if t.kind == "env":  # the move that leaves the account least healthy
+                eq, oke = t.post.role("equity")
+                m, okm = t.post.role("maintenance")
+                model = self._extreme([*cond, oke, okm], [(eq - m, False)])
+            else:  # the largest requirement the guard allows, then an argument it does not decide
+                m, okm = t.post.role("maintenance")
+                model = self._extreme([*cond, okm], [(m, True), (arg, rng.random() < 0.5)])
+        elif rng.random() < 0.8:
+            model = self._extreme(cond, [(arg, rng.random() < 0.5)])
+        return model or self._solve(cond)
+
+
+def _concrete(term: z3.ExprRef) -> Fraction | None:
+    v = z3.simplify(term)
+    return to_fraction(v) if z3.is_rational_value(v) else None
+
+
+def _value(model: z3.ModelRef, term: z3.ExprRef) -> Fraction:
+    v = model.eval(term, model_completion=True)
+    if z3.is_algebraic_value(v):
+        v = v.approx(20)  # not reached in practice: step queries are linear once the state is fixed
+    return to_fraction(v)
+
+
+def _confirm(cx: Context, goal: Goal, run: Run, seconds: float) -> CheckResult | None:
+    """The run as a BMC model (the full transition relation, every value fixed), reported like a BMC trace."""
+    from checker.bmc import Unrolling, _violation
+
+    u = Unrolling(cx, "found")
+    f0 = u.frames[0]
+    init = [z3.And(ok, t) for t, ok in (cx.enc.formula(c.expr, f0) for c in cx.program.init)]
+    assertions: list[z3.BoolRef] = [*cx.valid(f0), *init]
+    assertions += [cx.enc.param(n, a) == q(v) for (n, a), v in run.params.items()]
+    assertions += [f0.vars[k] == q(v) for k, v in run.init.items()]
+    *before, (last_name, last_args) = run.steps
+    for i, (name, args) in enumerate(before):
+        assertions.append(u.extend())
+        ts, sel = u.steps[i]
+        for t, b in zip(ts, sel, strict=True):
+            assertions.append(b if t.step.name == name else z3.Not(b))
+            if t.step.name == name:
+                assertions += [t.args[k] == q(v) for k, v in args.items()]
+    last, cond = next((t, c) for t, c in u.cases() if t.step.name == last_name)
+    assertions += [cond, *[last.args[k] == q(v) for k, v in last_args.items()], z3.Not(goal.holds(cx, last.post))]
+    outcome = cx.solve(assertions)
+    if outcome.status == "unsat":
+        raise InternalError(f"a run found by the search is not a run of the transition relation: {run}")
+    if outcome.model is None:
+        return None  # the solver gave up although every value is fixed: report nothing for this goal
+    model = rational_model(outcome.model, assertions, cx.options.timeout)
+    reason_steps = len(run.steps)
+    result = _violation(cx, goal, u, model, reason_steps, last, seconds)
+    return CheckResult(
+        result.id,
+        result.name,
+        result.verdict,
+        result.seconds,
+        result.reason + " (found by the deep search)",
+        f"bounded, depth {reason_steps}",
+        result.counterexample,
+    )
