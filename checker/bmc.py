@@ -348,13 +348,15 @@ def _houdini(
     """The largest subset of `candidates` that is mutually k-inductive (their names).
 
     Frames 0..k-1 are arbitrary states linked by k-1 steps, all satisfying the candidates; the
-    last step is split by cases and each case must keep every surviving candidate. One query per
-    case asks whether any candidate can fail; a model drops every candidate it falsifies, and
-    only a query the solver gives up on is split into one query per candidate (a candidate
-    whose own query is UNKNOWN is dropped and added to `hard`). `facts`, goals already proved
-    for every reachable state, hold in every frame. `expendable` candidates (lemmas) are all
-    dropped at once when a joint query is UNKNOWN, so that lemmas never cost a query each.
-    `cti` receives, per dropped candidate, the model that falsified it (a counterexample to
+    last step is split by cases and each case must keep every surviving candidate. `facts`,
+    goals already proved for every reachable state, hold in every frame.
+
+    The spec's goals are asked one query per goal and case, as nonlinear queries about one goal
+    are the easiest for the solver; a goal whose query is UNKNOWN is dropped and added to `hard`.
+    `expendable` candidates (solvent's lemmas, often many) are asked together first: one query
+    per case whether any candidate fails, a model dropping every candidate it falsifies, and all
+    of them dropped at once if such a query is UNKNOWN, so that lemmas never cost a query each.
+    `cti` receives, per dropped goal, the model that falsified it (a counterexample to
     induction), whose parameters the deep search tries.
     """
     u = Unrolling(cx, f"ind{k}.")
@@ -365,44 +367,41 @@ def _houdini(
     cases = u.cases()
     alive = list(candidates)
     settled: set[int] = set()  # cases every alive candidate is known to survive
-    while alive and len(settled) < len(cases):
+    while any(g in expendable for g in alive) and len(settled) < len(cases):
         hyp = [g.holds(cx, f) for g in alive for f in u.frames]
         i = next(j for j in range(len(cases)) if j not in settled)
         t, cond = cases[i]
         post = [g.holds(cx, t.post) for g in alive]
-        # The joint query gets a quarter of the time: when it is hard, the split below does the real work.
+        # A quarter of the time: lemmas are worth a little search, not a goal's full budget.
         joint = [*constraints, *hyp, cond, z3.Or(*[z3.Not(p) for p in post])]
-        outcome = cx.solve(joint, Fraction(cx.options.timeout) / 4) if len(alive) > 1 else cx.solve(joint)
+        outcome = cx.solve(joint, Fraction(cx.options.timeout) / 4)
         if outcome.status == "unsat":
             settled.add(i)
             continue
+        failing: list[Goal] = []
         if outcome.status == "sat" and outcome.model is not None:
             model = outcome.model
             failing = [g for g, p in zip(alive, post, strict=True) if z3.is_false(model.eval(p, model_completion=True))]
-            if cti is not None:
-                cti.update({g.name: model for g in failing})
-        elif len(alive) == 1:  # the joint query was this candidate's own: no need to ask again
-            failing = list(alive)
-            if outcome.status == "unknown":
-                hard.add(alive[0].name)
-        else:
-            failing = []
-        if not failing and any(g in expendable for g in alive):
-            alive = [g for g in alive if g not in expendable]
-            settled.clear()
-            continue
-        if not failing:  # UNKNOWN (or a model that decides nothing): ask candidate by candidate
-            for g, p in zip(alive, post, strict=True):
-                one = cx.solve([*constraints, *hyp, cond, z3.Not(p)])
-                if one.status != "unsat":
-                    failing.append(g)
-                    if one.status == "unknown":
-                        hard.add(g.name)
-            if not failing:
-                settled.add(i)
-                continue
-        alive = [g for g in alive if g not in failing]
+        alive = [g for g in alive if g not in failing] if failing else [g for g in alive if g not in expendable]
         settled.clear()  # fewer hypotheses: every case must be asked again
+    changed = True
+    while changed and alive:
+        changed = False
+        hyp = [g.holds(cx, f) for g in alive for f in u.frames]
+        for g in list(alive):
+            for t, cond in cases:
+                one = cx.solve([*constraints, *hyp, cond, z3.Not(g.holds(cx, t.post))])
+                if one.status == "unsat":
+                    continue
+                if one.status == "unknown":
+                    hard.add(g.name)
+                elif cti is not None and one.model is not None:
+                    cti[g.name] = one.model
+                alive.remove(g)
+                changed = True
+                break
+            if changed:
+                break
     return [g.name for g in alive]
 
 
