@@ -288,9 +288,14 @@ class _BMC:
             if d == 0:
                 cases = [(None, self.u.frames[0], z3.BoolVal(True))]
             else:
-                cases = [(t, t.post, cond) for t, cond in self.u.cases()]
+                # Forced steps (liquidations) first: they are where funds and balances break.
+                split = sorted(
+                    self.u.cases(), key=lambda c: not (isinstance(c[0].step, ir.Action) and c[0].step.forced)
+                )
+                cases = [(t, t.post, cond) for t, cond in split]
             for g in self.open():
                 t0 = time.perf_counter()
+                gave_up = ""  # a case the solver gave up on: UNKNOWN unless a later case is a violation
                 for t, frame, cond in cases:
                     bad = z3.Not(g.holds(cx, frame))
                     facts = [
@@ -310,11 +315,11 @@ class _BMC:
                         self.found[g.name] = _violation(cx, g, self.u, model, d, t, time.perf_counter() - t0)
                         break
                     if outcome.status == "unknown":
-                        self.unknown[g.name] = (
-                            f"no violation in {d - 1} steps from `init`; the solver gave up at depth {d}: "
-                            f"{outcome.reason}"
-                        )
-                        break
+                        gave_up = gave_up or outcome.reason
+                if gave_up and g.name not in self.found:
+                    self.unknown[g.name] = (
+                        f"no violation in {d - 1} steps from `init`; the solver gave up at depth {d}: {gave_up}"
+                    )
             self.reached = d
 
 
