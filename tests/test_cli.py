@@ -321,6 +321,28 @@ def test_depth_checks_invariants(capsys):
     assert {c["id"] for c in doc["specs"][0]["checks"]} == {"invariant"}
 
 
+@pytest.mark.parametrize(("flag", "value", "words"), [("--search-runs", "-1", ">= 0"), ("--search-runs", "x", "whole"),
+                                                      ("--search-depth", "0", "positive")])
+def test_bad_search_options_exit_2(capsys, flag, value, words):
+    code, out, err = run(capsys, "check", PROVED, flag, value)
+    assert code == 2 and flag in err and words in err and out == ""
+
+
+def test_search_options_reach_the_checker(monkeypatch, capsys):
+    seen = []
+    import checker.checks
+
+    real = checker.checks.run_checks
+
+    def spy(spec, options, only=()):
+        seen.append((options.search_runs, options.search_depth))
+        return real(spec, options, only)
+
+    monkeypatch.setattr(checker.checks, "run_checks", spy)
+    code, _ = run_json(capsys, PROVED, "--search-runs", "0", "--search-depth", "7", "--only", "invariant")
+    assert code == 0 and seen == [(0, 7)]
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "soon"])
 def test_bad_timeout_exits_2(capsys, value):
     code, _, err = run(capsys, "check", PROVED, "--timeout", value)
