@@ -53,11 +53,13 @@ from frontend import machine  # noqa: E402  (benchmarks/frontend.py)
 import dsl  # noqa: E402
 from checker.bmc import _BMC, _houdini  # noqa: E402
 from checker.goals import spec_goals as goals  # noqa: E402
+from checker.search import search  # noqa: E402
 from checker.checks import Context, run_checks  # noqa: E402
 from checker.solver import Options, configure  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SPECS = ("examples/binance_usdm_perp.margin", "examples/aave_v3_lending.margin")
+KEEPER = "examples/bad/binance_keeper_tip_drains_fund.margin"  # a violation about 30 steps deep
 DEPTHS = (1, 2, 3, 4, 5, 10, 20, 30, 50)
 
 
@@ -106,6 +108,30 @@ class InvariantRow:
     seconds: float
     results: list[str]  # "name: VERDICT (proof)"
     split: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class SearchRow:
+    spec: str
+    depth: int
+    runs: int
+    seconds: float
+    steps: int
+    found: list[str]  # "goal: violated after N steps"
+    split: dict[str, float] = field(default_factory=dict)
+
+
+def deep_search(name: str, spec: dsl.Spec, depth: int, runs: int, options: Options) -> SearchRow:
+    """checker.search.search on every goal of the spec (the spec's invariants and `where`s)."""
+    configure(options.seed)
+    METER.reset()
+    t = time.perf_counter()
+    cx = Context(spec, options)
+    searched = search(cx, goals(cx.program), depth, runs)
+    wall = time.perf_counter() - t
+    found = [f"{g}: violated after {len(r.counterexample.steps) - 1} steps" if r.counterexample else g
+             for g, r in searched.found.items()]
+    return SearchRow(name, depth, runs, wall, searched.steps, found, METER.split(wall))
 
 
 def bmc_sweep(name: str, spec: dsl.Spec, depths: Sequence[int], options: Options, cap: float) -> tuple[
@@ -225,8 +251,22 @@ def render(depth_rows: Sequence[DepthRow], notes: dict[str, str], ind: Sequence[
     ]
     for r in inv:
         lines.append(f"| {r.spec} | {r.options} | {r.seconds:.2f} | {_split(r.split)} | {'<br>'.join(r.results)} |")
+    lines += [
+        "",
+        "## (d) deep search against depth (`checker.search.search`, all goals)",
+        "",
+        "Concrete runs with one-step lookahead (checker/search.py): a falsifier, linear in depth; it "
+        "never proves anything. Finding nothing on a good spec is the expected result; the known-bad "
+        "keeper example's violation needs about 30 steps.",
+        "",
+        f"| spec | depth | runs | s | steps taken | violations found | {SPLIT_HEAD} |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in info.get("search_rows", []):
+        lines.append(f"| {r.spec} | {r.depth} | {r.runs} | {r.seconds:.2f} | {r.steps} | "
+                     f"{'<br>'.join(r.found) or 'none'} | {_split(r.split)} |")
     if info.get("profile"):
-        lines += ["", "## (d) profile", "", info["profile"]]
+        lines += ["", "## (e) profile", "", info["profile"]]
     return "\n".join(lines) + "\n"
 
 
@@ -252,6 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="pin every parameter to its default (the CLI's --params defaults) in (a) and (b)")
     ap.add_argument("--check-depths", type=int, nargs="*", default=[1, 2, 5, 10, 20, 50],
                     help="--depth values for (c), the whole `invariant` check as `solvent check` runs it")
+    ap.add_argument("--search-depths", type=int, nargs="*", default=[10, 20, 30, 50],
+                    help="run lengths for (d), the deep search")
+    ap.add_argument("--search-runs", type=int, default=8, help="runs per point in (d) (default 8, as the CLI)")
+    ap.add_argument("--search-specs", nargs="*", default=[*SPECS, KEEPER], help="specs for (d)")
     ap.add_argument("--quick", action="store_true", help="depths 1 2 5, cap 30 s, k up to 2, no --depth in (c)")
     ap.add_argument("--profile", action="store_true", help="cProfile BMC at the deepest point reached, per spec")
     ap.add_argument("--out", type=Path, default=RESULTS, help="directory for bmc.md and bmc.json")
@@ -279,6 +323,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 inv.append(invariant_check(name, spec, Options(depth=d), f"--depth {d}"))
             print(f"  {name} invariant: {', '.join(f'{r.seconds:.2f} s' for r in inv[-2:])}", file=sys.stderr,
                   flush=True)
+        search_rows: list[SearchRow] = []
+        for path in args.search_specs:
+            name = Path(path).name
+            spec = dsl.load(path)
+            for d in [10] if args.quick else args.search_depths:
+                search_rows.append(deep_search(name, spec, d, args.search_runs, options))
+                print(f"  {name} search depth {d}: {search_rows[-1].seconds:.2f} s", file=sys.stderr, flush=True)
     if args.profile:
         for path in args.specs:
             name = Path(path).name
@@ -291,13 +342,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "cap": args.cap, "all_defaults": args.all_defaults, "notes": notes}
     if profiles:
         info["profile"] = "\n\n".join(profiles)
+    info["search_rows"] = search_rows
     report = render(depth_rows, notes, ind, inv, info)
     print(report)
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bmc.md").write_text(report, encoding="utf-8")
-    payload = {**info, "bmc": [asdict(r) for r in depth_rows], "induction": [asdict(r) for r in ind],
-               "invariant": [asdict(r) for r in inv]}
+    payload = {**{k: v for k, v in info.items() if k != "search_rows"}, "bmc": [asdict(r) for r in depth_rows],
+               "induction": [asdict(r) for r in ind], "invariant": [asdict(r) for r in inv],
+               "search": [asdict(r) for r in search_rows]}
     (args.out / "bmc.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out / 'bmc.md'} and {args.out / 'bmc.json'}")
     return 0

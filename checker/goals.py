@@ -82,16 +82,17 @@ def spec_goals(program: ir.Program) -> list[Goal]:
         for c in program.invariants
     ]
 
-    def where_holds(expr: ir.Expr) -> RuntimeHolds:
-        # The engine checks all `where`s at once; one failing is enough for the goal of that state.
-        return lambda v: v.engine.where_holds(v.params, v.state, v.inputs)
+    def every_where(v: View) -> bool:
+        # The engine checks all `where`s at once (it has no function per `where`): the replay confirms
+        # that some `where` fails in the last state; the solver's query named this goal's.
+        return bool(v.engine.where_holds(v.params, v.state, v.inputs))
 
     out += [
         Goal(
             f"invariant: where of {c.name} stays true",
             "invariant",
             _formula_holds(c.expr),
-            where_holds(c.expr),
+            every_where,
             f"the `where` of `{c.name}` fails",
             c.span.where,
         )
