@@ -102,8 +102,8 @@ def search(
         if begun is None:
             continue
         run, state = begun
-        for d in range(1, depth + 1):
-            hit = walker.violation(state, open_, f"r{r}.{d}")
+        for _ in range(depth):
+            hit = walker.violation(state, open_)
             if hit is not None:
                 goal, step = hit
                 run.steps.append(step)
@@ -113,8 +113,8 @@ def search(
                 break
             # Even runs (the first with the default parameters) stress the account, odd runs wander.
             stress = r % 2 == 0
-            moved = walker.exposure(state, f"r{r}.{d}") if stress else None
-            moved = moved or walker.step(rng, state, f"r{r}.{d}", 0.9 if stress else 0.3, stress)
+            moved = walker.exposure(state) if stress else None
+            moved = moved or walker.step(rng, state, 0.9 if stress else 0.3, stress)
             if moved is None:
                 break  # no step is possible from here
             step, state = moved
@@ -124,15 +124,27 @@ def search(
 
 
 class _Walker:
+    """Steps from concrete states. The transitions are encoded once, over a symbolic frame; each
+    query substitutes the current state's and the parameters' values into them (cheap, in Z3)."""
+
     def __init__(self, cx: Context) -> None:
+        from checker.bmc import _input_wheres
+
         self.cx = cx
         self.enc = cx.enc
         self.pairs: list[tuple[z3.ExprRef, z3.ExprRef]] = []  # parameter -> its value in this run
+        self.sub: list[tuple[z3.ExprRef, z3.ExprRef]] = []  # the same, and the current state's values
         self.forced = {a.name for a in cx.program.actions if a.forced}
         self.roles = cx.program.role("equity") is not None and cx.program.role("maintenance") is not None
+        self.pre = self.enc.frame("search.pre")
+        program = cx.program
+        self.ts = [action_step(self.enc, self.pre, a, "search.next") for a in program.actions]
+        self.ts += [env_step(self.enc, self.pre, e, "search.next") for e in program.envs]
+        self.conds = {id(t): [t.guard, t.defined, _input_wheres(cx, t.post)] for t in self.ts}
+        self.holds: dict[tuple[str, int], z3.BoolRef] = {}
 
     def _fix(self, a: z3.ExprRef) -> z3.ExprRef:
-        return z3.substitute(a, *self.pairs) if self.pairs else a
+        return z3.substitute(a, *self.sub) if self.sub else a
 
     def _solve(self, assertions: list[z3.BoolRef]) -> z3.ModelRef | None:
         outcome = self.cx.solve([self._fix(a) for a in assertions], _STEP_TIMEOUT)
@@ -159,7 +171,7 @@ class _Walker:
     ) -> tuple[Run, dict[Key, Fraction]] | None:
         """Parameter values (the defaults first, then a hint or random ends of the ranges) and an initial state."""
         cx = self.cx
-        self.pairs = []
+        self.pairs = self.sub = []
         space = [*cx.params]
         keys = [(p, a) for p in cx.program.params for a in self.enc.assets_of(p.sym)]
         pins: list[z3.BoolRef] = []
@@ -179,6 +191,7 @@ class _Walker:
             return None
         params = {(p.sym.name, a): _value(model, self.enc.param(p.sym.name, a)) for p, a in keys}
         self.pairs = [(self.enc.param(n, a), q(v)) for (n, a), v in params.items()]
+        self.sub = list(self.pairs)
         f0 = self.enc.frame("search0")
         init = [z3.And(ok, t) for t, ok in (self.enc.formula(c.expr, f0) for c in cx.program.init)]
         chosen: list[z3.BoolRef] = [f0.where(), *init]
@@ -198,25 +211,27 @@ class _Walker:
         state = {k: _value(model, v) for k, v in f0.vars.items()}
         return Run(params, dict(state), []), state
 
-    def _allowed(self, state: dict[Key, Fraction], tag: str) -> list[Transition]:
-        pre = self.enc.frame(f"search.{tag}.pre", {k: q(v) for k, v in state.items()})
-        program = self.cx.program
-        ts = [action_step(self.enc, pre, a, tag) for a in program.actions]
-        ts += [env_step(self.enc, pre, e, tag) for e in program.envs]
-        forced = [t for t in ts if isinstance(t.step, ir.Action) and t.step.forced]
+    def _allowed(self, state: dict[Key, Fraction]) -> list[Transition]:
+        """The steps allowed from `state` (the enabled forced actions, if any); later queries are about `state`."""
+        self.sub = [*self.pairs, *[(self.pre.vars[k], q(v)) for k, v in state.items()]]
+        forced = [t for t in self.ts if isinstance(t.step, ir.Action) and t.step.forced]
         # A forced action has no arguments: from a concrete state its guard is a constant.
         enabled = [t for t in forced if z3.is_true(z3.simplify(self._fix(z3.And(t.guard, t.defined))))]
-        return enabled or ts
+        return enabled or list(self.ts)
 
     def _cond(self, t: Transition) -> list[z3.BoolRef]:
-        from checker.bmc import _input_wheres
+        return self.conds[id(t)]
 
-        return [t.guard, t.defined, _input_wheres(self.cx, t.post)]
+    def _holds(self, g: Goal, t: Transition) -> z3.BoolRef:
+        key = (g.name, id(t))
+        if key not in self.holds:
+            self.holds[key] = g.holds(self.cx, t.post)
+        return self.holds[key]
 
-    def violation(self, state: dict[Key, Fraction], goals: list[Goal], tag: str) -> tuple[Goal, Taken] | None:
+    def violation(self, state: dict[Key, Fraction], goals: list[Goal]) -> tuple[Goal, Taken] | None:
         """A goal that one allowed step from `state` breaks, and that step."""
-        for t in self._allowed(state, tag):
-            holds = [g.holds(self.cx, t.post) for g in goals]
+        for t in self._allowed(state):
+            holds = [self._holds(g, t) for g in goals]
             model = self._solve([*self._cond(t), z3.Or(*[z3.Not(h) for h in holds])])
             if model is None:
                 continue
@@ -225,16 +240,16 @@ class _Walker:
                     return g, (t.step.name, {k: _value(model, v) for k, v in t.args.items()})
         return None
 
-    def exposure(self, state: dict[Key, Fraction], tag: str) -> tuple[Taken, dict[Key, Fraction]] | None:
+    def exposure(self, state: dict[Key, Fraction]) -> tuple[Taken, dict[Key, Fraction]] | None:
         """With no maintenance requirement yet (no position), the action that takes on the largest one."""
         if not self.roles:
             return None
-        pre = self.enc.frame(f"search.{tag}.now", {k: q(v) for k, v in state.items()})
+        acts = [t for t in self._allowed(state) if t.kind != "env" and t.args]
+        pre = self.pre
         m, ok = pre.role("maintenance")
         now = z3.simplify(self._fix(z3.If(ok, m, 0)))
         if not z3.is_rational_value(now) or to_fraction(now) > 0:
             return None
-        acts = [t for t in self._allowed(state, tag) if t.kind != "env" and t.args]
         best: tuple[Fraction, z3.ModelRef, Transition] | None = None
         for t in acts:
             m, okm = t.post.role("maintenance")
@@ -275,10 +290,10 @@ class _Walker:
         return (t.step.name, args), {k: _value(model, self._fix(v)) for k, v in t.post.vars.items()}
 
     def step(
-        self, rng: random.Random, state: dict[Key, Fraction], tag: str, env_bias: float, stress: bool
+        self, rng: random.Random, state: dict[Key, Fraction], env_bias: float, stress: bool
     ) -> tuple[Taken, dict[Key, Fraction]] | None:
         """One allowed step and the state after it; env moves first with probability `env_bias`."""
-        allowed = self._allowed(state, tag)
+        allowed = self._allowed(state)
         rng.shuffle(allowed)
         moves = [t for t in allowed if t.kind == "env"]
         acts = [t for t in allowed if t.kind != "env"]
