@@ -295,7 +295,7 @@ class _BMC:
                 cases = [(t, t.post, cond) for t, cond in split]
             for g in self.open():
                 t0 = time.perf_counter()
-                gave_up = ""  # a case the solver gave up on: UNKNOWN unless a later case is a violation
+                gave_up = ""  # why the solver gave up on a case, if it did
                 for t, frame, cond in cases:
                     bad = z3.Not(g.holds(cx, frame))
                     facts = [
@@ -315,7 +315,10 @@ class _BMC:
                         self.found[g.name] = _violation(cx, g, self.u, model, d, t, time.perf_counter() - t0)
                         break
                     if outcome.status == "unknown":
-                        gave_up = gave_up or outcome.reason
+                        # Stop at the first case the solver gives up on: each costs the full timeout,
+                        # and forced steps, where violations are likeliest, were asked first.
+                        gave_up = outcome.reason
+                        break
                 if gave_up and g.name not in self.found:
                     self.unknown[g.name] = (
                         f"no violation in {d - 1} steps from `init`; the solver gave up at depth {d}: {gave_up}"

@@ -94,7 +94,7 @@ CASES: dict[str, Case] = {
     "bad/binance_partial_liquidation_dust.margin": Case(_v("invariant: no_bad_debt", "invariant: fund_solvent")),
     "bad/binance_fund_pays_rounding.margin": Case(_v("invariant: fund_solvent")),
     # Too deep for BMC (bounded, depth 4 without the search): the deep search
-    # finds the run of four liquidations, about 29 steps.
+    # finds a run of five liquidations, about 29 steps.
     "bad/binance_keeper_tip_drains_fund.margin": Case(_v("invariant: fund_solvent")),
     "bad/cross_collateral_haircut_too_small.margin": Case(
         _v("gap-safety: index", "property: move_cannot_bankrupt", "invariant: fund_solvent")
