@@ -53,9 +53,9 @@ CASES: dict[str, Case] = {
     "bitmex_inverse_perp.margin": Case(),
     # fund_solvent is UNKNOWN under the full parameter ranges: the k-induction
     # step and BMC at depth 3 hit Z3's 10 s timeout (z3 and nlsat) on the
-    # nonlinear products param x position x price over three assets (also with
-    # `--params defaults`); the deep search finds no violation. See the comment
-    # in the spec file.
+    # nonlinear products param x position x price over three assets; the deep
+    # search finds no violation. With `--params defaults --timeout 60` it is
+    # PROVED (inductive, k=2). See the comment in the spec file.
     "cross_margin_portfolio.margin": Case(other={"invariant: fund_solvent": Verdict.UNKNOWN}),
     # ---- known-bad variants ----
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate")),
