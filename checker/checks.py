@@ -38,7 +38,7 @@ class Context:
         self.program = spec.program
         self.options = options
         validate_pins(self.program, options.pins)
-        self.zctx = z3.Context()  # this spec's solving context (see `solve`)
+        self.zctx = z3.Context()  # for the deep search's optimisation queries
         self.seen: dict[str, int] = {}  # result names given so far
         self.integers = uses_rounding(self.program)
         self.enc = Encoder(self.program, options.pins, options.all_defaults)
@@ -53,9 +53,15 @@ class Context:
                 self.preferred[self.enc.varname(p.sym.name, asset, "")] = default
 
     def solve(self, assertions: list[z3.BoolRef], timeout: Fraction | None = None) -> Outcome:
-        """One query, in this spec's solving context (with a shorter `timeout` than the options', if given)."""
+        """One query (with a shorter `timeout` than the options', if given), in a fresh Z3 context.
+
+        Z3's search depends on the numbering of terms in its context. A context shared by all the
+        queries of a spec made an answer depend on which queries came before (one known-bad example
+        was VIOLATED in a full run and UNKNOWN with `--only invariant`); a fresh one per query makes
+        it depend on the query alone.
+        """
         options = self.options if timeout is None else dataclasses.replace(self.options, timeout=timeout)
-        return solve(assertions, options, self.integers, self.zctx)
+        return solve(assertions, options, self.integers, z3.Context())
 
     def witness(
         self, check_id: str, name: str, assertions: list[z3.BoolRef], good: str, bad: str, at: Span | None = None

@@ -77,9 +77,9 @@ def solve(
 
     `integers` says whether the terms use integer conversion (rounding), which nlsat cannot take;
     callers that know it (once per spec) save a walk of every query. The query is solved in `ctx`,
-    a context the caller owns for one spec (or a fresh one): Z3's search depends on the numbering of
-    terms in its context, so sharing the global one would make answers depend on whatever the
-    process built before, while one context per spec run keeps them reproducible.
+    or in a fresh context (what `checks.Context.solve` does): Z3's search depends on the numbering
+    of terms in its context, so a context shared with other queries (the global one, or one per
+    spec) makes the answer depend on whatever was built before.
     """
     if integers is None:
         integers = _uses_integers(assertions)
