@@ -28,7 +28,7 @@ import z3
 
 from checker.encode import Frame
 from checker.goals import Goal, lemmas, spec_goals
-from checker.replay import Scene, rational_model, readable_model
+from checker.replay import Scene, exact_value, rational_model, readable_model
 from checker.results import CheckResult
 from checker.solver import Verdict
 from checker.steps import Transition, action_step, env_step
@@ -186,7 +186,7 @@ def _deep_search(cx: Context, bmc: _BMC, goals_: list[Goal], cti: dict[str, z3.M
     for g in targets:
         model = cti.get(g.name)
         if model is not None:
-            hints.append({key: cx.replayer.exact(model, v) for key, v in cx.enc.params.items()})
+            hints.append({key: exact_value(model, v) for key, v in cx.enc.params.items()})
     searched = search(cx, targets, depth, cx.options.search_runs, hints, cx.options.seed)
     bmc.found.update(searched.found)
     for name in searched.found:
@@ -293,17 +293,15 @@ class _BMC:
                     self.u.cases(), key=lambda c: not (isinstance(c[0].step, ir.Action) and c[0].step.forced)
                 )
                 cases = [(t, t.post, cond) for t, cond in split]
+            # Proved goals hold in every frame of the run, the last step's too: encoded once per case.
+            before = [f.holds(cx, fr) for f in self.facts for fr in self.u.frames]
+            facts = [[*before, *([f.holds(cx, fr) for f in self.facts] if d else [])] for _, fr, _ in cases]
             for g in self.open():
                 t0 = time.perf_counter()
                 gave_up = ""  # why the solver gave up on a case, if it did
-                for t, frame, cond in cases:
+                for (t, frame, cond), known in zip(cases, facts, strict=True):
                     bad = z3.Not(g.holds(cx, frame))
-                    facts = [
-                        f.holds(cx, fr)
-                        for f in self.facts
-                        for fr in {id(x): x for x in [*self.u.frames, frame]}.values()
-                    ]
-                    query = [*self.assertions, *facts, cond, bad]
+                    query = [*self.assertions, *known, cond, bad]
                     outcome = cx.solve(query)
                     if outcome.status == "sat" and self.quiet:
                         self.found[g.name] = CheckResult(g.check, g.name, Verdict.VIOLATED, 0.0)

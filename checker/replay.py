@@ -90,14 +90,23 @@ def satisfies(model: z3.ModelRef, assertions: Sequence[z3.BoolRef]) -> bool:
 
 
 def _fresh_model(assertions: Sequence[z3.BoolRef], timeout: Fraction | float) -> z3.ModelRef | None:
+    """A model of `assertions` from a solver in its own context (not the shared global one, so that the
+    answer is reproducible), or None."""
     ctx = z3.Context()
     solver = z3.Solver(ctx=ctx)
     solver.set("timeout", max(1, int(timeout * 1000)))
     solver.add(*[a.translate(ctx) for a in assertions])
     if solver.check() != z3.sat:
         return None
-    model = solver.model().translate(z3.main_ctx())
-    return model if satisfies(model, assertions) else None
+    return solver.model().translate(z3.main_ctx())
+
+
+def exact_value(model: z3.ModelRef, term: z3.ExprRef) -> Fraction:
+    """`term`'s value in `model` as a Fraction (an irrational value is rounded to 20 digits)."""
+    v = model.eval(term, model_completion=True)
+    if z3.is_algebraic_value(v):
+        v = v.approx(20)
+    return to_fraction(v)
 
 
 def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: Fraction | float) -> z3.ModelRef | None:
@@ -110,7 +119,7 @@ def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: Fr
         # Seen once under load in the full test suite: a model that does not satisfy the query it
         # answers. Ask again in a fresh context rather than replay values that are not a witness.
         model = _fresh_model(assertions, timeout)
-        if model is None:
+        if model is None or not satisfies(model, assertions):
             return None
     consts = _free_constants(assertions)
     values = {c.get_id(): model.eval(c, model_completion=True) for c in consts}
@@ -123,12 +132,9 @@ def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: Fr
             if z3.is_algebraic_value(v):
                 v = v.approx(precision)
             pins.append(c == v)
-        ctx = z3.Context()  # not the shared global context, so that the answer is reproducible
-        solver = z3.Solver(ctx=ctx)
-        solver.set("timeout", max(1, int(timeout * 1000)))
-        solver.add(*[a.translate(ctx) for a in [*assertions, *pins]])
-        if solver.check() == z3.sat:
-            return solver.model().translate(z3.main_ctx())
+        pinned = _fresh_model([*assertions, *pins], timeout)
+        if pinned is not None:
+            return pinned
     return None
 
 
@@ -216,13 +222,6 @@ class Replayer:
             return True
         if z3.is_false(v):
             return False
-        return to_fraction(v)
-
-    def exact(self, model: z3.ModelRef, term: z3.ExprRef) -> Fraction:
-        """`term`'s value in `model` as a Fraction (an irrational value is rounded to 20 digits)."""
-        v = model.eval(term, model_completion=True)
-        if z3.is_algebraic_value(v):
-            v = v.approx(20)
         return to_fraction(v)
 
     def _params(self, model: z3.ModelRef) -> dict[str, Value]:
@@ -334,4 +333,4 @@ class Replayer:
         return out
 
 
-__all__ = ["Predicate", "Replayer", "Scene", "View", "q", "rational_model", "readable_model"]
+__all__ = ["Predicate", "Replayer", "Scene", "View", "exact_value", "q", "rational_model", "readable_model"]

@@ -86,8 +86,12 @@ def counterexample_table(cex: Counterexample, indent: str = "") -> list[str]:
         if not any(r):
             continue
         out.append(indent + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
-    out.append(indent + ("(replayed on the generated engine: it agrees)" if cex.replayed else "(not replayed)"))
+    out.append(indent + _replayed(cex))
     return out
+
+
+def _replayed(cex: Counterexample) -> str:
+    return "(replayed on the generated engine: it agrees)" if cex.replayed else "(not replayed)"
 
 
 def _step_lines(cex: Counterexample, indent: str) -> list[str]:
@@ -108,7 +112,7 @@ def _step_lines(cex: Counterexample, indent: str) -> list[str]:
         values = now
     last = cex.steps[-1]
     out.append(indent + "after the last step: " + ", ".join(f"{k} = {show(v)}" for k, v in last.lets.items()))
-    out.append(indent + ("(replayed on the generated engine: it agrees)" if cex.replayed else "(not replayed)"))
+    out.append(indent + _replayed(cex))
     return out
 
 

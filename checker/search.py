@@ -34,7 +34,7 @@ import z3
 
 from checker.encode import q
 from checker.goals import Goal
-from checker.replay import rational_model, to_fraction
+from checker.replay import exact_value, rational_model, to_fraction
 from checker.results import CheckResult
 from checker.steps import Transition, action_step, env_step
 from dsl import ir
@@ -189,7 +189,7 @@ class _Walker:
         model = self._solve([*space, *pins])
         if model is None:
             return None
-        params = {(p.sym.name, a): _value(model, self.enc.param(p.sym.name, a)) for p, a in keys}
+        params = {(p.sym.name, a): exact_value(model, self.enc.param(p.sym.name, a)) for p, a in keys}
         self.pairs = [(self.enc.param(n, a), q(v)) for (n, a), v in params.items()]
         self.sub = list(self.pairs)
         f0 = self.enc.frame("search0")
@@ -208,7 +208,7 @@ class _Walker:
                     chosen.append(v == q(cand))
                     model = trial
                     break
-        state = {k: _value(model, v) for k, v in f0.vars.items()}
+        state = {k: exact_value(model, v) for k, v in f0.vars.items()}
         return Run(params, dict(state), []), state
 
     def _allowed(self, state: dict[Key, Fraction]) -> list[Transition]:
@@ -237,7 +237,7 @@ class _Walker:
                 continue
             for g, h in zip(goals, holds, strict=True):
                 if z3.is_false(model.eval(self._fix(h), model_completion=True)):
-                    return g, (t.step.name, {k: _value(model, v) for k, v in t.args.items()})
+                    return g, (t.step.name, {k: exact_value(model, v) for k, v in t.args.items()})
         return None
 
     def exposure(self, state: dict[Key, Fraction]) -> tuple[Taken, dict[Key, Fraction]] | None:
@@ -256,7 +256,7 @@ class _Walker:
             model = self._extreme([*self._cond(t), okm], [(m, True)])
             if model is None:
                 continue
-            value = _value(model, self._fix(m))
+            value = exact_value(model, self._fix(m))
             if value > 0 and (best is None or value > best[0]):
                 best = (value, model, t)
         if best is not None:
@@ -276,7 +276,7 @@ class _Walker:
         pins: list[z3.BoolRef] = []
         for key in sorted(t.args):
             v = t.args[key]
-            exact = _value(model, v)
+            exact = exact_value(model, v)
             for places in (0, 4):
                 rounded = Fraction(int(exact * 10**places), 10**places)  # towards zero: a smaller trade or move
                 if rounded == exact:
@@ -286,8 +286,8 @@ class _Walker:
                     model, exact = trial, rounded
                     break
             pins.append(v == q(exact))
-        args = {k: _value(model, v) for k, v in t.args.items()}
-        return (t.step.name, args), {k: _value(model, self._fix(v)) for k, v in t.post.vars.items()}
+        args = {k: exact_value(model, v) for k, v in t.args.items()}
+        return (t.step.name, args), {k: exact_value(model, self._fix(v)) for k, v in t.post.vars.items()}
 
     def step(
         self, rng: random.Random, state: dict[Key, Fraction], env_bias: float, stress: bool
@@ -328,18 +328,6 @@ class _Walker:
         elif rng.random() < 0.8:
             model = self._extreme(cond, [(arg, rng.random() < 0.5)])
         return model or self._solve(cond)
-
-
-def _concrete(term: z3.ExprRef) -> Fraction | None:
-    v = z3.simplify(term)
-    return to_fraction(v) if z3.is_rational_value(v) else None
-
-
-def _value(model: z3.ModelRef, term: z3.ExprRef) -> Fraction:
-    v = model.eval(term, model_completion=True)
-    if z3.is_algebraic_value(v):
-        v = v.approx(20)  # not reached in practice: step queries are linear once the state is fixed
-    return to_fraction(v)
 
 
 def _confirm(cx: Context, goal: Goal, run: Run, seconds: float) -> CheckResult | None:
