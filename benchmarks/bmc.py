@@ -9,7 +9,7 @@ Run from the repository root:
 It measures, on the perpetual example (examples/binance_usdm_perp.margin) and
 the lending example (examples/aave_v3_lending.margin), or the specs given:
 
-(a) pure BMC: `checker.bmc._BMC(cx, goals).run_to(D)` on every goal of the
+(a) pure BMC: `checker.mc.bmc._BMC(cx, goals).run_to(D)` on every goal of the
     spec (its invariants and the `where`s of its states). `invariant` itself
     tries k-induction first and both examples are inductive, so the harness
     calls the BMC engine directly. `_BMC` extends the unrolling one depth at a
@@ -17,7 +17,7 @@ the lending example (examples/aave_v3_lending.margin), or the specs given:
     way; the time recorded at depth D is the time from creating `_BMC` until
     `run_to(D)` returns, i.e. what `run_to(D)` costs from scratch. Depths stop
     increasing for a spec once one of them passes `--cap` seconds;
-(b) k-induction: `checker.bmc._houdini` on all goals for k = 1..4, each from a
+(b) k-induction: `checker.mc.bmc._houdini` on all goals for k = 1..4, each from a
     fresh Context (the base case, BMC to k-1, is not included);
 (c) the full `invariant` check with default Options (depth 0, so BMC to
     max_k = 4 after induction, then Spacer if anything is left), and with
@@ -51,11 +51,12 @@ import z3  # noqa: E402
 from frontend import machine  # noqa: E402  (benchmarks/frontend.py)
 
 import dsl  # noqa: E402
-from checker.bmc import _BMC, _houdini  # noqa: E402
-from checker.goals import spec_goals as goals  # noqa: E402
-from checker.search import search  # noqa: E402
-from checker.checks import Context, run_checks  # noqa: E402
-from checker.solver import Options, configure  # noqa: E402
+from checker import Options, configure  # noqa: E402
+from checker.core.context import Context  # noqa: E402
+from checker.mc.bmc import _BMC, _houdini  # noqa: E402
+from checker.mc.goals import spec_goals as goals  # noqa: E402
+from checker.mc.search import search  # noqa: E402
+from checker.run import run_checks  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SPECS = ("examples/binance_usdm_perp.margin", "examples/aave_v3_lending.margin")

@@ -55,13 +55,13 @@ sys.path.insert(0, str(ROOT))
 import z3  # noqa: E402
 from frontend import machine, multi_asset_spec, tiered_spec  # noqa: E402  (benchmarks/frontend.py)
 
-import checker.bmc  # noqa: E402
-import checker.checks  # noqa: E402
-import checker.replay  # noqa: E402
+import checker.core.context  # noqa: E402
+import checker.core.replay  # noqa: E402
+import checker.mc.bmc  # noqa: E402
 import dsl  # noqa: E402
-from checker.catalogue import IDS  # noqa: E402
-from checker.checks import run_checks  # noqa: E402
-from checker.solver import Options, configure  # noqa: E402
+from checker import Options, configure  # noqa: E402
+from checker.checks.catalogue import IDS  # noqa: E402
+from checker.run import run_checks  # noqa: E402
 from dsl.diagnostics import SpecError  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -147,13 +147,13 @@ class Meter:
                 return fn
             return wrap
 
-        patch(checker.checks, "solve", timed_solve)  # Context.solve (catalogue and model checker) calls this
+        patch(checker.core.context, "solve", timed_solve)  # Context.solve (catalogue and model checker) calls this
         patch(z3.Solver, "check", timed_check)
-        patch(checker.checks, "rational_model", timed("witness"))
-        patch(checker.bmc, "rational_model", timed("witness"))
-        patch(checker.checks, "readable_model", timed("witness"))
-        patch(checker.bmc, "readable_model", timed("witness"))
-        patch(checker.replay.Replayer, "replay", timed("witness"))
+        patch(checker.core.context, "rational_model", timed("witness"))
+        patch(checker.mc.bmc, "rational_model", timed("witness"))
+        patch(checker.core.context, "readable_model", timed("witness"))
+        patch(checker.mc.bmc, "readable_model", timed("witness"))
+        patch(checker.core.replay.Replayer, "replay", timed("witness"))
         patch(z3.Fixedpoint, "query", timed("spacer"))
         try:
             yield self

@@ -1,1 +1,45 @@
-"""solvent's checker: the Z3 back end, the built-in checks, reports and the CLI."""
+"""solvent's checker: the Z3 back end, the built-in checks, the model checker, reports and the CLI.
+
+Layers, bottom up (each imports only the ones below it):
+
+- `checker.solve`: solver processes, budgets, the portfolio and decomposition;
+- `checker.core`: the shared context of one spec (options, encoder, transitions, replay, results);
+- `checker.checks` (the single-state catalogue) and `checker.mc` (the model checker), side by side;
+- `checker.run`: one spec through both; `checker.report`: human, JSON, JUnit, SARIF and emitted tests;
+- `checker.cli` on top.
+
+The names below are the public API; they are imported lazily so that `solvent --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from checker.core.options import Options as Options
+    from checker.core.options import OptionsError as OptionsError
+    from checker.core.results import CheckResult as CheckResult
+    from checker.core.results import Counterexample as Counterexample
+    from checker.core.results import Verdict as Verdict
+    from checker.run import run_checks as run_checks
+    from checker.solve import configure as configure
+
+_PUBLIC = {
+    "Options": "checker.core.options",
+    "OptionsError": "checker.core.options",
+    "CheckResult": "checker.core.results",
+    "Counterexample": "checker.core.results",
+    "Verdict": "checker.core.results",
+    "run_checks": "checker.run",
+    "configure": "checker.solve",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'checker' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,7 +1,7 @@
 """The `solvent` command line: check, compile, explain.
 
 Thin on purpose: argument parsing, reading files, calling `dsl` and
-`checker.checks`, printing. Exit status: 0 everything proved, 1 a violation
+`checker.run`, printing. Exit status: 0 everything proved, 1 a violation
 (or an unknown under --strict), 2 a usage or spec error, 3 unknowns but no
 violation, 4 a bug in solvent, 130 interrupted.
 """
@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
-from checker.catalogue import CATALOGUE, IDS
-from checker.report import SpecReport, exit_status, human, summary_line, to_json, to_junit, to_sarif
-from checker.solver import Options, OptionsError, configure
+from checker.checks.catalogue import CATALOGUE, IDS
+from checker.core.options import Options, OptionsError
+from checker.report.render import SpecReport, exit_status, human, summary_line, to_json, to_junit, to_sarif
+from checker.solve import configure
 from dsl.diagnostics import InternalError, SpecError, did_you_mean
 
 EXIT_BUG = 4
@@ -207,7 +208,7 @@ def _options(args: argparse.Namespace) -> Options:
 
 def _check(args: argparse.Namespace) -> int:
     import dsl
-    from checker.checks import run_checks
+    from checker.run import run_checks
 
     for check_id in args.only:
         if check_id not in IDS:
@@ -246,7 +247,7 @@ def _check(args: argparse.Namespace) -> int:
                 report.results.clear()
             report.seconds = time.perf_counter() - t0
             if args.emit_tests:
-                from checker.emit import emit_tests
+                from checker.report.emit import emit_tests
 
                 written, warnings = emit_tests(str(path), report.results, Path(args.emit_tests))
                 for line in warnings:
@@ -339,7 +340,7 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from checker.docs import check_page
+    from checker.report.docs import check_page
 
     if args.check_id is None:
         width = max(len(c.id) for c in CATALOGUE)

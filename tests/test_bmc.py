@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import dsl
-from checker.checks import run_checks
-from checker.results import CheckResult, Counterexample
-from checker.solver import Options, Verdict, configure
+from checker import Options, Verdict, configure
+from checker.core.results import CheckResult, Counterexample
+from checker.run import run_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVED, VIOLATED, UNKNOWN, SKIPPED = Verdict.PROVED, Verdict.VIOLATED, Verdict.UNKNOWN, Verdict.SKIPPED
@@ -318,8 +318,8 @@ _TRACE_SCRIPT = """
 import json, sys
 from fractions import Fraction
 import dsl
-from checker.checks import run_checks
-from checker.solver import Options, configure
+from checker.run import run_checks
+from checker import Options, configure
 warm, target = sys.argv[1], sys.argv[2]
 configure(0)
 if warm:
@@ -441,7 +441,7 @@ def test_without_the_search_the_same_goal_is_only_bounded() -> None:
 
 
 def test_the_corrected_keeper_reward_is_proved_for_every_depth() -> None:
-    assert KEEPER_FIXED != KEEPER.read_text(encoding="utf-8")
+    assert KEEPER.read_text(encoding="utf-8") != KEEPER_FIXED
     r = invariants(load(KEEPER_FIXED))["invariant: fund_solvent"]
     assert r.verdict is PROVED and r.proof.startswith("inductive, k=1"), (r.proof, r.reason)
 

@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 
 import dsl
-from checker.catalogue import IDS
-from checker.checks import run_checks
-from checker.results import CheckResult, Counterexample
-from checker.solver import Options, Verdict, configure
+from checker import Options, Verdict, configure
+from checker.checks.catalogue import IDS
+from checker.core.results import CheckResult, Counterexample
+from checker.run import run_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVED, VIOLATED, UNKNOWN, SKIPPED = Verdict.PROVED, Verdict.VIOLATED, Verdict.UNKNOWN, Verdict.SKIPPED

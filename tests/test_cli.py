@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.catalogue import IDS
+from checker.checks.catalogue import IDS
 from checker.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -330,15 +330,15 @@ def test_bad_search_options_exit_2(capsys, flag, value, words):
 
 def test_search_options_reach_the_checker(monkeypatch, capsys):
     seen = []
-    import checker.checks
+    import checker.run
 
-    real = checker.checks.run_checks
+    real = checker.run.run_checks
 
     def spy(spec, options, only=()):
         seen.append((options.search_runs, options.search_depth))
         return real(spec, options, only)
 
-    monkeypatch.setattr(checker.checks, "run_checks", spy)
+    monkeypatch.setattr(checker.run, "run_checks", spy)
     code, _ = run_json(capsys, PROVED, "--search-runs", "0", "--search-depth", "7", "--only", "invariant")
     assert code == 0 and seen == [(0, 7)]
 

@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 
 import dsl
-from checker.checks import run_checks
-from checker.results import CheckResult, Step
-from checker.solver import Options, Verdict, configure
+from checker import Options, Verdict, configure
+from checker.core.results import CheckResult, Step
+from checker.run import run_checks
 from dsl import ir
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

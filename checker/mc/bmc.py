@@ -22,103 +22,19 @@ import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import z3
 
-from checker.encode import Frame
-from checker.goals import Goal, lemmas, spec_goals
-from checker.replay import Scene, exact_value, rational_model, readable_model
-from checker.results import CheckResult
-from checker.solver import Verdict
-from checker.steps import Transition, action_step, env_step
+from checker.core.context import Context
+from checker.core.encode import Frame
+from checker.core.replay import exact_value, free_constants, rational_model, readable_model
+from checker.core.results import CheckResult, Verdict
+from checker.core.steps import Transition
+from checker.mc.goals import Goal, lemmas, spec_goals
+from checker.mc.search import search
+from checker.mc.unroll import Unrolling, input_wheres, violation
 from dsl import ir
-
-if TYPE_CHECKING:
-    from checker.checks import Context
-
-
-def _input_wheres(cx: Context, frame: Frame) -> z3.BoolRef:
-    inputs = {s.name for s in cx.program.inputs}
-    parts = []
-    for c in cx.program.wheres:
-        if c.name in inputs:
-            term, ok = cx.enc.formula(c.expr, frame)
-            parts += [ok, term]
-    return z3.And(*parts) if parts else z3.BoolVal(True)
-
-
-def _same(a: Frame, b: Frame) -> z3.BoolRef:
-    return z3.And(*[a.vars[k] == b.vars[k] for k in a.vars]) if a.vars else z3.BoolVal(True)
-
-
-class Unrolling:
-    """Frames F0..Fn linked by the transition relation; `steps[i]` leads from F(i) to F(i+1)."""
-
-    def __init__(self, cx: Context, prefix: str) -> None:
-        self.cx = cx
-        self.prefix = prefix
-        self.frames = [cx.enc.frame(f"{prefix}0")]
-        self.steps: list[tuple[list[Transition], list[z3.BoolRef]]] = []
-
-    def extend(self) -> z3.BoolRef:
-        """Add one step; returns its constraint (the relation and the next frame's input `where`s)."""
-        cx = self.cx
-        i = len(self.frames)
-        pre = self.frames[-1]
-        tag = f"{self.prefix}{i}"
-        ts = [action_step(cx.enc, pre, a, tag) for a in cx.program.actions]
-        ts += [env_step(cx.enc, pre, e, tag) for e in cx.program.envs]
-        nxt = cx.enc.frame(tag)
-        sel = [z3.Bool(f"took.{t.step.name}@{tag}") for t in ts]
-        forced = [t for t in ts if isinstance(t.step, ir.Action) and t.step.forced]
-        forced_enabled = z3.Or(*[z3.And(t.guard, t.defined) for t in forced]) if forced else z3.BoolVal(False)
-        options = []
-        for j, t in enumerate(ts):
-            conds = [t.guard, t.defined, _same(nxt, t.post)]
-            if forced and not (isinstance(t.step, ir.Action) and t.step.forced):
-                conds.append(z3.Not(forced_enabled))
-            options.append(z3.Implies(sel[j], z3.And(*conds)))
-        self.frames.append(nxt)
-        self.steps.append((ts, sel))
-        took = z3.Or(*sel) if sel else z3.BoolVal(False)
-        return z3.And(took, *options, _input_wheres(cx, nxt))
-
-    def cases(self) -> list[tuple[Transition, z3.BoolRef]]:
-        """The possible next steps from the last frame, one case each: (transition, when it is taken).
-
-        Splitting the last step by cases gives the solver several small queries instead of one
-        disjunction, which matters for nonlinear specs.
-        """
-        cx = self.cx
-        pre = self.frames[-1]
-        tag = f"{self.prefix}{len(self.frames)}"
-        ts = [action_step(cx.enc, pre, a, tag) for a in cx.program.actions]
-        ts += [env_step(cx.enc, pre, e, tag) for e in cx.program.envs]
-        forced = [t for t in ts if isinstance(t.step, ir.Action) and t.step.forced]
-        forced_enabled = z3.Or(*[z3.And(t.guard, t.defined) for t in forced]) if forced else z3.BoolVal(False)
-        out = []
-        for t in ts:
-            conds = [t.guard, t.defined, _input_wheres(cx, t.post)]
-            if forced and not (isinstance(t.step, ir.Action) and t.step.forced):
-                conds.append(z3.Not(forced_enabled))
-            out.append((t, z3.And(*conds)))
-        return out
-
-    def scene(self, model: z3.ModelRef, upto: int, last: Transition | None = None) -> Scene:
-        frames: list[tuple[str, Frame, Transition | None]] = [("init", self.frames[0], None)]
-        for i in range(upto):
-            ts, sel = self.steps[i]
-            chosen = next(t for t, b in zip(ts, sel, strict=True) if z3.is_true(model.eval(b, model_completion=True)))
-            label = f"{i + 1}: {chosen.step.name}"
-            frames.append((label, self.frames[i + 1], _relabel(chosen, self.frames[i + 1])))
-        if last is not None:
-            frames.append((f"{upto + 1}: {last.step.name}", last.post, last))
-        return Scene(frames)
-
-
-def _relabel(t: Transition, post: Frame) -> Transition:
-    return Transition(t.step, t.pre, post, t.guard, t.defined, t.args)
 
 
 def invariants(cx: Context, reachable: Sequence[Goal] = (), own: bool = True) -> Iterator[CheckResult]:
@@ -176,8 +92,6 @@ def invariants(cx: Context, reachable: Sequence[Goal] = (), own: bool = True) ->
 
 def _deep_search(cx: Context, bmc: _BMC, goals_: list[Goal], cti: dict[str, z3.ModelRef]) -> str:
     """Look past BMC's depth for the goals it neither proved nor refuted; violations join `bmc.found`."""
-    from checker.search import search
-
     targets = [g for g in goals_ if g.name not in bmc.found]
     depth = max(cx.options.depth, cx.options.search_depth)
     if not targets or cx.options.search_runs <= 0 or depth <= bmc.reached:
@@ -310,7 +224,7 @@ class _BMC:
                         model = rational_model(outcome.model, query, cx.options.timeout)
                         if model is not None:
                             model = readable_model(model, query, cx.preferred)
-                        self.found[g.name] = _violation(cx, g, self.u, model, d, t, time.perf_counter() - t0)
+                        self.found[g.name] = violation(cx, g, self.u, model, d, t, time.perf_counter() - t0)
                         break
                     if outcome.status == "unknown":
                         # Stop at the first case the solver gives up on: each costs the full timeout,
@@ -322,24 +236,6 @@ class _BMC:
                         f"no violation in {d - 1} steps from `init`; the solver gave up at depth {d}: {gave_up}"
                     )
             self.reached = d
-
-
-def _violation(
-    cx: Context, g: Goal, u: Unrolling, model: z3.ModelRef | None, d: int, last: Transition | None, seconds: float
-) -> CheckResult:
-    reason = f"{g.meaning} after {d} step{'s' if d != 1 else ''} from `init`"
-    if model is None:
-        return CheckResult(
-            g.check,
-            g.name,
-            Verdict.VIOLATED,
-            seconds,
-            reason + " (the witness is irrational; not replayed)",
-            f"bounded, depth {d}",
-        )
-    scene = u.scene(model, d - 1, last) if last is not None else u.scene(model, 0)
-    cex = cx.replayer.replay(model, scene, lambda views: not g.runtime(views[-1])) if cx.options.replay else None
-    return CheckResult(g.check, g.name, Verdict.VIOLATED, seconds, reason, f"bounded, depth {d}", cex)
 
 
 def _houdini(
@@ -366,7 +262,7 @@ def _houdini(
     induction), whose parameters the deep search tries.
     """
     u = Unrolling(cx, f"ind{k}.")
-    constraints: list[z3.BoolRef] = [*cx.params, _input_wheres(cx, u.frames[0])]
+    constraints: list[z3.BoolRef] = [*cx.params, input_wheres(cx, u.frames[0])]
     for _ in range(k - 1):
         constraints.append(u.extend())
     constraints += [g.holds(cx, f) for g in facts for f in u.frames]
@@ -466,6 +362,4 @@ def _spacer(cx: Context, goals_: list[Goal]) -> dict[str, str]:
 
 
 def _free(*terms: Any) -> list[z3.ExprRef]:
-    from checker.replay import _free_constants
-
-    return _free_constants(list(terms))
+    return free_constants(list(terms))

@@ -17,9 +17,9 @@ from typing import Any
 
 import z3
 
-from checker.encode import Encoder, Frame, q
-from checker.results import Counterexample, Step, Value, show
-from checker.steps import Transition
+from checker.core.encode import Encoder, Frame, q
+from checker.core.results import Counterexample, Step, Value, show
+from checker.core.steps import Transition
 from dsl import ir
 from dsl.diagnostics import InternalError
 
@@ -68,7 +68,7 @@ def to_fraction(v: z3.ExprRef) -> Fraction:
     raise ValueError(f"not a rational: {v}")
 
 
-def _free_constants(assertions: Sequence[z3.ExprRef]) -> list[z3.ExprRef]:
+def free_constants(assertions: Sequence[z3.ExprRef]) -> list[z3.ExprRef]:
     seen: set[int] = set()
     out: dict[int, z3.ExprRef] = {}
     stack = list(assertions)
@@ -121,7 +121,7 @@ def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: Fr
         model = _fresh_model(assertions, timeout)
         if model is None or not satisfies(model, assertions):
             return None
-    consts = _free_constants(assertions)
+    consts = free_constants(assertions)
     values = {c.get_id(): model.eval(c, model_completion=True) for c in consts}
     if all(z3.is_rational_value(v) or z3.is_int_value(v) or z3.is_true(v) or z3.is_false(v) for v in values.values()):
         return model
@@ -160,7 +160,7 @@ def readable_model(
     is found.
     """
     # Parameters first: pinning them to their defaults makes the rest of the query easier.
-    consts = sorted(_free_constants(assertions), key=lambda c: (str(c) not in preferred, str(c)))
+    consts = sorted(free_constants(assertions), key=lambda c: (str(c) not in preferred, str(c)))
     ctx = z3.Context()
     solver = z3.Solver(ctx=ctx)
     # A work limit rather than a clock, so that rounding is the same on any machine; the clock is
@@ -333,4 +333,14 @@ class Replayer:
         return out
 
 
-__all__ = ["Predicate", "Replayer", "Scene", "View", "exact_value", "q", "rational_model", "readable_model"]
+__all__ = [
+    "Predicate",
+    "Replayer",
+    "Scene",
+    "View",
+    "exact_value",
+    "free_constants",
+    "q",
+    "rational_model",
+    "readable_model",
+]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import z3
 
-from checker.encode import Encoder, Frame, Obligation
+from checker.core.encode import Encoder, Frame, Obligation
 from dsl import ir
 
 

@@ -28,20 +28,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
 import z3
 
-from checker.encode import q
-from checker.goals import Goal
-from checker.replay import exact_value, rational_model, to_fraction
-from checker.results import CheckResult
-from checker.steps import Transition, action_step, env_step
+from checker.core.context import Context
+from checker.core.encode import q
+from checker.core.replay import exact_value, rational_model, to_fraction
+from checker.core.results import CheckResult
+from checker.core.steps import Transition, action_step, env_step
+from checker.mc.goals import Goal
+from checker.mc.unroll import Unrolling, input_wheres, violation
 from dsl import ir
 from dsl.diagnostics import InternalError
-
-if TYPE_CHECKING:
-    from checker.checks import Context
 
 Key = tuple[str, str | None]
 Taken = tuple[str, dict[str, Fraction]]  # a step's name and its arguments (or env choices)
@@ -128,8 +126,6 @@ class _Walker:
     query substitutes the current state's and the parameters' values into them (cheap, in Z3)."""
 
     def __init__(self, cx: Context) -> None:
-        from checker.bmc import _input_wheres
-
         self.cx = cx
         self.enc = cx.enc
         self.pairs: list[tuple[z3.ExprRef, z3.ExprRef]] = []  # parameter -> its value in this run
@@ -140,7 +136,7 @@ class _Walker:
         program = cx.program
         self.ts = [action_step(self.enc, self.pre, a, "search.next") for a in program.actions]
         self.ts += [env_step(self.enc, self.pre, e, "search.next") for e in program.envs]
-        self.conds = {id(t): [t.guard, t.defined, _input_wheres(cx, t.post)] for t in self.ts}
+        self.conds = {id(t): [t.guard, t.defined, input_wheres(cx, t.post)] for t in self.ts}
         self.holds: dict[tuple[str, int], z3.BoolRef] = {}
 
     def _fix(self, a: z3.ExprRef) -> z3.ExprRef:
@@ -332,8 +328,6 @@ class _Walker:
 
 def _confirm(cx: Context, goal: Goal, run: Run, seconds: float) -> CheckResult | None:
     """The run as a BMC model (the full transition relation, every value fixed), reported like a BMC trace."""
-    from checker.bmc import Unrolling, _violation
-
     u = Unrolling(cx, "found")
     f0 = u.frames[0]
     init = [z3.And(ok, t) for t, ok in (cx.enc.formula(c.expr, f0) for c in cx.program.init)]
@@ -357,7 +351,7 @@ def _confirm(cx: Context, goal: Goal, run: Run, seconds: float) -> CheckResult |
         return None  # the solver gave up although every value is fixed: report nothing for this goal
     model = rational_model(outcome.model, assertions, cx.options.timeout)
     reason_steps = len(run.steps)
-    result = _violation(cx, goal, u, model, reason_steps, last, seconds)
+    result = violation(cx, goal, u, model, reason_steps, last, seconds)
     return CheckResult(
         result.id,
         result.name,

@@ -14,8 +14,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from checker.results import CheckResult
-from checker.solver import Verdict
+from checker.core.results import CheckResult, Verdict
 
 MARK = "# Written by `solvent check --emit-tests`."
 

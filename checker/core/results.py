@@ -8,10 +8,18 @@ with a decimal approximation, so that nothing is rounded silently.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from fractions import Fraction
 
-from checker.solver import Verdict
 from dsl.printer import number_to_source
+
+
+class Verdict(Enum):
+    PROVED = "PROVED"
+    VIOLATED = "VIOLATED"
+    UNKNOWN = "UNKNOWN"
+    SKIPPED = "SKIPPED"
+
 
 Value = Fraction | bool | dict[str, Fraction] | dict[str, bool] | str
 

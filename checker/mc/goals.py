@@ -18,17 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import z3
 
-from checker.encode import Frame
-from checker.replay import View
+from checker.core.context import Context
+from checker.core.encode import Frame
+from checker.core.replay import View
 from dsl import ir
 from dsl.units import BOOL
-
-if TYPE_CHECKING:
-    from checker.checks import Context
 
 Z3Holds = Callable[["Context", Frame], z3.BoolRef]
 RuntimeHolds = Callable[[View], bool]

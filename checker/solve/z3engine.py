@@ -7,34 +7,11 @@ with Z3's reason. Nothing here decides what a result means for a check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
-from fractions import Fraction
+from dataclasses import dataclass
 
 import z3
 
-
-class Verdict(Enum):
-    PROVED = "PROVED"
-    VIOLATED = "VIOLATED"
-    UNKNOWN = "UNKNOWN"
-    SKIPPED = "SKIPPED"
-
-
-@dataclass(frozen=True)
-class Options:
-    """How checks are run; the same options give the same results."""
-
-    timeout: Fraction | float = Fraction(10)  # seconds per solver query
-    rlimit: int | None = None
-    seed: int = 0
-    pins: dict[str, Fraction] = field(default_factory=dict)
-    all_defaults: bool = False
-    depth: int = 0  # bounded model checking depth; 0: single-state checks only
-    max_k: int = 4  # largest k tried by k-induction
-    search_runs: int = 8  # concrete runs of the deep search for goals BMC leaves open; 0: no search
-    search_depth: int = 30  # their length (at least `depth`)
-    replay: bool = True
+from checker.core.options import Options
 
 
 @dataclass(frozen=True)
@@ -105,35 +82,3 @@ def solve(
             raise KeyboardInterrupt
         reasons.append(f"{'nlsat' if logic != 'default' else 'z3'}: {reason}")
     return Outcome("unknown", None, "; ".join(reasons))
-
-
-class OptionsError(ValueError):
-    """Options that do not fit the spec (a pinned parameter it lacks, a value outside a range)."""
-
-
-def validate_pins(program: object, pins: dict[str, Fraction]) -> None:
-    """Refuse pins that name no parameter or lie outside the parameter's declared range."""
-    import difflib
-
-    from dsl import ir
-
-    assert isinstance(program, ir.Program)
-    known = {p.sym.name: p for p in program.params}
-    for key, value in pins.items():
-        base, _, rest = key.partition("[")
-        param = known.get(base)
-        if param is None:
-            close = difflib.get_close_matches(base, list(known), n=1)
-            hint = f"; did you mean `{close[0]}`?" if close else ""
-            raise OptionsError(f"pinned parameter `{base}`: {program.source.path} has no such parameter{hint}")
-        asset = rest.rstrip("]")
-        if rest and asset not in program.assets:
-            raise OptionsError(f"pinned parameter `{key}`: `{asset}` is not an asset of {program.source.path}")
-        if rest and not param.sym.indexed:
-            raise OptionsError(f"pinned parameter `{key}`: `{base}` is not per-asset")
-        if not param.pinned and (
-            (param.lo is not None and value < param.lo) or (param.hi is not None and value > param.hi)
-        ):
-            raise OptionsError(
-                f"pinned parameter `{key}` = {value} is outside its declared range [{param.lo}, {param.hi}]"
-            )

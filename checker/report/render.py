@@ -13,8 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from checker.results import CheckResult, Counterexample, Step, show
-from checker.solver import Verdict
+from checker.core.results import CheckResult, Counterexample, Step, Verdict, show
 
 
 @dataclass
@@ -189,7 +188,7 @@ def to_junit(reports: Sequence[SpecReport], strict: bool) -> str:
 
 def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
     """SARIF 2.1.0, for code-scanning UIs: a rule per check id, a result per violation or unknown."""
-    from checker.catalogue import CATALOGUE
+    from checker.checks.catalogue import CATALOGUE
 
     rules = [{"id": c.id, "shortDescription": {"text": c.summary}} for c in CATALOGUE]
     rules.append({"id": "spec-error", "shortDescription": {"text": "the spec does not compile (syntax, names, units)"}})

@@ -1,0 +1,121 @@
+"""The `vacuity` check, and the user's `property` statements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import z3
+
+from checker.core.context import Context, raises, run_formula, skip
+from checker.core.replay import Scene
+from checker.core.results import CheckResult
+from checker.core.steps import action_step, env_step
+from dsl import ir
+
+
+def vacuity(cx: Context) -> Iterator[CheckResult]:
+    p = cx.program
+    f = cx.enc.frame()
+    base = cx.valid(f)
+    for a in p.actions:
+        if a.guard is None:
+            continue
+        t = action_step(cx.enc, f, a, "after")
+        yield cx.witness(
+            "vacuity",
+            f"vacuity: guard of {a.name} can hold",
+            [*base, t.guard, t.defined],
+            good="the guard holds in some valid state",
+            bad=f"the guard of `{a.name}` never holds: the action can never run",
+            at=a.span,
+        )
+        yield cx.witness(
+            "vacuity",
+            f"vacuity: guard of {a.name} can fail",
+            [*base, z3.Not(t.guard), t.defined],
+            good="the guard excludes some valid state",
+            bad=f"the guard of `{a.name}` always holds: it excludes nothing",
+            at=a.span,
+        )
+    for e in p.envs:
+        t = env_step(cx.enc, f, e, "after")
+        yield cx.witness(
+            "vacuity",
+            f"vacuity: env move {e.name} can happen",
+            [*base, t.guard, t.defined],
+            good="the move is possible from some valid state",
+            bad=f"env move `{e.name}` can never happen (its guard or range is empty)",
+            at=e.span,
+        )
+    ranges = cx.enc.param_space()
+    for c in p.assumes:
+        term, ok = cx.enc.formula(c.expr, cx.enc.frame("assume"))
+        yield cx.witness(
+            "vacuity",
+            f"vacuity: assume at line {c.span.line}",
+            [ranges, ok, z3.Not(term)],
+            good="the assumption excludes some parameter values",
+            bad=f"the `assume` at {c.span.where} is implied by the parameter ranges: it says nothing",
+            at=c.span,
+        )
+    for c in p.wheres:
+        term, ok = cx.enc.formula(c.expr, f)
+        yield cx.witness(
+            "vacuity",
+            f"vacuity: where of {c.name}",
+            [*cx.params, ok, z3.Not(term)],
+            good="the constraint excludes some states",
+            bad=f"the `where` of `{c.name}` ({c.span.where}) excludes nothing",
+            at=c.span,
+        )
+    for c in (*p.properties, *p.invariants):
+        g = cx.enc.frame("any")
+        term, ok = cx.enc.formula(c.expr, g)
+        yield cx.witness(
+            "vacuity",
+            f"vacuity: {c.kind} {c.name} is not a tautology",
+            [ok, z3.Not(term)],
+            good="the statement depends on the spec",
+            bad=f"{c.kind} `{c.name}` holds whatever the spec says: it checks nothing",
+            at=c.span,
+        )
+        if isinstance(c.expr, ir.BoolOp) and c.expr.op == "implies":
+            lhs, okl = cx.enc.formula(c.expr.left, f)
+            yield cx.witness(
+                "vacuity",
+                f"vacuity: {c.kind} {c.name} applies",
+                [*base, okl, lhs],
+                good="its premise holds in some valid state",
+                bad=f"the premise of {c.kind} `{c.name}` never holds: it is vacuously true",
+                at=c.span,
+            )
+    if p.role("liquidatable") is not None:
+        liq, ok = f.role("liquidatable")
+        yield cx.witness(
+            "vacuity",
+            "vacuity: some state is not liquidatable",
+            [*base, ok, z3.Not(liq)],
+            good="some valid state is healthy",
+            bad="every valid state is liquidatable",
+            at=cx.program.let("liquidatable").span,
+        )
+
+
+def properties(cx: Context) -> Iterator[CheckResult]:
+    eng = cx.spec.engine
+    if not cx.program.properties:
+        yield skip("property", "property", "the spec declares no `property`")
+    for c in cx.program.properties:
+        f = cx.enc.frame()
+        term, ok = cx.enc.formula(c.expr, f)
+        prop = c
+        # Undefined counts as failing, as for invariants: the engine would raise instead of answering.
+        yield cx.ask(
+            "property",
+            f"property: {c.name}",
+            [*cx.valid(f), z3.Not(z3.And(ok, term))],
+            Scene([("state", f, None)]),
+            lambda v, k=f"property:{prop.name}": raises(lambda: run_formula(v[0], k), eng) or not run_formula(v[0], k),
+            f"property `{c.name}` ({c.span.where}) fails in this state",
+            at=c.span,
+        )

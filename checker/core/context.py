@@ -1,0 +1,162 @@
+"""The shared context of one spec's checks: the encoder, the engine, the options, and one query.
+
+Below both the catalogue (`checker.checks`) and the model checker
+(`checker.mc`): neither imports the other, and both ask the solver through
+`Context.solve` and `Context.ask`, which turn an outcome into a verdict and
+a satisfying model into a counterexample replayed on the engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from typing import Any
+
+import z3
+
+from checker.core.encode import Encoder, Frame
+from checker.core.options import Options, validate_pins
+from checker.core.replay import Predicate, Replayer, Scene, View, rational_model, readable_model
+from checker.core.results import CheckResult, Verdict
+from checker.solve import Outcome, solve
+from dsl import Spec, ir
+from dsl.diagnostics import Span
+
+Check = Callable[["Context"], Iterator[CheckResult]]
+
+
+class Context:
+    """Everything the checks share for one spec: encoder, engine, options."""
+
+    def __init__(self, spec: Spec, options: Options) -> None:
+        self.spec = spec
+        self.program = spec.program
+        self.options = options
+        validate_pins(self.program, options.pins)
+        self.zctx = z3.Context()  # for the deep search's optimisation queries
+        self.seen: dict[str, int] = {}  # result names given so far
+        self.integers = uses_rounding(self.program)
+        self.enc = Encoder(self.program, options.pins, options.all_defaults)
+        self.replayer = Replayer(self.program, self.enc, spec.engine)
+        self.params = [self.enc.param_space(), self.enc.assumptions()]
+        # Counterexamples prefer the spec's default parameters, when the violation allows them.
+        self.preferred: dict[str, Fraction] = {}
+        for p in self.program.params:
+            for asset in self.enc.assets_of(p.sym):
+                default = dict(p.default)[asset] if isinstance(p.default, tuple) and asset else p.default
+                assert isinstance(default, Fraction)
+                self.preferred[self.enc.varname(p.sym.name, asset, "")] = default
+
+    def solve(self, assertions: list[z3.BoolRef], timeout: Fraction | None = None) -> Outcome:
+        """One query (with a shorter `timeout` than the options', if given), in a fresh Z3 context.
+
+        Z3's search depends on the numbering of terms in its context. A context shared by all the
+        queries of a spec made an answer depend on which queries came before (one known-bad example
+        was VIOLATED in a full run and UNKNOWN with `--only invariant`); a fresh one per query makes
+        it depend on the query alone.
+        """
+        options = self.options if timeout is None else dataclasses.replace(self.options, timeout=timeout)
+        return solve(assertions, options, self.integers, z3.Context())
+
+    def witness(
+        self, check_id: str, name: str, assertions: list[z3.BoolRef], good: str, bad: str, at: Span | None = None
+    ) -> CheckResult:
+        """A query whose satisfiability is the good outcome (a state, a parameter value exists)."""
+        return self.ask(check_id, name, assertions, None, None, "", sat_is_good=True, good=good, bad=bad, at=at)
+
+    def valid(self, frame: Frame) -> list[z3.BoolRef]:
+        """Parameters in their space, and `frame` a state that satisfies every `where`."""
+        return [*self.params, frame.where()]
+
+    def role(self, frame: Frame, name: str) -> tuple[z3.ExprRef, z3.BoolRef]:
+        return frame.role(name)
+
+    def has(self, *roles: str) -> list[str]:
+        return [r for r in roles if self.program.role(r) is None]
+
+    def ask(
+        self,
+        check_id: str,
+        name: str,
+        assertions: list[z3.BoolRef],
+        scene: Scene | None,
+        violated: Predicate | None,
+        meaning: str,
+        proof: str = "single-state",
+        sat_is_good: bool = False,
+        good: str = "",
+        bad: str = "",
+        at: Span | None = None,
+    ) -> CheckResult:
+        """Run one query. By default sat means VIOLATED; `sat_is_good` flips it (reachability)."""
+        self.seen[name] = self.seen.get(name, 0) + 1
+        if self.seen[name] > 1:  # e.g. two divisions on one line: keep every result's name distinct
+            name = f"{name} #{self.seen[name]}"
+        start = time.perf_counter()
+        outcome = self.solve(assertions)
+        seconds = time.perf_counter() - start
+        if outcome.status == "unknown":
+            return located(
+                CheckResult(check_id, name, Verdict.UNKNOWN, seconds, f"the solver gave up: {outcome.reason}"), at
+            )
+        if sat_is_good:
+            if outcome.status == "sat":
+                return located(CheckResult(check_id, name, Verdict.PROVED, seconds, good, proof), at)
+            return located(CheckResult(check_id, name, Verdict.VIOLATED, seconds, bad, proof), at)
+        if outcome.status == "unsat":
+            return located(CheckResult(check_id, name, Verdict.PROVED, seconds, "", proof), at)
+        cex = None
+        reason = meaning
+        if scene is not None and violated is not None and outcome.model is not None:
+            model = rational_model(outcome.model, assertions, self.options.timeout)
+            if model is None:
+                reason += " (the solver's witness has irrational values; no exact counterexample was found)"
+            elif self.options.replay:
+                model = readable_model(model, assertions, self.preferred)
+                cex = self.replayer.replay(model, scene, violated)
+        return located(
+            CheckResult(check_id, name, Verdict.VIOLATED, time.perf_counter() - start, reason, proof, cex), at
+        )
+
+
+def uses_rounding(program: ir.Program) -> bool:
+    """Whether any formula of the program rounds (Z3 integer conversion, which rules out nlsat)."""
+    exprs: list[ir.Expr] = [let.expr for let in program.lets]
+    exprs += [
+        c.expr for c in (*program.assumes, *program.wheres, *program.init, *program.invariants, *program.properties)
+    ]
+    exprs += [c.expr for c in program.conserved]
+    for a in program.actions:
+        exprs += [
+            *([a.guard] if a.guard is not None else []),
+            *(x.expr for x in a.locals),
+            *(u.expr for u in a.updates),
+        ]
+    for e in program.envs:
+        exprs += [*([e.guard] if e.guard is not None else []), *(u.lo for u in e.updates), *(u.hi for u in e.updates)]
+    return any(isinstance(node, ir.Round) for e in exprs for node in ir.walk(e))
+
+
+def located(result: CheckResult, at: Span | None) -> CheckResult:
+    return dataclasses.replace(result, where=at.where) if at is not None else result
+
+
+def skip(check_id: str, name: str, why: str) -> CheckResult:
+    return CheckResult(check_id, name, Verdict.SKIPPED, 0.0, why)
+
+
+def raises(call: Callable[[], object], engine: Any) -> bool:
+    """True when the engine raises UndefinedError running `call` (the runtime side of a definedness finding)."""
+    try:
+        call()
+    except engine.UndefinedError:
+        return True
+    return False
+
+
+def run_formula(view: View, key: str) -> Any:
+    """A compiled `property`, `invariant`, `init` or `conserved` formula, run on the engine."""
+    fn = getattr(view.engine, view.engine.FORMULAS[key])
+    return fn(view.params, view.state, view.inputs)

@@ -1,0 +1,38 @@
+"""Checking one spec: the single-state catalogue, then the model checker over runs.
+
+The top of the checking stack (below only the CLI): it asks the catalogue
+(`checker.checks`), collects which single-state checks were not proved, and
+hands their multi-step forms with the spec's invariants to `checker.mc`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from checker.checks import SINGLE_STATE
+from checker.core.context import Context
+from checker.core.options import Options
+from checker.core.results import CheckResult, Verdict
+from checker.mc.bmc import invariants
+from checker.mc.goals import reachable_goals
+from dsl import Spec
+
+
+def run_checks(spec: Spec, options: Options, only: Sequence[str] = ()) -> Iterator[CheckResult]:
+    """Run the catalogue (or the ids in `only`) on `spec`, yielding results as they come."""
+    cx = Context(spec, options)
+    unproved: set[str] = set()  # single-state checks with a violation or an UNKNOWN
+    for check_id, check in SINGLE_STATE:
+        if only and check_id not in only:
+            continue
+        for result in check(cx):
+            if result.verdict in (Verdict.VIOLATED, Verdict.UNKNOWN):
+                unproved.add(result.id)
+            yield result
+
+    # A single-state violation may lie outside every run from `init`: ask whether one is reachable.
+    reachable = reachable_goals(cx.program, unproved) if cx.program.init else []
+    if not only or "invariant" in only:
+        yield from invariants(cx, reachable)
+    elif reachable:
+        yield from invariants(cx, reachable, own=False)
