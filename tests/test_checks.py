@@ -45,7 +45,7 @@ def load(text: str, name: str = "t.margin") -> dsl.Spec:
 def run(spec: dsl.Spec, only: str | Sequence[str], **options: Any) -> list[CheckResult]:
     configure(0)
     ids = [only] if isinstance(only, str) else list(only)
-    return list(run_checks(spec, Options(**{"timeout": 10.0, **options}), only=ids))
+    return list(run_checks(spec, Options(**options), only=ids))
 
 
 def named(results: list[CheckResult], name: str) -> CheckResult:
@@ -711,19 +711,26 @@ property amgm: x*x*x*x + y*y*y*y + z*z*z*z + w*w*w*w >= 4*x*y*z*w
 """
 
 
-def test_a_tiny_timeout_gives_unknown_never_proved() -> None:
+def test_a_tiny_safety_net_gives_unknown_never_proved_and_says_so() -> None:
     spec = load(AMGM)  # true (AM-GM), nonlinear: nlsat needs tens of milliseconds
     assert [r.verdict for r in run(spec, "property")] == [PROVED]
     results = run(spec, "property", timeout=0.001)
     assert [r.verdict for r in results] == [UNKNOWN]
-    assert results[0].reason.startswith("the solver gave up") and "timeout" in results[0].reason
+    assert results[0].reason.startswith("the solver gave up") and "wall-clock safety net" in results[0].reason
+    assert "may differ on a faster or less loaded machine" in results[0].reason
     assert results[0].counterexample is None
+
+
+def test_a_tiny_work_limit_gives_unknown_never_proved() -> None:
+    results = run(load(AMGM), "property", rlimit=1000)
+    assert [r.verdict for r in results] == [UNKNOWN]
+    assert "work limit reached (1,000 resource units" in results[0].reason and "safety net" not in results[0].reason
 
 
 def test_a_tiny_resource_limit_gives_unknown_never_proved() -> None:
     results = run(load(tiered("50")), "requirement-monotone", rlimit=1)
     assert [r.verdict for r in results] == [UNKNOWN, UNKNOWN]
-    assert all("resource limit" in r.reason for r in results)
+    assert all("work limit reached" in r.reason for r in results)
 
 
 def test_defaults_and_pins_change_the_verdicts() -> None:

@@ -9,6 +9,7 @@ import z3
 from checker.core.context import Context, skip
 from checker.core.replay import Scene
 from checker.core.results import CheckResult
+from checker.solve.decompose import Pair
 from dsl import ir
 
 
@@ -106,12 +107,48 @@ def requirement_monotone(cx: Context) -> Iterator[CheckResult]:
         r1, ok1 = f1.role(role)
         r2, ok2 = f2.role(role)
         sizes = ", ".join(s.name for s in positions)
+        premises = [*cx.valid(f1), f2.where(), *grow, ok1, ok2]
+        pair = Pair("small", "large", tuple(premises)) if _along_a_path(p, role, positions) else None
         yield cx.ask(
             "requirement-monotone",
             name,
-            [*cx.valid(f1), f2.where(), *grow, ok1, ok2, r2 < r1],
+            [*premises, r2 < r1],
             Scene([("smaller position", f1, None), ("larger position", f2, None)]),
             lambda v, r=role: v[1].let(r) < v[0].let(r),
             f"the {role} requirement falls when the position ({sizes}) grows at the same price",
             at=cx.program.let(role).span,
+            pair=pair,
         )
+
+
+def _along_a_path(program: ir.Program, role: str, positions: list[ir.Symbol]) -> bool:
+    """Whether every state between the smaller and the larger position is as good a witness as they are.
+
+    On the segment between two positions of one sign, the magnitude grows; the other states are
+    shared. If no `where` reads a position, every state on the segment is valid; if the requirement
+    (with the lets it reads) divides and rounds nowhere and looks up one table at one argument, it is defined
+    wherever that table is, which splitting checks (no gap inside the table). Then a violation
+    between any two positions shows up between two neighbours on the segment whose table
+    arguments lie in the same or in adjacent brackets (spec/checks.md, requirement-monotone).
+    """
+    names = {s.name for s in positions}
+    for c in program.wheres:
+        if any(isinstance(n, ir.Var) and n.sym.name in names for n in ir.walk(c.expr)):
+            return False
+    lets = {let.sym.name: let for let in program.lets}
+    seen: set[str] = set()
+    stack = [role]
+    lookups: set[tuple[str, ir.Expr]] = set()
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for n in ir.walk(lets[name].expr):
+            if isinstance(n, ir.Div | ir.Round):
+                return False
+            if isinstance(n, ir.TableCall):
+                lookups.add((n.table.name, n.arg))
+            if isinstance(n, ir.Var) and n.sym.kind is ir.Kind.LET:
+                stack.append(n.sym.name)
+    return len(lookups) == 1

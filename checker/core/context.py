@@ -20,7 +20,9 @@ from checker.core.encode import Encoder, Frame
 from checker.core.options import Options, validate_pins
 from checker.core.replay import Predicate, Replayer, Scene, View, rational_model, readable_model
 from checker.core.results import CheckResult, Verdict
-from checker.solve import Outcome, solve
+from checker.solve import Outcome, first, solve
+from checker.solve.budget import Budget
+from checker.solve.decompose import Pair, Split, by_asset, by_bracket, large_structure
 from dsl import Spec, ir
 from dsl.diagnostics import Span
 
@@ -49,16 +51,46 @@ class Context:
                 assert isinstance(default, Fraction)
                 self.preferred[self.enc.varname(p.sym.name, asset, "")] = default
 
-    def solve(self, assertions: list[z3.BoolRef], timeout: Fraction | None = None) -> Outcome:
-        """One query (with a shorter `timeout` than the options', if given), in a fresh Z3 context.
+    def solve(self, assertions: list[z3.BoolRef], share: Fraction | None = None, pair: Pair | None = None) -> Outcome:
+        """One query, within the options' budget (or `share` of it, for auxiliary queries).
 
-        Z3's search depends on the numbering of terms in its context. A context shared by all the
-        queries of a spec made an answer depend on which queries came before (one known-bad example
-        was VIOLATED in a full run and UNKNOWN with `--only invariant`); a fresh one per query makes
-        it depend on the query alone.
+        The cheap in-process try first; then, if the query has structure to split on (table brackets,
+        sums over assets) and splitting is on, the split (`pair`: two frames a check compares along a
+        path, for adjacent-bracket pieces); then the whole query with the whole budget (the portfolio).
+        Each query is solved in a fresh Z3 context: Z3's search depends on the numbering of terms in
+        its context, and a context shared by all the queries of a spec made an answer depend on which
+        queries came before.
         """
-        options = self.options if timeout is None else dataclasses.replace(self.options, timeout=timeout)
-        return solve(assertions, options, self.integers, z3.Context())
+        budget = self.options.budget if share is None else self.options.budget.share(share)
+        seed, engines = self.options.seed, self.options.engines
+        tried = first(assertions, budget, seed)
+        if tried.status != "unknown":
+            return tried
+        split_first = self.options.decompose and large_structure(assertions, self.enc.structure)
+        opened = ""
+        if split_first:
+            split = self._split(assertions, budget, pair)
+            if split is not None and split.outcome.status != "unknown":
+                return dataclasses.replace(split.outcome, how=split.how)
+            opened = split.outcome.reason if split is not None else ""
+        whole = solve(assertions, budget, seed, self.integers, engines, first_try=False)
+        if whole.status == "unknown" and self.options.decompose and not split_first:
+            split = self._split(assertions, budget, pair)
+            if split is not None and split.outcome.status != "unknown":
+                return dataclasses.replace(split.outcome, how=split.how)
+            opened = split.outcome.reason if split is not None else ""
+        if whole.status == "unknown" and opened:
+            return dataclasses.replace(whole, reason=f"{whole.reason}; split {opened}")
+        return whole
+
+    def _split(self, assertions: list[z3.BoolRef], budget: Budget, pair: Pair | None) -> Split | None:
+        """The query split by bracket, else by asset (None: nothing to split on)."""
+
+        def piece(q: list[z3.BoolRef]) -> Outcome:
+            return solve(q, budget, self.options.seed, self.integers, self.options.engines)
+
+        split = by_bracket(assertions, self.enc.structure, piece, pair)
+        return split if split is not None else by_asset(assertions, self.enc.structure, piece)
 
     def witness(
         self, check_id: str, name: str, assertions: list[z3.BoolRef], good: str, bad: str, at: Span | None = None
@@ -89,14 +121,22 @@ class Context:
         good: str = "",
         bad: str = "",
         at: Span | None = None,
+        pair: Pair | None = None,
     ) -> CheckResult:
-        """Run one query. By default sat means VIOLATED; `sat_is_good` flips it (reachability)."""
+        """Run one query. By default sat means VIOLATED; `sat_is_good` flips it (reachability).
+
+        `pair` names two frames the check compares along a path (see `Pair`): splitting by bracket
+        then needs only same and adjacent brackets.
+        """
         self.seen[name] = self.seen.get(name, 0) + 1
         if self.seen[name] > 1:  # e.g. two divisions on one line: keep every result's name distinct
             name = f"{name} #{self.seen[name]}"
         start = time.perf_counter()
-        outcome = self.solve(assertions)
+        outcome = self.solve(assertions, pair=pair)
         seconds = time.perf_counter() - start
+        if outcome.how:  # a proof says how it was obtained; a violation says which piece showed it
+            proof = f"{proof}, {outcome.how}" if outcome.status != "sat" or sat_is_good else proof
+            meaning = f"{meaning} (found {outcome.how})" if outcome.status == "sat" and not sat_is_good else meaning
         if outcome.status == "unknown":
             return located(
                 CheckResult(check_id, name, Verdict.UNKNOWN, seconds, f"the solver gave up: {outcome.reason}"), at
@@ -109,8 +149,10 @@ class Context:
             return located(CheckResult(check_id, name, Verdict.PROVED, seconds, "", proof), at)
         cex = None
         reason = meaning
+        if outcome.model is None and outcome.reason:
+            reason += f" ({outcome.reason})"
         if scene is not None and violated is not None and outcome.model is not None:
-            model = rational_model(outcome.model, assertions, self.options.timeout)
+            model = rational_model(outcome.model, assertions, self.options.budget)
             if model is None:
                 reason += " (the solver's witness has irrational values; no exact counterexample was found)"
             elif self.options.replay:

@@ -19,6 +19,7 @@ from fractions import Fraction
 
 import z3
 
+from checker.solve.decompose import Structure, SumUse, TableUse
 from dsl import ir
 from dsl.diagnostics import InternalError, Span
 
@@ -179,8 +180,12 @@ class Translation:
                 t, ok = self.expr(x, scope, path)
                 return z3.Not(t), ok
             case ir.Sum(var=v, body=b):
-                terms = [self.expr(b, {**scope, v: asset}, path) for asset in self.enc.program.assets]
+                assets = self.enc.program.assets
+                terms = [self.expr(b, {**scope, v: asset}, path) for asset in assets]
                 total = z3.Sum([t for t, _ in terms]) if terms else q(0)
+                if len(terms) > 1:
+                    parts = tuple((a, t) for a, (t, _) in zip(assets, terms, strict=True))
+                    self.enc.structure.sums[total.get_id()] = SumUse(total, parts, (e, _scoped(scope)))
                 return total, z3.And(*[ok for _, ok in terms])
             case ir.Quant(kind=k, var=v, body=b):
                 items: list[z3.BoolRef] = []
@@ -199,6 +204,17 @@ class Translation:
                 for row, cond in reversed(list(zip(table.rows, conds, strict=True))):
                     looked_up = z3.If(cond, q(row.values[col]), looked_up)
                 covered = z3.Or(*conds)
+                self.enc.structure.tables[looked_up.get_id()] = TableUse(
+                    table.name,
+                    tuple((r.lo, r.hi) for r in table.rows),
+                    tuple(r.values[col] for r in table.rows),
+                    table.rows[-1].values[col],
+                    ta,
+                    looked_up,
+                    covered,
+                    (a, _scoped(scope)),
+                    self.enc.continuous(a),
+                )
                 self.obligations.append(
                     Obligation(f"table `{table.name}` has no bracket for the value", span, z3.And(path, oka), covered)
                 )
@@ -214,6 +230,10 @@ class Translation:
             case ir.BoundVar(name=v):
                 return scope[v]
         raise InternalError(f"unknown index {index!r}")
+
+
+def _scoped(scope: Scope) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(scope.items()))
 
 
 def _in_row(row: ir.Row, x: z3.ArithRef) -> z3.BoolRef:
@@ -252,6 +272,9 @@ class Encoder:
 
     def __post_init__(self) -> None:
         self.lets = {let.sym.name: let for let in self.program.lets}
+        # The table lookups and sums over assets the encoder builds, for structural decomposition.
+        self.structure = Structure(tuple(self.program.assets))
+        self._continuous: dict[str, bool] = {}
         self.params: dict[tuple[str, str | None], z3.ArithRef] = {}
         for p in self.program.params:
             for asset in self.assets_of(p.sym):
@@ -267,6 +290,20 @@ class Encoder:
 
     def param(self, name: str, asset: str | None) -> z3.ArithRef:
         return self.params[(name, asset)]
+
+    def continuous(self, e: ir.Expr) -> bool:
+        """Whether `e` is a continuous function of states, inputs and parameters (lets followed)."""
+        for node in ir.walk(e):
+            match node:
+                case ir.Div() | ir.Round() | ir.Ite() | ir.TableCall():
+                    return False
+                case ir.Var(sym=sym) if sym.kind is ir.Kind.LET:
+                    if sym.name not in self._continuous:
+                        self._continuous[sym.name] = False  # a cycle cannot happen; be safe if it did
+                        self._continuous[sym.name] = self.continuous(self.lets[sym.name].expr)
+                    if not self._continuous[sym.name]:
+                        return False
+        return True
 
     def frame(self, tag: str = "", overrides: Mapping[tuple[str, str | None], z3.ArithRef] | None = None) -> Frame:
         return Frame(self, tag, overrides)

@@ -5,13 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from checker.solve.budget import DEFAULT_RLIMIT, DEFAULT_SAFETY_NET, Budget
+
+ENGINES = ("z3", "cvc5", "z3-nlsat")  # the portfolio's members, in the order their models are preferred
+
 
 @dataclass(frozen=True)
 class Options:
     """How checks are run; the same options give the same results."""
 
-    timeout: Fraction | float = Fraction(10)  # seconds per solver query
-    rlimit: int | None = None
+    rlimit: int = DEFAULT_RLIMIT  # solver work per query (Z3 resource units): the budget verdicts depend on
+    timeout: Fraction | float = DEFAULT_SAFETY_NET  # seconds per query: a safety net only, said when it fires
+    engines: tuple[str, ...] = ("z3",)  # TEMP until the portfolio lands; ("z3",) solves in-process only
+    decompose: bool = True  # split queries by table bracket and by asset where that is sound
     seed: int = 0
     pins: dict[str, Fraction] = field(default_factory=dict)
     all_defaults: bool = False
@@ -20,6 +26,11 @@ class Options:
     search_runs: int = 8  # concrete runs of the deep search for goals BMC leaves open; 0: no search
     search_depth: int = 30  # their length (at least `depth`)
     replay: bool = True
+
+    @property
+    def budget(self) -> Budget:
+        """One query's allowance: the work limit, and the clock as a safety net."""
+        return Budget(self.rlimit, Fraction(self.timeout))
 
 
 class OptionsError(ValueError):

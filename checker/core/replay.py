@@ -20,6 +20,8 @@ import z3
 from checker.core.encode import Encoder, Frame, q
 from checker.core.results import Counterexample, Step, Value, show
 from checker.core.steps import Transition
+from checker.solve.budget import Budget
+from checker.solve.z3engine import free_constants, solve_z3
 from dsl import ir
 from dsl.diagnostics import InternalError
 
@@ -68,37 +70,15 @@ def to_fraction(v: z3.ExprRef) -> Fraction:
     raise ValueError(f"not a rational: {v}")
 
 
-def free_constants(assertions: Sequence[z3.ExprRef]) -> list[z3.ExprRef]:
-    seen: set[int] = set()
-    out: dict[int, z3.ExprRef] = {}
-    stack = list(assertions)
-    while stack:
-        e = stack.pop()
-        if e.get_id() in seen:
-            continue
-        seen.add(e.get_id())
-        if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
-            out[e.get_id()] = e
-        else:
-            stack.extend(e.children())
-    return list(out.values())
-
-
 def satisfies(model: z3.ModelRef, assertions: Sequence[z3.BoolRef]) -> bool:
     """Does `model` make every assertion true (free constants it leaves out counted as 0)?"""
     return all(z3.is_true(model.eval(a, model_completion=True)) for a in assertions)
 
 
-def _fresh_model(assertions: Sequence[z3.BoolRef], timeout: Fraction | float) -> z3.ModelRef | None:
-    """A model of `assertions` from a solver in its own context (not the shared global one, so that the
-    answer is reproducible), or None."""
-    ctx = z3.Context()
-    solver = z3.Solver(ctx=ctx)
-    solver.set("timeout", max(1, int(timeout * 1000)))
-    solver.add(*[a.translate(ctx) for a in assertions])
-    if solver.check() != z3.sat:
-        return None
-    return solver.model().translate(z3.main_ctx())
+def _fresh_model(assertions: Sequence[z3.BoolRef], budget: Budget) -> z3.ModelRef | None:
+    """A model of `assertions` from Z3 in its own context (so that the answer is reproducible), or None."""
+    outcome = solve_z3(list(assertions), budget, 0)
+    return outcome.model if outcome.status == "sat" else None
 
 
 def exact_value(model: z3.ModelRef, term: z3.ExprRef) -> Fraction:
@@ -109,7 +89,7 @@ def exact_value(model: z3.ModelRef, term: z3.ExprRef) -> Fraction:
     return to_fraction(v)
 
 
-def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: Fraction | float) -> z3.ModelRef | None:
+def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], budget: Budget) -> z3.ModelRef | None:
     """A model with rational values for every free constant, or None if none was found.
 
     nlsat may answer with irrational algebraic numbers; the runtime is exact
@@ -118,7 +98,7 @@ def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: Fr
     if not satisfies(model, assertions):
         # Seen once under load in the full test suite: a model that does not satisfy the query it
         # answers. Ask again in a fresh context rather than replay values that are not a witness.
-        model = _fresh_model(assertions, timeout)
+        model = _fresh_model(assertions, budget)
         if model is None or not satisfies(model, assertions):
             return None
     consts = free_constants(assertions)
@@ -132,7 +112,7 @@ def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], timeout: Fr
             if z3.is_algebraic_value(v):
                 v = v.approx(precision)
             pins.append(c == v)
-        pinned = _fresh_model([*assertions, *pins], timeout)
+        pinned = _fresh_model([*assertions, *pins], budget)
         if pinned is not None:
             return pinned
     return None
@@ -164,9 +144,10 @@ def readable_model(
     ctx = z3.Context()
     solver = z3.Solver(ctx=ctx)
     # A work limit rather than a clock, so that rounding is the same on any machine; the clock is
-    # only a safety net for queries whose work Z3 does not meter finely (nlsat inside BMC).
+    # only a safety net for queries whose work Z3 does not meter finely (nlsat inside BMC): when it
+    # fires, that attempt counts as failed and the values stay less round, never wrong.
     solver.set("rlimit", _ROUNDING_RLIMIT)
-    solver.set("timeout", 250)
+    solver.set("timeout", 2000)
     solver.add(*[a.translate(ctx) for a in assertions])
     current: z3.ModelRef | None = None  # the latest model found, in `ctx`; it satisfies every pin so far
     tries = 0

@@ -221,7 +221,7 @@ class _BMC:
                         self.found[g.name] = CheckResult(g.check, g.name, Verdict.VIOLATED, 0.0)
                         break
                     if outcome.status == "sat" and outcome.model is not None:
-                        model = rational_model(outcome.model, query, cx.options.timeout)
+                        model = rational_model(outcome.model, query, cx.options.budget)
                         if model is not None:
                             model = readable_model(model, query, cx.preferred)
                         self.found[g.name] = violation(cx, g, self.u, model, d, t, time.perf_counter() - t0)
@@ -274,9 +274,9 @@ def _houdini(
         i = next(j for j in range(len(cases)) if j not in settled)
         t, cond = cases[i]
         post = [g.holds(cx, t.post) for g in alive]
-        # A quarter of the time: lemmas are worth a little search, not a goal's full budget.
+        # A quarter of the budget: lemmas are worth a little search, not a goal's full budget.
         joint = [*constraints, *hyp, cond, z3.Or(*[z3.Not(p) for p in post])]
-        outcome = cx.solve(joint, Fraction(cx.options.timeout) / 4)
+        outcome = cx.solve(joint, Fraction(1, 4))
         if outcome.status == "unsat":
             settled.add(i)
             continue
@@ -344,7 +344,8 @@ def _spacer(cx: Context, goals_: list[Goal]) -> dict[str, str]:
     for g in goals_:
         fp = z3.Fixedpoint()
         fp.set(engine="spacer")
-        fp.set("timeout", max(1, int(cx.options.timeout * 1000)))
+        fp.set("rlimit", cx.options.budget.rlimit)
+        fp.set("timeout", cx.options.budget.wall_ms)  # the safety net; Spacer can only prove, never refute
         fp.register_relation(inv)
         free = _free(init, step, g.holds(cx, pre))
         fp.declare_var(*free)

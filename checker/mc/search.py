@@ -17,8 +17,8 @@ A run it finds is confirmed with the full transition relation and every
 value fixed, and reported and replayed on the engine exactly like a BMC
 trace. Finding nothing proves nothing: the verdict of BMC or induction
 stands, and its reason says how far and how often the search looked. For a
-given seed the runs are the same on every machine, up to the per-query
-timeout.
+given seed the runs are the same on every machine: every query is bounded
+by a share of the solver's work limit, not by a clock.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from dsl.diagnostics import InternalError
 
 Key = tuple[str, str | None]
 Taken = tuple[str, dict[str, Fraction]]  # a step's name and its arguments (or env choices)
-_STEP_TIMEOUT = Fraction(1)  # seconds per query about one step from a concrete state
+_STEP_SHARE = Fraction(1, 10)  # of a query's budget, per query about one step from a concrete state
 _PROBES = tuple(Fraction(10) ** e for e in (0, 1, 2, 3, 4, 6))
 
 
@@ -143,14 +143,16 @@ class _Walker:
         return z3.substitute(a, *self.sub) if self.sub else a
 
     def _solve(self, assertions: list[z3.BoolRef]) -> z3.ModelRef | None:
-        outcome = self.cx.solve([self._fix(a) for a in assertions], _STEP_TIMEOUT)
+        outcome = self.cx.solve([self._fix(a) for a in assertions], _STEP_SHARE)
         return outcome.model if outcome.status == "sat" and outcome.model is not None else None
 
     def _extreme(self, assertions: list[z3.BoolRef], objectives: list[tuple[z3.ExprRef, bool]]) -> z3.ModelRef | None:
         """A model pushing each objective (term, up) in turn as far as the assertions allow."""
         ctx = self.cx.zctx
         opt = z3.Optimize(ctx=ctx)
-        opt.set("timeout", int(_STEP_TIMEOUT * 1000))
+        step = self.cx.options.budget.share(_STEP_SHARE)
+        opt.set("rlimit", step.rlimit)
+        opt.set("timeout", step.wall_ms)
         opt.set("priority", "lex")
         opt.add(*[self._fix(a).translate(ctx) for a in assertions])
         for term, up in objectives:
@@ -349,7 +351,7 @@ def _confirm(cx: Context, goal: Goal, run: Run, seconds: float) -> CheckResult |
         raise InternalError(f"a run found by the search is not a run of the transition relation: {run}")
     if outcome.model is None:
         return None  # the solver gave up although every value is fixed: report nothing for this goal
-    model = rational_model(outcome.model, assertions, cx.options.timeout)
+    model = rational_model(outcome.model, assertions, cx.options.budget)
     reason_steps = len(run.steps)
     result = violation(cx, goal, u, model, reason_steps, last, seconds)
     return CheckResult(

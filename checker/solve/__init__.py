@@ -1,11 +1,84 @@
 """The solver layer: one question in, `sat`, `unsat` or `unknown` out, within a deterministic budget.
 
+Every query first goes to Z3 in this process with a small share of its
+budget: nearly all of a spec's queries end there in milliseconds. What
+remains goes to the portfolio (`checker.solve.portfolio`): Z3, cvc5 and Z3's
+nlsat in separate processes, each bounded by its own resource limit, the
+first definitive answer winning, with a model taken by a fixed rule so that
+the counterexample does not depend on which process was faster. With the
+engines `("z3",)` the rest of the budget is spent in this process instead.
+
 Nothing here knows what a check is: callers (the shared `Context`) turn an
 outcome into a verdict.
 """
 
 from __future__ import annotations
 
-from checker.solve.z3engine import Outcome, configure, solve
+from collections.abc import Sequence
 
-__all__ = ["Outcome", "configure", "solve"]
+import z3
+
+from checker.solve.budget import FAST_SHARE, Budget
+from checker.solve.z3engine import Outcome, check_values, configure, free_constants, solve_z3, uses_integers
+
+__all__ = ["Budget", "Outcome", "configure", "first", "solve", "uses_integers"]
+
+
+def solve(
+    assertions: list[z3.BoolRef],
+    budget: Budget,
+    seed: int = 0,
+    integers: bool | None = None,
+    engines: Sequence[str] = ("z3",),
+    first_try: bool = True,
+) -> Outcome:
+    """Is the conjunction of `assertions` satisfiable, within `budget`?
+
+    `first_try=False` skips the cheap in-process try (the caller has made it already).
+    """
+    if first_try:
+        fast = first(assertions, budget, seed)
+        if fast.status != "unknown":
+            return fast
+    if tuple(engines) == ("z3",):
+        return solve_z3(assertions, budget, seed)
+    if integers is None:
+        integers = uses_integers(assertions)
+    return _portfolio(assertions, budget, seed, integers, engines)
+
+
+def first(assertions: list[z3.BoolRef], budget: Budget, seed: int) -> Outcome:
+    """The cheap try: Z3's SMT core in this process, by linearisation, with a small share of the budget."""
+    return solve_z3(assertions, budget.share(FAST_SHARE), seed, cheap=True)
+
+
+def _portfolio(
+    assertions: list[z3.BoolRef], budget: Budget, seed: int, integers: bool, engines: Sequence[str]
+) -> Outcome:
+    from fractions import Fraction
+
+    from checker.solve import portfolio
+
+    solver = z3.Solver()
+    solver.add(*assertions)
+    answer = portfolio.shared(tuple(engines)).solve(solver.to_smt2(), budget.rlimit, float(budget.wall), seed, integers)
+    if answer.status != "sat":
+        return Outcome(answer.status, None, answer.reason, answer.engine, answer.safety_net)
+    consts = {str(c): c for c in free_constants(assertions)}
+    pins = []
+    for name, value in answer.values.items():
+        c = consts.get(name)
+        if c is None:
+            continue
+        if isinstance(value, bool):
+            pins.append(c == z3.BoolVal(value))
+        else:
+            pins.append(c == z3.RealVal(f"{value.numerator}/{value.denominator}"))
+    approx = [consts[n] == z3.RealVal(str(Fraction(v))) for n, v in answer.approx.items() if n in consts]
+    # The winner's values, checked by Z3 here (every constant pinned: a ground evaluation); irrational
+    # values are pinned to their decimal approximation, and dropped when that breaks the query.
+    model = check_values(assertions, [*pins, *approx], budget.share(FAST_SHARE))
+    if model is None and approx:
+        model = check_values(assertions, pins, budget.share(FAST_SHARE))
+    reason = "" if model is not None else f"{answer.engine} found a witness that Z3 could not rebuild exactly"
+    return Outcome("sat", model, reason, answer.engine, answer.safety_net)

@@ -1,17 +1,22 @@
-"""The one place that makes and runs Z3 solvers.
+"""Z3 in this process: the first try of every query, and the whole of it when no portfolio is wanted.
 
-Deterministic (fixed seeds), bounded (a timeout and an optional resource
-limit per query) and three-valued: a query ends `sat`, `unsat` or `unknown`
-with Z3's reason. Nothing here decides what a result means for a check.
+Deterministic: a fixed seed, a fresh context per query (Z3's search depends
+on the numbering of terms in its context, so a shared context would make an
+answer depend on the queries before it), and a resource limit (`rlimit`) as
+the bound; the wall clock is only a safety net, reported when it fires.
+Three-valued: a query ends `sat`, `unsat` or `unknown` with Z3's reason.
+Nothing here decides what a result means for a check.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import z3
 
-from checker.core.options import Options
+from checker.solve.budget import Budget, safety_net_reason
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,9 @@ class Outcome:
     status: str  # "sat", "unsat" or "unknown"
     model: z3.ModelRef | None
     reason: str
+    engine: str = "z3"  # who answered (for an unknown, who was asked last)
+    safety_net: bool = False  # the wall clock, not the work limit, ended the query: say so
+    how: str = ""  # how the query was split, when it was ("by bracket of `mmr_tier`, 999 pieces")
 
 
 def configure(seed: int) -> None:
@@ -26,11 +34,12 @@ def configure(seed: int) -> None:
     z3.set_param("smt.random_seed", seed)
     z3.set_param("sat.random_seed", seed)
     z3.set_param("nlsat.seed", seed)
-    # Z3 catches Ctrl-C itself and cancels the running query at once; `solve` turns that answer into
+    # Z3 catches Ctrl-C itself and cancels the running query at once; `solve_z3` turns that answer into
     # KeyboardInterrupt, so an interrupted query is never mistaken for an UNKNOWN the run carries on from.
 
 
-def _uses_integers(assertions: list[z3.BoolRef]) -> bool:
+def uses_integers(assertions: list[z3.BoolRef]) -> bool:
+    """Whether the terms convert to integers (rounding), which nlsat cannot take."""
     seen: set[int] = set()
     stack: list[z3.ExprRef] = list(assertions)
     while stack:
@@ -44,41 +53,80 @@ def _uses_integers(assertions: list[z3.BoolRef]) -> bool:
     return False
 
 
-def solve(
-    assertions: list[z3.BoolRef],
-    options: Options,
-    integers: bool | None = None,
-    ctx: z3.Context | None = None,
-) -> Outcome:
-    """Is the conjunction of `assertions` satisfiable? Tries the general solver, then nlsat.
+def free_constants(assertions: Sequence[z3.ExprRef]) -> list[z3.ExprRef]:
+    seen: set[int] = set()
+    out: dict[int, z3.ExprRef] = {}
+    stack = list(assertions)
+    while stack:
+        e = stack.pop()
+        if e.get_id() in seen:
+            continue
+        seen.add(e.get_id())
+        if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            out[e.get_id()] = e
+        else:
+            stack.extend(e.children())
+    return list(out.values())
 
-    `integers` says whether the terms use integer conversion (rounding), which nlsat cannot take;
-    callers that know it (once per spec) save a walk of every query. The query is solved in `ctx`,
-    or in a fresh context (what `checks.Context.solve` does): Z3's search depends on the numbering
-    of terms in its context, so a context shared with other queries (the global one, or one per
-    spec) makes the answer depend on whatever was built before.
-    """
-    if integers is None:
-        integers = _uses_integers(assertions)
-    attempts = ["default"] if integers else ["default", "QF_NRA"]
-    reasons = []
+
+# The cheap try: Z3's SMT core with nonlinear arithmetic by incremental linearisation only. nlsat, Groebner
+# bases, Horner schemes and order lemmas do work Z3 hardly meters (measured: a cross-margin query took
+# 20 s on 5 M resource units in the default solver and 0.1 s here; order lemmas alone kept a 50-asset
+# query busy for 30 s on 0.3 M units, 2.7 s without them). Without them the SMT core is incomplete on
+# nonlinear queries but quick, so the cheap try ends early on every machine.
+_CHEAP_OFF = ("arith.nl.nra", "arith.nl.grobner", "arith.nl.horner", "arith.nl.order")
+
+
+def solve_z3(
+    assertions: list[z3.BoolRef], budget: Budget, seed: int, ctx: z3.Context | None = None, cheap: bool = False
+) -> Outcome:
+    """Is the conjunction of `assertions` satisfiable? Z3's default solver (or the cheap configuration)."""
     main = z3.main_ctx()
     ctx = ctx or z3.Context()
-    translated = [a.translate(ctx) for a in assertions]
-    for logic in attempts:
-        solver = z3.Solver(ctx=ctx) if logic == "default" else z3.SolverFor("QF_NRA", ctx=ctx)
-        solver.set("timeout", max(1, int(options.timeout * 1000)))
-        solver.set("random_seed", options.seed)
-        if options.rlimit is not None:
-            solver.set("rlimit", options.rlimit)
-        solver.add(*translated)
-        result = solver.check()
-        if result == z3.sat:
-            return Outcome("sat", solver.model().translate(main), "")
-        if result == z3.unsat:
-            return Outcome("unsat", None, "")
-        reason = solver.reason_unknown()
-        if "interrupted" in reason or reason == "canceled":
+    if cheap:
+        solver = z3.Tactic("smt", ctx=ctx).solver()
+        for name in _CHEAP_OFF:
+            solver.set(name, False)
+    else:
+        solver = z3.Solver(ctx=ctx)
+    solver.set("rlimit", budget.rlimit)
+    solver.set("timeout", budget.wall_ms)
+    solver.set("random_seed", seed)
+    solver.add(*[a.translate(ctx) for a in assertions])
+    start = time.perf_counter()
+    result = solver.check()
+    if result == z3.sat:
+        return Outcome("sat", solver.model().translate(main), "")
+    if result == z3.unsat:
+        return Outcome("unsat", None, "")
+    reason = solver.reason_unknown()
+    if "interrupted" in reason or reason == "canceled":
+        # Z3 says "canceled" for Ctrl-C, and sometimes for its own resource limit or timeout too:
+        # its counters tell them apart.
+        if _used(solver) >= budget.rlimit:
+            reason = "resource limit"
+        elif time.perf_counter() - start >= float(budget.wall) * 0.95:
+            reason = "timeout"
+        else:
             raise KeyboardInterrupt
-        reasons.append(f"{'nlsat' if logic != 'default' else 'z3'}: {reason}")
-    return Outcome("unknown", None, "; ".join(reasons))
+    if reason == "timeout":
+        return Outcome("unknown", None, safety_net_reason("z3", budget.wall), safety_net=True)
+    if "resource limit" in reason:
+        reason = f"work limit reached ({budget.rlimit:,} resource units, --rlimit)"
+    elif cheap and "incomplete" in reason:
+        reason = "incomplete (nonlinear arithmetic by linearisation only)"
+    return Outcome("unknown", None, f"z3: {reason}")
+
+
+def _used(solver: z3.Solver) -> int:
+    """Z3's resource count after a check (0 when it reports none)."""
+    try:
+        return int(solver.statistics().get_key_value("rlimit count"))
+    except z3.Z3Exception:
+        return 0
+
+
+def check_values(assertions: list[z3.BoolRef], pins: list[z3.BoolRef], budget: Budget) -> z3.ModelRef | None:
+    """A Z3 model of `assertions` with every constant pinned as given (cheap: the query is then ground), or None."""
+    outcome = solve_z3([*assertions, *pins], budget, 0)
+    return outcome.model if outcome.status == "sat" else None
