@@ -395,11 +395,46 @@ def by_asset(assertions: list[z3.BoolRef], structure: Structure, solve: Solve) -
             joined = _realise(assertions, structure, model, sums, t, shared, local, solve)
             if joined is not None:
                 return Split(Outcome("sat", joined, "", "z3"), f"per asset, {len(assets)} assets realised")
+            culprit = _one_culprit(assertions, structure, sums, local, solve)
+            if culprit is not None:
+                asset, found = culprit
+                return Split(Outcome("sat", found, "", "z3"), f"per asset, with every asset but {asset} idle")
             return Split(
                 Outcome("unknown", None, "per asset: no lemma excludes the final step's model", "z3"),
                 "per asset",
             )
     return Split(Outcome("unknown", None, "per asset: too many rounds of lemmas", "z3"), "per asset")
+
+
+def _one_culprit(
+    assertions: list[z3.BoolRef],
+    structure: Structure,
+    sums: list[SumUse],
+    local: dict[str, list[z3.BoolRef]],
+    solve: Solve,
+) -> tuple[str, z3.ModelRef] | None:
+    """A violation that one asset causes alone: every other asset idle (its summands all zero).
+
+    Each asset's idle state is found from its own constraints; then, asset by asset in order, the
+    whole query is asked with every other asset's constants fixed to their idle values (a query
+    about one asset and the shared constants). The first model found is checked as a whole.
+    """
+    idle: dict[str, list[z3.BoolRef]] = {}
+    for a in local:
+        zero = [term == 0 for s in sums for b, term in s.parts if b == a]
+        answer = solve([*local[a], *zero])
+        if answer.status != "sat" or answer.model is None:
+            return None
+        m = answer.model
+        idle[a] = [
+            c == m.eval(c, model_completion=True) for c in _constants([*local[a], *zero]) if structure.owner(c) == a
+        ]
+    for a in local:
+        pins = [p for b, ps in idle.items() if b != a for p in ps]
+        answer = solve([*assertions, *pins])
+        if answer.status == "sat" and answer.model is not None and _satisfies(answer.model, assertions):
+            return a, answer.model
+    return None
 
 
 def _templates(n: int) -> Iterator[tuple[int, ...]]:
