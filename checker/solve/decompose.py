@@ -37,7 +37,7 @@ from fractions import Fraction
 
 import z3
 
-from checker.solve.z3engine import Outcome
+from checker.solve.z3engine import Outcome, free_constants
 
 Solve = Callable[[list[z3.BoolRef]], Outcome]
 
@@ -227,23 +227,7 @@ def _contiguous(g: _Group) -> bool:
 
 def _tags(g: _Group) -> set[str]:
     """The frame tags of the constants in the group's argument (`size@small` -> small)."""
-    return {str(c).rpartition("@")[2] for c in _constants([g.arg]) if "@" in str(c)}
-
-
-def _constants(terms: Sequence[z3.ExprRef]) -> list[z3.ExprRef]:
-    seen: set[int] = set()
-    out: dict[int, z3.ExprRef] = {}
-    stack = list(terms)
-    while stack:
-        e = stack.pop()
-        if e.get_id() in seen:
-            continue
-        seen.add(e.get_id())
-        if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
-            out[e.get_id()] = e
-        else:
-            stack.extend(e.children())
-    return list(out.values())
+    return {str(c).rpartition("@")[2] for c in free_constants([g.arg]) if "@" in str(c)}
 
 
 def _bracket_pieces(
@@ -351,7 +335,7 @@ def by_asset(assertions: list[z3.BoolRef], structure: Structure, solve: Solve) -
         if ids & sum_ids:
             final.append(z3.substitute(c, *subst))
             continue
-        owners = {structure.owner(x) for x in _constants([c])}
+        owners = {structure.owner(x) for x in free_constants([c])}
         named = owners - {None}
         if not named:
             shared.append(c)
@@ -427,7 +411,7 @@ def _one_culprit(
             return None
         m = answer.model
         idle[a] = [
-            c == m.eval(c, model_completion=True) for c in _constants([*local[a], *zero]) if structure.owner(c) == a
+            c == m.eval(c, model_completion=True) for c in free_constants([*local[a], *zero]) if structure.owner(c) == a
         ]
     for a in local:
         pins = [p for b, ps in idle.items() if b != a for p in ps]
@@ -477,7 +461,7 @@ def _realise(
     through the sums and the shared constants, so the parts join into a model of the whole query
     (checked, not assumed: a conjunct about several assets may still refuse it).
     """
-    consts = _constants(assertions)
+    consts = free_constants(assertions)
     pins = [c == model.eval(c, model_completion=True) for c in consts if structure.owner(c) is None]
     parts: dict[str, z3.ModelRef] = {}
     for a in local:
