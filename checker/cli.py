@@ -17,9 +17,10 @@ from fractions import Fraction
 from pathlib import Path
 
 from checker.checks.catalogue import CATALOGUE, IDS
-from checker.core.options import Options, OptionsError
+from checker.core.options import DEFAULT_ENGINES, ENGINES, Options, OptionsError
 from checker.report.render import SpecReport, exit_status, human, summary_line, to_json, to_junit, to_sarif
 from checker.solve import configure
+from checker.solve.budget import DEFAULT_RLIMIT, DEFAULT_SAFETY_NET
 from dsl.diagnostics import InternalError, SpecError, did_you_mean
 
 EXIT_BUG = 4
@@ -59,6 +60,21 @@ def _positive_seconds(text: str) -> Fraction:
     return value
 
 
+def _engines(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    for n in names:
+        if n not in ENGINES:
+            hint = did_you_mean(n, ENGINES)
+            raise argparse.ArgumentTypeError(
+                f"no engine {n!r}" + (f"; {hint}" if hint else f"; choose from {','.join(ENGINES)}")
+            )
+    if "z3" not in names:
+        raise argparse.ArgumentTypeError(
+            "the portfolio needs `z3`: it answers the first, in-process try of every query"
+        )
+    return tuple(n for n in ENGINES if n in names)
+
+
 def _pin(text: str) -> tuple[str, Fraction]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
@@ -78,13 +94,34 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("human", "json", "junit", "sarif"), default="human")
     check.add_argument("--strict", action="store_true", help="treat UNKNOWN as a failure (exit status 1)")
     check.add_argument(
+        "--rlimit",
+        type=_positive_int,
+        default=DEFAULT_RLIMIT,
+        metavar="UNITS",
+        help=f"solver work per query, in Z3 resource units (default {DEFAULT_RLIMIT:,}, about 10 s of Z3): "
+        "the budget verdicts depend on, the same on every machine",
+    )
+    check.add_argument(
         "--timeout",
         type=_positive_seconds,
-        default=Fraction(10),
+        default=DEFAULT_SAFETY_NET,
         metavar="SECONDS",
-        help="solver time limit per query (default 10)",
+        help=f"wall-clock safety net per query (default {DEFAULT_SAFETY_NET}); an answer it cut short says so",
     )
-    check.add_argument("--rlimit", type=_positive_int, default=None, help="Z3 resource limit per query")
+    check.add_argument(
+        "--engines",
+        type=_engines,
+        default=DEFAULT_ENGINES,
+        metavar="LIST",
+        help=f"solver portfolio, comma-separated, from {','.join(ENGINES)} (default {','.join(DEFAULT_ENGINES)}); "
+        "`z3` alone solves in-process",
+    )
+    check.add_argument(
+        "--no-split",
+        dest="decompose",
+        action="store_false",
+        help="do not split queries by table bracket or by asset",
+    )
     check.add_argument(
         "--params",
         choices=("ranges", "defaults"),
@@ -129,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="CHECK-ID",
         help="run only this check (repeatable); see `solvent explain`",
+    )
+    check.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="specs and checks checked in parallel; 1 = in-process (default: the number of CPUs)",
     )
     check.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     check.add_argument("--emit-tests", metavar="DIR", help="write a pytest file per violation into DIR")
@@ -197,6 +241,8 @@ def _options(args: argparse.Namespace) -> Options:
     return Options(
         timeout=args.timeout,
         rlimit=args.rlimit,
+        engines=args.engines,
+        decompose=args.decompose,
         pins=dict(args.param),
         all_defaults=args.params == "defaults",
         depth=args.depth or 0,
@@ -207,8 +253,9 @@ def _options(args: argparse.Namespace) -> Options:
 
 
 def _check(args: argparse.Namespace) -> int:
-    import dsl
-    from checker.run import run_checks
+    from contextlib import closing
+
+    from checker.parallel import Finished, Run
 
     for check_id in args.only:
         if check_id not in IDS:
@@ -219,45 +266,29 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError(f"--output {args.output}: the directory does not exist")
     options = _options(args)
     configure(options.seed)
-    reports: list[SpecReport] = []
     start = time.perf_counter()
     interrupted = False
-    status = _Status(args.format == "human" and sys.stderr.isatty())
+    # A spinner on a terminal; elsewhere (a CI log) a line per spec, so the log is never silent for long.
+    # One spec gets no line: it would come at the same moment as the report itself.
+    status = _Status(args.format == "human" and sys.stderr.isatty(), not sys.stderr.isatty() and len(files) > 1)
+    run = Run(files, options, args.only, args.jobs, status.update)
+    done: list[Finished | None] = [None] * len(files)
+    flushed = 0  # specs whose side output (diagnostics, emitted tests) is out: in file order, whatever --jobs
     try:
-        for path in files:
-            report = SpecReport(str(path))
-            reports.append(report)
-            t0 = time.perf_counter()
-            try:
-                spec = dsl.load(path)
-            except SpecError as err:
-                report.error = err.render()
-                if args.output or args.format != "human":
-                    print(report.error, file=sys.stderr)  # the report goes elsewhere; the person still sees it
-                continue
-            report.title = spec.program.title
-            try:
-                for result in run_checks(spec, options, args.only):
-                    report.results.append(result)
-                    status.update(f"{path}: {result.name}")
-            except InternalError as err:  # a solvent bug: keep the other specs' results, fail loudly at the end
-                report.bug = str(err)
-            except SpecError as err:  # found while building the engine (e.g. nesting too deep for CPython)
-                report.error = err.render()
-                report.results.clear()
-            report.seconds = time.perf_counter() - t0
-            if args.emit_tests:
-                from checker.report.emit import emit_tests
-
-                written, warnings = emit_tests(str(path), report.results, Path(args.emit_tests))
-                for line in warnings:
-                    print(f"solvent: warning: {line}", file=sys.stderr)
-                if written:
-                    print(f"wrote {len(written)} test(s) for {path} into {args.emit_tests}", file=sys.stderr)
+        with closing(run.events()) as events:
+            for event in events:
+                report = run.reports[event.index]
+                assert report is not None
+                done[event.index] = event
+                status.finished(report)
+                while flushed < len(files) and (finished := done[flushed]) is not None:
+                    _side_output(args, run.reports[flushed], finished.at_load)
+                    flushed += 1
     except KeyboardInterrupt:
         interrupted = True
     finally:
         status.stop()
+    reports = run.so_far()
     seconds = time.perf_counter() - start
     _emit(args, reports, seconds, interrupted)
     if interrupted:
@@ -270,11 +301,27 @@ def _check(args: argparse.Namespace) -> int:
     return exit_status(reports, args.strict)
 
 
-class _Status:
-    """A one-line progress display on a terminal; silent otherwise."""
+def _side_output(args: argparse.Namespace, report: SpecReport | None, at_load: bool) -> None:
+    """What a finished spec prints besides the report: its load errors, the tests it emits."""
+    assert report is not None
+    if report.error is not None and at_load and (args.output or args.format != "human"):
+        print(report.error, file=sys.stderr)  # the report goes elsewhere; the person still sees it
+    if args.emit_tests and report.error is None:
+        from checker.report.emit import emit_tests
 
-    def __init__(self, enabled: bool) -> None:
+        written, warnings = emit_tests(report.path, report.results, Path(args.emit_tests))
+        for line in warnings:
+            print(f"solvent: warning: {line}", file=sys.stderr)
+        if written:
+            print(f"wrote {len(written)} test(s) for {report.path} into {args.emit_tests}", file=sys.stderr)
+
+
+class _Status:
+    """Progress: a one-line display on a terminal, or a line per finished spec (`lines`), or nothing."""
+
+    def __init__(self, enabled: bool, lines: bool = False) -> None:
         self.live = None
+        self.lines = lines
         if enabled:
             from rich.console import Console
 
@@ -284,6 +331,24 @@ class _Status:
     def update(self, text: str) -> None:
         if self.live is not None:
             self.live.update(f"checking {text}")
+
+    def finished(self, report: SpecReport) -> None:
+        """One line for a finished spec, e.g. `checked x.margin: 31 proved, ... (3.1 s)`."""
+        from checker.report.render import counts
+
+        if not self.lines:
+            return
+        if report.error is not None:
+            line = f"{report.path}: spec error"
+        else:
+            c = counts([report])
+            line = (
+                f"checked {report.path}: {c['PROVED']} proved, {c['VIOLATED']} violated, "
+                f"{c['UNKNOWN']} unknown, {c['SKIPPED']} skipped ({report.seconds:.1f} s)"
+            )
+            if report.bug is not None:
+                line += "; stopped by a bug in solvent (see the end)"
+        print(line, file=sys.stderr, flush=True)
 
     def stop(self) -> None:
         if self.live is not None:
