@@ -52,10 +52,10 @@ CASES: dict[str, Case] = {
     "binance_usdm_perp.margin": Case(),
     "bitmex_inverse_perp.margin": Case(),
     # fund_solvent is UNKNOWN under the full parameter ranges: the k-induction
-    # step and BMC at depth 3 hit Z3's 10 s timeout (z3 and nlsat) on the
-    # nonlinear products param x position x price over three assets; the deep
-    # search finds no violation. With `--params defaults --timeout 60` it is
-    # PROVED (inductive, k=2). See the comment in the spec file.
+    # step and BMC at depth 3 are beyond Z3 and cvc5 within their work limits
+    # (and Z3's nlsat does not meter that work: the wall-clock safety net stops
+    # it) on the nonlinear products param x position x price over three assets;
+    # the deep search finds no violation. See the comment in the spec file.
     "cross_margin_portfolio.margin": Case(other={"invariant: fund_solvent": Verdict.UNKNOWN}),
     # ---- known-bad variants ----
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate")),
@@ -152,7 +152,10 @@ def test_example_verdicts(name: str) -> None:
     case = CASES[name]
     spec = dsl.load(EXAMPLES / name)
     configure(0)
-    results = list(run_checks(spec, Options()))
+    # cross_margin_portfolio's one UNKNOWN ends at the safety net (work Z3 does not meter): a shorter
+    # net gives the same verdict sooner (140 s of the suite with the default 60 s).
+    options = Options(timeout=Fraction(15)) if name == "cross_margin_portfolio.margin" else Options()
+    results = list(run_checks(spec, options))
     names = [r.name for r in results]
     assert len(names) == len(set(names)) or _dupes_are_proved(results), names
     got_violated = {r.name for r in results if r.verdict is Verdict.VIOLATED}

@@ -21,7 +21,7 @@ from checker.core.encode import Encoder, Frame, q
 from checker.core.results import Counterexample, Step, Value, show
 from checker.core.steps import Transition
 from checker.solve.budget import Budget
-from checker.solve.z3engine import free_constants, solve_z3
+from checker.solve.z3engine import cheap_solver, free_constants, smt2, solve_z3
 from dsl import ir
 from dsl.diagnostics import InternalError
 
@@ -142,13 +142,14 @@ def readable_model(
     # Parameters first: pinning them to their defaults makes the rest of the query easier.
     consts = sorted(free_constants(assertions), key=lambda c: (str(c) not in preferred, str(c)))
     ctx = z3.Context()
-    solver = z3.Solver(ctx=ctx)
-    # A work limit rather than a clock, so that rounding is the same on any machine; the clock is
-    # only a safety net for queries whose work Z3 does not meter finely (nlsat inside BMC): when it
-    # fires, that attempt counts as failed and the values stay less round, never wrong.
+    # The cheap configuration (linearisation only): with values pinned the query is nearly linear, and
+    # its work is metered, so the bound is a work limit rather than a clock and rounding is the same
+    # on any machine; the clock is only a safety net (an attempt it stops counts as failed, and the
+    # values stay less round, never wrong).
+    solver = cheap_solver(ctx)
     solver.set("rlimit", _ROUNDING_RLIMIT)
-    solver.set("timeout", 2000)
-    solver.add(*[a.translate(ctx) for a in assertions])
+    solver.set("timeout", 5000)
+    solver.from_string(smt2(assertions))  # as text, like every query (see `smt2`)
     current: z3.ModelRef | None = None  # the latest model found, in `ctx`; it satisfies every pin so far
     tries = 0
     for c in consts:

@@ -38,6 +38,7 @@ from checker.core.results import CheckResult
 from checker.core.steps import Transition, action_step, env_step
 from checker.mc.goals import Goal
 from checker.mc.unroll import Unrolling, input_wheres, violation
+from checker.solve.z3engine import smt2
 from dsl import ir
 from dsl.diagnostics import InternalError
 
@@ -148,13 +149,13 @@ class _Walker:
 
     def _extreme(self, assertions: list[z3.BoolRef], objectives: list[tuple[z3.ExprRef, bool]]) -> z3.ModelRef | None:
         """A model pushing each objective (term, up) in turn as far as the assertions allow."""
-        ctx = self.cx.zctx
+        ctx = z3.Context()  # fresh, and the query as text: as every query (checker.solve.z3engine.smt2)
         opt = z3.Optimize(ctx=ctx)
         step = self.cx.options.budget.share(_STEP_SHARE)
         opt.set("rlimit", step.rlimit)
         opt.set("timeout", step.wall_ms)
         opt.set("priority", "lex")
-        opt.add(*[self._fix(a).translate(ctx) for a in assertions])
+        opt.from_string(smt2([self._fix(a) for a in assertions]))
         for term, up in objectives:
             goal = self._fix(term).translate(ctx)
             opt.maximize(goal) if up else opt.minimize(goal)

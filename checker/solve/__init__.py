@@ -1,8 +1,9 @@
 """The solver layer: one question in, `sat`, `unsat` or `unknown` out, within a deterministic budget.
 
 Every query first goes to Z3 in this process with a small share of its
-budget: nearly all of a spec's queries end there in milliseconds. What
-remains goes to the portfolio (`checker.solve.portfolio`): Z3, cvc5 and Z3's
+budget (its SMT core, by linearisation), then to Z3's default solver in this
+process with a tenth of it: nearly all of a spec's queries end there in
+milliseconds. What remains goes to the portfolio (`checker.solve.portfolio`): Z3, cvc5 and Z3's
 nlsat in separate processes, each bounded by its own resource limit, the
 first definitive answer winning, with a model taken by a fixed rule so that
 the counterexample does not depend on which process was faster. With the
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 import z3
 
-from checker.solve.budget import FAST_SHARE, Budget
+from checker.solve.budget import FAST_SHARE, LOCAL_SHARE, Budget
 from checker.solve.z3engine import Outcome, check_values, configure, free_constants, solve_z3, uses_integers
 
 __all__ = ["Budget", "Outcome", "configure", "first", "solve", "uses_integers"]
@@ -42,6 +43,12 @@ def solve(
             return fast
     if tuple(engines) == ("z3",):
         return solve_z3(assertions, budget, seed)
+    # Z3's default solver in this process, on a tenth of the budget, before any process is involved:
+    # it answers most nonlinear queries in milliseconds, where sending a query to the portfolio costs
+    # its serialisation, and stopping the members that lost costs their restart.
+    local = solve_z3(assertions, budget.share(LOCAL_SHARE), seed)
+    if local.status != "unknown":
+        return local
     if integers is None:
         integers = uses_integers(assertions)
     return _portfolio(assertions, budget, seed, integers, engines)
@@ -50,6 +57,30 @@ def solve(
 def first(assertions: list[z3.BoolRef], budget: Budget, seed: int) -> Outcome:
     """The cheap try: Z3's SMT core in this process, by linearisation, with a small share of the budget."""
     return solve_z3(assertions, budget.share(FAST_SHARE), seed, cheap=True)
+
+
+_WORDS = (
+    ("max. resource limit exceeded", "work limit reached"),
+    ("resource limit exceeded", "work limit reached"),
+    ("RESOURCEOUT", "work limit reached"),
+)
+_warned: set[str] = set()
+
+
+def _plain(reason: str) -> str:
+    """Every engine's way of saying it reached its work limit, said one way."""
+    for engine_words, ours in _WORDS:
+        reason = reason.replace(engine_words, ours)
+    return reason
+
+
+def _warn_once(text: str) -> None:
+    """A portfolio warning (an engine missing or crashed), printed once per process on stderr."""
+    import sys
+
+    if text not in _warned:
+        _warned.add(text)
+        print(f"solvent: warning: {text}", file=sys.stderr)
 
 
 def _portfolio(
@@ -62,8 +93,15 @@ def _portfolio(
     solver = z3.Solver()
     solver.add(*assertions)
     answer = portfolio.shared(tuple(engines)).solve(solver.to_smt2(), budget.rlimit, float(budget.wall), seed, integers)
+    for warning in portfolio.shared(tuple(engines)).warnings:
+        _warn_once(warning)
     if answer.status != "sat":
-        return Outcome(answer.status, None, answer.reason, answer.engine, answer.safety_net)
+        reason = _plain(answer.reason)
+        if "work limit reached" in reason:
+            reason += f" (each {budget.rlimit:,} Z3 resource units, --rlimit)"
+        if answer.safety_net:
+            reason += " (an answer cut short by the safety net may differ on a faster or less loaded machine)"
+        return Outcome(answer.status, None, reason, answer.engine, answer.safety_net)
     consts = {str(c): c for c in free_constants(assertions)}
     pins = []
     for name, value in answer.values.items():

@@ -77,22 +77,37 @@ def free_constants(assertions: Sequence[z3.ExprRef]) -> list[z3.ExprRef]:
 _CHEAP_OFF = ("arith.nl.nra", "arith.nl.grobner", "arith.nl.horner", "arith.nl.order")
 
 
-def solve_z3(
-    assertions: list[z3.BoolRef], budget: Budget, seed: int, ctx: z3.Context | None = None, cheap: bool = False
-) -> Outcome:
+def cheap_solver(ctx: z3.Context) -> z3.Solver:
+    """Z3's SMT core with nonlinear arithmetic by incremental linearisation only (see `_CHEAP_OFF`)."""
+    solver = z3.Tactic("smt", ctx=ctx).solver()
+    for name in _CHEAP_OFF:
+        solver.set(name, False)
+    return solver
+
+
+def smt2(assertions: Sequence[z3.BoolRef]) -> str:
+    """The query as SMT-LIB text.
+
+    Every query reaches its solver as text, not by `translate`: a query translated from Z3's main
+    context was solved differently once an earlier model had been translated into that context (the
+    first query of a process got another model than the same query later), so that a counterexample
+    depended on what the process had done before. Parsed from text, a query is solved the same way
+    whatever came before.
+    """
+    printer = z3.Solver()
+    printer.add(*assertions)
+    return str(printer.to_smt2())
+
+
+def solve_z3(assertions: list[z3.BoolRef], budget: Budget, seed: int, cheap: bool = False) -> Outcome:
     """Is the conjunction of `assertions` satisfiable? Z3's default solver (or the cheap configuration)."""
     main = z3.main_ctx()
-    ctx = ctx or z3.Context()
-    if cheap:
-        solver = z3.Tactic("smt", ctx=ctx).solver()
-        for name in _CHEAP_OFF:
-            solver.set(name, False)
-    else:
-        solver = z3.Solver(ctx=ctx)
+    ctx = z3.Context()
+    solver = cheap_solver(ctx) if cheap else z3.Solver(ctx=ctx)
     solver.set("rlimit", budget.rlimit)
     solver.set("timeout", budget.wall_ms)
     solver.set("random_seed", seed)
-    solver.add(*[a.translate(ctx) for a in assertions])
+    solver.from_string(smt2(assertions))
     start = time.perf_counter()
     result = solver.check()
     if result == z3.sat:
