@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import z3
 
 from checker.solve.budget import FAST_SHARE, LOCAL_SHARE, Budget
-from checker.solve.z3engine import Outcome, check_values, configure, free_constants, solve_z3, uses_integers
+from checker.solve.z3engine import Outcome, check_values, configure, free_constants, smt2, solve_z3, uses_integers
 
 __all__ = ["Budget", "Outcome", "configure", "first", "solve", "uses_integers"]
 
@@ -90,9 +90,7 @@ def _portfolio(
 
     from checker.solve import portfolio
 
-    solver = z3.Solver()
-    solver.add(*assertions)
-    answer = portfolio.shared(tuple(engines)).solve(solver.to_smt2(), budget.rlimit, float(budget.wall), seed, integers)
+    answer = portfolio.shared(tuple(engines)).solve(smt2(assertions), budget.rlimit, budget.wall, seed, integers)
     for warning in portfolio.shared(tuple(engines)).warnings:
         _warn_once(warning)
     if answer.status != "sat":
