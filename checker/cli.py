@@ -3,14 +3,16 @@
 Thin on purpose: argument parsing, reading files, calling `dsl` and
 `checker.run`, printing. Exit status: 0 everything proved, 1 a violation
 (or an unknown under --strict), 2 a usage or spec error, 3 unknowns but no
-violation, 4 a bug in solvent, 130 interrupted.
+violation, 4 a bug in solvent, 130 interrupted (Ctrl-C, or SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
@@ -187,11 +189,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `solvent` console script."""
     args = build_parser().parse_args(argv)
     # Specs are trees; deeply nested expressions need more than Python's default recursion depth.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 8000))
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (a CI job cancelled, `kill`) stops a run like Ctrl-C: the worker and solver processes
+        # are stopped with it, instead of being left behind without their parent.
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         if args.command == "check":
             return _check(args)

@@ -194,7 +194,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
-@pytest.mark.parametrize("whom", ["solvent", "its process group"])
+@pytest.mark.parametrize("whom", ["solvent", "its process group", "SIGTERM"])
 def test_ctrl_c_with_jobs_leaves_no_process_behind(whom: str) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "checker", "check", *SLOW, "--jobs", "2"],
@@ -215,6 +215,8 @@ def test_ctrl_c_with_jobs_leaves_no_process_behind(whom: str) -> None:
         children = _descendants(proc.pid)
         if whom == "solvent":
             proc.send_signal(signal.SIGINT)
+        elif whom == "SIGTERM":  # a cancelled CI job: stopped like Ctrl-C, nothing left behind
+            proc.send_signal(signal.SIGTERM)
         else:
             os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
