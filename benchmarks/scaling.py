@@ -924,8 +924,9 @@ def render(rows: Sequence[Row], whole: dict[str, Any] | None, info: dict[str, An
         f"Machine: Python {m['python']} ({m['implementation']}), Z3 {info['z3']}, {m['platform']}, "
         f"{m['cpu_count']} CPUs, load average {info['load_avg_at_end'][0]:.1f} at the end. Wall-clock, "
         "`time.perf_counter`. Solvent: `run_checks(spec, Options(), only=[check])` with the default options "
-        f"(rlimit {info['solvent_rlimit']}, timeout {info['solvent_timeout']} s per query), in a worker process "
-        f"stopped at {info['cap']:.0f} s; spec loading is not included (it is in the JSON as `load_s`). Hand split: "
+        f"(rlimit {info['solvent_rlimit']}, wall-clock safety net {info['solvent_timeout']:g} s per query), in a "
+        f"long-lived worker process (a call is stopped at {info['cap']:.0f} s); spec loading is not included "
+        "(it is in the JSON as `load_s`). Hand split: "
         f"z3py, one fresh context per query, rlimit {info['hand_rlimit']:,}, no timeout; its seconds include "
         "building the terms.",
         "",
