@@ -11,7 +11,6 @@ tested directly.
 
 from __future__ import annotations
 
-import textwrap
 from fractions import Fraction
 from typing import Any
 
@@ -20,7 +19,7 @@ import z3
 
 import dsl
 from checker import Options, Verdict, configure
-from checker.core.results import CheckResult
+from checker.core.results import CheckResult, Counterexample
 from checker.run import run_checks
 from checker.solve.decompose import _intervals, large_structure
 
@@ -101,6 +100,15 @@ env tick:
 """
 
 
+def on_engine(text: str, cex: Counterexample) -> tuple[Any, Any, list[tuple[Any, Any]]]:
+    """The engine compiled from `text`, and the counterexample's parameters and (state, inputs) per step on it."""
+    m = dsl.loads(text, "t.margin").engine
+    params = m.Params(**{m.FIELDS[k]: v for k, v in cex.params.items()})
+    frames = [(m.State(**{m.FIELDS[k]: v for k, v in s.state.items()}),
+               m.Inputs(**{m.FIELDS[k]: v for k, v in s.inputs.items()})) for s in cex.steps]
+    return m, params, frames
+
+
 def check(text: str, *ids: str, **options: Any) -> dict[str, CheckResult]:
     configure(0)
     spec = dsl.loads(text, "t.margin")
@@ -127,10 +135,7 @@ def test_a_wrong_deduction_in_bracket_23_of_40_is_found_and_replayed() -> None:
     cex = r.counterexample
     assert cex is not None and cex.replayed
     # Re-checked here on the engine: the requirement falls, and it falls across the 230,000 edge.
-    m = dsl.loads(text, "t.margin").engine
-    params = m.Params(**{m.FIELDS[k]: v for k, v in cex.params.items()})
-    small, large = ([m.State(**{m.FIELDS[k]: v for k, v in s.state.items()}),
-                     m.Inputs(**{m.FIELDS[k]: v for k, v in s.inputs.items()})] for s in cex.steps)
+    m, params, (small, large) = on_engine(text, cex)
     maintenance = getattr(m, m.NAMES["maintenance"])
     notional = getattr(m, m.NAMES["notional"])
     assert maintenance(params, *large) < maintenance(params, *small)
@@ -155,9 +160,15 @@ def test_no_split_gives_the_same_verdicts_on_a_small_table() -> None:
     ("rows", "expected"),
     [
         (((F(0), F(10)), (F(10), None)), [(None, F(0), None), (F(0), F(10), 0), (F(10), None, 1)]),
-        (((F(0), F(10)), (F(20), None)), [(None, F(0), None), (F(0), F(10), 0), (F(10), F(20), None), (F(20), None, 1)]),
+        (
+            ((F(0), F(10)), (F(20), None)),
+            [(None, F(0), None), (F(0), F(10), 0), (F(10), F(20), None), (F(20), None, 1)],
+        ),
         (((F(10), None), (None, F(10))), [(None, F(10), 1), (F(10), None, 0)]),
-        (((F(0), F(10)), (F(10), F(20))), [(None, F(0), None), (F(0), F(10), 0), (F(10), F(20), 1), (F(20), None, None)]),
+        (
+            ((F(0), F(10)), (F(10), F(20))),
+            [(None, F(0), None), (F(0), F(10), 0), (F(10), F(20), 1), (F(20), None, None)],
+        ),
     ],
 )
 def test_a_table_cuts_the_line_into_disjoint_intervals_that_cover_it(rows: Any, expected: Any) -> None:
@@ -187,10 +198,7 @@ def test_a_move_beyond_one_assets_margin_is_found_per_asset_and_replayed() -> No
     assert r.verdict is VIOLATED, r.reason
     cex = r.counterexample
     assert cex is not None and cex.replayed
-    m = dsl.loads(text, "t.margin").engine
-    params = m.Params(**{m.FIELDS[k]: v for k, v in cex.params.items()})
-    before, after = ([m.State(**{m.FIELDS[k]: v for k, v in s.state.items()}),
-                      m.Inputs(**{m.FIELDS[k]: v for k, v in s.inputs.items()})] for s in cex.steps)
+    m, params, (before, after) = on_engine(text, cex)
     assert not getattr(m, m.NAMES["liquidatable"])(params, *before)
     assert getattr(m, m.NAMES["equity"])(params, *after) < 0
 

@@ -22,7 +22,7 @@ from checker.core.replay import Predicate, Replayer, Scene, View, rational_model
 from checker.core.results import CheckResult, Verdict
 from checker.solve import Outcome, first, solve
 from checker.solve.budget import Budget
-from checker.solve.decompose import Pair, Split, by_asset, by_bracket, large_structure
+from checker.solve.decompose import Pair, by_asset, by_bracket, large_structure
 from dsl import Spec, ir
 from dsl.diagnostics import Span
 
@@ -74,28 +74,31 @@ class Context:
         split_first = splitting and large_structure(assertions, self.enc.structure)
         opened = ""
         if split_first:
-            pieces = self._split(assertions, budget, pair)
-            if pieces is not None and pieces.outcome.status != "unknown":
-                return dataclasses.replace(pieces.outcome, how=pieces.how)
-            opened = pieces.outcome.reason if pieces is not None else ""
+            settled, opened = self._split(assertions, budget, pair)
+            if settled is not None:
+                return settled
         whole = solve(assertions, budget, seed, self.integers, engines, first_try=False)
         if whole.status == "unknown" and splitting and not split_first:
-            pieces = self._split(assertions, budget, pair)
-            if pieces is not None and pieces.outcome.status != "unknown":
-                return dataclasses.replace(pieces.outcome, how=pieces.how)
-            opened = pieces.outcome.reason if pieces is not None else ""
+            settled, opened = self._split(assertions, budget, pair)
+            if settled is not None:
+                return settled
         if whole.status == "unknown" and opened:
             return dataclasses.replace(whole, reason=f"{whole.reason}; split {opened}")
         return whole
 
-    def _split(self, assertions: list[z3.BoolRef], budget: Budget, pair: Pair | None) -> Split | None:
-        """The query split by bracket, else by asset (None: nothing to split on)."""
+    def _split(self, assertions: list[z3.BoolRef], budget: Budget, pair: Pair | None) -> tuple[Outcome | None, str]:
+        """The query split by bracket, else by asset: a definitive outcome saying how, or None and why not."""
 
         def piece(q: list[z3.BoolRef]) -> Outcome:
             return solve(q, budget, self.options.seed, self.integers, self.options.engines)
 
         split = by_bracket(assertions, self.enc.structure, piece, pair)
-        return split if split is not None else by_asset(assertions, self.enc.structure, piece)
+        split = split if split is not None else by_asset(assertions, self.enc.structure, piece)
+        if split is None:
+            return None, ""
+        if split.outcome.status == "unknown":
+            return None, split.outcome.reason
+        return dataclasses.replace(split.outcome, how=split.how), ""
 
     def witness(
         self, check_id: str, name: str, assertions: list[z3.BoolRef], good: str, bad: str, at: Span | None = None

@@ -232,8 +232,8 @@ def _tags(g: _Group) -> set[str]:
 
 def _bracket_pieces(
     assertions: list[z3.BoolRef], groups: list[_Group], pair: Pair | None, solve: Solve
-) -> tuple[Iterator[list[z3.BoolRef]], int, str] | None:
-    """The pieces to ask, their number, and how to describe them; None when no split applies."""
+) -> tuple[Iterator[list[z3.BoolRef]], int, str]:
+    """The pieces to ask, their number, and how to describe them."""
     if pair is not None:
         for g1 in groups:
             for g2 in groups:
@@ -279,10 +279,7 @@ def by_bracket(
     groups = table_groups(structure, assertions)
     if not groups:
         return None
-    planned = _bracket_pieces(assertions, groups, pair, solve)
-    if planned is None:
-        return None
-    pieces, count, how = planned
+    pieces, count, how = _bracket_pieces(assertions, groups, pair, solve)
     if count > _MAX_PIECES:
         return None
     unknown: tuple[int, Outcome] | None = None
