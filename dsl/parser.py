@@ -20,6 +20,7 @@ from lark.lexer import PatternStr
 
 from dsl import ast
 from dsl.diagnostics import Diagnostic, Severity, SourceFile, Span, SpecError
+from dsl.numbers import exact_number
 
 
 class _Indenter(Indenter):
@@ -241,16 +242,9 @@ def _tok_span(source: SourceFile, tok: Token) -> Span:
     return Span(source, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1)
 
 
-_MAX_DIGITS = 1000  # digits in a literal, and the largest power of ten it may carry
-
-
 def _number(text: str, percent: bool) -> Fraction:
     """The exact value of a literal; absurdly long or large ones are refused (they could take hours)."""
-    clean = text.replace("_", "")
-    mantissa, _, exponent = clean.lower().partition("e")
-    if len(mantissa) > _MAX_DIGITS or (exponent and abs(int(exponent)) > _MAX_DIGITS):
-        raise ValueError(f"numbers are limited to {_MAX_DIGITS} digits and exponents of ±{_MAX_DIGITS}")
-    value = Fraction(clean)
+    value = exact_number(text)
     return value / 100 if percent else value
 
 
