@@ -4,7 +4,8 @@ Each file holds the counterexample as data (JSON-like literals written with
 `repr`, so nothing from a spec becomes code) and calls
 `checker.emitted.reproduce`. It fails while the spec still has the violation
 and passes once the rules are fixed, staying as a regression test. Files this
-command did not write are never overwritten.
+command did not write are never overwritten (`checker.report.files` decides,
+reading a few kilobytes of each at most), and nothing but a regular file is.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from checker.core.results import CheckResult, Verdict
+from checker.report.files import TEST_MARK, peek
 
-MARK = "# Written by `solvent check --emit-tests`."
+MARK = TEST_MARK
 
 
 def _slug(text: str) -> str:
@@ -24,7 +26,11 @@ def _slug(text: str) -> str:
 
 
 def emit_tests(spec_path: str, results: Sequence[CheckResult], outdir: Path) -> tuple[list[Path], list[str]]:
-    """Write a test per replayed violation of `spec_path`; returns (written files, warnings)."""
+    """Write a test per replayed violation of `spec_path`; returns (written files, warnings).
+
+    A file in the way that solvent did not write is left alone (a warning says so); failing to
+    create `outdir` or to write a file raises the `OSError`.
+    """
     outdir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     warnings: list[str] = []
@@ -34,12 +40,18 @@ def emit_tests(spec_path: str, results: Sequence[CheckResult], outdir: Path) -> 
         if r.verdict is not Verdict.VIOLATED or r.counterexample is None or not r.counterexample.replayed:
             continue
         target = outdir / f"test_{stem}__{_slug(r.name)}.py"
-        if target.exists() and MARK not in target.read_text(encoding="utf-8", errors="replace")[:400]:
+        if target.is_symlink() or (target.exists() and not _ours(target)):
             warnings.append(f"{target}: exists and was not written by solvent; left as it is")
             continue
         target.write_text(_source(relative, r), encoding="utf-8")
         written.append(target)
     return written, warnings
+
+
+def _ours(target: Path) -> bool:
+    """Was `target` (a regular file) written by this command? Reads its first few kilobytes only."""
+    ends = peek(target)
+    return ends is not None and MARK in ends[0][:400]
 
 
 def _source(relative: str, r: CheckResult) -> str:
