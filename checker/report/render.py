@@ -1,8 +1,13 @@
-"""Rendering check results: for people (a terminal), JSON and JUnit XML.
+"""Rendering check results: for people (a terminal), JSON, JUnit XML and SARIF.
 
 The human form puts one line per check, and under each violation the
 counterexample as a table: one column per step, one row per parameter,
 state, input, argument and let, so that a trace reads left to right.
+
+Every form passes what a spec or a path supplies through `checker.report.text`,
+so that no control character reaches a terminal, a log or an XML parser raw.
+`nothing_checked` marks the specs of a run that checked nothing: such a run
+fails (exit status 2), whatever else it found.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from checker.core.results import CheckResult, Counterexample, Step, Verdict, show
+from checker.report.text import json_safe, printable
 
 
 @dataclass
@@ -24,6 +30,54 @@ class SpecReport:
     error: str | None = None  # rendered diagnostics when the spec did not compile
     bug: str | None = None  # an internal error (a bug in solvent) that stopped this spec's checks
     seconds: float = 0.0
+    unchecked: str | None = None  # why nothing was checked, when nothing was (see `nothing_checked`)
+
+
+# The three whole-spec sanity results of `well-defined`, given for every spec (an empty one too): proved,
+# they say nothing about the rules. tests/test_cli_hardening.py checks that an empty spec gives exactly these.
+SANITY_CHECKS = frozenset(
+    {
+        "well-defined: parameter space",
+        "well-defined: defaults satisfy the assumes",
+        "well-defined: where-constraints",
+    }
+)
+
+
+def checked_something(report: SpecReport) -> bool:
+    """Did any check of `report` look at the rules: a verdict other than SKIPPED and than a proved sanity check?"""
+    return any(
+        r.verdict is not Verdict.SKIPPED and not (r.verdict is Verdict.PROVED and r.name in SANITY_CHECKS)
+        for r in report.results
+    )
+
+
+def nothing_checked(reports: Sequence[SpecReport], only: Sequence[str] = ()) -> None:
+    """Set `unchecked` on the specs that make this a run that checked nothing.
+
+    Without `--only`, every spec must have something checked: an empty file, one of only comments, or
+    one that declares nothing the catalogue applies to is almost always not the file that was meant.
+    With `--only`, the run as a whole must check something: a spec without what the chosen checks need
+    is normal in a directory, but a run where no spec had any is not.
+    """
+    candidates = [r for r in reports if r.error is None and r.bug is None]
+    if only:
+        if any(checked_something(r) for r in candidates):
+            return
+        chosen = ", ".join(dict.fromkeys(only))
+        why = (
+            f"the checks chosen with --only ({chosen}) were skipped or held vacuously, for every spec; "
+            "leave out --only, or choose checks these specs have (`solvent explain` lists them)"
+        )
+        for r in candidates:
+            r.unchecked = why
+        return
+    for r in candidates:
+        if not checked_something(r):
+            r.unchecked = (
+                "every check was skipped or held vacuously: the spec declares nothing they apply to "
+                "(no margin roles, actions, lets, tables, properties or invariants); is this the file you meant?"
+            )
 
 
 def counts(reports: Sequence[SpecReport]) -> Counter[str]:
@@ -33,13 +87,15 @@ def counts(reports: Sequence[SpecReport]) -> Counter[str]:
             c[res.verdict.value] += 1
         if r.error is not None:
             c["ERROR"] += 1
+        if r.unchecked is not None:
+            c["UNCHECKED"] += 1
     return c
 
 
 def exit_status(reports: Sequence[SpecReport], strict: bool) -> int:
-    """0 all proved, 1 a violation (or an unknown with --strict), 2 a spec error, 3 unknowns only."""
+    """0 all proved, 1 a violation (or an unknown with --strict), 2 a spec error or nothing checked, 3 unknowns only."""
     c = counts(reports)
-    if c["ERROR"]:
+    if c["ERROR"] or c["UNCHECKED"]:
         return 2
     if c["VIOLATED"]:
         return 1
@@ -53,6 +109,8 @@ def summary_line(reports: Sequence[SpecReport], seconds: float) -> str:
     parts = [f"{c['PROVED']} proved", f"{c['VIOLATED']} violated", f"{c['UNKNOWN']} unknown", f"{c['SKIPPED']} skipped"]
     if c["ERROR"]:
         parts.append(f"{c['ERROR']} spec{'s' if c['ERROR'] != 1 else ''} with errors")
+    if c["UNCHECKED"]:
+        parts.append(f"{c['UNCHECKED']} spec{'s' if c['UNCHECKED'] != 1 else ''} with nothing checked")
     return f"summary: {', '.join(parts)} in {len(reports)} spec{'s' if len(reports) != 1 else ''} ({seconds:.2f} s)"
 
 
@@ -116,7 +174,11 @@ def _step_lines(cex: Counterexample, indent: str) -> list[str]:
 
 
 def human(report: SpecReport) -> list[str]:
-    """The lines for one spec."""
+    """The lines for one spec, each one line of printable text."""
+    return [printable(line, lines=False) for line in _human(report)]
+
+
+def _human(report: SpecReport) -> list[str]:
     out = [f"{report.path}" + (f" — {report.title}" if report.title and report.title != report.path else "")]
     if report.error is not None:
         out += ["  spec error:", *("    " + line for line in report.error.splitlines())]
@@ -132,6 +194,8 @@ def human(report: SpecReport) -> list[str]:
             out += counterexample_table(r.counterexample, "            ")
     if report.bug is not None:
         out += ["  SOLVENT BUG: checking stopped here", *("    " + line for line in report.bug.splitlines())]
+    if report.unchecked is not None:
+        out += ["  NOTHING CHECKED", f"            {report.unchecked}"]
     return out
 
 
@@ -147,6 +211,7 @@ def to_json(reports: Sequence[SpecReport], seconds: float) -> str:
                 "bug": r.bug,
                 "seconds": round(r.seconds, 4),
                 "checks": [res.to_json() for res in r.results],
+                "unchecked": r.unchecked,
             }
             for r in reports
         ],
@@ -156,13 +221,15 @@ def to_json(reports: Sequence[SpecReport], seconds: float) -> str:
             "unknown": c["UNKNOWN"],
             "skipped": c["SKIPPED"],
             "spec_errors": c["ERROR"],
+            "unchecked_specs": c["UNCHECKED"],
             "seconds": round(seconds, 4),
         },
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False)
+    return json_safe(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
 def to_junit(reports: Sequence[SpecReport], strict: bool) -> str:
+    """JUnit XML: a suite per spec, a case per check; well-formed XML 1.0 whatever the paths and names hold."""
     root = ET.Element("testsuites", name="solvent")
     for r in reports:
         suite = ET.SubElement(root, "testsuite", name=r.path, tests=str(len(r.results) or 1))
@@ -182,6 +249,13 @@ def to_junit(reports: Sequence[SpecReport], strict: bool) -> str:
                 ET.SubElement(case, tag, message=f"UNKNOWN: {res.reason}")
             elif res.verdict is Verdict.SKIPPED:
                 ET.SubElement(case, "skipped", message=res.reason)
+        if r.unchecked is not None:
+            case = ET.SubElement(suite, "testcase", classname=r.path, name="nothing checked")
+            ET.SubElement(case, "error", message="nothing checked").text = f"nothing was checked: {r.unchecked}"
+    for element in root.iter():  # XML 1.0 forbids most control characters, even as character references
+        element.attrib = {k: printable(v, lines=False) for k, v in element.attrib.items()}
+        if element.text:
+            element.text = printable(element.text)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
@@ -192,10 +266,13 @@ def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
 
     rules = [{"id": c.id, "shortDescription": {"text": c.summary}} for c in CATALOGUE]
     rules.append({"id": "spec-error", "shortDescription": {"text": "the spec does not compile (syntax, names, units)"}})
+    rules.append({"id": "nothing-checked", "shortDescription": {"text": "no check applied to the spec"}})
     results: list[dict[str, object]] = []
     for r in reports:
         if r.error is not None:
             results.append(_sarif_result("spec-error", "error", r.error.splitlines()[0], r.path))
+        if r.unchecked is not None:
+            results.append(_sarif_result("nothing-checked", "error", f"nothing was checked: {r.unchecked}", r.path))
         for res in r.results:
             if res.verdict is Verdict.VIOLATED:
                 level = "error"
@@ -210,7 +287,7 @@ def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "runs": [{"tool": {"driver": {"name": "solvent", "rules": rules}}, "results": results}],
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False)
+    return json_safe(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
 def _sarif_result(rule: str, level: str, text: str, where: str) -> dict[str, object]:
