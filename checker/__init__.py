@@ -13,10 +13,10 @@ The names below are the public API; they are imported lazily so that `solvent --
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the console script imports this package first, keep it light
 if TYPE_CHECKING:
+    from typing import Any
+
     from checker.core.options import Options as Options
     from checker.core.options import OptionsError as OptionsError
     from checker.core.results import CheckResult as CheckResult
@@ -42,4 +42,6 @@ def __getattr__(name: str) -> Any:
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'checker' has no attribute {name!r}")
+    import importlib
+
     return getattr(importlib.import_module(module), name)

@@ -2,67 +2,118 @@
 
 Thin on purpose: argument parsing, reading files, calling `dsl` and
 `checker.run`, printing. Exit status: 0 everything proved, 1 a violation
-(or an unknown under --strict), 2 a usage or spec error, 3 unknowns but no
-violation, 4 a bug in solvent, 130 interrupted (Ctrl-C, or SIGTERM).
+(or an unknown under --strict), 2 a usage or spec error or a run that
+checked nothing, 3 unknowns but no violation, 4 a bug in solvent, 130
+interrupted (Ctrl-C, or SIGTERM).
+
+This module is the console script's entry point, so it imports nothing heavy
+at module level: Z3, Lark, rich and the rest of solvent load inside `main`,
+under the handler that turns Ctrl-C into exit status 130. Ctrl-C in the
+first few hundred milliseconds, while they load, is then as clean as later.
+Everything printed goes through `checker.report.text.printable`.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import signal
 import sys
-import threading
-import time
-from collections.abc import Callable, Sequence
-from fractions import Fraction
-from pathlib import Path
 
-from checker.checks.catalogue import CATALOGUE, IDS
-from checker.core.options import DEFAULT_ENGINES, ENGINES, Options, OptionsError
-from checker.report.render import SpecReport, exit_status, human, summary_line, to_json, to_junit, to_sarif
-from checker.solve import configure
-from checker.solve.budget import DEFAULT_RLIMIT, DEFAULT_SAFETY_NET
-from dsl.diagnostics import InternalError, SpecError, did_you_mean
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing is a tenth of this module's start-up
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+    from fractions import Fraction
+    from pathlib import Path
 
+    from checker.core.options import Options
+    from checker.report.render import SpecReport
+
+EXIT_USAGE = 2
 EXIT_BUG = 4
 EXIT_INTERRUPTED = 130
+MAX_TIMEOUT = 1_000_000  # seconds (11.6 days): far beyond any use, and Z3's 32-bit millisecond count
+MIN_TIMEOUT = "0.001"  # the solvers count in milliseconds
+MAX_RLIMIT = 2**32 - 1  # Z3 keeps its resource limit in 32 bits: 2**32 would wrap round to 0, "unlimited"
+MAX_WHOLE = 1_000_000  # depths, runs, jobs: beyond this a run would never end (or a pool never start)
+
+_CHECK_EPILOG = """exit status: 0 every check proved; 1 a violation (or an UNKNOWN with --strict); 2 a usage or spec
+error, or a run that checked nothing (an empty spec, one of only comments, a spec none of whose
+checks apply, or --only choosing only checks that apply to none of the specs); 3 UNKNOWNs but no
+violation; 4 a bug in solvent; 130 interrupted.
+
+-o FILE never writes over a spec being checked, and over an existing file only if solvent wrote it
+(a report or an engine) or with --force; /dev/null and other character devices are fine.
+"""
 
 
 class UsageError(Exception):
     """Bad command-line input: printed as `solvent: error: ...`, exit status 2."""
 
 
-def _whole_at_least(low: int, words: str) -> Callable[[str], int]:
-    """An argparse type: a whole number >= `low` (`words` says what is expected, for the error)."""
+def _say(text: str) -> None:
+    """Print a message for the person on stderr, control characters escaped."""
+    from checker.report.text import printable
+
+    print(printable(text), file=sys.stderr)
+
+
+def _number(text: str, what: str) -> Fraction:
+    """`text` as an exact number, through the one capped reader (no hundred-million-digit Fractions)."""
+    import argparse
+
+    from dsl.numbers import exact_number
+
+    try:
+        return exact_number(text)
+    except (ValueError, ZeroDivisionError) as err:
+        shown = repr(text[:40] + ("..." if len(text) > 40 else ""))
+        reason = str(err) if "limited to" in str(err) else f"not {what}"
+        raise argparse.ArgumentTypeError(f"{shown}: {reason}") from None
+
+
+def _whole_at_least(
+    low: int, words: str, high: int = MAX_WHOLE, why: str = "the most solvent accepts here"
+) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high` (`words` and `why` are for the errors)."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        import argparse
+
+        value = _number(text, "a whole number")
+        if value.denominator != 1:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
         if value < low:
             raise argparse.ArgumentTypeError(f"{value} is not {words}")
-        return value
+        if value > high:
+            raise argparse.ArgumentTypeError(f"{value} is more than {high:,}, {why}")
+        return int(value)
 
     return parse
 
 
 _positive_int = _whole_at_least(1, "a positive whole number")
 _whole = _whole_at_least(0, "a whole number >= 0")
+_rlimit = _whole_at_least(1, "a positive whole number", MAX_RLIMIT, "the most Z3 can count (32 bits)")
 
 
 def _positive_seconds(text: str) -> Fraction:
-    try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    import argparse
+    from fractions import Fraction
+
+    value = _number(text, "a number of seconds")
     if value <= 0:
         raise argparse.ArgumentTypeError("the timeout must be positive")
+    if not Fraction(MIN_TIMEOUT) <= value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"the timeout must be between {MIN_TIMEOUT} and {MAX_TIMEOUT:,} seconds")
     return value
 
 
 def _engines(text: str) -> tuple[str, ...]:
+    import argparse
+
+    from checker.core.options import ENGINES
+    from dsl.diagnostics import did_you_mean
+
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     for n in names:
         if n not in ENGINES:
@@ -78,26 +129,37 @@ def _engines(text: str) -> tuple[str, ...]:
 
 
 def _pin(text: str) -> tuple[str, Fraction]:
+    import argparse
+
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"{text!r}: write NAME=VALUE, e.g. mmr=0.005")
-    try:
-        return name.strip(), Fraction(value.strip().replace("_", ""))
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not an exact number") from None
+        raise argparse.ArgumentTypeError(f"{text[:60]!r}: write NAME=VALUE, e.g. mmr=0.005")
+    return name.strip(), _number(value, "an exact number")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command (imports the defaults it shows: call it inside `main`)."""
+    import argparse
+
+    from checker.core.options import DEFAULT_ENGINES, ENGINES
+    from checker.solve.budget import DEFAULT_RLIMIT, DEFAULT_SAFETY_NET
+
     parser = argparse.ArgumentParser(prog="solvent", description="Prove margin and liquidation rules right.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    check = sub.add_parser("check", help="check specs with Z3 and print verdicts")
+    check = sub.add_parser(
+        "check",
+        help="check specs with Z3 and print verdicts",
+        description="Check specs with Z3 and print a verdict per check.",
+        epilog=_CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check.add_argument("paths", nargs="+", metavar="PATH", help=".margin files or directories holding them")
     check.add_argument("--format", choices=("human", "json", "junit", "sarif"), default="human")
     check.add_argument("--strict", action="store_true", help="treat UNKNOWN as a failure (exit status 1)")
     check.add_argument(
         "--rlimit",
-        type=_positive_int,
+        type=_rlimit,
         default=DEFAULT_RLIMIT,
         metavar="UNITS",
         help=f"solver work per query, in Z3 resource units (default {DEFAULT_RLIMIT:,}, about 10 s of Z3): "
@@ -177,12 +239,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="specs and checks checked in parallel; 1 = in-process (default: the number of CPUs)",
     )
     check.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
-    check.add_argument("--emit-tests", metavar="DIR", help="write a pytest file per violation into DIR")
+    check.add_argument(
+        "--force", action="store_true", help="let -o overwrite a file solvent did not write (never a spec)"
+    )
+    check.add_argument(
+        "--emit-tests", metavar="DIR", help="write a pytest file per violation into DIR (created if missing)"
+    )
 
     comp = sub.add_parser("compile", help="compile a spec to a standalone Python engine")
     comp.add_argument("path", metavar="RULES.margin")
     comp.add_argument("-o", "--output", metavar="ENGINE.py", help="where to write (default: stdout)")
-    comp.add_argument("--force", action="store_true", help="overwrite a file solvent did not write")
+    comp.add_argument(
+        "--force", action="store_true", help="overwrite a file solvent did not write (never the spec itself)"
+    )
 
     explain = sub.add_parser("explain", help="print the documentation of a check")
     explain.add_argument("check_id", nargs="?", metavar="CHECK-ID")
@@ -193,8 +262,68 @@ def _terminated(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+class _Interrupt:
+    """Whether Ctrl-C came, also where Python would drop it: in a destructor (see `_unraisable`)."""
+
+    seen = False
+
+
+def _is_interrupt(exc: BaseException | None) -> bool:
+    while exc is not None:
+        # ctypes turns a KeyboardInterrupt raised while it converts arguments into an ArgumentError
+        if isinstance(exc, KeyboardInterrupt) or "KeyboardInterrupt" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """Ctrl-C inside a `__del__` (Z3 frees its terms in destructors): record it instead of losing it.
+
+    Python cannot raise from a destructor, so it prints the KeyboardInterrupt and goes on as if no key
+    had been pressed. Recorded, it stops the run at the next result. After an interrupt, what objects
+    left half-built by it say as they are freed (e.g. a `z3.Context` without its `owner`) is not shown.
+    """
+    if _is_interrupt(unraisable.exc_value):
+        _Interrupt.seen = True
+    elif not _Interrupt.seen:
+        sys.__unraisablehook__(unraisable)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `solvent` console script."""
+    """Entry point of the `solvent` console script and of `python -m checker`: the exit status."""
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _unraisable
+    _Interrupt.seen = False
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:  # also while the heavy modules load, before any other handler exists
+        _Interrupt.seen = True
+        code = None
+    if not _Interrupt.seen:
+        sys.unraisablehook = previous_hook
+        return code if code is not None else EXIT_INTERRUPTED
+    # Interrupted: the hook stays, for the half-built objects freed as the process ends.
+    if code != EXIT_INTERRUPTED:  # `check` reports its own interruption
+        import contextlib
+
+        with contextlib.suppress(OSError, ValueError):  # stderr closed: the exit status still says it
+            print("solvent: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    if os.environ.get("SOLVENT_TEST_ANNOUNCE_START"):
+        # For tests/test_cli_hardening.py: says when solvent's own code starts (before its heavy imports),
+        # so that a test can press Ctrl-C at a known point of start-up. Prints one line; changes nothing else.
+        print("solvent: starting", file=sys.stderr, flush=True)
+    import signal
+    import threading
+
+    from checker.core.options import OptionsError
+    from checker.report.files import OutputError
+    from dsl.diagnostics import InternalError, SpecError
+
     args = build_parser().parse_args(argv)
     # Specs are trees; deeply nested expressions need more than Python's default recursion depth.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 8000))
@@ -208,21 +337,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compile":
             return _compile(args)
         return _explain(args)
-    except (UsageError, OptionsError) as err:
-        print(f"solvent: error: {err}", file=sys.stderr)
-        return 2
+    except (UsageError, OptionsError, OutputError) as err:
+        _say(f"solvent: error: {err}")
+        return EXIT_USAGE
     except SpecError as err:
-        print(err.render(), file=sys.stderr)
-        return 2
+        _say(err.render())
+        return EXIT_USAGE
     except InternalError as err:
-        print(str(err), file=sys.stderr)
+        _say(str(err))
         return EXIT_BUG
     except RecursionError:
-        print("solvent: error: the spec nests expressions too deeply; split them into several `let`s", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("solvent: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        _say("solvent: error: the spec nests expressions too deeply; split them into several `let`s")
+        return EXIT_USAGE
     except BrokenPipeError:
         # The reader went away (`solvent explain | head`): stop quietly, and keep Python from
         # complaining while it flushes stdout at exit.
@@ -232,6 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def spec_files(paths: Sequence[str]) -> list[Path]:
     """The .margin files named or found (recursively) under the given paths, in a stable order."""
+    from pathlib import Path
+
     out: list[Path] = []
     for text in paths:
         p = Path(text)
@@ -248,6 +376,8 @@ def spec_files(paths: Sequence[str]) -> list[Path]:
 
 
 def _options(args: argparse.Namespace) -> Options:
+    from checker.core.options import Options
+
     return Options(
         timeout=args.timeout,
         rlimit=args.rlimit,
@@ -263,17 +393,31 @@ def _options(args: argparse.Namespace) -> Options:
 
 
 def _check(args: argparse.Namespace) -> int:
+    import time
     from contextlib import closing
+    from pathlib import Path
 
+    from checker.checks.catalogue import IDS
     from checker.parallel import Finished, Run
+    from checker.report.files import OutputError, check_target, prepare_directory
+    from checker.report.render import exit_status, nothing_checked
+    from checker.solve import configure
+    from dsl.diagnostics import did_you_mean
 
     for check_id in args.only:
         if check_id not in IDS:
             hint = did_you_mean(check_id, IDS)
             raise UsageError(f"--only {check_id}: no such check" + (f"; {hint}" if hint else ""))
     files = spec_files(args.paths)
-    if args.output and not Path(args.output).resolve().parent.is_dir():
-        raise UsageError(f"--output {args.output}: the directory does not exist")
+    # Where the results go is settled before the (long) run: a path that cannot be written is refused now,
+    # not after the results are in.
+    if args.output:
+        check_target(Path(args.output), args.force, files)
+    if args.emit_tests:
+        try:
+            prepare_directory(Path(args.emit_tests))
+        except OutputError as err:
+            raise UsageError(f"--emit-tests {err}") from None
     options = _options(args)
     configure(options.seed)
     start = time.perf_counter()
@@ -283,6 +427,7 @@ def _check(args: argparse.Namespace) -> int:
     status = _Status(args.format == "human" and sys.stderr.isatty(), not sys.stderr.isatty() and len(files) > 1)
     run = Run(files, options, args.only, args.jobs, status.update)
     done: list[Finished | None] = [None] * len(files)
+    side = _SideOutput(args)
     flushed = 0  # specs whose side output (diagnostics, emitted tests) is out: in file order, whatever --jobs
     try:
         with closing(run.events()) as events:
@@ -292,38 +437,68 @@ def _check(args: argparse.Namespace) -> int:
                 done[event.index] = event
                 status.finished(report)
                 while flushed < len(files) and (finished := done[flushed]) is not None:
-                    _side_output(args, run.reports[flushed], finished.at_load)
+                    side.spec_done(run.reports[flushed], finished.at_load)
                     flushed += 1
     except KeyboardInterrupt:
-        interrupted = True
+        interrupted = _Interrupt.seen = True
     finally:
         status.stop()
+    interrupted = interrupted or _Interrupt.seen  # a Ctrl-C in a destructor, noticed after the last result
     reports = run.so_far()
     seconds = time.perf_counter() - start
-    _emit(args, reports, seconds, interrupted)
+    if not interrupted:
+        nothing_checked(reports, args.only)
+        if args.output or args.format != "human":  # the report goes elsewhere; the person still sees why
+            for r in reports:
+                if r.unchecked is not None:
+                    _say(f"solvent: error: {r.path}: nothing was checked: {r.unchecked}")
+    written = _emit(args, reports, seconds, interrupted, files)
     if interrupted:
         return EXIT_INTERRUPTED
     if any(r.bug for r in reports):
         for r in reports:
             if r.bug:
-                print(f"{r.path}: {r.bug}", file=sys.stderr)
+                _say(f"{r.path}: {r.bug}")
         return EXIT_BUG
+    if side.failure is not None:
+        _say(f"solvent: error: --emit-tests {side.failure}")
+    if side.failure is not None or not written:
+        return EXIT_USAGE
     return exit_status(reports, args.strict)
 
 
-def _side_output(args: argparse.Namespace, report: SpecReport | None, at_load: bool) -> None:
-    """What a finished spec prints besides the report: its load errors, the tests it emits."""
-    assert report is not None
-    if report.error is not None and at_load and (args.output or args.format != "human"):
-        print(report.error, file=sys.stderr)  # the report goes elsewhere; the person still sees it
-    if args.emit_tests and report.error is None:
+class _SideOutput:
+    """What a finished spec prints besides the report: its load errors, the tests it emits.
+
+    A failure to write the tests (the directory removed, the disk full) is kept in `failure`: the run
+    goes on without emitting more, the report is still printed, and the exit status is 2.
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.failure: str | None = None
+
+    def spec_done(self, report: SpecReport | None, at_load: bool) -> None:
+        from pathlib import Path
+
+        args = self.args
+        assert report is not None
+        if report.error is not None and at_load and (args.output or args.format != "human"):
+            _say(report.error)  # the report goes elsewhere; the person still sees it
+        if not args.emit_tests or report.error is not None or self.failure is not None:
+            return
         from checker.report.emit import emit_tests
 
-        written, warnings = emit_tests(report.path, report.results, Path(args.emit_tests))
+        try:
+            written, warnings = emit_tests(report.path, report.results, Path(args.emit_tests))
+        except OSError as err:
+            where = err.filename or args.emit_tests
+            self.failure = f"{where}: cannot write ({err.strerror or err}); no more tests were emitted"
+            return
         for line in warnings:
-            print(f"solvent: warning: {line}", file=sys.stderr)
+            _say(f"solvent: warning: {line}")
         if written:
-            print(f"wrote {len(written)} test(s) for {report.path} into {args.emit_tests}", file=sys.stderr)
+            _say(f"wrote {len(written)} test(s) for {report.path} into {args.emit_tests}")
 
 
 class _Status:
@@ -339,12 +514,20 @@ class _Status:
             self.live.start()
 
     def update(self, text: str) -> None:
+        """Called after each result: shows it, and stops the run for a Ctrl-C a destructor swallowed."""
+        if _Interrupt.seen:
+            raise KeyboardInterrupt
         if self.live is not None:
-            self.live.update(f"checking {text}")
+            from rich.markup import escape
+
+            from checker.report.text import printable
+
+            self.live.update(escape(printable(f"checking {text}", lines=False)))
 
     def finished(self, report: SpecReport) -> None:
         """One line for a finished spec, e.g. `checked x.margin: 31 proved, ... (3.1 s)`."""
         from checker.report.render import counts
+        from checker.report.text import printable
 
         if not self.lines:
             return
@@ -358,14 +541,22 @@ class _Status:
             )
             if report.bug is not None:
                 line += "; stopped by a bug in solvent (see the end)"
-        print(line, file=sys.stderr, flush=True)
+        print(printable(line, lines=False), file=sys.stderr, flush=True)
 
     def stop(self) -> None:
         if self.live is not None:
             self.live.stop()
 
 
-def _emit(args: argparse.Namespace, reports: list[SpecReport], seconds: float, interrupted: bool) -> None:
+def _emit(
+    args: argparse.Namespace, reports: list[SpecReport], seconds: float, interrupted: bool, inputs: list[Path]
+) -> bool:
+    """Print or write the report; False when it could not be written to -o (it then goes to stdout)."""
+    from pathlib import Path
+
+    from checker.report.files import OutputError, write_target
+    from checker.report.render import human, summary_line, to_json, to_junit, to_sarif
+
     if args.format == "json":
         text = to_json(reports, seconds)
     elif args.format == "junit":
@@ -382,40 +573,38 @@ def _emit(args: argparse.Namespace, reports: list[SpecReport], seconds: float, i
         lines.append(summary_line(reports, seconds))
         text = "\n".join(lines)
     if args.output:
-        _write(Path(args.output), text + "\n", force=True)
-    else:
-        sys.stdout.write(text + "\n")
-
-
-_MARK = "Margin engine compiled by solvent"
-
-
-def _write(path: Path, text: str, force: bool) -> None:
-    if path.is_dir():
-        raise UsageError(f"{path}: is a directory")
-    if path.exists() and not force and _MARK not in path.read_text(encoding="utf-8", errors="replace")[:300]:
-        raise UsageError(f"{path} exists and was not written by solvent; pass --force to overwrite it")
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise UsageError(f"{path}: cannot write ({err.strerror})") from None
+        try:
+            write_target(Path(args.output), text + "\n", args.force, inputs)
+            return True
+        except OutputError as err:
+            _say(f"solvent: error: {err}; the report follows on stdout")
+    sys.stdout.write(text + "\n")
+    return not args.output
 
 
 def _compile(args: argparse.Namespace) -> int:
-    import dsl
+    from pathlib import Path
 
+    import dsl
+    from checker.report.files import check_target, write_target
+
+    target = Path(args.output) if args.output else None
+    if target is not None:
+        check_target(target, args.force, [Path(args.path)])  # before the work, as for `check -o`
     spec = dsl.load(args.path)
     spec.engine  # noqa: B018 -- builds the module: a spec CPython cannot compile is an error, not a file
-    if args.output:
-        _write(Path(args.output), spec.python, args.force)
-        print(f"wrote {args.output}", file=sys.stderr)
+    if target is not None:
+        write_target(target, spec.python, args.force, [Path(args.path)])
+        _say(f"wrote {args.output}")
     else:
         sys.stdout.write(spec.python)
     return 0
 
 
 def _explain(args: argparse.Namespace) -> int:
+    from checker.checks.catalogue import CATALOGUE, IDS
     from checker.report.docs import check_page
+    from dsl.diagnostics import did_you_mean
 
     if args.check_id is None:
         width = max(len(c.id) for c in CATALOGUE)
