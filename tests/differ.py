@@ -69,9 +69,10 @@ KNOWN_BUGS = {
     "(UndefinedError), the Z3 encoding only once the guard holds (a refused step)",
     "asset-let-at-one-asset": "reading a per-asset let at one asset (`r[AA]`): the engine computes the let "
     "for every asset and raises when another asset's value is undefined; the Z3 encoding requires only `r[AA]`",
-    "forced-in-well-defined": "the well-defined check's step obligations ignore the engine's forced-action "
-    "test: where an argument-free forced action is enabled, the engine raises GuardError and the check's "
-    "replay crashes with it",
+    "forced-in-one-step-checks": "the single-step checks (the well-defined check's step obligations, "
+    "conservation) ignore the engine's forced-action test: where an argument-free forced action is enabled, "
+    "the engine refuses any other step with GuardError, and replaying the solver's witness there fails "
+    "(a GuardError traceback, or an internal error)",
 }
 
 
@@ -441,7 +442,7 @@ class _Run:
         # The well-defined check: an obligation failing in a valid state is replayed as "the engine raises".
         valid = z3.And(*d.valid, *s.extra)
         if self.claims([valid], s.t.obligations, extra):
-            forced = "forced-in-well-defined" if status == "guard" and expected == "guard" != base else ""
+            forced = "forced-in-one-step-checks" if status == "guard" and expected == "guard" != base else ""
             self.verdict(what, "checker-claim", False, status != UNDEFINED, forced)
         if expected == "ok" and status == "ok":
             self.compare_next(what, s, extra, got)

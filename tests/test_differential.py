@@ -234,7 +234,7 @@ conserved c: x
 """
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS["forced-in-well-defined"])
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS["forced-in-one-step-checks"])
 @pytest.mark.parametrize(
     ("text", "only"),
     [(FORCED_WELL_DEFINED, "well-defined"), (FORCED_CONSERVATION, "conservation")],
