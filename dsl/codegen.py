@@ -15,13 +15,14 @@ int. Nothing from the spec is pasted into code as written.
 
 from __future__ import annotations
 
-import ast as pyast
+import heapq
 import keyword
 from collections.abc import Iterable
 from fractions import Fraction
 
 from dsl import ir
 from dsl.diagnostics import InternalError
+from dsl.runtime import RUNTIME, runtime_names
 from dsl.units import BOOL
 
 # Names the generated module defines or uses itself; spec names never take them.
@@ -140,6 +141,8 @@ class _Gen:
         self.fields = Names()  # dataclass fields live in their own namespace
         self.lets = {let.sym.name: let for let in program.lets}
         self.order = {let.sym.name: i for i, let in enumerate(program.lets)}  # program order is dependency order
+        # Each let's direct dependencies, found once: closures are taken for every let and formula.
+        self.deps = {let.sym.name: frozenset(_let_deps(let.expr)) for let in program.lets}
         self.consts: dict[Fraction, str] = {}
         self.lines: list[str] = []
         self.formulas: dict[str, str] = {}
@@ -173,8 +176,28 @@ class _Gen:
             if name in need:
                 continue
             need.add(name)
-            stack.extend(_let_deps(self.lets[name].expr))
+            stack.extend(self.deps[name])
         return [self.lets[name] for name in sorted(need, key=self.order.__getitem__)]
+
+    def nearest(self, let: ir.Let, limit: int) -> tuple[list[ir.Let], bool]:
+        """The last `limit` lets (in program order) that `let` needs, and whether it needs more.
+
+        The same as the tail of `closure([let])` without building the whole closure, which
+        for a chain of n lets made code generation take n^2 steps: the lets are taken from
+        the highest position down, and every let's dependencies sit below it in program order.
+        """
+        found: list[str] = []
+        heap = [-self.order[d] for d in self.deps[let.sym.name]]
+        heapq.heapify(heap)
+        seen = set(heap)
+        while heap and len(found) < limit:
+            name = self.p.lets[-heapq.heappop(heap)].sym.name
+            found.append(name)
+            for dep in self.deps[name]:
+                if -self.order[dep] not in seen:
+                    seen.add(-self.order[dep])
+                    heapq.heappush(heap, -self.order[dep])
+        return [self.lets[name] for name in reversed(found)], bool(heap)
 
     def local(self, name: str) -> str:
         return self.names.get("g", name)
@@ -212,7 +235,7 @@ class _Gen:
             case ir.Abs(x=x):
                 return f"abs({sub(x, scope)})", _ATOM
             case ir.MinMax(op=op, args=args):
-                return f"{op}({', '.join(sub(a, scope) for a in args)})", _ATOM
+                return f"{op}({', '.join([sub(a, scope) for a in args])})", _ATOM
             case ir.Round(direction=d, x=x, step=st, span=span):
                 return f"_round_{d}({sub(x, scope)}, {sub(st, scope)}, {self.where(span.line)!r})", _ATOM
             case ir.Ite(cond=c, then=t, orelse=o):
@@ -402,14 +425,13 @@ class _Gen:
         for let in self.p.lets:
             name = self.local(let.sym.name)
             scope: dict[str, str] = {}
-            deps = [d for d in self.closure([let.sym.name]) if d is not let]
+            deps, more = self.nearest(let, _INLINE)
             pre: list[str] = []
-            if len(deps) > _INLINE:
+            if more:
                 # Inline only the nearest lets and call the functions of those they need: the module
                 # stays linear in size for long chains of lets, and the call depth stays shallow.
-                deps = deps[-_INLINE:]
                 inlined = {d.sym.name for d in deps}
-                frontier = {n for d in [*deps, let] for n in _let_deps(d.expr) if n not in inlined}
+                frontier = {n for d in [*deps, let] for n in self.deps[d.sym.name] if n not in inlined}
                 for dep in sorted(frontier, key=self.order.__getitem__):
                     scope[dep] = "_l_" + self.local(dep)
                     pre.append(f"    {scope[dep]} = {self.local(dep)}(params, state, inputs)")
@@ -644,114 +666,7 @@ def _index_key(index: ir.Index) -> str:
     return index.name
 
 
-RUNTIME = '''class GuardError(Exception):
-    """An action or env move was applied where its guard does not hold."""
-
-
-class UndefinedError(ArithmeticError):
-    """A partial operation was applied outside its domain (division by zero, a table gap)."""
-
-
-def _q(value: object, name: str) -> Fraction:
-    """`value` as an exact Fraction; floats are refused because they are not exact."""
-    if isinstance(value, bool) or isinstance(value, float):
-        raise TypeError(f"{name}: {value!r} is a {type(value).__name__}; pass an int, str, Decimal or Fraction "
-                        "so that the value is exact (e.g. '0.005' rather than 0.005)")
-    if isinstance(value, Fraction):
-        return value
-    try:
-        if isinstance(value, int | Decimal):
-            return Fraction(value)
-        if isinstance(value, str):
-            return Fraction(value.strip().replace("_", ""))
-    except (ValueError, OverflowError, ZeroDivisionError):
-        raise ValueError(f"{name}: {value!r} is not a finite exact number") from None
-    raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-
-
-def _qmap(value: object, name: str) -> Mapping[str, Fraction]:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} is per-asset: pass a mapping from each of {ASSETS} to a number")
-    missing = [a for a in ASSETS if a not in value]
-    extra = [a for a in value if a not in ASSETS]
-    if missing or extra:
-        raise ValueError(f"{name}: missing {missing}, unknown {extra}; the assets are {ASSETS}")
-    return AssetMap({a: _q(value[a], f"{name}[{a}]") for a in ASSETS})
-
-
-class AssetMap(Mapping[str, Fraction]):
-    """A read-only, hashable mapping from each asset to a value."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Mapping[str, Fraction]) -> None:
-        self._items = dict(items)
-
-    def __getitem__(self, key: str) -> Fraction:
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._items.items()))
-
-    def __repr__(self) -> str:
-        return f"AssetMap({self._items!r})"
-
-
-def _in_range(value: Fraction | Mapping[str, Fraction], lo: Fraction | int | None, hi: Fraction | int | None,
-              name: str) -> None:
-    values = list(value.values()) if isinstance(value, Mapping) else [value]
-    for v in values:
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ValueError(f"parameter {name} = {v} is outside its declared range [{lo}, {hi}]")
-
-
-def _check_choice(value: Fraction, lo: Fraction, hi: Fraction, name: str, step: str) -> None:
-    if not lo <= value <= hi:
-        raise GuardError(f"env move {step!r}: {name} = {value} is outside [{lo}, {hi}]")
-
-
-def _div(a: Fraction, b: Fraction, where: str) -> Fraction:
-    if b == 0:
-        raise UndefinedError(f"division by zero ({where})")
-    return Fraction(a) / b
-
-
-def _round_down(x: Fraction, step: Fraction, where: str) -> Fraction:
-    if step <= 0:
-        raise UndefinedError(f"round_down with a step of {step} ({where})")
-    return math.floor(Fraction(x) / step) * step
-
-
-def _round_up(x: Fraction, step: Fraction, where: str) -> Fraction:
-    if step <= 0:
-        raise UndefinedError(f"round_up with a step of {step} ({where})")
-    return math.ceil(Fraction(x) / step) * step
-
-
-'''
-
-
-# Every identifier the runtime block uses (builtins such as `type` included) is reserved too.
-def _runtime_names() -> frozenset[str]:
-    """Module-level names the runtime block defines or reads (its functions' locals excluded)."""
-    tree = pyast.parse(RUNTIME)
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, pyast.FunctionDef | pyast.ClassDef):
-            names.add(node.name)
-        local = {a.arg for a in pyast.walk(node) if isinstance(a, pyast.arg)}
-        local |= {n.id for n in pyast.walk(node) if isinstance(n, pyast.Name) and isinstance(n.ctx, pyast.Store)}
-        names |= {n.id for n in pyast.walk(node) if isinstance(n, pyast.Name) and n.id not in local}
-    return frozenset(names)
-
-
-_RESERVED = _ENGINE_NAMES | _runtime_names()
+_RESERVED = _ENGINE_NAMES | runtime_names()
 
 
 def generate(program: ir.Program) -> str:

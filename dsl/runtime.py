@@ -1,0 +1,164 @@
+"""The fixed part of every generated engine: its errors and the helpers its code calls.
+
+`RUNTIME` is pasted verbatim into each engine by `dsl.codegen`, after the
+imports (`math`, `Decimal`, `Fraction`, `Mapping`, `Iterator`) and before the
+spec's own code. The engine is standalone, so its number reader `_q` cannot
+call `dsl.numbers`: it applies the same caps (`MAX_DIGITS` digits, powers of
+ten of ±`MAX_DIGITS`) itself, and the tests hold the two to the same answers.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+
+from dsl.numbers import MAX_DIGITS
+
+# The one line that depends on solvent: the engine's cap is the spec reader's.
+_HEAD = f"_MAX_DIGITS = {MAX_DIGITS}  # as in the spec reader, dsl.numbers\n"
+
+RUNTIME = (
+    _HEAD
+    + '''
+_LIMITS = f"numbers are limited to {_MAX_DIGITS} digits and powers of ten of ±{_MAX_DIGITS}"
+
+
+class GuardError(Exception):
+    """An action or env move was applied where its guard does not hold."""
+
+
+class UndefinedError(ArithmeticError):
+    """A partial operation was applied outside its domain (division by zero, a table gap)."""
+
+
+def _q(value: object, name: str) -> Fraction:
+    """`value` as an exact Fraction. Floats are refused because they are not exact; a str or Decimal with
+    more than _MAX_DIGITS digits or a power of ten beyond ±_MAX_DIGITS is refused because its Fraction
+    could take hours to build (`Fraction('1e99999999')` has a hundred million digits)."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise TypeError(f"{name}: {value!r} is a {type(value).__name__}; pass an int, str, Decimal or Fraction "
+                        "so that the value is exact (e.g. '0.005' rather than 0.005)")
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, Decimal):
+        _, digits, exponent = value.as_tuple()
+        if isinstance(exponent, int) and (len(digits) > _MAX_DIGITS or abs(exponent) > _MAX_DIGITS):
+            raise ValueError(f"{name}: {_shown(value)} is too large; {_LIMITS}")
+        text = None
+    elif isinstance(value, str):
+        text = value.strip().replace("_", "")
+        if not _within_limits(text):
+            raise ValueError(f"{name}: {_shown(value)} is too large; {_LIMITS}")
+    else:
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    try:
+        return Fraction(value if text is None else text)
+    except (ValueError, OverflowError, ZeroDivisionError):
+        raise ValueError(f"{name}: {_shown(value)} is not a finite exact number") from None
+
+
+def _within_limits(text: str) -> bool:
+    """False when the number written as `text` has too many digits or too large a power of ten."""
+    if len(text) > 3 * _MAX_DIGITS:
+        return False
+    mantissa, _, exponent = text.lower().partition("e")
+    if sum(c.isdigit() for c in mantissa) > _MAX_DIGITS:
+        return False
+    try:
+        return not exponent or abs(int(exponent)) <= _MAX_DIGITS
+    except ValueError:
+        return True  # not a number at all: Fraction says so
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
+def _qmap(value: object, name: str) -> Mapping[str, Fraction]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} is per-asset: pass a mapping from each of {ASSETS} to a number")
+    missing = [a for a in ASSETS if a not in value]
+    extra = [a for a in value if a not in ASSETS]
+    if missing or extra:
+        raise ValueError(f"{name}: missing {missing}, unknown {extra}; the assets are {ASSETS}")
+    return AssetMap({a: _q(value[a], f"{name}[{a}]") for a in ASSETS})
+
+
+class AssetMap(Mapping[str, Fraction]):
+    """A read-only, hashable mapping from each asset to a value."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Fraction]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> Fraction:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._items.items()))
+
+    def __repr__(self) -> str:
+        return f"AssetMap({self._items!r})"
+
+
+def _in_range(value: Fraction | Mapping[str, Fraction], lo: Fraction | int | None, hi: Fraction | int | None,
+              name: str) -> None:
+    values = list(value.values()) if isinstance(value, Mapping) else [value]
+    for v in values:
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ValueError(f"parameter {name} = {v} is outside its declared range [{lo}, {hi}]")
+
+
+def _check_choice(value: Fraction, lo: Fraction, hi: Fraction, name: str, step: str) -> None:
+    if not lo <= value <= hi:
+        raise GuardError(f"env move {step!r}: {name} = {value} is outside [{lo}, {hi}]")
+
+
+def _div(a: Fraction, b: Fraction, where: str) -> Fraction:
+    if b == 0:
+        raise UndefinedError(f"division by zero ({where})")
+    return Fraction(a) / b
+
+
+def _round_down(x: Fraction, step: Fraction, where: str) -> Fraction:
+    if step <= 0:
+        raise UndefinedError(f"round_down with a step of {step} ({where})")
+    return math.floor(Fraction(x) / step) * step
+
+
+def _round_up(x: Fraction, step: Fraction, where: str) -> Fraction:
+    if step <= 0:
+        raise UndefinedError(f"round_up with a step of {step} ({where})")
+    return math.ceil(Fraction(x) / step) * step
+
+
+'''
+)
+
+
+def runtime_names() -> frozenset[str]:
+    """Module-level names the runtime block defines or reads (its functions' locals excluded).
+
+    Every one of them (builtins such as `type` included) is reserved: a spec
+    name never becomes one of them in the generated module.
+    """
+    tree = pyast.parse(RUNTIME)
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, pyast.FunctionDef | pyast.ClassDef):
+            names.add(node.name)
+        if isinstance(node, pyast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, pyast.Name)}
+        local = {a.arg for a in pyast.walk(node) if isinstance(a, pyast.arg)}
+        local |= {n.id for n in pyast.walk(node) if isinstance(n, pyast.Name) and isinstance(n.ctx, pyast.Store)}
+        names |= {n.id for n in pyast.walk(node) if isinstance(n, pyast.Name) and n.id not in local}
+    return frozenset(names)
