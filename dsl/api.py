@@ -2,22 +2,35 @@
 
 `load(path)` reads a file and returns a `Spec`: its IR, the generated Python
 source and, on first use, the engine module built from that very source. File
-problems (missing, a directory, unreadable, not UTF-8) are `SpecError`s with a
-clear message, like any other problem with the user's input.
+problems (missing, a directory, not a regular file, larger than
+`MAX_SOURCE_BYTES`, unreadable, not UTF-8) are `SpecError`s with a clear
+message, like any other problem with the user's input.
+
+Every entry point runs its passes under `enough_recursion()`, so the library
+handles a spec nested up to `MAX_NESTING` deep as the CLI does; should Python's
+stack still run out (a caller already deep in its own), the result is a
+`too-deep` `SpecError`, never a bare `RecursionError`.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from dsl import ir
 from dsl.codegen import generate
 from dsl.diagnostics import Diagnostic, Severity, SourceFile, SpecError
 from dsl.elaborate import elaborate
+from dsl.limits import MAX_SOURCE_BYTES, enough_recursion
 from dsl.parser import parse
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,13 +49,15 @@ class Spec:
     def python(self) -> str:
         """The generated engine's source code (what `solvent compile` writes)."""
         if self._python is None:
-            self._python = generate(self.program)
+            self._python = _deep(generate, self.program)
         return self._python
 
     @property
     def engine(self) -> types.ModuleType:
         """The generated engine, executed in-process as a fresh module."""
         if self._engine is None:
+            # Not under `_deep`: CPython's compiler recurses in C as deep as the recursion limit lets it, and a
+            # raised limit would let it overflow a small thread stack; the default limit suffices here.
             self._engine = build_module(self.python, f"solvent_engine_{abs(hash(self.source.path))}")
         return self._engine
 
@@ -67,22 +82,67 @@ def build_module(code: str, name: str) -> types.ModuleType:
     return module
 
 
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
 def read_source(path: str | Path) -> SourceFile:
-    """Read a spec file as UTF-8; every failure is a `SpecError` naming the file."""
-    p = Path(path)
+    """Read a spec file as UTF-8; every failure is a `SpecError` naming the file.
+
+    Only a regular file is read, and at most `MAX_SOURCE_BYTES` of it: a FIFO
+    would block until a writer came, `/dev/zero` never ends. The file is opened
+    without blocking and checked on the open descriptor, so it cannot be
+    swapped for something else between the check and the read.
+    """
     shown = str(path)
 
-    def fail(message: str, hint: str) -> SpecError:
-        return SpecError([Diagnostic(Severity.ERROR, "io", f"{shown}: {message}", None, hint=hint)])
+    def fail(message: str, hint: str, code: str = "io") -> SpecError:
+        return SpecError([Diagnostic(Severity.ERROR, code, f"{shown}: {message}", None, hint=hint)])
 
-    if not p.exists():
-        raise fail("no such file", "check the path; specs usually end in .margin")
-    if p.is_dir():
-        raise fail("is a directory, not a spec file", "name a .margin file, or pass the directory to `solvent check`")
+    def not_regular(mode: int) -> SpecError:
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        return fail(f"is {kind}, not a spec file", "solvent reads specs from regular files; save it to a file first")
+
     try:
-        data = p.read_bytes()
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise fail("no such file", "check the path; specs usually end in .margin") from None
+    except OSError as err:
+        raise fail(f"cannot be read ({err.strerror})", "check the path and its permissions") from None
+    except ValueError:  # a NUL in the name
+        raise fail("is not a valid file name", "check the path; specs usually end in .margin") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise fail("is a directory, not a spec file", "name a .margin file, or pass the directory to `solvent check`")
+    if not stat.S_ISREG(info.st_mode):
+        raise not_regular(info.st_mode)  # before opening: opening a FIFO for reading could wait for a writer
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
         raise fail(f"cannot be read ({err.strerror})", "check the file's permissions") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise not_regular(info.st_mode)
+        if info.st_size > MAX_SOURCE_BYTES:
+            raise fail(_too_large(info.st_size), _TOO_LARGE_HINT, "too-large")
+        chunks, size = [], 0
+        while size <= MAX_SOURCE_BYTES:  # the file may grow while it is read: never more than the limit + 1
+            chunk = os.read(fd, min(1 << 20, MAX_SOURCE_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as err:
+        raise fail(f"cannot be read ({err.strerror})", "check the file's permissions") from None
+    finally:
+        os.close(fd)
+    if size > MAX_SOURCE_BYTES:
+        raise fail(_too_large(None), _TOO_LARGE_HINT, "too-large")
+    data = b"".join(chunks)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -91,13 +151,35 @@ def read_source(path: str | Path) -> SourceFile:
     return SourceFile(shown, text.removeprefix("\ufeff"))
 
 
+_TOO_LARGE_HINT = "split the spec, or generate large tables with fewer rows"
+
+
+def _too_large(size: int | None) -> str:
+    """The message for a file of `size` bytes, or (None) one that grew past the limit while it was read."""
+    limit = f"a spec may be at most {MAX_SOURCE_BYTES // 2**20} MiB ({MAX_SOURCE_BYTES:,} bytes)"
+    if size is None:
+        return f"is too large (it grew past the limit while it was read); {limit}"
+    return f"is too large ({size:,} bytes); {limit}"
+
+
+def _deep(function: Callable[..., T], *args: object) -> T:
+    """`function(*args)` with enough recursion for any spec the parser accepts; a `too-deep` error if not."""
+    with enough_recursion():
+        try:
+            return function(*args)
+        except RecursionError:
+            message = "the spec nests expressions too deeply for Python's stack"
+            hint = "split deep expressions into several `let`s, or call solvent from a shallower stack"
+            raise SpecError([Diagnostic(Severity.ERROR, "too-deep", message, None, hint=hint)]) from None
+
+
 def compile_source(source: SourceFile) -> Spec:
     """Parse and check `source`; raise `SpecError` with every problem found."""
-    return Spec(elaborate(parse(source), source))
+    return Spec(_deep(lambda: elaborate(parse(source), source)))
 
 
 def loads(text: str, path: str = "<string>") -> Spec:
-    """Check a spec given as text."""
+    """Check a spec given as text (the same limits as a file apply, see `dsl.limits`)."""
     return compile_source(SourceFile(path, text))
 
 

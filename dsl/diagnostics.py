@@ -16,15 +16,32 @@ from enum import Enum
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """The text of one spec and the name it is reported under."""
+    """The text of one spec and the name it is reported under.
+
+    A line ends at `\n` (a `\r` just before it belongs to the line ending), and
+    at nothing else: that is what the parser counts, so a diagnostic's
+    `line:col` and its excerpt always show what the parser read. (`str.splitlines`
+    would also break at `\r`, form feeds, U+2028 and others; the parser refuses
+    those characters instead, see `dsl.parser`.)
+    """
 
     path: str
     text: str
+    _lines: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Split once: diagnostics on a large spec would otherwise re-split the text per excerpt.
+        lines = tuple(line.removesuffix("\r") for line in self.text.split("\n"))
+        object.__setattr__(self, "_lines", lines)
+
+    @property
+    def line_count(self) -> int:
+        """The number of lines (a final line ending does not start another line)."""
+        return len(self._lines) - (1 if self.text.endswith("\n") or not self.text else 0)
 
     def line(self, number: int) -> str:
         """The 1-based line `number`, without its line ending."""
-        lines = self.text.splitlines()
-        return lines[number - 1] if 0 < number <= len(lines) else ""
+        return self._lines[number - 1] if 0 < number <= len(self._lines) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +61,7 @@ class Span:
 
     def text(self) -> str:
         """The source text the span covers."""
-        lines = self.source.text.splitlines()[self.line - 1 : self.end_line]
+        lines = [self.source.line(n) for n in range(self.line, self.end_line + 1)]
         if not lines:
             return ""
         if len(lines) == 1:
@@ -93,14 +110,24 @@ class Diagnostic:
         return "\n".join(out)
 
 
+_WIDTH = 160  # at most this much of a source line is shown; a spec saved with lone CRs is one long line
+
+
 def _excerpt(span: Span, message: str) -> list[str]:
+    line = span.source.line(span.line)
+    end = span.end_col if span.end_line == span.line else len(line) + 1
+    start, width = span.col - 1, max(1, end - span.col)
+    if len(line) > _WIDTH:
+        # A window that starts a little before the span; `…` marks what is cut on either side.
+        first = max(0, min(start - 20, len(line) - _WIDTH))
+        left, right = ("…" if first > 0 else ""), ("…" if first + _WIDTH < len(line) else "")
+        line = left + line[first : first + _WIDTH] + right
+        start, width = start - first + len(left), max(1, min(width, _WIDTH - (start - first)))
     # Control characters would be invisible (or act on the terminal): show each as one U+FFFD.
-    line = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in span.source.line(span.line))
+    line = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in line)
     number = str(span.line)
     gutter = " " * len(number)
-    end = span.end_col if span.end_line == span.line else len(line) + 1
-    width = max(1, end - span.col)
-    caret = " " * (span.col - 1) + "^" * width
+    caret = " " * start + "^" * width
     return [f" {gutter} |", f" {number} | {line}", f" {gutter} | {caret}{message}"]
 
 

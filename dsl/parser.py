@@ -1,26 +1,38 @@
 """Parsing: source text to `dsl.ast.Module`.
 
 Lark (LALR, with an indentation post-lexer) turns the text into a parse tree;
-one Transformer turns that into the project's own AST, converting Lark's
+`dsl.build_ast` turns that into the project's own AST, converting Lark's
 positions into `Span`s. Syntax errors become a `SpecError` whose diagnostic
-says, in words, what was expected. Nothing after this module imports lark.
+says, in words, what was expected. Nothing after this module (and
+`build_ast`) imports lark.
+
+Before Lark sees the text, characters that editors, terminals and
+`str.splitlines` disagree about as line breaks are refused with a located
+error: a `\r` not followed by `\n` (classic Mac line endings), vertical tab,
+form feed, U+001C-U+001E, U+0085, U+2028 and U+2029. A line ends at `\n` or
+`\r\n` and nowhere else, so the spec solvent reads is the one every editor shows.
 """
 
 from __future__ import annotations
 
-from fractions import Fraction
+import gc
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from importlib import resources
 from typing import Any, ClassVar
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.indenter import DedentError, Indenter
 from lark.lexer import PatternStr
 
 from dsl import ast
+from dsl.build_ast import build
 from dsl.diagnostics import Diagnostic, Severity, SourceFile, Span, SpecError
-from dsl.numbers import exact_number
+from dsl.limits import MAX_SOURCE_BYTES, MAX_TOKENS
 
 
 class _Indenter(Indenter):
@@ -37,30 +49,89 @@ class _Indenter(Indenter):
         except DedentError:
             raise _BadDedent(token) from None
 
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        # Counted here, as Lark asks for them: a spec with too many tokens is refused before it is all parsed.
+        for count, token in enumerate(super().process(stream), 1):  # type: ignore[no-untyped-call]
+            if count > MAX_TOKENS:
+                raise _TooManyTokens(token)
+            yield token
+
 
 class _BadDedent(Exception):
     def __init__(self, token: Token) -> None:
         self.token = token
 
 
-@cache
+class _TooManyTokens(Exception):
+    def __init__(self, token: Token) -> None:
+        self.token = token
+
+
+class _Meta:
+    """Lark's `Meta` (a node's position) with slots: a plain `Meta` keeps a dict of 13 entries per node,
+    which made a 100,000-row table take 700 MB while it was parsed."""
+
+    __slots__ = (
+        "empty",
+        *("line", "column", "start_pos", "end_line", "end_column", "end_pos"),
+        *("container_line", "container_column", "container_start_pos"),
+        *("container_end_line", "container_end_column", "container_end_pos"),
+    )
+
+    def __init__(self) -> None:
+        self.empty = True
+
+
+class _Tree(Tree[Token]):
+    """A parse-tree node whose position is a slotted `_Meta`."""
+
+    __slots__ = ()
+
+    @property
+    def meta(self) -> Any:
+        if self._meta is None:
+            self._meta = _Meta()  # type: ignore[assignment]  # duck-typed: Lark only reads and sets attributes
+        return self._meta
+
+
+_per_thread = threading.local()
+
+
 def _lark() -> Lark:
-    grammar = resources.files("dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
+    """This thread's parser. The indentation post-lexer keeps its state on the parser object, so two
+    threads parsing with one parser would corrupt each other's indentation (bogus syntax errors)."""
+    parser: Lark | None = getattr(_per_thread, "lark", None)
+    if parser is None:
+        parser = _per_thread.lark = _new_lark()
+    return parser
+
+
+def _new_lark() -> Lark:
     return Lark(
-        grammar,
+        _grammar(),
         parser="lalr",
         postlex=_Indenter(),
         # Spans end at the last real token: newlines and indentation tokens do not extend them.
         propagate_positions=lambda t: getattr(t, "type", "") not in ("_NL", "_INDENT", "_DEDENT"),
         maybe_placeholders=True,
+        tree_class=_Tree,
     )
+
+
+@cache
+def _grammar() -> str:
+    return resources.files("dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
 
 
 def parse(source: SourceFile) -> ast.Module:
     """Parse one spec. Raises `SpecError` with a located diagnostic on bad syntax."""
+    _check_size(source)
+    _check_line_ends(source)
     text = source.text if source.text.endswith("\n") else source.text + "\n"
     try:
-        tree = _lark().parse(text)
+        with _no_gc():
+            tree = _lark().parse(text)
+            return build(tree, source)
     except _BadDedent as err:
         line = err.token.end_line or 1
         indent = len(source.line(line)) - len(source.line(line).lstrip())
@@ -74,28 +145,96 @@ def parse(source: SourceFile) -> ast.Module:
                 )
             ]
         ) from None
+    except _TooManyTokens as err:
+        span = _token_span(source, err.token)
+        message = f"the spec is too large: it has more than {MAX_TOKENS:,} tokens (names, numbers and symbols)"
+        hint = "split the spec, or generate large tables with fewer rows"
+        raise SpecError([Diagnostic(Severity.ERROR, "too-large", message, span, hint=hint)]) from None
     except UnexpectedInput as err:
         raise SpecError([_describe(source, err)]) from None
+
+
+def _token_span(source: SourceFile, token: Token) -> Span:
+    line, col = token.line or source.line_count or 1, token.column or 1
+    return Span(source, line, col, line, col + max(1, len(token)) if token.end_line == line else col + 1)
+
+
+def _check_size(source: SourceFile) -> None:
+    """Refuse a text larger than `MAX_SOURCE_BYTES` (as UTF-8), as `read_source` refuses such a file."""
+    text = source.text
+    if len(text) <= MAX_SOURCE_BYTES // 4 or (len(text) <= MAX_SOURCE_BYTES and len(text.encode()) <= MAX_SOURCE_BYTES):
+        return
+    message = f"the spec is too large: more than {MAX_SOURCE_BYTES // 2**20} MiB"
+    hint = "split the spec, or generate large tables with fewer rows"
+    raise SpecError([Diagnostic(Severity.ERROR, "too-large", f"{source.path}: {message}", None, hint=hint)])
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the parse tree and the AST are built.
+
+    Parsing allocates millions of small objects and frees none of them, so the
+    collector runs over and over and finds nothing: with it on, a 64,000-row
+    table parses at half the speed. Nothing built here forms a reference cycle.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
     try:
-        return _ToAst(source).transform(tree)
-    except VisitError as err:
-        if isinstance(err.orig_exc, _BadLiteral):
-            raise SpecError([err.orig_exc.diagnostic]) from None
-        if isinstance(err.orig_exc, RecursionError):
-            line = getattr(getattr(err.obj, "meta", None), "line", 1)
-            span = Span(source, line, 1, line, len(source.line(line)) + 1)
-            raise SpecError(
-                [
-                    Diagnostic(
-                        Severity.ERROR,
-                        "too-deep",
-                        "this expression nests too deeply",
-                        span,
-                        hint="split it into several `let`s",
-                    )
-                ]
-            ) from None
-        raise
+        yield
+    finally:
+        gc.enable()
+
+
+# Everything Python's `str.splitlines` breaks at, except `\n` and a `\r` right before it.
+_ODD_LINE_END = re.compile("\r(?!\n)|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_ODD_NAMES = {
+    "\r": "a carriage return (\\r) not followed by \\n",
+    "\x0b": "a vertical tab (U+000B)",
+    "\x0c": "a form feed (U+000C)",
+    "\x1c": "a file separator (U+001C)",
+    "\x1d": "a group separator (U+001D)",
+    "\x1e": "a record separator (U+001E)",
+    "\x85": "a next-line character (U+0085)",
+    "\u2028": "a line separator (U+2028)",
+    "\u2029": "a paragraph separator (U+2029)",
+}
+
+
+def _check_line_ends(source: SourceFile) -> None:
+    """Refuse characters that some readers take for a line break and others do not.
+
+    Vim shows a file with lone `\r` line ends as one line, VS Code as many; a
+    terminal moves to a new line at a form feed that an editor shows inline.
+    Whichever way solvent read them, somebody would see a different spec from
+    the one checked, so each kind is reported once, where it first occurs.
+    """
+    text = source.text
+    first: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for match in _ODD_LINE_END.finditer(text):
+        char = match.group()
+        first.setdefault(char, match.start())
+        counts[char] = counts.get(char, 0) + 1
+    if not first:
+        return
+    diagnostics = []
+    for char, pos in sorted(first.items(), key=lambda item: item[1]):
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        more = counts[char] - 1
+        also = f" ({more} more in the file)" if more else ""
+        if char == "\r":
+            message = f"{_ODD_NAMES[char]}: classic Mac line endings are not accepted{also}"
+            hint = "save the spec with \\n or \\r\\n line endings, e.g. `tr '\\r' '\\n' < old.margin > new.margin`"
+        else:
+            message = f"{_ODD_NAMES[char]} is not allowed in a spec, comments included{also}"
+            hint = "editors and terminals disagree on whether it ends a line; delete it or use a plain line break"
+        diagnostics.append(
+            Diagnostic(Severity.ERROR, "line-end", message, Span(source, line, col, line, col + 1), hint=hint)
+        )
+    raise SpecError(diagnostics)
 
 
 def _syntax(span: Span, message: str, hint: str | None = None) -> Diagnostic:
@@ -141,7 +280,7 @@ def _found(token: Token) -> str:
 
 
 def _describe(source: SourceFile, err: UnexpectedInput) -> Diagnostic:
-    line = max(1, err.line if err.line and err.line > 0 else len(source.text.splitlines()))
+    line = max(1, err.line if err.line and err.line > 0 else source.line_count)
     col = max(1, err.column if err.column and err.column > 0 else 1)
     if isinstance(err, UnexpectedCharacters):
         char = source.line(line)[col - 1 : col] or "?"
@@ -201,326 +340,3 @@ def _hint(token: Token, expected: list[str]) -> str:
 
 
 _KEYWORDS = ast.KEYWORDS
-
-
-_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
-
-
-class _BadLiteral(Exception):
-    def __init__(self, diagnostic: Diagnostic) -> None:
-        self.diagnostic = diagnostic
-
-
-def _unescape(token: str, span: Span) -> str:
-    """The text of a string literal; the escapes are \\" \\' \\\\ \\n \\r \\t."""
-    out, i, body = [], 0, token[1:-1]
-    while i < len(body):
-        c = body[i]
-        if c == "\\":
-            nxt = body[i + 1 : i + 2]
-            if nxt not in _ESCAPES:
-                col = span.col + 1 + i
-                bad = Span(span.source, span.line, col, span.line, col + 1 + len(nxt))
-                raise _BadLiteral(
-                    _syntax(
-                        bad, f"unknown escape `\\{nxt}` in a string", "the escapes are \\\" \\' \\\\ \\n \\r and \\t"
-                    )
-                )
-            out.append(_ESCAPES[nxt])
-            i += 2
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
-
-
-def _span(source: SourceFile, meta: Any) -> Span:
-    return Span(source, meta.line, meta.column, meta.end_line, meta.end_column)
-
-
-def _tok_span(source: SourceFile, tok: Token) -> Span:
-    return Span(source, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1)
-
-
-def _number(text: str, percent: bool) -> Fraction:
-    """The exact value of a literal; absurdly long or large ones are refused (they could take hours)."""
-    value = exact_number(text)
-    return value / 100 if percent else value
-
-
-@v_args(meta=True, inline=True)
-class _ToAst(Transformer[Token, ast.Module]):
-    """Parse tree to AST. One method per grammar rule or alias."""
-
-    def __init__(self, source: SourceFile) -> None:
-        super().__init__()
-        self.src = source
-
-    def sp(self, meta: Any) -> Span:
-        return _span(self.src, meta)
-
-    # ---- leaves
-    def name(self, meta: Any, tok: Token) -> ast.Ident:
-        return ast.Ident(str(tok), _tok_span(self.src, tok))
-
-    def number(self, meta: Any, tok: Token, pct: Token | None) -> ast.Num:
-        text = str(tok) + ("%" if pct else "")
-        try:
-            value = _number(str(tok), pct is not None)
-        except ValueError as err:
-            raise _BadLiteral(
-                _syntax(_tok_span(self.src, tok), f"this number is too large: {err}", "write it with fewer digits")
-            ) from None
-        return ast.Num(value, text, self.sp(meta))
-
-    def signed_number(self, meta: Any, num: ast.Num) -> ast.Num:
-        return num
-
-    def negative(self, meta: Any, num: ast.Num) -> ast.Num:
-        return ast.Num(-num.value, "-" + num.text, self.sp(meta))
-
-    # ---- module and declarations
-    @v_args(meta=True, inline=False)
-    def start(self, meta: Any, decls: list[Any]) -> ast.Module:
-        span = self.sp(meta) if not meta.empty else Span(self.src, 1, 1, 1, 1)
-        return ast.Module(tuple(decls), span)
-
-    def spec_decl(self, meta: Any, tok: Token) -> ast.SpecDecl:
-        return ast.SpecDecl(_unescape(str(tok), _tok_span(self.src, tok)), self.sp(meta))
-
-    def unit_decl(self, meta: Any, *names: ast.Ident) -> ast.UnitDecl:
-        return ast.UnitDecl(names, self.sp(meta))
-
-    def assets_decl(self, meta: Any, *names: ast.Ident) -> ast.AssetsDecl:
-        return ast.AssetsDecl(names, self.sp(meta))
-
-    def set_ref(self, meta: Any, name: ast.Ident) -> ast.Ident:
-        return name
-
-    def param_decl(self, meta: Any, name: ast.Ident, *rest: Any) -> ast.ParamDecl:
-        indexed = rest[0] if len(rest) == 4 else None
-        unit, default, rng = rest[-3:]
-        return ast.ParamDecl(name, indexed, unit, default, rng, self.sp(meta))
-
-    def default_scalar(self, meta: Any, num: ast.Num) -> ast.Num:
-        return num
-
-    def default_map(self, meta: Any, *items: tuple[ast.Ident, ast.Num]) -> tuple[tuple[ast.Ident, ast.Num], ...]:
-        return items
-
-    def asset_value(self, meta: Any, name: ast.Ident, num: ast.Num) -> tuple[ast.Ident, ast.Num]:
-        return (name, num)
-
-    def range(self, meta: Any, lo: Any, hi: Any) -> tuple[ast.Bound, ast.Bound]:
-        return (self._bound(lo), self._bound(hi))
-
-    def _bound(self, b: Any) -> ast.Bound:
-        if isinstance(b, ast.Bound):
-            return b
-        return ast.Bound(b.value, b.value < 0, b.span)
-
-    def inf(self, meta: Any) -> ast.Bound:
-        return ast.Bound(None, False, self.sp(meta))
-
-    def neg_inf(self, meta: Any) -> ast.Bound:
-        return ast.Bound(None, True, self.sp(meta))
-
-    neg_inf_only = neg_inf
-    pos_inf = inf
-
-    def assume_decl(self, meta: Any, expr: ast.Expr) -> ast.AssumeDecl:
-        return ast.AssumeDecl(expr, self.sp(meta))
-
-    def _var(self, kind: str, meta: Any, name: ast.Ident, rest: tuple[Any, ...]) -> ast.VarDecl:
-        indexed = rest[0] if len(rest) == 3 else None
-        return ast.VarDecl(kind, name, indexed, rest[-2], rest[-1], self.sp(meta))
-
-    def state_decl(self, meta: Any, name: ast.Ident, *rest: Any) -> ast.VarDecl:
-        return self._var("state", meta, name, rest)
-
-    def input_decl(self, meta: Any, name: ast.Ident, *rest: Any) -> ast.VarDecl:
-        return self._var("input", meta, name, rest)
-
-    def binder(self, meta: Any, var: ast.Ident, set_: ast.Ident) -> ast.Binder:
-        return ast.Binder(var, set_, self.sp(meta))
-
-    def let_decl(self, meta: Any, name: ast.Ident, *rest: Any) -> ast.LetDecl:
-        binder = rest[0] if len(rest) == 3 else None
-        return ast.LetDecl(name, binder, rest[-2], rest[-1], self.sp(meta))
-
-    def tuple_let_decl(self, meta: Any, *items: Any) -> ast.TupleLetDecl:
-        return ast.TupleLetDecl(tuple(items[:-1]), items[-1], self.sp(meta))
-
-    def table_decl(
-        self,
-        meta: Any,
-        name: ast.Ident,
-        arg: ast.Ident,
-        unit: ast.UnitExpr,
-        results: tuple[ast.UnitExpr, ...],
-        *rows: ast.TableRow,
-    ) -> ast.TableDecl:
-        return ast.TableDecl(name, arg, unit, results, rows, self.sp(meta))
-
-    def table_result(self, meta: Any, *units: ast.UnitExpr) -> tuple[ast.UnitExpr, ...]:
-        return units
-
-    def table_row(self, meta: Any, lo: Any, hi: Any, *values: ast.Num) -> ast.TableRow:
-        return ast.TableRow(self._bound(lo), self._bound(hi), values, self.sp(meta))
-
-    def margin_block(self, meta: Any, *roles: ast.RoleDef) -> ast.MarginBlock:
-        return ast.MarginBlock(roles, self.sp(meta))
-
-    def role_def(self, meta: Any, role: ast.Ident, expr: ast.Expr) -> ast.RoleDef:
-        return ast.RoleDef(role, expr, False, self.sp(meta))
-
-    def role_when(self, meta: Any, role: ast.Ident, expr: ast.Expr) -> ast.RoleDef:
-        return ast.RoleDef(role, expr, True, self.sp(meta))
-
-    def action_decl(
-        self,
-        meta: Any,
-        forced: Token | None,
-        name: ast.Ident,
-        params: tuple[ast.ActionParam, ...] | None,
-        guard: ast.Expr | None,
-        *body: ast.LetDecl | ast.Assign,
-    ) -> ast.ActionDecl:
-        return ast.ActionDecl(forced is not None, name, params or (), guard, body, self.sp(meta))
-
-    def action_params(self, meta: Any, *params: ast.ActionParam) -> tuple[ast.ActionParam, ...]:
-        return params
-
-    def action_param(self, meta: Any, name: ast.Ident, unit: ast.UnitExpr) -> ast.ActionParam:
-        return ast.ActionParam(name, unit, self.sp(meta))
-
-    def assignment(self, meta: Any, target: ast.Target, expr: ast.Expr) -> ast.Assign:
-        return ast.Assign(target, expr, self.sp(meta))
-
-    def target(self, meta: Any, name: ast.Ident, index: ast.Ident | ast.Binder | None) -> ast.Target:
-        return ast.Target(name, index, self.sp(meta))
-
-    def index_name(self, meta: Any, name: ast.Ident) -> ast.Ident:
-        return name
-
-    def index_binder(self, meta: Any, var: ast.Ident, set_: ast.Ident) -> ast.Binder:
-        return ast.Binder(var, set_, self.sp(meta))
-
-    def env_decl(self, meta: Any, name: ast.Ident, guard: ast.Expr | None, *items: ast.EnvItem) -> ast.EnvDecl:
-        return ast.EnvDecl(name, guard, items, self.sp(meta))
-
-    env_block = env_decl
-
-    def env_item(self, meta: Any, target: ast.Target, lo: ast.Expr, hi: ast.Expr) -> ast.EnvItem:
-        return ast.EnvItem(target, lo, hi, self.sp(meta))
-
-    def init_decl(self, meta: Any, expr: ast.Expr) -> ast.NamedFormula:
-        return ast.NamedFormula("init", None, expr, self.sp(meta))
-
-    def conserved_decl(self, meta: Any, name: ast.Ident, expr: ast.Expr) -> ast.NamedFormula:
-        return ast.NamedFormula("conserved", name, expr, self.sp(meta))
-
-    def invariant_decl(self, meta: Any, name: ast.Ident, expr: ast.Expr) -> ast.NamedFormula:
-        return ast.NamedFormula("invariant", name, expr, self.sp(meta))
-
-    def property_decl(self, meta: Any, name: ast.Ident, expr: ast.Expr) -> ast.NamedFormula:
-        return ast.NamedFormula("property", name, expr, self.sp(meta))
-
-    # ---- units
-    def unit_name(self, meta: Any, name: ast.Ident) -> ast.UnitName:
-        return ast.UnitName(name, self.sp(meta))
-
-    def unit_pow(self, meta: Any, name: ast.Ident, power: Token) -> ast.UnitPow:
-        value = Fraction(str(power).replace("_", ""))
-        if value.denominator != 1:
-            span = _tok_span(self.src, power)
-            raise _BadLiteral(_syntax(span, f"a unit's power must be a whole number, not {power}", "write e.g. BTC^2"))
-        return ast.UnitPow(name, int(value), self.sp(meta))
-
-    def unit_mul(self, meta: Any, left: ast.UnitExpr, right: ast.UnitExpr) -> ast.UnitBin:
-        return ast.UnitBin("*", left, right, self.sp(meta))
-
-    def unit_div(self, meta: Any, left: ast.UnitExpr, right: ast.UnitExpr) -> ast.UnitBin:
-        return ast.UnitBin("/", left, right, self.sp(meta))
-
-    # ---- expressions
-    def ite(self, meta: Any, c: ast.Expr, t: ast.Expr, e: ast.Expr) -> ast.Ite:
-        return ast.Ite(c, t, e, self.sp(meta))
-
-    def _bin(self, op: str, meta: Any, left: ast.Expr, right: ast.Expr) -> ast.Binary:
-        return ast.Binary(op, left, right, self.sp(meta))
-
-    def implies(self, meta: Any, a: ast.Expr, b: ast.Expr) -> ast.Binary:
-        return self._bin("implies", meta, a, b)
-
-    def or_(self, meta: Any, a: ast.Expr, b: ast.Expr) -> ast.Binary:
-        return self._bin("or", meta, a, b)
-
-    def and_(self, meta: Any, a: ast.Expr, b: ast.Expr) -> ast.Binary:
-        return self._bin("and", meta, a, b)
-
-    def not_(self, meta: Any, a: ast.Expr) -> ast.Unary:
-        return ast.Unary("not", a, self.sp(meta))
-
-    def neg(self, meta: Any, a: ast.Expr) -> ast.Unary:
-        return ast.Unary("-", a, self.sp(meta))
-
-    def lt(self, meta: Any, a: ast.Expr, b: ast.Expr) -> ast.Binary:
-        return self._bin("<", meta, a, b)
-
-    def le(self, meta: Any, a: ast.Expr, b: ast.Expr) -> ast.Binary:
-        return self._bin("<=", meta, a, b)
-
-    def gt(self, meta: Any, a: ast.Expr, b: ast.Expr) -> ast.Binary:
-        return self._bin(">", meta, a, b)
-
-    def ge(self, meta: Any, a: ast.Expr, b: ast.Expr) -> ast.Binary:
-        return self._bin(">=", meta, a, b)
-
-    def eq(self, meta: Any, a: ast.Expr, b: ast.Expr) -> ast.Binary:
-        return self._bin("==", meta, a, b)
-
-    def ne(self, meta: Any, a: ast.Expr, b: ast.Expr) -> ast.Binary:
-        return self._bin("!=", meta, a, b)
-
-    def add(self, meta: Any, a: ast.Expr, b: ast.Expr) -> ast.Binary:
-        return self._bin("+", meta, a, b)
-
-    def sub(self, meta: Any, a: ast.Expr, b: ast.Expr) -> ast.Binary:
-        return self._bin("-", meta, a, b)
-
-    def mul(self, meta: Any, a: ast.Expr, b: ast.Expr) -> ast.Binary:
-        return self._bin("*", meta, a, b)
-
-    def div(self, meta: Any, a: ast.Expr, b: ast.Expr) -> ast.Binary:
-        return self._bin("/", meta, a, b)
-
-    def true(self, meta: Any) -> ast.BoolLit:
-        return ast.BoolLit(True, self.sp(meta))
-
-    def false(self, meta: Any) -> ast.BoolLit:
-        return ast.BoolLit(False, self.sp(meta))
-
-    def ref(self, meta: Any, name: ast.Ident) -> ast.Ref:
-        return ast.Ref(name, None, self.sp(meta))
-
-    def primed_ref(self, meta: Any, name: ast.Ident) -> ast.Ref:
-        return ast.Ref(name, None, self.sp(meta), primed=True)
-
-    def indexed_ref(self, meta: Any, name: ast.Ident, index: ast.Ident) -> ast.Ref:
-        return ast.Ref(name, index, self.sp(meta))
-
-    def call(self, meta: Any, func: ast.Ident, *args: ast.Expr | None) -> ast.Call:
-        return ast.Call(func, tuple(a for a in args if a is not None), self.sp(meta))
-
-    def _quant(self, kind: str, meta: Any, var: ast.Ident, set_: ast.Ident, body: ast.Expr) -> ast.Quant:
-        return ast.Quant(kind, var, set_, body, self.sp(meta))
-
-    def sum_(self, meta: Any, var: ast.Ident, set_: ast.Ident, body: ast.Expr) -> ast.Quant:
-        return self._quant("sum", meta, var, set_, body)
-
-    def all_(self, meta: Any, var: ast.Ident, set_: ast.Ident, body: ast.Expr) -> ast.Quant:
-        return self._quant("all", meta, var, set_, body)
-
-    def any_(self, meta: Any, var: ast.Ident, set_: ast.Ident, body: ast.Expr) -> ast.Quant:
-        return self._quant("any", meta, var, set_, body)
