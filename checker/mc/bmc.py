@@ -171,10 +171,15 @@ def _verdict(g: Goal, bmc: _BMC, proofs: dict[str, str], spacer: dict[str, str],
 
 
 class _BMC:
-    """Bounded model checking, extended one depth at a time; each query solved afresh.
+    """Bounded model checking, extended one depth at a time.
 
-    Solving afresh (not incrementally) lets `solve` fall back on nlsat, which is complete for the
-    nonlinear real arithmetic that prices times sizes produce.
+    Incremental across depths in what it carries, not in the solver: the unrolling grows by one
+    step per depth (frames and steps encoded once), and what the earlier depths established (each
+    open goal holds in every frame before the last) is a hypothesis of the next depth's queries.
+    Each query is still solved afresh: a solver kept across depths (push/pop) loses the first,
+    linearising try and nlsat that answer most of these nonlinear queries; measured on the
+    perpetual example, an incremental Z3 solver needed over 300 s for depth 3, where solving
+    afresh takes 1.6 s.
     """
 
     def __init__(self, cx: Context, goals_: list[Goal], quiet: bool = False) -> None:
@@ -208,7 +213,11 @@ class _BMC:
                 )
                 cases = [(t, t.post, cond) for t, cond in split]
             # Proved goals hold in every frame of the run, the last step's too: encoded once per case.
-            before = [f.holds(cx, fr) for f in self.facts for fr in self.u.frames]
+            # And every goal still open held in frames 0..d-1: depths 0..d-1 found no violation of it,
+            # so the first violation, if any, is in the last frame. Measured on the perpetual example,
+            # this halves BMC's time to depth 5 (182 s to 108 s).
+            clean = [g.holds(cx, fr) for g in self.open() for fr in self.u.frames[:d]]
+            before = [*clean, *[f.holds(cx, fr) for f in self.facts for fr in self.u.frames]]
             facts = [[*before, *([f.holds(cx, fr) for f in self.facts] if d else [])] for _, fr, _ in cases]
             for g in self.open():
                 t0 = time.perf_counter()
@@ -216,7 +225,7 @@ class _BMC:
                 for (t, frame, cond), known in zip(cases, facts, strict=True):
                     bad = z3.Not(g.holds(cx, frame))
                     query = [*self.assertions, *known, cond, bad]
-                    outcome = cx.solve(query)
+                    outcome = cx.solve(query, g.share)
                     if outcome.status == "sat" and self.quiet:
                         self.found[g.name] = CheckResult(g.check, g.name, Verdict.VIOLATED, 0.0)
                         break
@@ -292,7 +301,7 @@ def _houdini(
         hyp = [g.holds(cx, f) for g in alive for f in u.frames]
         for g in list(alive):
             for t, cond in cases:
-                one = cx.solve([*constraints, *hyp, cond, z3.Not(g.holds(cx, t.post))])
+                one = cx.solve([*constraints, *hyp, cond, z3.Not(g.holds(cx, t.post))], g.share)
                 if one.status == "unsat":
                     continue
                 if one.status == "unknown":
