@@ -60,6 +60,8 @@ def _q(value: object, name: str) -> Fraction:
 
 def _within_limits(text: str) -> bool:
     """False when the number written as `text` has too many digits or too large a power of ten."""
+    if len(text) <= _MAX_DIGITS and "e" not in text and "E" not in text:
+        return True  # the usual case, decided without scanning the digits
     if len(text) > 3 * _MAX_DIGITS:
         return False
     mantissa, _, exponent = text.lower().partition("e")
