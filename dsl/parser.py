@@ -162,11 +162,19 @@ def _token_span(source: SourceFile, token: Token) -> Span:
 def _check_size(source: SourceFile) -> None:
     """Refuse a text larger than `MAX_SOURCE_BYTES` (as UTF-8), as `read_source` refuses such a file."""
     text = source.text
-    if len(text) <= MAX_SOURCE_BYTES // 4 or (len(text) <= MAX_SOURCE_BYTES and len(text.encode()) <= MAX_SOURCE_BYTES):
+    # A character is 1 to 4 bytes of UTF-8: only a text near the limit is encoded to be measured.
+    if len(text) * 4 <= MAX_SOURCE_BYTES:
+        return
+    if len(text) <= MAX_SOURCE_BYTES and len(text.encode("utf-8", "surrogatepass")) <= MAX_SOURCE_BYTES:
         return
     message = f"the spec is too large: more than {MAX_SOURCE_BYTES // 2**20} MiB"
     hint = "split the spec, or generate large tables with fewer rows"
     raise SpecError([Diagnostic(Severity.ERROR, "too-large", f"{source.path}: {message}", None, hint=hint)])
+
+
+_gc_lock = threading.Lock()
+_gc_parsers = 0  # parses under way that asked for the pause
+_gc_paused = False  # whether they disabled the collector (it was on)
 
 
 @contextmanager
@@ -176,15 +184,24 @@ def _no_gc() -> Iterator[None]:
     Parsing allocates millions of small objects and frees none of them, so the
     collector runs over and over and finds nothing: with it on, a 64,000-row
     table parses at half the speed. Nothing built here forms a reference cycle.
+    The first parse in switches the collector off (only if it was on) and the
+    last one out switches it back on, so threads parsing at once, and a caller
+    who keeps the collector off, are left as they were.
     """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
+    global _gc_parsers, _gc_paused
+    with _gc_lock:
+        if _gc_parsers == 0 and gc.isenabled():
+            gc.disable()
+            _gc_paused = True
+        _gc_parsers += 1
     try:
         yield
     finally:
-        gc.enable()
+        with _gc_lock:
+            _gc_parsers -= 1
+            if _gc_parsers == 0 and _gc_paused:
+                gc.enable()
+                _gc_paused = False
 
 
 # Everything Python's `str.splitlines` breaks at, except `\n` and a `\r` right before it.
