@@ -390,7 +390,9 @@ class _Run:
             z = self.truth(what, whole)
             self.tally.values += 1
             if (status == "ok" and got is True) != z:
-                self.flag(what, "value", z, got if status == "ok" else status)
+                lets = set().union(*(fm.lets for fm in parts)) if parts else set()
+                known = self.asset_let_bug(lets) if z and status == UNDEFINED else ""
+                self.flag(what, "value", z, got if status == "ok" else status, known)
             # Evaluated in order, stopping at the first that fails; the lets they read are computed first.
             before: list[z3.BoolRef] = []
             claimed = raised = False
