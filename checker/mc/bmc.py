@@ -71,7 +71,7 @@ def invariants(cx: Context, reachable: Sequence[Goal] = (), own: bool = True) ->
         facts = [g for g in todo if g.name in proofs]
         for name in _houdini(cx, candidates, k, hard, facts, cti=cti):
             proofs[name] = f"inductive, k={k}"
-    _strengthened(cx, bmc, proofs, hard)
+    _strengthened(cx, bmc, proofs)
     rest = [g for g in bmc.open() if g.name not in proofs]
     if rest:
         bmc.goals = rest
@@ -111,13 +111,16 @@ def _deep_search(cx: Context, bmc: _BMC, goals_: list[Goal], cti: dict[str, z3.M
 _LEMMA_MAX_K = 2  # lemmas need their own base case (BMC to k-1); deeper rounds rarely pay for it
 
 
-def _strengthened(cx: Context, bmc: _BMC, proofs: dict[str, str], hard: set[str]) -> None:
+def _strengthened(cx: Context, bmc: _BMC, proofs: dict[str, str]) -> None:
     """Induction again for the goals still open, together with solvent's candidate lemmas.
 
     A lemma is kept only if it holds in the first k-1 steps (BMC) and survives induction with
     the goals; a proof that needed this second round names the lemmas that survived.
     """
-    rest = [g for g in bmc.open() if g.name not in proofs and g.name not in hard]
+    # A goal whose plain induction query was UNKNOWN (`hard`) is tried too: lemmas are hypotheses, and
+    # with them the query can be easy (`fund_solvent` of examples/cross_margin_portfolio.margin: UNKNOWN
+    # on its own at k=1, proved at k=1 with `equity >= 0` and `insurance >= 0`).
+    rest = [g for g in bmc.open() if g.name not in proofs]
     pool = lemmas(cx.program)
     if not rest or not pool:
         return
@@ -126,7 +129,7 @@ def _strengthened(cx: Context, bmc: _BMC, proofs: dict[str, str], hard: set[str]
         base.run_to(k - 1)
         bmc.run_to(k - 1)
         alive = [lemma for lemma in pool if lemma.goal in base.open()]
-        candidates = [g for g in bmc.open() if g.name not in proofs and g.name not in hard]
+        candidates = [g for g in bmc.open() if g.name not in proofs]
         if not candidates or not alive:
             return
         facts = [g for g in bmc.goals if g.name in proofs]
