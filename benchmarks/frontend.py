@@ -14,11 +14,19 @@ It measures
 (b) the compiled perpetual engine's `liquidatable` per call, against a
     hand-written exact-Fraction function for the same rule, on the same
     accounts, in the same process (the two are first checked to agree);
-(c) the machine: Python version, platform, CPU count.
+(c) a size sweep: generated specs from 1,000 table rows up to the front end's
+    limits (10,000 rows in one table; 500,000 tokens in a spec), a chain of
+    lets and a spec of many properties, each loaded in a fresh process:
+    parse, check and generate time (CPU time, which a busy machine disturbs
+    less than wall time), rows or items per second, and the process's peak
+    memory;
+(d) the machine: Python version, platform, CPU count.
 
-It prints a Markdown table and writes benchmarks/results/frontend.md and
-frontend.json. Numbers are wall-clock times on this machine; they are for
-comparison between runs and specs, and are never asserted by the tests.
+It prints Markdown tables and writes benchmarks/results/frontend.md and
+frontend.json. Numbers are times on this machine; they are for comparison
+between runs and specs, and are never asserted by the tests.
+
+    .venv/bin/python benchmarks/frontend.py --sweep-only   # (c) alone
 """
 
 from __future__ import annotations
@@ -28,7 +36,10 @@ import json
 import os
 import platform
 import random
+import resource
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -38,11 +49,19 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# A sweep point of `--baseline REV` runs with that revision's dsl package (extracted by `baseline_dsl`) first.
+if os.environ.get("SOLVENT_BENCH_DSL"):
+    sys.path.insert(0, os.environ["SOLVENT_BENCH_DSL"])
 
 import dsl  # noqa: E402  (after the path fix, so that the script runs from a checkout)
 from dsl.codegen import generate  # noqa: E402
 from dsl.diagnostics import SourceFile, SpecError  # noqa: E402
 from dsl.elaborate import elaborate  # noqa: E402
+
+try:
+    from dsl.limits import MAX_TABLE_ROWS, MAX_TOKENS
+except ImportError:  # a baseline from before the limits: generate the same specs
+    MAX_TABLE_ROWS, MAX_TOKENS = 10_000, 500_000
 from dsl.parser import parse  # noqa: E402
 
 PERPETUAL = ROOT / "tests" / "data" / "perpetual.margin"
@@ -214,6 +233,144 @@ def spec_inputs() -> list[tuple[str, str, str]]:
     return out
 
 
+# ---- (c) size sweep ---------------------------------------------------------------
+
+
+def tables_spec(rows: int) -> str:
+    """`rows` table rows in tables of at most `MAX_TABLE_ROWS`, each row `[lo, hi) -> rate, amount`."""
+    tables, lets = [], []
+    for t, start in enumerate(range(0, rows, MAX_TABLE_ROWS)):
+        n = min(MAX_TABLE_ROWS, rows - start)
+        body = "\n".join(
+            f"    [{i * 10_000}, {'inf' if i == n - 1 else (i + 1) * 10_000}) -> {_decimal(Fraction(4 + i % 50, 1000))}"
+            f", {i * 5}"
+            for i in range(n)
+        )
+        tables.append(f"table tier{t}(n: USD) -> (rate, USD):\n{body}")
+        lets.append(f"let (r{t}, a{t}) = tier{t}(notional)")
+    return (
+        'spec "size sweep"\nunit USD, BTC\nstate size: BTC\ninput mark: USD/BTC where mark > 0\n'
+        "let notional: USD = abs(size) * mark\n" + "\n".join(tables) + "\n" + "\n".join(lets) + "\n"
+    )
+
+
+def chain_spec(lets: int) -> str:
+    """`lets` lets, each using the one before it (the engine inlines at most 32 per function)."""
+    body = "".join(f"let v{i + 1}: USD = v{i} + c * {i % 7 + 1}\n" for i in range(lets - 1))
+    return f"unit USD\nstate c: USD\nlet v0: USD = c\n{body}invariant last: v{lets - 1} >= c\n"
+
+
+def properties_spec(count: int) -> str:
+    """`count` one-line properties: the densest code per byte (about 11 tokens each)."""
+    body = "".join(f"property p{i}: c * {i % 9 + 1} >= c - {i % 5}\n" for i in range(count))
+    return f"unit USD\nstate c: USD where c >= 0\n{body}"
+
+
+SWEEP: tuple[tuple[str, int], ...] = (
+    ("table rows", 1_000),
+    ("table rows", 5_000),
+    ("table rows", 10_000),
+    ("table rows", 20_000),
+    ("table rows", 45_000),
+    ("chain of lets", 1_000),
+    ("chain of lets", 4_000),
+    ("properties", 10_000),
+    ("properties", 40_000),
+)
+_SWEEP_SPECS: dict[str, Callable[[int], str]] = {
+    "table rows": tables_spec,
+    "chain of lets": chain_spec,
+    "properties": properties_spec,
+}
+
+
+@dataclass
+class SweepRow:
+    shape: str
+    items: int
+    kib: float
+    parse_s: float
+    check_s: float
+    generate_s: float
+    total_s: float
+    items_per_s: float
+    peak_mb: float
+    result: str
+
+
+def sweep_point(shape: str, items: int) -> dict[str, Any]:
+    """Load one generated spec in this process and measure it (called in a fresh process per point)."""
+    text = _SWEEP_SPECS[shape](items)
+    source = SourceFile(f"<{shape} {items}>", text)
+    base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.process_time()
+    try:
+        module = parse(source)
+        t1 = time.process_time()
+        program = elaborate(module, source)
+        t2 = time.process_time()
+        generate(program)
+        t3 = time.process_time()
+        result = "ok"
+    except SpecError as err:
+        t1 = t2 = t3 = time.process_time()
+        result = f"{err.diagnostics[0].code}: {err.diagnostics[0].message[:60]}"
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "kib": len(text.encode()) / 1024,
+        "parse_s": t1 - t0,
+        "check_s": t2 - t1,
+        "generate_s": t3 - t2,
+        "peak_mb": peak_mb,
+        "base_mb": base_mb,
+        "result": result,
+        "dsl": str(Path(dsl.__file__).parent),
+    }
+
+
+def baseline_dsl(rev: str, into: Path) -> Path:
+    """Extract the `dsl` package of git revision `rev` into `into`; return the directory to import it from."""
+    archive = subprocess.run(["git", "archive", rev, "dsl"], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def time_sweep(repeat: int, dsl_path: Path | None = None) -> list[SweepRow]:
+    """Every point of SWEEP, each in fresh processes (peak memory is per process); the best of `repeat`.
+    With `dsl_path`, the points import the dsl package found there (a baseline revision)."""
+    env = {**os.environ, "SOLVENT_BENCH_DSL": str(dsl_path)} if dsl_path else None
+    rows = []
+    for shape, items in SWEEP:
+        runs = []
+        for _ in range(repeat):
+            out = subprocess.run(
+                [sys.executable, __file__, "--point", shape, str(items)],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=1800,
+                env=env,
+            )
+            runs.append(json.loads(out.stdout))
+        best_run = min(runs, key=lambda r: r["parse_s"] + r["check_s"] + r["generate_s"])
+        total = best_run["parse_s"] + best_run["check_s"] + best_run["generate_s"]
+        row = SweepRow(
+            shape,
+            items,
+            best_run["kib"],
+            best_run["parse_s"],
+            best_run["check_s"],
+            best_run["generate_s"],
+            total,
+            items / total if total and best_run["result"] == "ok" else float("nan"),
+            min(r["peak_mb"] for r in runs),
+            best_run["result"],
+        )
+        print(f"  {shape} {items}: {total:.2f} s, {row.peak_mb:.0f} MB, {row.result}", file=sys.stderr, flush=True)
+        rows.append(row)
+    return rows
+
+
 # ---- (b) runtime -------------------------------------------------------------------
 
 _TIERS = (
@@ -325,13 +482,33 @@ def machine() -> dict[str, Any]:
     }
 
 
-def render(front: Sequence[FrontRow], runtime: Sequence[RuntimeRow], info: dict[str, Any]) -> str:
+def render(
+    front: Sequence[FrontRow],
+    runtime: Sequence[RuntimeRow],
+    sweep: Sequence[SweepRow],
+    baseline: Sequence[SweepRow],
+    info: dict[str, Any],
+) -> str:
+    load = info["load_average"]
     lines = [
-        "# Front-end and runtime benchmark",
+        "# Front-end and runtime benchmark" + (" (size sweep only)" if not front and not runtime else ""),
         "",
         f"Machine: Python {info['machine_info']['python']} ({info['machine_info']['implementation']}), "
-        f"{info['machine_info']['platform']}, {info['machine_info']['cpu_count']} CPUs. "
-        f"Best of {info['repeat']} runs; wall-clock, `time.perf_counter`.",
+        f"{info['machine_info']['platform']}, {info['machine_info']['cpu_count']} CPUs"
+        + (f", load average {load[0]:.1f} at the end" if load else "")
+        + f". (a) and (b): best of {info['repeat']} runs; wall-clock, `time.perf_counter`.",
+    ]
+    if front or runtime:
+        lines += _render_front_and_runtime(front, runtime, info)
+    if sweep:
+        lines += _render_sweep(sweep, baseline, info)
+    return "\n".join(lines) + "\n"
+
+
+def _render_front_and_runtime(
+    front: Sequence[FrontRow], runtime: Sequence[RuntimeRow], info: dict[str, Any]
+) -> list[str]:
+    lines = [
         "",
         "## (a) parse, check, generate Python",
         "",
@@ -362,7 +539,44 @@ def render(front: Sequence[FrontRow], runtime: Sequence[RuntimeRow], info: dict[
         hand = "—" if r.hand_us != r.hand_us else f"{r.hand_us:.2f}"
         ratio = "—" if r.ratio != r.ratio else f"{r.ratio:.2f}×"
         lines.append(f"| {r.what} | {r.engine_us:.2f} | {hand} | {ratio} |")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _render_sweep(sweep: Sequence[SweepRow], baseline: Sequence[SweepRow], info: dict[str, Any]) -> list[str]:
+    rev = info.get("baseline")
+    lines = [
+        "",
+        "## (c) size sweep (each point in a fresh process; CPU seconds, best of "
+        f"{info['sweep_repeat']}; peak memory of that process)",
+        "",
+        f"Limits: {MAX_TABLE_ROWS:,} rows per table, {MAX_TOKENS:,} tokens per spec (spec/language.md 2.1); "
+        "a table-row spec has about 10 tokens per row, so 45,000 rows is near the token limit. "
+        "Items are table rows, lets or properties.",
+    ]
+    if rev:
+        lines.append(
+            f"The last three columns are the same points with the dsl package of `{rev}` (`--baseline {rev}`)."
+        )
+    head = "| spec | items | KiB | parse s | check s | generate s | total s | items/s | peak MB | result |"
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    if rev:
+        head += f" {rev}: total s | {rev}: items/s | {rev}: peak MB |"
+        rule += "---:|---:|---:|"
+    lines += ["", head, rule]
+    before = {(b.shape, b.items): b for b in baseline}
+    for w in sweep:
+        row = (
+            f"| {w.shape} | {w.items:,} | {w.kib:,.0f} | {w.parse_s:.2f} | {w.check_s:.2f} | "
+            f"{w.generate_s:.2f} | {w.total_s:.2f} | {_rate(w)} | {w.peak_mb:.0f} | {w.result} |"
+        )
+        if rev and (b := before.get((w.shape, w.items))) is not None:
+            row += f" {b.total_s:.2f} | {_rate(b)} | {b.peak_mb:.0f} |"
+        lines.append(row)
+    return lines
+
+
+def _rate(w: SweepRow) -> str:
+    return "—" if w.items_per_s != w.items_per_s else f"{w.items_per_s:,.0f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -371,29 +585,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--accounts", type=int, default=2000, help="accounts in the runtime comparison (default 2000)")
     ap.add_argument("--quick", action="store_true", help="fewer accounts, for a smoke run")
     ap.add_argument("--out", type=Path, default=RESULTS, help="directory for frontend.md and frontend.json")
+    ap.add_argument("--sweep-repeat", type=int, default=2, help="runs per size-sweep point (default 2)")
+    ap.add_argument("--no-sweep", action="store_true", help="skip (c), the size sweep")
+    ap.add_argument("--sweep-only", action="store_true", help="run only (c), the size sweep")
+    ap.add_argument("--baseline", metavar="REV", help="also run the sweep with the dsl package of git revision REV")
+    ap.add_argument("--point", nargs=2, metavar=("SHAPE", "ITEMS"), help=argparse.SUPPRESS)  # one sweep point
     args = ap.parse_args(argv)
+    if args.point:
+        print(json.dumps(sweep_point(args.point[0], int(args.point[1]))))
+        return 0
     n_accounts = 200 if args.quick else args.accounts
 
-    front, skipped = [], []
-    for name, path, text in spec_inputs():
-        try:
-            front.append(time_front_end(name, path, text, args.repeat))
-        except SpecError as err:
-            skipped.append((name, str(err).splitlines()[0]))
-    runtime, counts = time_runtime(n_accounts, args.repeat)
-    info = {"machine_info": machine(), "repeat": args.repeat, "skipped": skipped, "runtime_counts": counts}
-    text = render(front, runtime, info)
+    front, skipped, runtime = [], [], []
+    counts = {"accounts": 0, "liquidatable": 0}
+    if not args.sweep_only:
+        for name, path, text in spec_inputs():
+            try:
+                front.append(time_front_end(name, path, text, args.repeat))
+            except SpecError as err:
+                skipped.append((name, str(err).splitlines()[0]))
+        runtime, counts = time_runtime(n_accounts, args.repeat)
+    sweep = [] if args.no_sweep else time_sweep(args.sweep_repeat)
+    baseline: list[SweepRow] = []
+    if args.baseline and not args.no_sweep:
+        with tempfile.TemporaryDirectory() as tmp:
+            baseline = time_sweep(args.sweep_repeat, baseline_dsl(args.baseline, Path(tmp)))
+    info = {
+        "machine_info": machine(),
+        "repeat": args.repeat,
+        "sweep_repeat": args.sweep_repeat,
+        "skipped": skipped,
+        "runtime_counts": counts,
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "baseline": args.baseline,
+    }
+    text = render(front, runtime, sweep, baseline, info)
     print(text)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "frontend.md").write_text(text, encoding="utf-8")
+    stem = "frontend_sweep" if args.sweep_only else "frontend"  # a sweep alone does not replace (a) and (b)
+    (args.out / f"{stem}.md").write_text(text, encoding="utf-8")
     payload = {
         **info,
         "front_end": [asdict(r) for r in front],
         "runtime": [{k: (None if v != v else v) for k, v in asdict(r).items()} for r in runtime],
+        "size_sweep": [{k: (None if v != v else v) for k, v in asdict(r).items()} for r in sweep],
+        "size_sweep_baseline": [{k: (None if v != v else v) for k, v in asdict(r).items()} for r in baseline],
     }
-    (args.out / "frontend.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out / 'frontend.md'} and {args.out / 'frontend.json'}")
+    (args.out / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out / f'{stem}.md'} and {args.out / f'{stem}.json'}")
     return 0
 
 
