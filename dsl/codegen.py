@@ -593,12 +593,21 @@ class _Gen:
             name = self.names.get("step", env.name)
             where = self.where(env.span.line)
             scope: dict[str, str] = {}
+            # Like an action: the guard and the lets it needs first, then the forced-action test, and
+            # only then the lets the bounds need (the Z3 encoding evaluates the bounds only where the
+            # guard holds; computing them first raised where the move is simply not enabled).
+            pre: list[str] = []
+            if env.guard is not None:
+                pre += self.let_lines(self.closure(_let_deps(env.guard)), scope, "    ")
+                pre += [
+                    f"    if not {self.expr(env.guard, scope)}:",
+                    f"        raise GuardError({f'env move {env.name!r} ({where}): its guard does not hold'!r})",
+                ]
+            pre += self.forced_first(f"env move {env.name!r}", scope)
             roots: set[str] = set()
             for u in env.updates:
                 roots |= _let_deps(u.lo) | _let_deps(u.hi)
-            if env.guard is not None:
-                roots |= _let_deps(env.guard)
-            pre = self.let_lines(self.closure(roots), scope, "    ")
+            pre += self.let_lines([d for d in self.closure(roots) if d.sym.name not in scope], scope, "    ")
             # One choice per variable and asset: `mark`, `price[BTC]`, ...
             items: list[tuple[ir.Symbol, str | None, str, str, str]] = []
             for u in env.updates:
@@ -620,12 +629,6 @@ class _Gen:
                 _doc(f"Env move `{env.name}` ({where}): apply `choice` (keys {keys}), checking its ranges."),
                 *pre,
             ]
-            if env.guard is not None:
-                out += [
-                    f"    if not {self.expr(env.guard, scope)}:",
-                    f"        raise GuardError({f'env move {env.name!r} ({where}): its guard does not hold'!r})",
-                ]
-            out += self.forced_first(f"env move {env.name!r}", scope)
             fields: dict[str, dict[ir.Symbol, list[str]]] = {"state": {}, "inputs": {}}
             for i, (sym, asset, key, lo, hi) in enumerate(items):
                 py = f"_c{i}"

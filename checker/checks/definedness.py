@@ -103,7 +103,7 @@ def _step_obligations(cx: Context) -> Iterator[CheckResult]:
             yield cx.ask(
                 "well-defined",
                 name,
-                [*cx.valid(f), *extra, ob.path, z3.Not(ob.ok)],
+                [*cx.valid(f), *extra, t.free, ob.path, z3.Not(ob.ok)],
                 Scene([("state", f, None)], args=shown),
                 lambda v, r=run: raises(lambda: r(v[0]), eng),
                 f"{kind} `{step.name}` can fail at {ob.span.where}: {ob.what}",

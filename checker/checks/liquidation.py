@@ -112,7 +112,7 @@ def liquidation_improves_health(cx: Context) -> Iterator[CheckResult]:
         yield cx.ask(
             "liquidation-improves-health",
             f"liquidation-improves-health: {a.name}",
-            [*cx.valid(f0), t.guard, t.defined, ok0, ok1, h1 < h0],
+            [*cx.valid(f0), t.guard, t.defined, t.free, ok0, ok1, h1 < h0],
             Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
             lambda v: _runtime_health(v[1]) < _runtime_health(v[0]),
             f"`{a.name}` leaves the account less healthy (equity - maintenance falls)",
@@ -133,7 +133,7 @@ def liquidation_no_bad_debt(cx: Context) -> Iterator[CheckResult]:
         yield cx.ask(
             "liquidation-no-bad-debt",
             f"liquidation-no-bad-debt: {a.name}",
-            [*cx.valid(f0), t.guard, t.defined, ok0, ok1, z3.Or(z3.Not(t.post.where()), loss)],
+            [*cx.valid(f0), t.guard, t.defined, t.free, ok0, ok1, z3.Or(z3.Not(t.post.where()), loss)],
             Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
             lambda v: (
                 (not v[1].engine.where_holds(v[1].params, v[1].state, v[1].inputs))
@@ -160,7 +160,7 @@ def gap_safety(cx: Context) -> Iterator[CheckResult]:
         yield cx.ask(
             "gap-safety",
             f"gap-safety: {env.name}",
-            [*cx.valid(f0), okl, z3.Not(liq), t.guard, t.defined, t.post.where(), oke, eq1 < 0],
+            [*cx.valid(f0), okl, z3.Not(liq), t.guard, t.defined, t.free, t.post.where(), oke, eq1 < 0],
             Scene([("before", f0, None), (f"after {env.name}", t.post, t)]),
             lambda v: (not v[0].let("liquidatable")) and v[1].let("equity") < 0,
             f"a non-liquidatable account reaches negative equity in one `{env.name}` move: liquidation comes too late",
@@ -186,7 +186,7 @@ def conservation(cx: Context) -> Iterator[CheckResult]:
             yield cx.ask(
                 "conservation",
                 f"conservation: {c.name} by {a.name}",
-                [*cx.valid(f0), t.guard, t.defined, ok0, ok1, v1 != v0],
+                [*cx.valid(f0), t.guard, t.defined, t.free, ok0, ok1, v1 != v0],
                 Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
                 lambda v, k=f"conserved:{total.name}": run_formula(v[0], k) != run_formula(v[1], k),
                 f"`{a.name}` changes the conserved total `{c.name}`",

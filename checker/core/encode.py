@@ -116,7 +116,10 @@ class Translation:
                     return self.frame.var(sym, asset), true
                 if sym.kind is ir.Kind.LET:
                     term, ok = self.frame.let(sym.name, asset)
-                    self.eager.append(ok)
+                    # The engine computes a per-asset let for every asset at once, so reading it at one
+                    # asset needs it defined at all of them (found by the differential test).
+                    others = [self.frame.let(sym.name, a)[1] for a in self.enc.assets_of(sym) if a != asset]
+                    self.eager.extend([ok, *others])
                     return term, true
                 if sym.name in self.locals:
                     return self.locals[sym.name], true

@@ -29,10 +29,31 @@ class Transition:
     defined: z3.BoolRef
     args: dict[str, z3.ArithRef] = field(default_factory=dict)  # action arguments / env choices by key
     obligations: list[Obligation] = field(default_factory=list)  # partial operations the step runs
+    # No `forced` action is enabled in `pre` (the engine refuses any other step then); true for a forced one.
+    free: z3.BoolRef = field(default_factory=lambda: z3.BoolVal(True))
 
     @property
     def kind(self) -> str:
         return "action" if isinstance(self.step, ir.Action) else "env"
+
+
+def forced_enabled(enc: Encoder, pre: Frame) -> z3.BoolRef:
+    """Some `forced` action is enabled in `pre`: its guard holds (and can be evaluated).
+
+    A forced action has a guard and no arguments (the front end makes sure), so this is a condition
+    on `pre` alone; the engine tests it before any other step and refuses that step with GuardError.
+    """
+    enabled = []
+    for a in enc.program.actions:
+        if a.forced and a.guard is not None:
+            g = enc.translation(pre)
+            guard, ok = g.expr(a.guard, {}, z3.BoolVal(True))
+            enabled.append(z3.And(guard, ok, *g.eager))
+    return z3.Or(*enabled) if enabled else z3.BoolVal(False)
+
+
+def _free(enc: Encoder, pre: Frame, step: ir.Action | ir.Env) -> z3.BoolRef:
+    return z3.BoolVal(True) if isinstance(step, ir.Action) and step.forced else z3.Not(forced_enabled(enc, pre))
 
 
 def action_step(enc: Encoder, pre: Frame, action: ir.Action, tag: str) -> Transition:
@@ -66,7 +87,7 @@ def action_step(enc: Encoder, pre: Frame, action: ir.Action, tag: str) -> Transi
         *(g.obligations if action.guard is not None else []),
         *(Obligation(o.what, o.span, z3.And(guard, guard_defined, o.path), o.ok) for o in body.obligations),
     ]
-    return Transition(action, pre, post, guard, defined, args, obligations)
+    return Transition(action, pre, post, guard, defined, args, obligations, _free(enc, pre, action))
 
 
 def env_step(enc: Encoder, pre: Frame, env: ir.Env, tag: str) -> Transition:
@@ -99,7 +120,7 @@ def env_step(enc: Encoder, pre: Frame, env: ir.Env, tag: str) -> Transition:
     post = enc.frame(tag, {**pre.vars, **new})
     defined = z3.And(guard_defined, z3.Implies(guard, z3.And(*oks, *tr.eager)))
     obligations = [*g.obligations, *tr.obligations]
-    return Transition(env, pre, post, z3.And(guard, *in_range), defined, choices, obligations)
+    return Transition(env, pre, post, z3.And(guard, *in_range), defined, choices, obligations, _free(enc, pre, env))
 
 
 def _targets(enc: Encoder, sym: ir.Symbol, index: ir.Index | None) -> list[str | None]:

@@ -15,7 +15,6 @@ from checker.core.replay import Scene
 from checker.core.results import CheckResult, Verdict
 from checker.core.steps import Transition, action_step, env_step
 from checker.mc.goals import Goal
-from dsl import ir
 
 
 def input_wheres(cx: Context, frame: Frame) -> z3.BoolRef:
@@ -51,13 +50,9 @@ class Unrolling:
         ts += [env_step(cx.enc, pre, e, tag) for e in cx.program.envs]
         nxt = cx.enc.frame(tag)
         sel = [z3.Bool(f"took.{t.step.name}@{tag}") for t in ts]
-        forced = [t for t in ts if isinstance(t.step, ir.Action) and t.step.forced]
-        forced_enabled = z3.Or(*[z3.And(t.guard, t.defined) for t in forced]) if forced else z3.BoolVal(False)
         options = []
         for j, t in enumerate(ts):
-            conds = [t.guard, t.defined, _same(nxt, t.post)]
-            if forced and not (isinstance(t.step, ir.Action) and t.step.forced):
-                conds.append(z3.Not(forced_enabled))
+            conds = [t.guard, t.defined, t.free, _same(nxt, t.post)]
             options.append(z3.Implies(sel[j], z3.And(*conds)))
         self.frames.append(nxt)
         self.steps.append((ts, sel))
@@ -75,15 +70,7 @@ class Unrolling:
         tag = f"{self.prefix}{len(self.frames)}"
         ts = [action_step(cx.enc, pre, a, tag) for a in cx.program.actions]
         ts += [env_step(cx.enc, pre, e, tag) for e in cx.program.envs]
-        forced = [t for t in ts if isinstance(t.step, ir.Action) and t.step.forced]
-        forced_enabled = z3.Or(*[z3.And(t.guard, t.defined) for t in forced]) if forced else z3.BoolVal(False)
-        out = []
-        for t in ts:
-            conds = [t.guard, t.defined, input_wheres(cx, t.post)]
-            if forced and not (isinstance(t.step, ir.Action) and t.step.forced):
-                conds.append(z3.Not(forced_enabled))
-            out.append((t, z3.And(*conds)))
-        return out
+        return [(t, z3.And(t.guard, t.defined, t.free, input_wheres(cx, t.post))) for t in ts]
 
     def scene(self, model: z3.ModelRef, upto: int, last: Transition | None = None) -> Scene:
         frames: list[tuple[str, Frame, Transition | None]] = [("init", self.frames[0], None)]
@@ -98,7 +85,7 @@ class Unrolling:
 
 
 def _relabel(t: Transition, post: Frame) -> Transition:
-    return Transition(t.step, t.pre, post, t.guard, t.defined, t.args)
+    return Transition(t.step, t.pre, post, t.guard, t.defined, t.args, free=t.free)
 
 
 def violation(
