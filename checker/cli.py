@@ -323,10 +323,11 @@ def _main(argv: Sequence[str] | None) -> int:
     from checker.core.options import OptionsError
     from checker.report.files import OutputError
     from dsl.diagnostics import InternalError, SpecError
+    from dsl.limits import RECURSION_LIMIT
 
     args = build_parser().parse_args(argv)
     # Specs are trees; deeply nested expressions need more than Python's default recursion depth.
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 8000))
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (a CI job cancelled, `kill`) stops a run like Ctrl-C: the worker and solver processes
         # are stopped with it, instead of being left behind without their parent.

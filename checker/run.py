@@ -16,10 +16,20 @@ from checker.core.results import CheckResult, Verdict
 from checker.mc.bmc import invariants
 from checker.mc.goals import reachable_goals
 from dsl import Spec
+from dsl.limits import enough_recursion
 
 
 def run_checks(spec: Spec, options: Options, only: Sequence[str] = ()) -> Iterator[CheckResult]:
-    """Run the catalogue (or the ids in `only`) on `spec`, yielding results as they come."""
+    """Run the catalogue (or the ids in `only`) on `spec`, yielding results as they come.
+
+    Encoding walks the spec's expressions recursively: the recursion limit is raised as the front
+    end raises it (`dsl.limits`), so that a spec `dsl.load` accepted can be checked at any depth it allows.
+    """
+    with enough_recursion():
+        yield from _run(spec, options, only)
+
+
+def _run(spec: Spec, options: Options, only: Sequence[str]) -> Iterator[CheckResult]:
     cx = Context(spec, options)
     unproved: set[str] = set()  # single-state checks with a violation or an UNKNOWN
     for check_id, check in SINGLE_STATE:

@@ -99,9 +99,10 @@ def test_a_spec_that_checks_nothing_fails_without_strict(capsys, tmp_path, text)
     assert "1 spec with nothing checked" in out.splitlines()[-1]
 
 
-def test_dev_null_checks_nothing(capsys):
-    code, out, _ = run(capsys, "check", os.devnull)
-    assert code == 2 and "NOTHING CHECKED" in out
+def test_dev_null_is_not_a_spec(capsys):
+    # Not a regular file: refused before anything is read (issue 9, item 4), so it cannot pass.
+    code, out, err = run(capsys, "check", os.devnull)
+    assert code == 2 and "character device" in out + err
 
 
 def test_nothing_checked_in_every_format(capsys, tmp_path):
@@ -518,3 +519,22 @@ def test_ctrl_c_swallowed_by_a_destructor_still_stops_the_run(capsys, monkeypatc
     assert code == 130
     assert "interrupted: the results above are those finished before Ctrl-C" in out
     assert 0 < out.count("PROVED") <= 2  # the run stopped at the next result, not at the end
+
+
+def test_the_library_checks_a_deep_spec_at_the_default_recursion_limit(monkeypatch):
+    # dsl.loads accepts 990 nested minus signs under Python's default limit; run_checks must too
+    # (it failed with a ctypes.ArgumentError wrapping a RecursionError while encoding).
+    import sys
+
+    import dsl
+    from checker import Options, Verdict, run_checks
+
+    spec = dsl.loads("unit USD\nstate x: USD\nproperty p: " + "-" * 990 + "x == x\n")
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        results = list(run_checks(spec, Options(engines=("z3",)), only=("property",)))
+        assert sys.getrecursionlimit() == 1000  # put back once the run ends
+    finally:
+        sys.setrecursionlimit(before)
+    assert results and all(r.verdict is Verdict.PROVED for r in results)
