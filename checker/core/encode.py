@@ -9,6 +9,12 @@ evaluate it without raising, following the Python back end exactly: `if`,
 evaluated eagerly, so using it requires it to be defined. Partial operations
 (`Div`, `Round`, `TableCall`) are also recorded as `Obligation`s with the path
 condition under which they run, for the `well-defined` check.
+
+A frame made with `free=True` leaves the spec's definitions uninterpreted: each
+let and role it reads is a fresh constant of the let's sort (one per name, asset
+and frame) and each table lookup a fresh real (one per table, column and
+argument term), all taken as defined. `vacuity` asks whether a property holds whatever the spec
+defines by translating it in such a frame.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import z3
 from checker.solve.decompose import Structure, SumUse, TableUse
 from dsl import ir
 from dsl.diagnostics import InternalError, Span
+from dsl.units import is_numeric
 
 
 def q(value: Fraction | int) -> z3.ArithRef:
@@ -46,9 +53,16 @@ Scope = Mapping[str, str]  # bound variable -> asset
 class Frame:
     """One state and inputs: Z3 constants named `name@tag` and the lets over them."""
 
-    def __init__(self, enc: Encoder, tag: str, overrides: Mapping[tuple[str, str | None], z3.ArithRef] | None = None):
+    def __init__(
+        self,
+        enc: Encoder,
+        tag: str,
+        overrides: Mapping[tuple[str, str | None], z3.ArithRef] | None = None,
+        free: bool = False,
+    ):
         self.enc = enc
         self.tag = tag
+        self.free = free  # lets and table lookups left uninterpreted (see the module docstring)
         self.vars: dict[tuple[str, str | None], z3.ArithRef] = {}
         for sym in (*enc.program.states, *enc.program.inputs):
             for asset in enc.assets_of(sym):
@@ -58,6 +72,7 @@ class Frame:
                 else:
                     self.vars[key] = z3.Real(enc.varname(sym.name, asset, tag))
         self._lets: dict[tuple[str, str | None], tuple[z3.ExprRef, z3.BoolRef]] = {}
+        self._lookups: dict[tuple[str, int, int], tuple[z3.ArithRef, z3.ArithRef]] = {}
         self.obligations: list[tuple[ir.Let, Obligation]] = []
 
     def var(self, sym: ir.Symbol, asset: str | None) -> z3.ArithRef:
@@ -66,6 +81,10 @@ class Frame:
     def let(self, name: str, asset: str | None = None) -> tuple[z3.ExprRef, z3.BoolRef]:
         """The let `name` (at `asset` if per-asset) in this frame, and when it is defined."""
         key = (name, asset)
+        if key not in self._lets and self.free:
+            sym = self.enc.lets[name].sym
+            fresh = self.enc.varname(name, asset, self.tag) + "!free"
+            self._lets[key] = (z3.Real(fresh) if is_numeric(sym.ty) else z3.Bool(fresh)), z3.BoolVal(True)
         if key not in self._lets:
             let = self.enc.lets[name]
             scope = {let.binder: asset} if let.binder is not None and asset is not None else {}
@@ -74,6 +93,19 @@ class Frame:
             self._lets[key] = (term, z3.And(path_ok, *tr.eager))
             self.obligations.extend((let, ob) for ob in tr.obligations)
         return self._lets[key]
+
+    def lookup(self, table: str, column: int, arg: z3.ArithRef) -> z3.ArithRef:
+        """In a free frame: column `column` of `table` at `arg`, a fresh constant per distinct argument term.
+
+        Z3 shares structurally equal terms, so the same lookup written twice is one constant (no solver
+        needs uninterpreted functions); lookups at different terms are independent even when the terms
+        are equal in value, which can only make a property look less trivial, never more.
+        """
+        key = (table, column, arg.get_id())
+        if key not in self._lookups:
+            name = f"{table}#{column}({len(self._lookups)})@{self.tag}!free"
+            self._lookups[key] = (z3.Real(name), arg)  # the term is kept so that its id stays taken
+        return self._lookups[key][0]
 
     def role(self, name: str) -> tuple[z3.ExprRef, z3.BoolRef]:
         sym = self.enc.program.role(name)
@@ -202,6 +234,8 @@ class Translation:
                 return (z3.And(*items) if k == "all" else z3.Or(*items)), z3.And(*item_oks)
             case ir.TableCall(table=table, arg=a, column=col, span=span):
                 ta, oka = self.expr(a, scope, path)
+                if self.frame.free:
+                    return self.frame.lookup(table.name, col, ta), oka
                 conds = [_in_row(row, ta) for row in table.rows]
                 looked_up = q(table.rows[-1].values[col])
                 for row, cond in reversed(list(zip(table.rows, conds, strict=True))):
@@ -308,8 +342,10 @@ class Encoder:
                         return False
         return True
 
-    def frame(self, tag: str = "", overrides: Mapping[tuple[str, str | None], z3.ArithRef] | None = None) -> Frame:
-        return Frame(self, tag, overrides)
+    def frame(
+        self, tag: str = "", overrides: Mapping[tuple[str, str | None], z3.ArithRef] | None = None, free: bool = False
+    ) -> Frame:
+        return Frame(self, tag, overrides, free)
 
     def param_space(self) -> z3.BoolRef:
         """Ranges (or pins, or defaults) of every parameter; not the `assume`s."""
