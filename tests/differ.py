@@ -22,8 +22,9 @@ Compared at every point, exactly (Fractions and Z3 rationals, never floats):
   `UndefinedError`) the encoding predicts, following the order the language
   reference gives (guard, then the argument-free forced actions' guards for a
   non-forced step, then the body; env items in order), against the engine's;
-  the transition relation the model checker uses (`guard and defined`)
-  against the same outcome; and the `well-defined` check's step obligations.
+  the transition relation the model checker uses (`guard and defined and
+  free`, free: no forced action enabled) against the same outcome; and the
+  `well-defined` check's step obligations.
 """
 
 from __future__ import annotations
@@ -65,14 +66,10 @@ class Disagreement:
 # that bug's precise cause; the random test still fails on anything else. Remove an entry once its
 # regression test passes (the strict xfail then fails, as a reminder).
 KNOWN_BUGS = {
-    "env-bound-lets": "an env move: the engine computes the lets its bounds read before testing the guard "
-    "(UndefinedError), the Z3 encoding only once the guard holds (a refused step)",
-    "asset-let-at-one-asset": "reading a per-asset let at one asset (`r[AA]`): the engine computes the let "
-    "for every asset and raises when another asset's value is undefined; the Z3 encoding requires only `r[AA]`",
-    "forced-in-one-step-checks": "the single-step checks (the well-defined check's step obligations, "
-    "conservation) ignore the engine's forced-action test: where an argument-free forced action is enabled, "
-    "the engine refuses any other step with GuardError, and replaying the solver's witness there fails "
-    "(a GuardError traceback, or an internal error)",
+    "forced-guard-undefined": "a forced action whose guard is undefined in a frame: the Z3 encoding counts it "
+    "as not enabled (`Transition.free`) and lets other steps run, the engine evaluates that guard before "
+    "any other step and raises UndefinedError (the model checker and the single-step checks then take a step "
+    "the engine refuses: an internal error)",
 }
 
 
@@ -161,16 +158,6 @@ class Differ:
         self.forced = [
             (a.name, self.translate(a.guard, f)) for a in p.actions if a.forced and a.guard is not None and not a.args
         ]
-        forced_lets = set().union(*(fm.lets for _, fm in self.forced)) if self.forced else set()
-        self.step_lets: dict[str, set[str]] = {}  # the lets a step reads, the forced guards' included
-        for a in p.actions:
-            exprs = [*([a.guard] if a.guard is not None else []), *(x.expr for x in a.locals)]
-            exprs += [u.expr for u in a.updates]
-            self.step_lets[a.name] = set().union(forced_lets, *(_lets_in(e) for e in exprs))
-        for env in p.envs:
-            exprs = [*([env.guard] if env.guard is not None else []), *(u.lo for u in env.updates)]
-            exprs += [u.hi for u in env.updates]
-            self.step_lets[env.name] = set().union(forced_lets, *(_lets_in(e) for e in exprs))
         self.steps: list[_Step] = []
         for action in p.actions:
             t = action_step(enc, f, action, "after")
@@ -190,17 +177,6 @@ class Differ:
                     step.items.append((key, _Formula(lo, ok_lo, [], set()), _Formula(hi, ok_hi, [], set())))
             step.eager = list(tr.eager)
             self.steps.append(step)
-
-    def closure(self, names: Iterable[str]) -> set[str]:
-        """`names` and every let they read, directly or not."""
-        out: set[str] = set()
-        stack = list(names)
-        while stack:
-            n = stack.pop()
-            if n not in out:
-                out.add(n)
-                stack.extend(self.let_deps[n])
-        return out
 
     def _formula_exprs(self) -> Iterable[tuple[str, ir.Expr]]:
         p = self.program
@@ -303,14 +279,6 @@ class _Run:
         self.tally.disagreements = len(self.out)
         return self.out, self.tally
 
-    def asset_let_bug(self, lets: Iterable[str]) -> str:
-        """ "asset-let-at-one-asset" when `lets` read, directly or not, a per-asset let undefined at some asset."""
-        for name in self.d.closure(lets):
-            per = self.d.lets[name]
-            if len(per) > 1 and (None not in per) and any(self.ev(ok) is not True for _, ok in per.values()):
-                return "asset-let-at-one-asset"
-        return ""
-
     # ---- lets and formulas
     def fires(
         self, what: str, obligations: list[Obligation], lets: Iterable[str], extra: list[Any] | None = None
@@ -349,7 +317,7 @@ class _Run:
             status, got = self.call(lambda n=name: getattr(eng, eng.NAMES[n])(self.P, self.S, self.I))
             per = self.d.lets[name]
             z_ok = all(self.truth(what, ok) for _, ok in per.values())
-            self.verdict(what, "definedness", z_ok, status == "ok", self.asset_let_bug(self.d.let_deps[name]))
+            self.verdict(what, "definedness", z_ok, status == "ok")
             self.verdict(what, "obligations", not self.let_fires(name), status == "ok")
             if z_ok and status == "ok":
                 vals = {a: self.ev(term) for a, (term, _) in per.items()}
@@ -366,7 +334,7 @@ class _Run:
             what = key
             status, got = self.call(lambda k=key: getattr(eng, eng.FORMULAS[k])(self.P, self.S, self.I))
             z_ok = self.truth(what, fm.ok)
-            self.verdict(what, "definedness", z_ok, status == "ok", self.asset_let_bug(fm.lets))
+            self.verdict(what, "definedness", z_ok, status == "ok")
             self.verdict(what, "obligations", not self.fires(what, fm.obligations, fm.lets), status == "ok")
             # The well-defined check: an obligation failing in a valid state is replayed as "the engine raises".
             if self.claims([valid], fm.obligations):
@@ -390,9 +358,7 @@ class _Run:
             z = self.truth(what, whole)
             self.tally.values += 1
             if (status == "ok" and got is True) != z:
-                lets = set().union(*(fm.lets for fm in parts)) if parts else set()
-                known = self.asset_let_bug(lets) if z and status == UNDEFINED else ""
-                self.flag(what, "value", z, got if status == "ok" else status, known)
+                self.flag(what, "value", z, got if status == "ok" else status)
             # Evaluated in order, stopping at the first that fails; the lets they read are computed first.
             before: list[z3.BoolRef] = []
             claimed = raised = False
@@ -425,27 +391,26 @@ class _Run:
             fn = getattr(eng, eng.STEPS[name])
             status, got = self.call(lambda: fn(self.P, self.S, self.I, choice))
         base, expected = self.expected(s, extra, what)
-        # The model checker takes the step exactly when `guard and defined` holds.
-        allowed = self.truth(what, z3.And(s.t.guard, s.t.defined), extra)
-        self.tally.verdicts += 1
-        if allowed != (base == "ok"):
-            self.flag(what, "relation", f"guard and defined = {allowed}", f"parts say {base}")
+        # The step itself (guard, definedness) and, as the model checker takes it, with `free`: no
+        # forced action enabled.
+        self.tally.verdicts += 2
+        if self.truth(what, z3.And(s.t.guard, s.t.defined), extra) != (base == "ok"):
+            self.flag(what, "relation", "`guard and defined` differs from its parts", base)
+        taken = self.truth(what, z3.And(s.t.guard, s.t.defined, s.t.free), extra)
+        if taken != (expected == "ok"):
+            undefined_forced = any(self.ev(fm.ok) is not True for _, fm in d.forced)
+            known = "forced-guard-undefined" if taken and expected == UNDEFINED != base and undefined_forced else ""
+            step = "the model checker takes the step" if taken else "the model checker refuses the step"
+            self.flag(what, "relation", step, f"{expected} (in the engine's order)", known)
         self.tally.verdicts += 1
         if expected != status:
-            known = ""
-            if status == UNDEFINED and expected == "guard" and not all(self.ev(e) is True for e in s.eager):
-                known = "env-bound-lets"
-            elif status == UNDEFINED and expected in ("ok", "guard"):
-                known = self.asset_let_bug(d.step_lets[name])
-            shown = f"{status} ({got})" if status != "ok" else "a next state"
-            self.flag(what, "outcome", expected, shown, known)
+            self.flag(what, "outcome", expected, f"{status} ({got})" if status != "ok" else "a next state")
         elif status == UNDEFINED:
             self.tally.undefined += 1
-        # The well-defined check: an obligation failing in a valid state is replayed as "the engine raises".
-        valid = z3.And(*d.valid, *s.extra)
-        if self.claims([valid], s.t.obligations, extra):
-            forced = "forced-in-one-step-checks" if status == "guard" and expected == "guard" != base else ""
-            self.verdict(what, "checker-claim", False, status != UNDEFINED, forced)
+        # The well-defined check: an obligation failing in a valid state where the step may be taken is
+        # replayed as "the engine raises" (checker/checks/definedness.py).
+        if self.claims([*d.valid, *s.extra, s.t.free], s.t.obligations, extra):
+            self.verdict(what, "checker-claim", False, status != UNDEFINED)
         if expected == "ok" and status == "ok":
             self.compare_next(what, s, extra, got)
 

@@ -15,9 +15,10 @@ a few seconds). `SOLVENT_DIFF_EXAMPLES=20000` runs that many specs instead,
 with a random seed unless `SOLVENT_DIFF_SEED` fixes one;
 benchmarks/differential.py runs the long profile and records its figures.
 
-Bugs the differential test found are reproduced below as strict xfails, each
-with its smallest spec and point; `differ.KNOWN_BUGS` keeps the random test
-from failing on them again while they are open, and only on them.
+Bugs the differential test found are reproduced below, each with its
+smallest spec and point: fixed ones as plain regression tests, open ones as
+strict xfails; `differ.KNOWN_BUGS` keeps the random test from failing on the
+open ones again, and only on them.
 """
 
 from __future__ import annotations
@@ -151,6 +152,9 @@ def test_a_wrong_engine_is_caught(patch: str, flagged: str) -> None:
 
 
 # ---- bugs found, minimised ------------------------------------------------------------------------
+#
+# Each spec and point below is the smallest reproducer of a disagreement the differential test found.
+# Fixed ones are plain regression tests; open ones are strict xfails named in `differ.KNOWN_BUGS`.
 
 
 def _disagreements(
@@ -166,6 +170,16 @@ def _disagreements(
     return [str(d) for d in Differ(spec).compare(point)[0]]
 
 
+def _check_error(text: str, options: Options, only: str) -> str:
+    """The exception `run_checks` raises on `text` (the engine's, or an InternalError), or ''."""
+    spec = dsl.loads(text, "regression.margin")
+    try:
+        list(run_checks(spec, options, only=(only,)))
+    except Exception as err:
+        return f"{type(err).__name__}: {err}"
+    return ""
+
+
 ENV_BOUND_LETS = """\
 unit USD
 state x: rate
@@ -175,9 +189,9 @@ env e when x != 0: m' in [r, r + 1]
 """
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS["env-bound-lets"])
 def test_env_bound_lets_wait_for_the_guard() -> None:
-    # At x = 0 the guard fails: the encoding refuses the step, the engine raises division by zero first.
+    # Fixed in 3192af5. At x = 0 the guard fails: the encoding refuses the step; the engine computed
+    # the lets of the bounds first and raised division by zero.
     found = _disagreements(
         ENV_BOUND_LETS, {}, {"x": Fraction(0)}, {"m": Fraction(1)}, env={"e": {"m": ("pool", Fraction(0))}}
     )
@@ -192,8 +206,26 @@ let r[i in assets]: rate = 1 / x[i]
 let y = r[AA]
 """
 
-# The same through the CLI: `solvent check asset_let.margin --depth 1` stops with
-# "internal error: the solver's step `a` is rejected by the engine: division by zero".
+# In a `where`: the checker took for a valid state one on which the engine's `where_holds` raises.
+ASSET_LET_WHERE = """\
+unit USD
+assets AA, BB
+state x[assets]: rate
+state n: rate where r[AA] > 0
+let r[i in assets]: rate = 1 / x[i]
+"""
+
+
+@pytest.mark.parametrize("text", [ASSET_LET, ASSET_LET_WHERE], ids=["let", "where"])
+def test_a_per_asset_let_read_at_one_asset_is_defined_alike(text: str) -> None:
+    # Fixed in 3192af5. x[BB] = 0: Z3 said r[AA] = 1 is defined; the engine computes r for every asset
+    # and raises.
+    state = {"x": {"AA": Fraction(1), "BB": Fraction(0)}, **({"n": Fraction(0)} if "state n" in text else {})}
+    assert _disagreements(text, {}, state, {}) == []
+
+
+# BMC took `a` from x[BB] = 0 (Z3: r[AA] is defined) and the replay's engine raised: `solvent check
+# --depth 1` stopped with "internal error: the solver's step `a` is rejected by the engine".
 ASSET_LET_BMC = """\
 unit USD
 assets AA, BB
@@ -206,36 +238,40 @@ init: n == 0 and x[BB] == 0
 invariant zero: n == 0
 """
 
-
-# In a `where`, the checker takes for a valid state one on which the engine's `where_holds` raises.
-ASSET_LET_WHERE = """\
+# The same with a forced action whose guard is undefined at x = 0: Z3 counts `f` as not enabled and
+# takes `a`; the engine tests f's guard before `a` and raises division by zero.
+FORCED_GUARD_UNDEFINED = """\
 unit USD
-assets AA, BB
-state x[assets]: rate
-state n: rate where r[AA] > 0
-let r[i in assets]: rate = 1 / x[i]
+state x: rate
+state n: rate
+forced action f when 1 / x > 0:
+    x' = 1
+action a:
+    n' = 1
+init: n == 0 and x == 0
+invariant zero: n == 0
 """
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS["asset-let-at-one-asset"])
-@pytest.mark.parametrize("text", [ASSET_LET, ASSET_LET_WHERE], ids=["let", "where"])
-def test_a_per_asset_let_read_at_one_asset_is_defined_alike(text: str) -> None:
-    # x[BB] = 0: Z3 says r[AA] = 1 is defined, the engine computes r for both assets and raises.
-    state = {"x": {"AA": Fraction(1), "BB": Fraction(0)}, **({"n": Fraction(0)} if "state n" in text else {})}
-    found = _disagreements(text, {}, state, {})
+@pytest.mark.parametrize(
+    "text",
+    [
+        ASSET_LET_BMC,
+        pytest.param(
+            FORCED_GUARD_UNDEFINED,
+            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS["forced-guard-undefined"]),
+        ),
+    ],
+    ids=["per-asset-let", "forced-guard-undefined"],
+)
+def test_the_model_checker_takes_only_steps_the_engine_takes(text: str) -> None:
+    assert _check_error(text, Options(engines=("z3",), depth=1), "invariant") == ""
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS["forced-guard-undefined"])
+def test_an_undefined_forced_guard_refuses_every_other_step() -> None:
+    found = _disagreements(FORCED_GUARD_UNDEFINED, {}, {"x": Fraction(0), "n": Fraction(0)}, {})
     assert found == []
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS["asset-let-at-one-asset"])
-def test_the_model_checker_takes_only_steps_the_engine_takes() -> None:
-    # BMC takes `a` from x[BB] = 0 (Z3: r[AA] is defined); the replay's engine raises division by zero.
-    spec = dsl.loads(ASSET_LET_BMC, "asset_let.margin")
-    error: Exception | None = None
-    try:
-        list(run_checks(spec, Options(engines=("z3",), depth=1), only=("invariant",)))
-    except Exception as err:  # InternalError: the solver's step `a` is rejected by the engine
-        error = err
-    assert error is None, f"{type(error).__name__}: {error}"
 
 
 FORCED_WELL_DEFINED = """\
@@ -258,25 +294,41 @@ conserved c: x
 """
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS["forced-in-one-step-checks"])
+# Conservation of `a` where f's guard is undefined: the solver takes `a`, the engine raises first.
+FORCED_UNDEFINED_CONSERVATION = """\
+unit USD
+state x: rate where x == 0
+forced action f when 1 / x > 0:
+    x' = 1
+action a:
+    x' = x + 1
+conserved c: x
+"""
+
+
 @pytest.mark.parametrize(
     ("text", "only"),
-    [(FORCED_WELL_DEFINED, "well-defined"), (FORCED_CONSERVATION, "conservation")],
-    ids=["well-defined", "conservation"],
+    [
+        (FORCED_WELL_DEFINED, "well-defined"),
+        (FORCED_CONSERVATION, "conservation"),
+        pytest.param(
+            FORCED_UNDEFINED_CONSERVATION,
+            "conservation",
+            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS["forced-guard-undefined"]),
+        ),
+    ],
+    ids=["well-defined", "conservation", "conservation-forced-guard-undefined"],
 )
 def test_checks_over_one_step_respect_the_forced_action_test(text: str, only: str) -> None:
-    # Where `f` is enabled the engine refuses `a` with GuardError; the single-step checks ask the
-    # solver about `a` there anyway, and the replay fails: a GuardError traceback (well-defined)
-    # or "internal error: the solver's step `a` is rejected by the engine" (conservation).
-    spec = dsl.loads(text, "forced.margin")
-    error: Exception | None = None
-    try:
-        list(run_checks(spec, Options(engines=("z3",)), only=(only,)))
-    except Exception as err:  # the engine's GuardError, or InternalError
-        error = err
-    assert error is None, f"{type(error).__name__}: {error}"
+    # Fixed in 3192af5. Where `f` is enabled the engine refuses `a` with GuardError; the single-step
+    # checks asked the solver about `a` there anyway and the replay failed: a GuardError traceback
+    # (well-defined) or "internal error: the solver's step `a` is rejected by the engine" (conservation).
+    assert _check_error(text, Options(engines=("z3",)), only) == ""
 
 
 def test_known_bugs_each_have_a_regression_test() -> None:
-    reasons = {m.kwargs.get("reason") for t in globals().values() for m in getattr(t, "pytestmark", [])}
+    marks = [m for t in globals().values() for m in getattr(t, "pytestmark", [])]
+    params = [p for m in marks if m.name == "parametrize" for p in m.args[1] if hasattr(p, "marks")]
+    marks += [m for p in params for m in p.marks]
+    reasons = {m.kwargs.get("reason") for m in marks if m.name == "xfail"}
     assert set(KNOWN_BUGS.values()) <= reasons
