@@ -145,6 +145,15 @@ def test_a_property_about_table_values_is_not_flagged() -> None:
     assert named(changed, "property: top_tier_cheaper").verdict is VIOLATED
 
 
+@pytest.mark.parametrize("formula", ["collateral >= 0", "mmr <= 0.25", "mmr < imr", "mark > 0 implies notional >= 0"])
+def test_a_property_that_follows_from_the_declarations_is_not_flagged(formula: str) -> None:
+    # A `where`, a range, an `assume` restated: widening or deleting the declaration breaks it, so it
+    # guards the declarations (spec/checks.md says why this is not flagged).
+    results = run(load(PERP + f"property p: {formula}\n"), ["vacuity", "property"])
+    assert tautology(results, "p").verdict is PROVED
+    assert named(results, "property: p").verdict is PROVED
+
+
 LIQ_PRICE = (
     "# At the liquidation price of the current bracket the margin balance is exactly the requirement.\n"
     "property liq_price_is_the_threshold: size != 0 and mark == liq_price implies equity == maintenance\n"

@@ -77,7 +77,7 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             "vacuity",
             f"vacuity: {c.kind} {c.name} is not a tautology",
             [ok, z3.Not(term)],
-            good="the statement can fail under some definitions of the names it reads",
+            good="with the lets, roles and table lookups it reads left free, some values make it false",
             bad=(
                 f"{c.kind} `{c.name}` holds whatever the spec says (with every let, role and table lookup"
                 " it reads left free, and no range, `assume` or `where`): it checks nothing"
