@@ -75,6 +75,8 @@ _ENGINE_NAMES = frozenset(
         "annotations",
         "assumptions_hold",
         "where_holds",
+        "HEALTH",
+        "health_measure",
     ]
 )
 
@@ -312,6 +314,7 @@ class _Gen:
         body += self.dataclasses()
         body += self.tables()
         body += self.let_functions()
+        body += self.health_measure()
         body += self.checks()
         body += self.actions()
         body += self.env_moves()
@@ -348,6 +351,7 @@ class _Gen:
             f"FORMULAS: dict[str, str] = {formulas!r}  # 'property:name', 'invariant:name', ... -> function",
             f"ARGS: dict[str, dict[str, str]] = {self.args!r}  # action -> argument -> Python parameter",
             f"FIELDS: dict[str, str] = {fields!r}  # param, state, input -> dataclass field",
+            f"HEALTH: str = {self.health_name()!r}  # what health_measure computes ('' if it is not defined)",
             *consts,
             "",
             "",
@@ -459,6 +463,31 @@ class _Gen:
                 out.append(f"    return Fraction({self.expr(let.expr, scope)})")
             out += ["", ""]
         return out
+
+    def health_name(self) -> str:
+        roles = dict(self.p.roles)
+        if "health" in roles:
+            return "health"
+        return "equity - maintenance" if "equity" in roles and "maintenance" in roles else ""
+
+    def health_measure(self) -> list[str]:
+        """`health_measure`: what `liquidation-improves-health` compares (spec/checks.md, Notation)."""
+        roles = dict(self.p.roles)
+        if "health" in roles:
+            body, what = f"{self.local('health')}(params, state, inputs)", "the `health` role"
+        elif "equity" in roles and "maintenance" in roles:
+            equity, maintenance = self.local("equity"), self.local("maintenance")
+            body = f"{equity}(params, state, inputs) - {maintenance}(params, state, inputs)"
+            what = "equity - maintenance (no `health` role declared)"
+        else:
+            return []
+        return [
+            "def health_measure(params: Params, state: State, inputs: Inputs) -> Fraction:",
+            _doc(f"The account's health, higher is healthier: {what}."),
+            f"    return Fraction({body})",
+            "",
+            "",
+        ]
 
     def predicate(self, fname: str, doc: str, constraints: tuple[ir.Constraint, ...], sig: str) -> list[str]:
         scope: dict[str, str] = {}

@@ -236,11 +236,20 @@ class _Elaborator:
                 f"`{name}` is not a margin role",
                 role.role.span,
                 did_you_mean(name, ir.ROLES)
-                or "the roles are equity, initial, maintenance and `liquidatable when ...`",
+                or "the roles are equity, initial, maintenance, health and `liquidatable when ...`",
             )
             return False
         if name == "liquidatable" and not role.is_condition:
             self.error("role-form", "`liquidatable` is a condition", role.span, "write `liquidatable when <condition>`")
+            return False
+        if name == "health" and role.is_condition:
+            self.error(
+                "role-form",
+                "`health` is a number where higher is healthier, not a condition",
+                role.span,
+                "write `health = <expression>`, e.g. `health = health_factor`; a condition belongs in"
+                " `liquidatable when ...`",
+            )
             return False
         if name != "liquidatable" and role.is_condition:
             self.error(
@@ -419,6 +428,9 @@ class _Elaborator:
                 if decl.is_condition:
                     expr = self._cond(decl.expr, ctx)
                     ty = BOOL
+                elif name == "health":
+                    expr = self._health(decl.expr, ctx)
+                    ty = _settle(expr.ty)
                 else:
                     expr = self._numeric(decl.expr, ctx)
                     ty = _settle(expr.ty)
@@ -493,7 +505,7 @@ class _Elaborator:
         roles = [
             (r, self.lets[r]) for r in ir.ROLES if r in self.lets and isinstance(self.let_decls.get(r), ast.RoleDef)
         ]
-        amounts = [(r, let) for r, let in roles if r != "liquidatable"]
+        amounts = [(r, let) for r, let in roles if r in ir.AMOUNT_ROLES]
         for (r1, l1), (r2, l2) in itertools.pairwise(amounts):
             if unify(l1.sym.ty, l2.sym.ty) is None:
                 self.error(
@@ -745,6 +757,20 @@ class _Elaborator:
                     "compare it: e.g. `x >= 0`",
                 )
             return ir.BoolConst(True)
+        return out
+
+    def _health(self, e: ast.Expr, ctx: _Ctx) -> ir.Expr:
+        """The `health` role: a number (any unit), higher is healthier; never a condition."""
+        out = self._expr(e, ctx)
+        if out.ty == BOOL:
+            self.error(
+                "not-a-quantity",
+                "the health measure must be a number, but this is a condition",
+                e.span,
+                "`health` is a number where higher is healthier, e.g. `health = weighted_collateral / debt`;"
+                " a condition belongs in `liquidatable when ...`",
+            )
+            return ir.Const(Fraction(0), ERROR)
         return out
 
     def _numeric(self, e: ast.Expr, ctx: _Ctx) -> ir.Expr:

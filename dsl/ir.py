@@ -327,7 +327,10 @@ class Conserved:
     span: Span = field(compare=False, repr=False)
 
 
-ROLES = ("equity", "initial", "maintenance", "liquidatable")
+ROLES = ("equity", "initial", "maintenance", "liquidatable", "health")
+# The amount roles compared with one another, so they share one unit. `health` is not among
+# them: it is the spec's own health measure (a ratio, a difference, any unit), higher is healthier.
+AMOUNT_ROLES = ("equity", "initial", "maintenance")
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,31 +91,43 @@ def _liquidation_steps(
         yield a, f0, t
 
 
-def _health(frame: Frame) -> tuple[z3.ExprRef, z3.BoolRef]:
+def _health(cx: Context, frame: Frame) -> tuple[z3.ExprRef, z3.BoolRef]:
+    """The spec's health measure in `frame` (higher is healthier) and when it is defined.
+
+    The declared `health` role when there is one, else `equity - maintenance` (spec/checks.md, Notation).
+    """
+    if cx.program.role("health") is not None:
+        return frame.role("health")
     eq, oke = frame.role("equity")
     m, okm = frame.role("maintenance")
     return eq - m, z3.And(oke, okm)
 
 
 def _runtime_health(v: View) -> Any:
-    return v.let("equity") - v.let("maintenance")
+    """The same measure on the generated engine, through its `health_measure` function."""
+    return v.engine.health_measure(v.params, v.state, v.inputs)
 
 
 def liquidation_improves_health(cx: Context) -> Iterator[CheckResult]:
-    for item in _liquidation_steps(cx, "liquidation-improves-health", ("equity", "maintenance", "liquidatable")):
+    declared = cx.program.role("health") is not None
+    roles = ("health", "liquidatable") if declared else ("equity", "maintenance", "liquidatable")
+    measure = "the declared `health` measure" if declared else "equity - maintenance"
+    for item in _liquidation_steps(cx, "liquidation-improves-health", roles):
         if isinstance(item, CheckResult):
             yield item
             continue
         a, f0, t = item
-        h0, ok0 = _health(f0)
-        h1, ok1 = _health(t.post)
+        h0, ok0 = _health(cx, f0)
+        h1, ok1 = _health(cx, t.post)
+        # A liquidation after which the measure is undefined (a ratio whose denominator,
+        # the debt or the position, it closed) is not a violation: only defined pairs compare.
         yield cx.ask(
             "liquidation-improves-health",
             f"liquidation-improves-health: {a.name}",
             [*cx.valid(f0), t.guard, t.defined, t.free, ok0, ok1, h1 < h0],
             Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
             lambda v: _runtime_health(v[1]) < _runtime_health(v[0]),
-            f"`{a.name}` leaves the account less healthy (equity - maintenance falls)",
+            f"`{a.name}` leaves the account less healthy ({measure} falls)",
             at=a.span,
         )
 

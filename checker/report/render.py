@@ -115,7 +115,7 @@ def summary_line(reports: Sequence[SpecReport], seconds: float) -> str:
 
 
 _COLUMNS_UP_TO = 6  # longer traces are listed step by step: a column each would not fit a terminal
-_ROLES = ("equity", "initial", "maintenance", "liquidatable")
+_ROLES = ("equity", "initial", "maintenance", "liquidatable", "health")
 
 
 def counterexample_table(cex: Counterexample, indent: str = "") -> list[str]:
