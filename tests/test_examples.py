@@ -60,6 +60,8 @@ CASES: dict[str, Case] = {
     # ---- known-bad variants ----
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate")),
     "bad/aave_partial_insolvent_liquidation.margin": Case(_v("liquidation-no-bad-debt: liquidate")),
+    # Aave's own rule: a partial liquidation below HF lt * (1 + bonus) lowers the health factor.
+    "bad/aave_health_factor_spiral.margin": Case(_v("liquidation-improves-health: liquidate")),
     # The 0.8% floor also makes the initial requirement drop at the 250,000
     # edge (1% below it, 0.8% above it): requirement-monotone: initial.
     # ... and such an account is reached from `init` (open at the allowed leverage): a replayed trace.
@@ -241,6 +243,9 @@ class _Run:
 
 
 def _health(run: _Run, s: Any, i: Any) -> Fraction:
+    """The spec's declared `health` measure, else equity - maintenance (spec/checks.md, Notation)."""
+    if run.spec.program.role("health") is not None:
+        return run.let("health", s, i)  # type: ignore[no-any-return]
     return run.let("equity", s, i) - run.let("maintenance", s, i)  # type: ignore[no-any-return]
 
 
