@@ -106,6 +106,10 @@ class _Run:
         state, inputs = self.views[at]
         return getattr(self.eng, self.eng.NAMES[name])(self.params, state, inputs)
 
+    def health(self, at: int = 0) -> Any:
+        state, inputs = self.views[at]
+        return self.eng.health_measure(self.params, state, inputs)
+
     def formula(self, key: str, at: int = 0) -> Any:
         state, inputs = self.views[at]
         return getattr(self.eng, self.eng.FORMULAS[key])(self.params, state, inputs)
@@ -135,9 +139,15 @@ def _violation(run: _Run, check_id: str, name: str) -> str | None:
             eq = run.let("equity")
             return f"equity {eq} < 0 but not liquidatable" if eq < 0 and not run.let("liquidatable") else None
         case "liquidation-improves-health":
-            before = run.let("equity", 0) - run.let("maintenance", 0)
-            after = run.let("equity", last) - run.let("maintenance", last)
-            return f"health falls from {before} to {after}" if after < before else None
+            # The measure the check compares: the `health` role, else equity - maintenance. A pair
+            # where it is undefined is not a violation (spec/checks.md), so neither is it here.
+            if not hasattr(run.eng, "health_measure"):
+                return None
+            try:
+                before, after = run.health(0), run.health(last)
+            except run.eng.UndefinedError:
+                return None
+            return f"{run.eng.HEALTH} falls from {before} to {after}" if after < before else None
         case "liquidation-no-bad-debt":
             state, inputs = run.views[last]
             if not run.eng.where_holds(run.params, state, inputs):

@@ -27,6 +27,7 @@ import dsl
 from checker import Options, Verdict, configure
 from checker.core.encode import Encoder
 from checker.core.results import CheckResult
+from checker.emitted import reproduce
 from checker.run import run_checks
 from dsl.diagnostics import SourceFile, SpecError
 from dsl.parser import parse
@@ -148,6 +149,22 @@ def test_closing_liquidation_raises_the_ratio_while_the_difference_falls() -> No
     assert eng.HEALTH == "equity - maintenance"
     assert eng.health_measure(p, t, i) < eng.health_measure(p, s, i)
     assert p.fee > p.mmr
+
+
+def test_emitted_tests_reproduce_the_declared_measure(tmp_path: Path) -> None:
+    """`--emit-tests` re-tests the violation with the same measure, and passes once the spec is fixed."""
+    path = tmp_path / "lending.margin"
+    path.write_text(textwrap.dedent(LENDING).lstrip("\n"), encoding="utf-8")
+    r = one(run(dsl.load(path), CHECK), f"{CHECK}: liquidate")
+    assert r.counterexample is not None
+    cex = r.counterexample.to_json()
+    found = reproduce(str(path), r.id, r.name, cex)
+    assert found is not None and found.startswith("health falls")
+    fixed = LENDING.replace(
+        "r * (1 + bonus) <= collateral:", "r * (1 + bonus) <= collateral and health >= lt * (1 + bonus):"
+    )
+    path.write_text(textwrap.dedent(fixed).lstrip("\n"), encoding="utf-8")
+    assert reproduce(str(path), r.id, r.name, cex) is None
 
 
 def test_the_checks_md_examples_are_these_specs() -> None:
