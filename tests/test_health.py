@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 import z3
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dsl
 from checker import Options, Verdict, configure
@@ -245,19 +247,8 @@ def test_skipped_without_liquidatable_but_not_without_equity_when_health_is_decl
 # ---- both back ends compute the same measure ---------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "state", "inputs"),
-    [
-        (LENDING, {"collateral": 100, "debt": 90}, {}),
-        (LENDING, {"collateral": 100, "debt": 0}, {}),
-        (without_health(LENDING), {"collateral": 7, "debt": 5}, {}),
-        (CLOSING, {"collateral": 3, "size": Fraction(-1, 2), "entry": 10}, {"mark": 11}),
-        (CLOSING, {"collateral": 3, "size": 0, "entry": 10}, {"mark": 11}),
-        (BARE_RATIO, {"collateral": 100, "debt": 90}, {}),
-        (BARE_RATIO, {"collateral": 100, "debt": 0}, {}),
-    ],
-)
-def test_z3_and_the_engine_agree_on_the_measure(text: str, state: dict[str, Any], inputs: dict[str, Any]) -> None:
+def _agree(text: str, state: dict[str, Any], inputs: dict[str, Any]) -> None:
+    """Z3's term for the measure, with every value fixed, equals the engine's `health_measure` (or both undefined)."""
     spec = load(text)
     eng = spec.engine
     p = eng.Params()
@@ -286,6 +277,42 @@ def test_z3_and_the_engine_agree_on_the_measure(text: str, state: dict[str, Any]
     assert defined
     value = model.eval(term, model_completion=True)
     assert Fraction(value.as_fraction()) == got  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "state", "inputs"),
+    [
+        (LENDING, {"collateral": 100, "debt": 90}, {}),
+        (LENDING, {"collateral": 100, "debt": 0}, {}),
+        (without_health(LENDING), {"collateral": 7, "debt": 5}, {}),
+        (CLOSING, {"collateral": 3, "size": Fraction(-1, 2), "entry": 10}, {"mark": 11}),
+        (CLOSING, {"collateral": 3, "size": 0, "entry": 10}, {"mark": 11}),
+        (BARE_RATIO, {"collateral": 100, "debt": 90}, {}),
+        (BARE_RATIO, {"collateral": 100, "debt": 0}, {}),
+    ],
+)
+def test_z3_and_the_engine_agree_on_the_measure(text: str, state: dict[str, Any], inputs: dict[str, Any]) -> None:
+    _agree(text, state, inputs)
+
+
+_AMOUNT = st.fractions(min_value=-1000, max_value=1000, max_denominator=1000)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    text=st.sampled_from([LENDING, without_health(LENDING), BARE_RATIO, CLOSING, without_health(CLOSING)]),
+    a=_AMOUNT.map(abs),
+    b=_AMOUNT.map(abs) | st.just(Fraction(0)),
+    size=_AMOUNT | st.just(Fraction(0)),
+    mark=_AMOUNT.filter(lambda x: x != 0).map(abs),
+)
+def test_z3_and_the_engine_agree_on_random_states(
+    text: str, a: Fraction, b: Fraction, size: Fraction, mark: Fraction
+) -> None:
+    if "size" in text:
+        _agree(text, {"collateral": a, "size": size, "entry": b + 1}, {"mark": mark})
+    else:
+        _agree(text, {"collateral": a, "debt": b}, {})
 
 
 def test_engine_exposes_the_measure() -> None:
