@@ -193,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="check for every parameter in its range (default) or only at the defaults",
     )
     check.add_argument(
+        "--synthesize",
+        action="store_true",
+        help="for each single-state violation, find parameter regions where the check holds, each proved "
+        "by the check restricted to it (spec/checks.md, Safe-parameter synthesis)",
+    )
+    check.add_argument(
         "--param",
         type=_pin,
         action="append",
@@ -390,6 +396,7 @@ def _options(args: argparse.Namespace) -> Options:
         max_k=args.max_k,
         search_runs=args.search_runs,
         search_depth=args.search_depth,
+        synthesize=args.synthesize,
     )
 
 

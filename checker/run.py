@@ -7,6 +7,7 @@ hands their multi-step forms with the spec's invariants to `checker.mc`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 
 from checker.checks import SINGLE_STATE
@@ -38,6 +39,11 @@ def _run(spec: Spec, options: Options, only: Sequence[str]) -> Iterator[CheckRes
         for result in check(cx):
             if result.verdict in (Verdict.VIOLATED, Verdict.UNKNOWN):
                 unproved.add(result.id)
+            query = cx.violated_queries.pop(result.name, None)
+            if query is not None and result.verdict is Verdict.VIOLATED:
+                from checker.synth import synthesize  # only with --synthesize
+
+                result = dataclasses.replace(result, synthesis=synthesize(cx, query))
             yield result
 
     # A single-state violation may lie outside every run from `init`: ask whether one is reachable.

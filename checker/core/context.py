@@ -38,6 +38,8 @@ class Context:
         self.options = options
         validate_pins(self.program, options.pins)
         self.seen: dict[str, int] = {}  # result names given so far
+        # With `synthesize`: the query of each violated result, by name, for `checker.synth` (never on the result).
+        self.violated_queries: dict[str, list[z3.BoolRef]] = {}
         self.integers = uses_rounding(self.program)
         self.enc = Encoder(self.program, options.pins, options.all_defaults)
         self.replayer = Replayer(self.program, self.enc, spec.engine)
@@ -157,6 +159,8 @@ class Context:
             return located(CheckResult(check_id, name, Verdict.PROVED, seconds, "", proof), at)
         cex = None
         reason = meaning
+        if self.options.synthesize:
+            self.violated_queries[name] = assertions
         if outcome.model is None and outcome.reason:
             reason += f" ({outcome.reason})"
         if scene is not None and violated is not None and outcome.model is not None:

@@ -29,6 +29,7 @@ class Options:
     search_runs: int = 8  # concrete runs of the deep search for goals BMC leaves open; 0: no search
     search_depth: int = 30  # their length (at least `depth`)
     replay: bool = True
+    synthesize: bool = False  # for each single-state violation, search the parameter regions where the check holds
 
     @property
     def budget(self) -> Budget:

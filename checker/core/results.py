@@ -108,6 +108,50 @@ class Counterexample:
 
 
 @dataclass(frozen=True)
+class Region:
+    """One region of the parameter space in which a violated check holds (`checker.synth`).
+
+    `condition` is the region in the spec's syntax ("max_move <= 0.0034"). It is reported as safe only
+    when `proved`: the check's own query, with the condition added, was unsat. `others` says what the
+    other parameters may be there ("anywhere in their ranges" or "at their defaults"); `beyond` the
+    condition just past the boundary where the check was shown violated (or left UNKNOWN: `beyond_verdict`).
+    """
+
+    condition: str
+    proved: bool
+    others: str
+    beyond: str = ""
+    beyond_verdict: str = ""  # "VIOLATED" or "UNKNOWN"
+    why: str = ""  # when not proved: the solver's answer
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "condition": self.condition,
+            "proved": self.proved,
+            "others": self.others,
+            "beyond": self.beyond,
+            "beyond_verdict": self.beyond_verdict,
+            "why": self.why,
+        }
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """The parameter regions in which a violated check holds, and how they were found."""
+
+    method: str
+    regions: tuple[Region, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "method": self.method,
+            "regions": [r.to_json() for r in self.regions],
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
 class CheckResult:
     id: str  # the check's stable id, e.g. "gap-safety"
     name: str  # what it was applied to, e.g. "gap-safety: env move"
@@ -117,8 +161,10 @@ class CheckResult:
     proof: str = ""  # "single-state", "bounded, depth 20", "inductive, k=2", ...
     counterexample: Counterexample | None = None
     where: str = ""  # "path:line:col" of the construct the result is about, when there is one
+    synthesis: Synthesis | None = None  # `--synthesize`: where in the parameter space a violated check holds
 
     def to_json(self) -> dict[str, object]:
+        extra: dict[str, object] = {"synthesis": self.synthesis.to_json()} if self.synthesis is not None else {}
         return {
             "id": self.id,
             "name": self.name,
@@ -128,4 +174,5 @@ class CheckResult:
             "proof": self.proof,
             "counterexample": self.counterexample.to_json() if self.counterexample else None,
             "where": self.where,
+            **extra,
         }

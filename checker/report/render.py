@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from checker.core.results import CheckResult, Counterexample, Step, Verdict, show
+from checker.core.results import CheckResult, Counterexample, Step, Synthesis, Verdict, show
 from checker.report.text import json_safe, printable
 
 
@@ -147,6 +147,19 @@ def counterexample_table(cex: Counterexample, indent: str = "") -> list[str]:
     return out
 
 
+def synthesis_lines(synthesis: Synthesis, indent: str) -> list[str]:
+    """`--synthesize`: each region where the check holds, proved or said not to be, and the notes."""
+    out = [f"{indent}safe-parameter synthesis ({synthesis.method}):"]
+    for region in synthesis.regions:
+        if region.proved:
+            past = f"; {region.beyond_verdict} for some {region.beyond}" if region.beyond else ""
+            out.append(f"{indent}  safe when: {region.condition} (proved, {region.others}{past})")
+        else:
+            out.append(f"{indent}  NOT proved safe: {region.condition} ({region.others}; {region.why})")
+    out += [f"{indent}  note: {note}" for note in synthesis.notes]
+    return out
+
+
 def _replayed(cex: Counterexample) -> str:
     return "(replayed on the generated engine: it agrees)" if cex.replayed else "(not replayed)"
 
@@ -192,6 +205,8 @@ def _human(report: SpecReport) -> list[str]:
             out.append(f"            {r.reason}")
         if r.counterexample is not None:
             out += counterexample_table(r.counterexample, "            ")
+        if r.synthesis is not None:
+            out += synthesis_lines(r.synthesis, "            ")
     if report.bug is not None:
         out += ["  SOLVENT BUG: checking stopped here", *("    " + line for line in report.bug.splitlines())]
     if report.unchecked is not None:
