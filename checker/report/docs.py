@@ -10,9 +10,9 @@ def _text() -> str:
     """spec/checks.md: installed as the data package `solvent_spec`, or read from a source checkout."""
     try:
         return resources.files("solvent_spec").joinpath("checks.md").read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError):
+    except (ModuleNotFoundError, OSError):  # OSError: e.g. NotADirectoryError from an editable install
         pass
-    here = Path(__file__).resolve().parent.parent / "spec" / "checks.md"
+    here = Path(__file__).resolve().parents[2] / "spec" / "checks.md"  # checker/report/ -> the checkout
     try:
         return here.read_text(encoding="utf-8")
     except OSError:
