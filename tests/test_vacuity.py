@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,13 @@ def named(results: list[CheckResult], name: str) -> CheckResult:
 
 def tautology(results: list[CheckResult], name: str, kind: str = "property") -> CheckResult:
     return named(results, f"vacuity: {kind} {name} is not a tautology")
+
+
+def assume_result(results: list[CheckResult]) -> CheckResult:
+    """The one `assume` of PERP."""
+    found = [r for r in results if r.name.startswith("vacuity: assume at line ")]
+    assert len(found) == 1, [r.name for r in results]
+    return found[0]
 
 
 def example(name: str) -> str:
@@ -233,3 +241,24 @@ def test_the_examples_properties_are_not_tautologies(name: str) -> None:
     shaped = [r for r in results if r.name.endswith("is not a tautology")]
     assert shaped
     assert all(r.verdict is PROVED for r in shaped), [(r.name, r.verdict, r.reason) for r in shaped]
+
+
+# ---- pins from the options are not the spec's ranges ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options", [{"all_defaults": True}, {"pins": {"mmr": Fraction(1, 100), "imr": Fraction(1, 5)}}]
+)
+def test_an_assume_the_pins_satisfy_is_not_flagged(options: dict[str, Any]) -> None:
+    # Under `--params defaults` or `--param`, `assume mmr < imr` holds at the pinned values; it still
+    # excludes part of the declared ranges, so it is not redundant (it used to be flagged).
+    text = PERP + "state cap: USD where cap >= 0 or mmr > imr\n"
+    results = run(load(text), "vacuity", **options)
+    assert assume_result(results).verdict is PROVED
+    assert named(results, "vacuity: where of cap").verdict is PROVED
+
+
+def test_an_assume_implied_by_the_declared_ranges_is_still_flagged_under_pins() -> None:
+    text = PERP.replace("assume mmr < imr", "assume mmr <= 0.25")
+    for options in ({}, {"all_defaults": True}):
+        assert assume_result(run(load(text), "vacuity", **options)).verdict is VIOLATED

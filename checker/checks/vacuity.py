@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import z3
 
 from checker.core.context import Context, raises, run_formula, skip
+from checker.core.encode import Encoder
 from checker.core.replay import Scene
 from checker.core.results import CheckResult
 from checker.core.steps import action_step, env_step
@@ -47,7 +48,10 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             bad=f"env move `{e.name}` can never happen (its guard or range is empty)",
             at=e.span,
         )
-    ranges = cx.enc.param_space()
+    # The declared ranges, not the options' pins: under `--params defaults` or `--param`, every `assume`
+    # the pinned values satisfy would look implied, and a correct spec could never pass.
+    declared = Encoder(p)
+    ranges = declared.param_space()
     for c in p.assumes:
         term, ok = cx.enc.formula(c.expr, cx.enc.frame("assume"))
         yield cx.witness(
@@ -63,7 +67,7 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
         yield cx.witness(
             "vacuity",
             f"vacuity: where of {c.name}",
-            [*cx.params, ok, z3.Not(term)],
+            [ranges, declared.assumptions(), ok, z3.Not(term)],
             good="the constraint excludes some states",
             bad=f"the `where` of `{c.name}` ({c.span.where}) excludes nothing",
             at=c.span,
