@@ -166,8 +166,10 @@ def perp(extra: str = "", *, assume: str = "assume mmr < imr", maintenance: str 
 def test_every_catalogue_id_is_covered_here() -> None:
     covered = {"well-defined", "requirement-nonnegative", "maintenance-le-initial", "requirement-monotone",
                "liquidation-reachable", "insolvent-implies-liquidatable", "liquidation-improves-health",
-               "liquidation-no-bad-debt", "gap-safety", "conservation", "vacuity", "property", "invariant"}
-    assert set(IDS) == covered  # `invariant` is covered in tests/test_bmc.py
+               "liquidation-no-bad-debt", "gap-safety", "conservation", "vacuity", "property", "invariant",
+               "liquidation-enabled"}
+    # `invariant` is covered in tests/test_bmc.py, `liquidation-enabled` in tests/test_trigger.py
+    assert set(IDS) == covered
 
 
 def test_the_plain_perpetual_passes_the_single_state_catalogue() -> None:
@@ -679,7 +681,7 @@ def test_checks_are_skipped_with_a_reason_when_the_spec_lacks_what_they_need() -
     results = run(load(BARE), list(IDS))
     skipped = {r.id: r.reason for r in results if r.verdict is SKIPPED}
     assert set(skipped) == {"requirement-nonnegative", "maintenance-le-initial", "requirement-monotone",
-                            "liquidation-reachable", "insolvent-implies-liquidatable",
+                            "liquidation-reachable", "insolvent-implies-liquidatable", "liquidation-enabled",
                             "liquidation-improves-health", "liquidation-no-bad-debt", "gap-safety", "conservation",
                             "invariant", "property"}
     assert all(reason for reason in skipped.values())

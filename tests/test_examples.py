@@ -48,7 +48,12 @@ def _v(*names: str) -> frozenset[str]:
 
 CASES: dict[str, Case] = {
     # ---- good examples: fully PROVED single-state; invariants as noted ----
-    "aave_v3_lending.margin": Case(),
+    # liquidation-enabled finds a real gap in the parameter space: `close_factor in [0, 1]` admits 0,
+    # and then an account with cf_threshold < HF < 1 can never be liquidated (max_closeable = 0).
+    # (Before the health-factor rewrite added `assume lt * (1 + bonus) <= cf_threshold`, also an
+    # underwater account above the threshold, refused by the spec's own cleanup rule and by the 50%
+    # close factor.) Fix: `assume close_factor > 0`; reported, the example is not changed here.
+    "aave_v3_lending.margin": Case(_v("liquidation-enabled")),
     "binance_usdm_perp.margin": Case(),
     "bitmex_inverse_perp.margin": Case(),
     # fund_solvent is UNKNOWN under the full parameter ranges: the k-induction
@@ -58,10 +63,16 @@ CASES: dict[str, Case] = {
     # the deep search finds no violation. See the comment in the spec file.
     "cross_margin_portfolio.margin": Case(other={"invariant: fund_solvent": Verdict.UNKNOWN}),
     # ---- known-bad variants ----
-    "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate")),
-    "bad/aave_partial_insolvent_liquidation.margin": Case(_v("liquidation-no-bad-debt: liquidate")),
+    # The Aave variants share the good example's `close_factor in [0, 1]` (liquidation-enabled, above).
+    "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
+    "bad/aave_partial_insolvent_liquidation.margin": Case(
+        _v("liquidation-no-bad-debt: liquidate", "liquidation-enabled")
+    ),
+    # Aave v3.3's dust rule without its 100% close factor for small positions: a trigger failure. The
+    # liquidation takes an argument, so there is no multi-step follow-up.
+    "bad/aave_dust_rule_blocks_liquidation.margin": Case(_v("liquidation-enabled")),
     # Aave's own rule: a partial liquidation below HF lt * (1 + bonus) lowers the health factor.
-    "bad/aave_health_factor_spiral.margin": Case(_v("liquidation-improves-health: liquidate")),
+    "bad/aave_health_factor_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
     # The 0.8% floor also makes the initial requirement drop at the 250,000
     # edge (1% below it, 0.8% above it): requirement-monotone: initial.
     # ... and such an account is reached from `init` (open at the allowed leverage): a replayed trace.
@@ -82,11 +93,25 @@ CASES: dict[str, Case] = {
             "invariant: where of collateral stays true",
         )
     ),
-    "bad/binance_partial_liquidation_fee.margin": Case(_v("liquidation-improves-health: liquidate")),
+    # The fee-paying partial liquidation raises the shortfall and leaves the account liquidatable: it
+    # makes no progress, so liquidation-enabled fails too (reached from `init`: trade, move).
+    "bad/binance_partial_liquidation_fee.margin": Case(
+        _v(
+            "liquidation-improves-health: liquidate",
+            "liquidation-enabled",
+            "liquidation-enabled: in reachable states",
+        )
+    ),
     # With no liquidation ever enabled, moves take an account below zero
     # equity within 4 steps (trade + 3 moves of 0.4% > 0.8% initial margin).
+    # ... and a liquidatable account is never liquidated (liquidation-enabled, also reached from `init`).
     "bad/binance_unreachable_liquidation.margin": Case(
-        _v("vacuity: guard of liquidate can hold", "invariant: no_bad_debt")
+        _v(
+            "vacuity: guard of liquidate can hold",
+            "invariant: no_bad_debt",
+            "liquidation-enabled",
+            "liquidation-enabled: in reachable states",
+        )
     ),
     "bad/binance_rounding_favours_account.margin": Case(_v("conservation: value by liquidate")),
     "bad/bitmex_linear_gap_assumption.margin": Case(_v("gap-safety: move", "invariant: fund_solvent")),
@@ -94,7 +119,15 @@ CASES: dict[str, Case] = {
     "bad/binance_withdraw_unrealised_profit.margin": Case(_v("invariant: where of collateral stays true")),
     # The dust, once a short's notional grows back above the minimum, is
     # liquidated at negative equity: the fund pays (fund_solvent) as well.
-    "bad/binance_partial_liquidation_dust.margin": Case(_v("invariant: no_bad_debt", "invariant: fund_solvent")),
+    # liquidation-enabled finds the dust in one state, and a trace to it (trade, move).
+    "bad/binance_partial_liquidation_dust.margin": Case(
+        _v(
+            "invariant: no_bad_debt",
+            "invariant: fund_solvent",
+            "liquidation-enabled",
+            "liquidation-enabled: in reachable states",
+        )
+    ),
     "bad/binance_fund_pays_rounding.margin": Case(_v("invariant: fund_solvent")),
     # Too deep for BMC (bounded, depth 4 without the search): the deep search
     # finds a run of five liquidations, about 29 steps.
@@ -115,6 +148,7 @@ FAST = {
     "binance_usdm_perp.margin",
     "bad/aave_bonus_spiral.margin",
     "bad/aave_partial_insolvent_liquidation.margin",
+    "bad/aave_dust_rule_blocks_liquidation.margin",
     "bad/binance_leverage_above_mmr.margin",
     "bad/binance_partial_liquidation_fee.margin",
     "bad/binance_rounding_favours_account.margin",
@@ -256,6 +290,8 @@ def _single_state_violation(run: _Run, r: CheckResult, s: Any, i: Any) -> None:
         assert run.let(r.name.split(": ")[1].split(" ")[0], s, i) < 0
     elif r.id == "insolvent-implies-liquidatable":
         assert run.let("equity", s, i) < 0 and not run.let("liquidatable", s, i)
+    elif r.id == "liquidation-enabled":
+        _stuck(run, s, i)
     elif r.id == "property":
         assert not run.formula(f"property:{r.name.removeprefix('property: ')}", s, i)
     elif r.id == "well-defined":
@@ -264,6 +300,29 @@ def _single_state_violation(run: _Run, r: CheckResult, s: Any, i: Any) -> None:
             run.let(let, s, i)
     else:
         raise AssertionError(f"no re-evaluation for {r.name}")
+
+
+def _stuck(run: _Run, s: Any, i: Any) -> None:
+    """Liquidatable with a requirement, and every liquidation refused or without progress (checks.md).
+
+    A liquidation with arguments is tried at the arguments 0, 1/2 and 1 each (the solver proved all).
+    """
+    from checker.checks.trigger import liquidations
+
+    assert run.let("liquidatable", s, i) is True and run.let("maintenance", s, i) > 0
+    short = run.let("maintenance", s, i) - run.let("equity", s, i)
+    for a in liquidations(run.spec.program):
+        fn = getattr(run.eng, run.eng.STEPS[a.name])
+        grid: list[list[Fraction]] = [[]]
+        for _ in a.args:
+            grid = [[*g, v] for g in grid for v in (Fraction(0), Fraction(1, 2), Fraction(1))]
+        for args in grid:
+            try:
+                t = fn(run.p, s, i, *args)
+            except (run.eng.GuardError, run.eng.UndefinedError):
+                continue
+            assert run.let("maintenance", t, i) - run.let("equity", t, i) >= short, (a.name, args)
+            assert run.let("maintenance", t, i) > 0 and run.let("liquidatable", t, i), (a.name, args)
 
 
 def _reevaluate(spec: dsl.Spec, r: CheckResult) -> None:

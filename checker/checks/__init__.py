@@ -20,6 +20,7 @@ from checker.checks.liquidation import (
     liquidation_reachable,
 )
 from checker.checks.requirements import maintenance_le_initial, requirement_monotone, requirement_nonnegative
+from checker.checks.trigger import liquidation_enabled
 from checker.checks.vacuity import properties, vacuity
 from checker.core.context import Check
 
@@ -30,6 +31,7 @@ SINGLE_STATE: tuple[tuple[str, Check], ...] = (
     ("requirement-monotone", requirement_monotone),
     ("liquidation-reachable", liquidation_reachable),
     ("insolvent-implies-liquidatable", insolvent_implies_liquidatable),
+    ("liquidation-enabled", liquidation_enabled),
     ("liquidation-improves-health", liquidation_improves_health),
     ("liquidation-no-bad-debt", liquidation_no_bad_debt),
     ("gap-safety", gap_safety),

@@ -25,6 +25,10 @@ CATALOGUE: tuple[CheckInfo, ...] = (
     CheckInfo("requirement-monotone", "a requirement never falls as the position grows at a fixed price"),
     CheckInfo("liquidation-reachable", "some valid state is liquidatable"),
     CheckInfo("insolvent-implies-liquidatable", "every state with negative equity is liquidatable"),
+    CheckInfo(
+        "liquidation-enabled",
+        "every liquidatable account with a requirement has a liquidation that is enabled and makes progress",
+    ),
     CheckInfo("liquidation-improves-health", "a liquidation never leaves the account less healthy"),
     CheckInfo(
         "liquidation-no-bad-debt", "a liquidation leaves no negative balance and creates or deepens no negative equity"

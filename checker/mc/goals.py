@@ -186,7 +186,40 @@ def reachable_goals(program: ir.Program, check_ids: set[str]) -> list[Goal]:
                 FOLLOW_UP_SHARE,
             )
         )
+    if "liquidation-enabled" in check_ids:
+        out += _liquidation_enabled_goal(program, where)
     return out
+
+
+def _liquidation_enabled_goal(program: ir.Program, where: str) -> list[Goal]:
+    """`liquidation-enabled` over runs, when every liquidation is argument-free (else no goal).
+
+    With arguments the goal would hold an `Exists` over them, which neither induction nor the replay
+    of a trace (the engine can only try some arguments) can settle soundly; spec/checks.md says so.
+    """
+    from checker.checks.trigger import liquidations, premise, productive, runtime_stuck, transitions
+
+    actions = liquidations(program)
+    if not actions or any(a.args for a in actions) or program.role("maintenance") is None:
+        return []
+    if program.role("equity") is None or program.role("liquidatable") is None:
+        return []
+
+    def can_liquidate(cx: Context, frame: Frame) -> z3.BoolRef:
+        stuck_premise, _ = premise(frame)
+        return z3.Or(z3.Not(stuck_premise), *(productive(t) for t in transitions(cx, frame, actions)))
+
+    return [
+        Goal(
+            "liquidation-enabled: in reachable states",
+            "liquidation-enabled",
+            can_liquidate,
+            lambda v: not runtime_stuck(v, actions),
+            "a liquidatable account that no liquidation can liquidate is reached",
+            where,
+            FOLLOW_UP_SHARE,
+        )
+    ]
 
 
 @dataclass(frozen=True)
