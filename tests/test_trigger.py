@@ -330,3 +330,18 @@ def test_stuck_states_no_run_reaches_are_reported_as_such() -> None:
 def test_no_follow_up_for_liquidations_with_arguments() -> None:
     results = run(dsl.load(BAD_AAVE))
     assert [r.name for r in results] == [ID]
+
+
+def test_a_tiny_work_limit_gives_unknown_never_proved() -> None:
+    # The fixed Aave spec is PROVED with the default budget (above); with almost none, every stage of
+    # the argument search gives up, and the verdict says so instead of passing.
+    text = BAD_AAVE.read_text().replace(
+        "if weighted_collateral > cf_threshold * debt_value then",
+        "if weighted_collateral > cf_threshold * debt_value and debt_value >= 2 * min_leftover "
+        "and collateral_value >= 2 * min_leftover then",
+    )
+    configure(0)
+    results = list(run_checks(dsl.loads(text, "fixed.margin"), Options(rlimit=1), only=[ID]))
+    r = single(results)
+    assert r.verdict is Verdict.UNKNOWN, (r.verdict, r.reason)
+    assert "candidate search" in r.reason and "quantified query" in r.reason
