@@ -152,3 +152,14 @@ def test_decimals() -> None:
     assert shortest_decimal(Fraction(-1, 3), Fraction(1, 3)) == 0
     assert significant(Fraction("0.00348762"), 4, down=True) == Fraction("0.003487")
     assert significant(Fraction("0.0101012"), 4, down=False) == Fraction("0.01011")
+
+
+def test_a_pinned_parameter_is_not_searched_and_the_bound_follows_the_pin() -> None:
+    """With base_mm pinned at 0.005 the largest safe move is 0.005 / 1.005 = 0.0049751..."""
+    result = check(
+        BITMEX.read_text(), "gap-safety", "gap-safety: move", synthesize=True, pins={"base_mm": Fraction("0.005")}
+    )
+    assert result.synthesis is not None
+    conditions = [r.condition for r in result.synthesis.regions if r.proved]
+    assert "max_move <= 0.004975" in conditions
+    assert not any("base_mm" in c for c in conditions)

@@ -139,12 +139,11 @@ def bisect(
 
 
 def defaults_except(cx: Context, group: Group) -> list[z3.BoolRef]:
-    """Every parameter outside `group` at its default."""
-    mine = {c.get_id() for c in group.consts}
+    """Every searchable parameter outside `group` at its default (pinned ones keep their pins)."""
     out = []
-    for (name, asset), const in cx.enc.params.items():
-        if const.get_id() not in mine:
-            out.append(const == q(cx.preferred[cx.enc.varname(name, asset, "")]))
+    for other in searchable(cx):
+        if other.name != group.name:
+            out += [c == q(cx.preferred[n]) for c, n in zip(other.consts, other.names, strict=True)]
     return out
 
 
