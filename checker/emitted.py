@@ -179,7 +179,62 @@ def _violation(run: _Run, check_id: str, name: str) -> str | None:
             return None if holds else f"`{inv}` fails after {last} steps"
         case "well-defined":
             return _undefined(run, subject)
+        case "liquidation-enabled":
+            return _stuck(run, last)
     raise ValueError(f"no way to reproduce check `{check_id}`")
+
+
+_PROBES = (Fraction(0), Fraction(1), Fraction(-1))
+
+
+def _liquidations(program: ir.Program) -> list[ir.Action]:
+    """Actions whose guard is `liquidatable` or an `and` that includes it (spec/checks.md, Notation)."""
+    role = program.role("liquidatable")
+
+    def conjuncts(e: ir.Expr) -> list[ir.Expr]:
+        if isinstance(e, ir.BoolOp) and e.op == "and":
+            return [*conjuncts(e.left), *conjuncts(e.right)]
+        return [e]
+
+    return [
+        a
+        for a in program.actions
+        if role is not None
+        and a.guard is not None
+        and any(isinstance(c, ir.Var) and c.sym == role for c in conjuncts(a.guard))
+    ]
+
+
+def _stuck(run: _Run, at: int) -> str | None:
+    """`liquidation-enabled`: liquidatable with maintenance > 0, and every liquidation refused or without
+    progress (for one with arguments: at the arguments 0, 1, -1, as the checker's replay)."""
+    try:
+        if run.let("liquidatable", at) is not True or not run.let("maintenance", at) > 0:
+            return None
+        short = run.let("maintenance", at) - run.let("equity", at)
+    except run.eng.UndefinedError:
+        return None
+    state, inputs = run.views[at]
+    for a in _liquidations(run.program):
+        fn = getattr(run.eng, run.eng.STEPS[a.name])
+        grid: list[list[Fraction]] = [[]]
+        for _ in a.args:
+            grid = [[*g, v] for g in grid for v in _PROBES]
+        for args in grid:
+            try:
+                after = fn(run.params, state, inputs, *args)
+                m1 = getattr(run.eng, run.eng.NAMES["maintenance"])(run.params, after, inputs)
+                e1 = getattr(run.eng, run.eng.NAMES["equity"])(run.params, after, inputs)
+            except (run.eng.GuardError, run.eng.UndefinedError):
+                continue
+            if m1 - e1 < short or m1 <= 0:
+                return None
+            try:
+                if getattr(run.eng, run.eng.NAMES["liquidatable"])(run.params, after, inputs) is False:
+                    return None  # cured: no longer liquidatable
+            except run.eng.UndefinedError:
+                pass
+    return f"liquidatable with maintenance {run.let('maintenance', at)}, and no liquidation can run and make progress"
 
 
 def _undefined(run: _Run, subject: str) -> str | None:

@@ -345,3 +345,22 @@ def test_a_tiny_work_limit_gives_unknown_never_proved() -> None:
     r = single(results)
     assert r.verdict is Verdict.UNKNOWN, (r.verdict, r.reason)
     assert "candidate search" in r.reason and "quantified query" in r.reason
+
+
+def test_an_emitted_test_reproduces_the_stuck_account_until_the_rule_is_fixed(tmp_path: Path) -> None:
+    from checker.emitted import reproduce
+
+    path = tmp_path / "dust.margin"
+    path.write_text(textwrap.dedent(PERP.format(guard="liquidatable and notional >= min_liq")).lstrip("\n"))
+    results = run(dsl.load(path))
+    r = single(results)
+    assert r.verdict is Verdict.VIOLATED and r.counterexample is not None
+    cex = r.counterexample.to_json()
+    assert reproduce(str(path), ID, r.name, cex) is not None  # still stuck
+    path.write_text(textwrap.dedent(PERP.format(guard="liquidatable")).lstrip("\n"))
+    assert reproduce(str(path), ID, r.name, cex) is None  # fixed: the engine liquidates it
+    # With arguments: the Aave dust rule's stuck account, probed at 0, 1, -1.
+    results = run(dsl.load(BAD_AAVE))
+    r = single(results)
+    assert r.counterexample is not None
+    assert reproduce(str(BAD_AAVE), ID, r.name, r.counterexample.to_json()) is not None
