@@ -10,15 +10,20 @@ The question is ∀∃: for every valid liquidatable state with something to
 liquidate (maintenance > 0), some liquidation L and some arguments make L
 enabled (guard holds and is defined, no forced action pre-empts it) and
 productive. Its negation, asked of the solver, is ∃∀: a state such that for
-every liquidation and all its arguments, L is not enabled-with-progress. A
-liquidation without arguments needs no quantifier (the query is one ordinary
-ground query, asked through `Context.ask`); one with arguments puts a Z3
-`ForAll` over them, asked whole (never split: the split rewrites terms under
-the quantifier's scope). A quantified `sat` is never reported on the solver's
-word: the state is pinned to the model's values and the solver must prove,
-by a ground query, that no liquidation is enabled-with-progress there. Only
-then is it VIOLATED (and the state replayed on the engine); otherwise the
-result is UNKNOWN with the reason. `unsat` is PROVED.
+every liquidation and all its arguments, L is not enabled-with-progress.
+
+- Without arguments there is no quantifier: one ground query through
+  `Context.ask` (split, replayed, like every single-state check).
+- With arguments, first a candidate search of ground queries: is there a
+  state where every candidate argument tuple fails (the guard's bounds on
+  each argument, and the arguments that worked in earlier rounds,
+  generalised)? unsat is a proof. Then, if the rounds settle nothing, the
+  query with a Z3 `ForAll` over the arguments, asked whole (never split:
+  the split rewrites terms under the quantifier).
+- A state the solver calls stuck is never taken on its word: it is pinned
+  to exact values and a ground query with the arguments free must be unsat
+  before it is VIOLATED (and replayed on the engine). Anything the solver
+  cannot settle is UNKNOWN with the stage that gave up.
 """
 
 from __future__ import annotations
@@ -146,6 +151,7 @@ def _probes(n: int) -> list[tuple[Fraction, ...]]:
 
 
 def liquidation_enabled(cx: Context) -> Iterator[CheckResult]:
+    """One result: every valid liquidatable state with maintenance > 0 has an enabled, productive liquidation."""
     missing = cx.has("equity", "maintenance", "liquidatable")
     if missing:
         yield skip(CHECK, CHECK, f"no `{missing[0]}` role in the margin block")
