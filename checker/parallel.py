@@ -146,7 +146,9 @@ def run_unit(unit: Unit, options: Options | None = None) -> Done:
             cx.seen.update(unit.seen)
             results.extend(_model_check(cx, unit.unproved, unit.only))
         else:
-            results.extend(_CHECKS[unit.check](cx))
+            from checker.run import synthesized  # --synthesize: the same pass as a sequential run
+
+            results.extend(synthesized(cx, r) for r in _CHECKS[unit.check](cx))
     except InternalError as err:  # the results before the bug are kept, as in a sequential run
         return Done(title, tuple(results), bug=str(err), seconds=time.perf_counter() - start)
     except SpecError as err:  # found while building the engine (e.g. nesting too deep for CPython)

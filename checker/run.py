@@ -39,12 +39,7 @@ def _run(spec: Spec, options: Options, only: Sequence[str]) -> Iterator[CheckRes
         for result in check(cx):
             if result.verdict in (Verdict.VIOLATED, Verdict.UNKNOWN):
                 unproved.add(result.id)
-            query = cx.violated_queries.pop(result.name, None)
-            if query is not None and result.verdict is Verdict.VIOLATED:
-                from checker.synth import synthesize  # only with --synthesize
-
-                result = dataclasses.replace(result, synthesis=synthesize(cx, query))
-            yield result
+            yield synthesized(cx, result)
 
     # A single-state violation may lie outside every run from `init`: ask whether one is reachable.
     reachable = reachable_goals(cx.program, unproved) if cx.program.init else []
@@ -52,3 +47,13 @@ def _run(spec: Spec, options: Options, only: Sequence[str]) -> Iterator[CheckRes
         yield from invariants(cx, reachable)
     elif reachable:
         yield from invariants(cx, reachable, own=False)
+
+
+def synthesized(cx: Context, result: CheckResult) -> CheckResult:
+    """`result` with its safe-parameter synthesis (`--synthesize`), when it is a violation whose query was kept."""
+    query = cx.violated_queries.pop(result.name, None)
+    if query is None or result.verdict is not Verdict.VIOLATED:
+        return result
+    from checker.synth import synthesize  # only with --synthesize
+
+    return dataclasses.replace(result, synthesis=synthesize(cx, query))

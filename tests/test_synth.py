@@ -135,15 +135,16 @@ def test_an_unknown_region_is_not_reported_as_safe() -> None:
     assert synthesis.notes  # says what it could not settle
 
 
-def test_cli_prints_the_proved_regions() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "checker", "check", "--synthesize", "--only", "gap-safety", str(BITMEX)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def test_cli_prints_the_proved_regions_from_worker_processes() -> None:
+    """Two specs with --jobs 2 run in the worker pool, which must synthesize as a sequential run does."""
+    cross = ROOT / "examples/bad/cross_collateral_haircut_too_small.margin"
+    command = ["check", "--synthesize", "--jobs", "2", "--only", "gap-safety", str(BITMEX), str(cross)]
+    out = subprocess.run([sys.executable, "-m", "checker", *command], capture_output=True, text=True, check=False)
     assert out.returncode == 1, out.stderr
     assert "safe when: max_move <= 0.003487 (proved, other parameters anywhere in their ranges;" in out.stdout
+    assert (
+        "safe when: coll_rate[BTC] <= 0.95 and coll_rate[ETH] <= 0.95 and coll_rate[BNB] <= 0.95 (proved" in out.stdout
+    )
 
 
 def test_decimals() -> None:
