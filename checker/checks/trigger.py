@@ -261,10 +261,12 @@ def _generalise(model: z3.ModelRef, keys: list[z3.ExprRef], bases: list[list[z3.
     per_arg: list[list[z3.ExprRef]] = []
     for key, terms in zip(keys, bases, strict=True):
         a0 = model.eval(key, model_completion=True)
+        if not z3.is_rational_value(a0):  # an irrational (nlsat) or missing value: nothing exact to reuse
+            return []
         options = [a0]
         for term in terms:
             t0 = model.eval(term, model_completion=True)
-            if z3.is_rational_value(t0) and t0.as_fraction() != 0 and z3.is_rational_value(a0):
+            if z3.is_rational_value(t0) and t0.as_fraction() != 0:
                 options.append(z3.RealVal(a0.as_fraction() / t0.as_fraction()) * term)
         per_arg.append(options)
     return _combine(keys, per_arg)
