@@ -257,10 +257,7 @@ invariant zero: n == 0
     "text",
     [
         ASSET_LET_BMC,
-        pytest.param(
-            FORCED_GUARD_UNDEFINED,
-            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS["forced-guard-undefined"]),
-        ),
+        FORCED_GUARD_UNDEFINED,
     ],
     ids=["per-asset-let", "forced-guard-undefined"],
 )
@@ -268,7 +265,6 @@ def test_the_model_checker_takes_only_steps_the_engine_takes(text: str) -> None:
     assert _check_error(text, Options(engines=("z3",), depth=1), "invariant") == ""
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS["forced-guard-undefined"])
 def test_an_undefined_forced_guard_refuses_every_other_step() -> None:
     found = _disagreements(FORCED_GUARD_UNDEFINED, {}, {"x": Fraction(0), "n": Fraction(0)}, {})
     assert found == []
@@ -311,11 +307,7 @@ conserved c: x
     [
         (FORCED_WELL_DEFINED, "well-defined"),
         (FORCED_CONSERVATION, "conservation"),
-        pytest.param(
-            FORCED_UNDEFINED_CONSERVATION,
-            "conservation",
-            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS["forced-guard-undefined"]),
-        ),
+        (FORCED_UNDEFINED_CONSERVATION, "conservation"),
     ],
     ids=["well-defined", "conservation", "conservation-forced-guard-undefined"],
 )

@@ -29,7 +29,7 @@ class Transition:
     defined: z3.BoolRef
     args: dict[str, z3.ArithRef] = field(default_factory=dict)  # action arguments / env choices by key
     obligations: list[Obligation] = field(default_factory=list)  # partial operations the step runs
-    # No `forced` action is enabled in `pre` (the engine refuses any other step then); true for a forced one.
+    # No `forced` action enabled or undefined in `pre` (the engine refuses any other step then); true for a forced one.
     free: z3.BoolRef = field(default_factory=lambda: z3.BoolVal(True))
 
     @property
@@ -37,23 +37,25 @@ class Transition:
         return "action" if isinstance(self.step, ir.Action) else "env"
 
 
-def forced_enabled(enc: Encoder, pre: Frame) -> z3.BoolRef:
-    """Some `forced` action is enabled in `pre`: its guard holds (and can be evaluated).
+def forced_clear(enc: Encoder, pre: Frame) -> z3.BoolRef:
+    """No `forced` action stands in the way in `pre`: every forced guard is defined and false.
 
     A forced action has a guard and no arguments (the front end makes sure), so this is a condition
-    on `pre` alone; the engine tests it before any other step and refuses that step with GuardError.
+    on `pre` alone. The engine evaluates every forced guard before any other step: one that holds
+    refuses the step with GuardError, one that cannot be evaluated raises UndefinedError (found by
+    the differential test), so another step runs only where all of them are defined and false.
     """
-    enabled = []
+    clear = []
     for a in enc.program.actions:
         if a.forced and a.guard is not None:
             g = enc.translation(pre)
             guard, ok = g.expr(a.guard, {}, z3.BoolVal(True))
-            enabled.append(z3.And(guard, ok, *g.eager))
-    return z3.Or(*enabled) if enabled else z3.BoolVal(False)
+            clear.append(z3.And(ok, *g.eager, z3.Not(guard)))
+    return z3.And(*clear) if clear else z3.BoolVal(True)
 
 
 def _free(enc: Encoder, pre: Frame, step: ir.Action | ir.Env) -> z3.BoolRef:
-    return z3.BoolVal(True) if isinstance(step, ir.Action) and step.forced else z3.Not(forced_enabled(enc, pre))
+    return z3.BoolVal(True) if isinstance(step, ir.Action) and step.forced else forced_clear(enc, pre)
 
 
 def action_step(enc: Encoder, pre: Frame, action: ir.Action, tag: str) -> Transition:
