@@ -115,6 +115,32 @@ def test_aave_regions_are_proved_by_the_ordinary_check_and_violated_just_outside
     assert check(text + past, "liquidation-improves-health", name, pins=pins).verdict is Verdict.VIOLATED
 
 
+STRICT = """spec "strict fee bound"
+
+unit USD
+
+param fee: rate = 0.1% in [0, 1%]
+
+state collateral: USD where collateral >= 0
+
+property fee_small: collateral * fee < collateral * 0.004 or collateral == 0
+"""
+
+
+def test_a_boundary_the_violation_sits_on_is_reported_as_a_strict_bound() -> None:
+    result = check(STRICT, "property", "property: fee_small", synthesize=True)
+    assert result.synthesis is not None
+    [region] = result.synthesis.regions
+    assert (region.condition, region.proved, region.beyond, region.beyond_verdict) == (
+        "fee < 0.004",
+        True,
+        "fee = 0.004",
+        "VIOLATED",
+    )
+    assert check(STRICT + "assume fee < 0.004\n", "property", "property: fee_small").verdict is Verdict.PROVED
+    assert check(STRICT + "assume fee == 0.004\n", "property", "property: fee_small").verdict is Verdict.VIOLATED
+
+
 # ---- never safe without a proof ---------------------------------------------------------
 
 

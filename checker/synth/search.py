@@ -127,6 +127,9 @@ def bisect(
             bad, bad_verdict = mid, verdict
     if safe == inner:
         return None  # only the end point itself: not a region worth reporting
+    strict = exact_strict_bound(cx, query, group, op, fixed, safe, bad, bad_verdict)
+    if strict is not None:
+        return strict
     beyond = beyond_text(group.names, op, safe, bad)
     # A bound of four significant digits reads better; inside the proved region, so proved again cheaply.
     short = significant(safe, 4, down=op == "<=")
@@ -136,6 +139,38 @@ def bisect(
     if cx.solve([*cx.params, region(safe)]).status != "sat":
         return None  # proved only because no parameter value lies in it (the `assume`s exclude it)
     return Region(bound(group.names, op, safe), True, others, beyond, bad_verdict)
+
+
+def exact_strict_bound(
+    cx: Context,
+    query: Sequence[z3.BoolRef],
+    group: Group,
+    op: str,
+    fixed: list[z3.BoolRef],
+    safe: Fraction,
+    bad: Fraction,
+    bad_verdict: str,
+) -> Region | None:
+    """`p < bad` (or `p > bad`) when it is proved: the boundary is then `bad` itself, and a strict bound says it.
+
+    Tried only when `bad` is the shortest decimal between the two bounds (a boundary the spec's
+    own numbers would put there, such as `liq_fee < 0.004`), and only when `bad` was a violation:
+    then `p <= bad` is violated while `p < bad` is proved, so the violation is at `p = bad` exactly.
+    """
+    if bad_verdict != "VIOLATED" or shortest_decimal(min(safe, bad), max(safe, bad)) != bad:
+        return None
+    strict = "<" if op == "<=" else ">"
+    region = z3.And(*[(c < q(bad)) if strict == "<" else (c > q(bad)) for c in group.consts], *fixed)
+    verdict, _ = prove(cx, query, region)
+    if verdict != "PROVED" or cx.solve([*cx.params, region]).status != "sat":
+        return None
+    at = (
+        bound(group.names, "=", bad)
+        if len(group.names) == 1
+        else f"{', '.join(group.names)} {op} {show_fraction(bad)}, one of them = {show_fraction(bad)}"
+    )
+    others = FREE if not fixed else DEFAULTS
+    return Region(bound(group.names, strict, bad), True, others, at, "VIOLATED")
 
 
 def defaults_except(cx: Context, group: Group) -> list[z3.BoolRef]:
