@@ -48,30 +48,23 @@ def _v(*names: str) -> frozenset[str]:
 
 CASES: dict[str, Case] = {
     # ---- good examples: fully PROVED single-state; invariants as noted ----
-    # liquidation-enabled finds a real gap in the parameter space: `close_factor in [0, 1]` admits 0,
-    # and then an account with cf_threshold < HF < 1 can never be liquidated (max_closeable = 0).
-    # (Before the health-factor rewrite added `assume lt * (1 + bonus) <= cf_threshold`, also an
-    # underwater account above the threshold, refused by the spec's own cleanup rule and by the 50%
-    # close factor.) Fix: `assume close_factor > 0`; reported, the example is not changed here.
-    "aave_v3_lending.margin": Case(_v("liquidation-enabled")),
+    # liquidation-enabled found a real gap here: `close_factor in [0, 1]` admitted 0, and then an
+    # account with cf_threshold < HF < 1 could never be liquidated; the spec now assumes it positive.
+    "aave_v3_lending.margin": Case(),
     "binance_usdm_perp.margin": Case(),
     "bitmex_inverse_perp.margin": Case(),
-    # fund_solvent is UNKNOWN under the full parameter ranges: the k-induction
-    # step and BMC at depth 3 are beyond Z3 and cvc5 within their work limits
-    # (and Z3's nlsat does not meter that work: the wall-clock safety net stops
-    # it) on the nonlinear products param x position x price over three assets;
-    # the deep search finds no violation. See the comment in the spec file.
-    "cross_margin_portfolio.margin": Case(other={"invariant: fund_solvent": Verdict.UNKNOWN}),
+    # fund_solvent needs solvent's lemmas (equity >= 0, insurance >= 0): inductive at k=1 with them.
+    "cross_margin_portfolio.margin": Case(),
     # ---- known-bad variants ----
-    # The Aave variants share the good example's `close_factor in [0, 1]` (liquidation-enabled, above).
+    # lt * (1 + bonus) > 1 also leaves an underwater account no liquidation that makes progress.
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
-    "bad/aave_partial_insolvent_liquidation.margin": Case(
-        _v("liquidation-no-bad-debt: liquidate", "liquidation-enabled")
-    ),
+    "bad/aave_partial_insolvent_liquidation.margin": Case(_v("liquidation-no-bad-debt: liquidate")),
     # Aave v3.3's dust rule without its 100% close factor for small positions: a trigger failure. The
     # liquidation takes an argument, so there is no multi-step follow-up.
     "bad/aave_dust_rule_blocks_liquidation.margin": Case(_v("liquidation-enabled")),
-    # Aave's own rule: a partial liquidation below HF lt * (1 + bonus) lowers the health factor.
+    # Aave's own rule: a partial liquidation below HF lt * (1 + bonus) lowers the health factor; without
+    # the good example's `lt * (1 + bonus) <= cf_threshold`, an underwater account above the threshold is
+    # also stuck (the 50% close factor and the cleanup rule refuse every liquidation).
     "bad/aave_health_factor_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
     # The 0.8% floor also makes the initial requirement drop at the 250,000
     # edge (1% below it, 0.8% above it): requirement-monotone: initial.
