@@ -18,18 +18,17 @@ import subprocess
 import sys
 import textwrap
 import types
-from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
+from checking import load, named, run
 
 import dsl
-from checker import Options, Verdict, configure
+from checker import Verdict
 from checker.checks.catalogue import IDS
 from checker.core.results import CheckResult, Counterexample
-from checker.run import run_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVED, VIOLATED, UNKNOWN, SKIPPED = Verdict.PROVED, Verdict.VIOLATED, Verdict.UNKNOWN, Verdict.SKIPPED
@@ -38,20 +37,7 @@ PROVED, VIOLATED, UNKNOWN, SKIPPED = Verdict.PROVED, Verdict.VIOLATED, Verdict.U
 # ---- helpers ------------------------------------------------------------------------
 
 
-def load(text: str, name: str = "t.margin") -> dsl.Spec:
-    return dsl.loads(textwrap.dedent(text).lstrip("\n"), name)
 
-
-def run(spec: dsl.Spec, only: str | Sequence[str], **options: Any) -> list[CheckResult]:
-    configure(0)
-    ids = [only] if isinstance(only, str) else list(only)
-    return list(run_checks(spec, Options(**options), only=ids))
-
-
-def named(results: list[CheckResult], name: str) -> CheckResult:
-    found = [r for r in results if r.name == name]
-    assert len(found) == 1, (name, [r.name for r in results])
-    return found[0]
 
 
 def violated_names(results: list[CheckResult]) -> list[str]:

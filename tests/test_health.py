@@ -15,22 +15,22 @@ its known-bad variant, and that a malformed measure never reaches the solver.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
 import z3
+from checking import load, run
+from checking import named as one
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dsl
-from checker import Options, Verdict, configure
+from checker import Verdict
 from checker.core.encode import Encoder
 from checker.core.results import CheckResult
 from checker.emitted import reproduce
-from checker.run import run_checks
 from dsl.diagnostics import SourceFile, SpecError
 from dsl.parser import parse
 from dsl.printer import module_to_source
@@ -41,20 +41,7 @@ PROVED, VIOLATED, SKIPPED = Verdict.PROVED, Verdict.VIOLATED, Verdict.SKIPPED
 CHECK = "liquidation-improves-health"
 
 
-def load(text: str, name: str = "t.margin") -> dsl.Spec:
-    return dsl.loads(textwrap.dedent(text).lstrip("\n"), name)
 
-
-def run(spec: dsl.Spec, only: str | Sequence[str], **options: Any) -> list[CheckResult]:
-    configure(0)
-    ids = [only] if isinstance(only, str) else list(only)
-    return list(run_checks(spec, Options(**options), only=ids))
-
-
-def one(results: list[CheckResult], name: str) -> CheckResult:
-    found = [r for r in results if r.name == name]
-    assert len(found) == 1, (name, [r.name for r in results])
-    return found[0]
 
 
 def without_health(text: str) -> str:

@@ -15,20 +15,17 @@ tests/test_checks.py; the shape tautologies it must still catch are here.
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
+from checking import load, named, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import dsl
-from checker import Options, Verdict, configure
+from checker import Verdict
 from checker.core.results import CheckResult
-from checker.run import run_checks
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PROVED, VIOLATED = Verdict.PROVED, Verdict.VIOLATED
@@ -56,20 +53,7 @@ margin:
 """
 
 
-def load(text: str, name: str = "t.margin") -> dsl.Spec:
-    return dsl.loads(textwrap.dedent(text).lstrip("\n"), name)
 
-
-def run(spec: dsl.Spec, only: str | Sequence[str], **options: Any) -> list[CheckResult]:
-    configure(0)
-    ids = [only] if isinstance(only, str) else list(only)
-    return list(run_checks(spec, Options(**options), only=ids))
-
-
-def named(results: list[CheckResult], name: str) -> CheckResult:
-    found = [r for r in results if r.name == name]
-    assert len(found) == 1, (name, [r.name for r in results])
-    return found[0]
 
 
 def tautology(results: list[CheckResult], name: str, kind: str = "property") -> CheckResult:
