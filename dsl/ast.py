@@ -47,6 +47,7 @@ KEYWORDS = frozenset(
         "all",
         "any",
         "forced",
+        "every",
     ]
 )
 
@@ -105,7 +106,7 @@ class Ref:
     name: Ident
     index: Ident | None
     span: Span = field(compare=False)
-    primed: bool = False  # `x'` read in an expression: always an error, reported by elaborate
+    primed: bool = False  # `x'` read in an expression: only a step property may (elaborate checks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,11 +313,26 @@ class EnvDecl:
 
 @dataclass(frozen=True, slots=True)
 class NamedFormula:
-    """`init`, `conserved`, `invariant` and `property` declarations."""
+    """`init`, `conserved`, `invariant` and `property` declarations.
+
+    A property with `on` is a step property (`property p on liquidate: ...`, `on every step`,
+    `on every action`); a `conserved` total may have a direction (`... never decreases`).
+    """
 
     kind: str
     name: Ident | None
     expr: Expr
+    span: Span = field(compare=False)
+    on: StepRef | None = None
+    direction: str = ""  # conserved only: "", "never decreases" or "never increases"
+
+
+@dataclass(frozen=True, slots=True)
+class StepRef:
+    """What a step property is attached to: one step by name, or `every step` / `every action`."""
+
+    step: Ident | None  # None for `every ...`
+    every: str  # "" with a step, else "step" or "action"
     span: Span = field(compare=False)
 
 

@@ -288,14 +288,29 @@ class _ToAst:
     def init_decl(self, meta: Any, expr: ast.Expr) -> ast.NamedFormula:
         return ast.NamedFormula("init", None, expr, self.sp(meta))
 
-    def conserved_decl(self, meta: Any, name: ast.Ident, expr: ast.Expr) -> ast.NamedFormula:
-        return ast.NamedFormula("conserved", name, expr, self.sp(meta))
+    def conserved_decl(self, meta: Any, name: ast.Ident, expr: ast.Expr, direction: str | None) -> ast.NamedFormula:
+        return ast.NamedFormula("conserved", name, expr, self.sp(meta), direction=direction or "")
+
+    def never_decreases(self, meta: Any) -> str:
+        return "never decreases"
+
+    def never_increases(self, meta: Any) -> str:
+        return "never increases"
 
     def invariant_decl(self, meta: Any, name: ast.Ident, expr: ast.Expr) -> ast.NamedFormula:
         return ast.NamedFormula("invariant", name, expr, self.sp(meta))
 
-    def property_decl(self, meta: Any, name: ast.Ident, expr: ast.Expr) -> ast.NamedFormula:
-        return ast.NamedFormula("property", name, expr, self.sp(meta))
+    def property_decl(self, meta: Any, name: ast.Ident, on: ast.StepRef | None, expr: ast.Expr) -> ast.NamedFormula:
+        return ast.NamedFormula("property", name, expr, self.sp(meta), on=on)
+
+    def on_step(self, meta: Any, step: ast.Ident) -> ast.StepRef:
+        return ast.StepRef(step, "", self.sp(meta))
+
+    def on_every_step(self, meta: Any) -> ast.StepRef:
+        return ast.StepRef(None, "step", self.sp(meta))
+
+    def on_every_action(self, meta: Any) -> ast.StepRef:
+        return ast.StepRef(None, "action", self.sp(meta))
 
     # ---- units
     def unit_name(self, meta: Any, name: ast.Ident) -> ast.UnitName:
@@ -385,6 +400,9 @@ class _ToAst:
 
     def indexed_ref(self, meta: Any, name: ast.Ident, index: ast.Ident) -> ast.Ref:
         return ast.Ref(name, index, self.sp(meta))
+
+    def primed_indexed_ref(self, meta: Any, name: ast.Ident, index: ast.Ident) -> ast.Ref:
+        return ast.Ref(name, index, self.sp(meta), primed=True)
 
     def call(self, meta: Any, func: ast.Ident, *args: ast.Expr | None) -> ast.Call:
         return ast.Call(func, tuple(a for a in args if a is not None), self.sp(meta))

@@ -31,6 +31,9 @@ _ENGINE_NAMES = frozenset(
         "params",
         "state",
         "inputs",
+        "args",
+        "next_state",
+        "next_inputs",
         "Params",
         "State",
         "Inputs",
@@ -134,6 +137,23 @@ def _flit(value: Fraction) -> str:
 
 def _let_deps(expr: ir.Expr) -> set[str]:
     return {e.sym.name for e in ir.walk(expr) if isinstance(e, ir.Var) and e.sym.kind is ir.Kind.LET}
+
+
+def _split_deps(expr: ir.Expr) -> tuple[set[str], set[str]]:
+    """The lets a step property reads before the step, and those it reads after it (primed)."""
+    before: set[str] = set()
+    after: set[str] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ir.Next):
+            if node.x.sym.kind is ir.Kind.LET:
+                after.add(node.x.sym.name)
+            continue
+        if isinstance(node, ir.Var) and node.sym.kind is ir.Kind.LET:
+            before.add(node.sym.name)
+        stack.extend(ir.children(node))
+    return before, after
 
 
 class _Gen:
@@ -259,6 +279,14 @@ class _Gen:
                 return f"{k}({sub(b, {**scope, v: py})} for {py} in ASSETS)", _ATOM
             case ir.TableCall(table=t, arg=a, column=c):
                 return f"_lookup_{self.local(t.name)}({sub(a, scope)})[{c}]", _ATOM
+            case ir.Next(x=ir.Var(sym=sym, index=index)):
+                # A step property's `x'`: its lets after the step are computed up front, as `'name`.
+                if sym.kind is ir.Kind.LET:
+                    base = scope["'" + sym.name]
+                else:
+                    frame = "next_state" if sym.kind is ir.Kind.STATE else "next_inputs"
+                    base = f"{frame}.{self.fields.get('f', sym.name)}"
+                return (base + self.index(index, scope) if index is not None else base), _ATOM
         raise InternalError(f"the Python back end has no case for {type(e).__name__}")
 
     def bound(self, var: str) -> str:
@@ -316,6 +344,7 @@ class _Gen:
         body += self.let_functions()
         body += self.health_measure()
         body += self.checks()
+        body += self.step_properties()
         body += self.actions()
         body += self.env_moves()
         head = self.header()
@@ -522,6 +551,38 @@ class _Gen:
                 _doc(f"{kind} `{name}` ({self.where(span.line)})."),
                 *self.let_lines(self.closure(_let_deps(expr)), scope, "    "),
                 f"    return {ret}({self.expr(expr, scope)})",
+                "",
+                "",
+            ]
+        return out
+
+    def step_properties(self) -> list[str]:
+        """One function per step property: (params, state, inputs, args, next_state, next_inputs) -> bool.
+
+        `args` maps the action's argument names to values (ignored by a property that reads none).
+        Every let the property reads is computed first, before the step and after it (the lets after
+        it by their own functions), as the Z3 back end requires them defined.
+        """
+        out: list[str] = []
+        for sp in self.p.step_properties:
+            fname = self.formula_name("step", sp.name)
+            scope: dict[str, str] = {}
+            before, after = _split_deps(sp.expr)
+            lines = self.let_lines(self.closure(before), scope, "    ")
+            for name in sorted(after, key=self.order.__getitem__):
+                py = "_n_" + self.local(name)
+                lines.append(f"    {py} = {self.local(name)}(params, next_state, next_inputs)")
+                scope["'" + name] = py
+            args = sorted({e.sym.name for e in ir.walk(sp.expr) if isinstance(e, ir.Var) and e.sym.kind is ir.Kind.ARG})
+            for i, arg in enumerate(args):
+                lines.append(f"    _a{i} = _q(args[{arg!r}], {arg!r})")
+                scope[arg] = f"_a{i}"
+            out += [
+                f"def {fname}(params: Params, state: State, inputs: Inputs, args: Mapping[str, Fraction], "
+                "next_state: State, next_inputs: Inputs) -> bool:",
+                _doc(f"step property `{sp.name}` on {sp.on} ({self.where(sp.span.line)})."),
+                *lines,
+                f"    return bool({self.expr(sp.expr, scope)})",
                 "",
                 "",
             ]

@@ -11,6 +11,7 @@ inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from dsl.units import BOOL, ERROR, POLY, RATE, Dim, ErrorType, PolyType, Ty, as_
 
 BUILTINS = ("abs", "min", "max", "round_down", "round_up")
 _VALUE_KINDS = frozenset({ir.Kind.PARAM, ir.Kind.STATE, ir.Kind.INPUT, ir.Kind.LET})
+_KIND_WORDS = {ir.Kind.PARAM: "parameter", ir.Kind.ARG: "argument", ir.Kind.LOCAL: "action-local let"}
 
 
 @dataclass
@@ -32,9 +34,11 @@ class _Ctx:
     allowed: frozenset[ir.Kind] = _VALUE_KINDS
     bound: dict[str, str] = field(default_factory=dict)  # bound variable -> set name
     scope: dict[str, ir.Symbol] = field(default_factory=dict)  # action args and locals
+    primes: bool = False  # a step property: `x'` reads x after the step
+    other_args: dict[str, str] = field(default_factory=dict)  # argument name -> an action it belongs to
 
     def bind(self, var: str, set_name: str) -> _Ctx:
-        return _Ctx(self.place, self.allowed, {**self.bound, var: set_name}, self.scope)
+        return dataclasses.replace(self, bound={**self.bound, var: set_name})
 
 
 def elaborate(module: ast.Module, source: SourceFile) -> ir.Program:
@@ -102,10 +106,16 @@ class _Elaborator:
         invariants: list[ir.Constraint] = []
         properties: list[ir.Constraint] = []
         conserved: list[ir.Conserved] = []
+        step_properties: list[ir.StepProperty] = []
         for f in formulas:
             name = f.name.name if f.name else f.kind
             if f.kind == "conserved":
-                conserved.append(ir.Conserved(name, self._numeric(f.expr, _Ctx("a `conserved` total")), f.span))
+                total = self._numeric(f.expr, _Ctx("a `conserved` total"))
+                conserved.append(ir.Conserved(name, total, f.span, f.direction or "equal"))
+            elif f.on is not None:
+                sp = self._step_property(name, f.on, f.expr, f.span, actions, envs)
+                if sp is not None:
+                    step_properties.append(sp)
             else:
                 c = self._formula(f.kind, name, f.expr, f.span, _VALUE_KINDS)
                 {"init": init, "invariant": invariants, "property": properties}[f.kind].append(c)
@@ -131,6 +141,7 @@ class _Elaborator:
             conserved=tuple(conserved),
             invariants=tuple(invariants),
             properties=tuple(properties),
+            step_properties=tuple(step_properties),
         )
 
     def _title(self, decls: tuple[ast.Decl, ...]) -> str:
@@ -487,9 +498,7 @@ class _Elaborator:
                 )
             if column >= len(table.result_tys):
                 return ir.Const(Fraction(0), ERROR), ERROR
-        arg = self._table_arg(
-            table, e, ctx if column == 0 else _Ctx(ctx.place, ctx.allowed, ctx.bound, ctx.scope), report=column == 0
-        )
+        arg = self._table_arg(table, e, ctx if column == 0 else dataclasses.replace(ctx), report=column == 0)
         ty = table.result_tys[column]
         return ir.TableCall(table, arg, column, ty, e.span), ty
 
@@ -527,6 +536,41 @@ class _Elaborator:
             "property": "a property",
         }[kind]
         return ir.Constraint(kind, name, self._cond(e, _Ctx(place, allowed)), span)
+
+    def _step_property(
+        self, name: str, on: ast.StepRef, e: ast.Expr, span: Span, actions: list[ir.Action], envs: list[ir.Env]
+    ) -> ir.StepProperty | None:
+        """A step property: its steps resolved, its arguments in scope where it names one action."""
+        other_args = {arg.name: a.name for a in actions for arg in a.args}
+        steps: list[ir.Action | ir.Env] = [*actions, *envs]
+        scope: dict[str, ir.Symbol] = {}
+        if on.step is None:
+            label = f"every {on.every}"
+            chosen: list[ir.Action | ir.Env] = [*actions, *(envs if on.every == "step" else [])]
+        else:
+            label = on.step.name
+            found = [s for s in steps if s.name == on.step.name]
+            if not found:
+                self.error(
+                    "unknown-step",
+                    f"`{on.step.name}` is not an action or env move",
+                    on.step.span,
+                    did_you_mean(on.step.name, [s.name for s in steps])
+                    or "a step property is attached to an action, an env move, `every step` or `every action`",
+                )
+                return None
+            chosen = found[:1]
+            if isinstance(found[0], ir.Action):
+                scope = {arg.name: arg for arg in found[0].args}
+        ctx = _Ctx(
+            f"step property `{name}` (on {label})",
+            _VALUE_KINDS | {ir.Kind.ARG},
+            {},
+            scope,
+            primes=True,
+            other_args={k: v for k, v in other_args.items() if k not in scope},
+        )
+        return ir.StepProperty(name, label, tuple(s.name for s in chosen), self._cond(e, ctx), span)
 
     def _check_formula_names(self, formulas: list[ast.NamedFormula]) -> None:
         seen: dict[str, Span] = {}
@@ -866,12 +910,15 @@ class _Elaborator:
     def _ref(self, e: ast.Ref, ctx: _Ctx) -> ir.Expr:
         name = e.name.name
         fallback = ir.Const(Fraction(0), ERROR)
+        if e.primed and ctx.primes:
+            return self._primed(e, ctx, fallback)
         if e.primed:
             self.error(
                 "primed-outside-update",
                 f"`{name}'` is a next-state value; {ctx.place} reads the current state only",
                 e.span,
-                "primed names may only be assigned, on the left of an action update or an env move",
+                "primed names are assigned on the left of an action update or an env move, "
+                "and read only in a step property (`property NAME on STEP: ...`)",
             )
             return fallback
         if name in ctx.bound:
@@ -927,9 +974,32 @@ class _Elaborator:
             return fallback
         return ir.Var(sym, index, sym.ty)
 
+    def _primed(self, e: ast.Ref, ctx: _Ctx, fallback: ir.Expr) -> ir.Expr:
+        """`x'` in a step property: x (a state, input or let) after the step."""
+        x = self._ref(dataclasses.replace(e, primed=False), ctx)
+        if not isinstance(x, ir.Var):
+            return x  # already reported
+        if x.sym.kind not in (ir.Kind.STATE, ir.Kind.INPUT, ir.Kind.LET):
+            self.error(
+                "not-allowed-here",
+                f"`{e.name.name}'`: the {_KIND_WORDS.get(x.sym.kind, x.sym.kind.value)} `{e.name.name}` "
+                "has no value after the step",
+                e.span,
+                "only states, inputs and lets are primed; write the name without `'`",
+            )
+            return fallback
+        return ir.Next(x, x.ty)
+
     def _not_a_value(self, e: ast.Ref, ctx: _Ctx, fallback: ir.Expr) -> ir.Expr:
         name = e.name.name
-        if name in self.tables:
+        if name in ctx.other_args:
+            self.error(
+                "not-allowed-here",
+                f"`{name}` is an argument of action `{ctx.other_args[name]}`; {ctx.place} cannot read it",
+                e.span,
+                f"attach the property to that action: `property ... on {ctx.other_args[name]}: ...`",
+            )
+        elif name in self.tables:
             self.error("not-a-value", f"`{name}` is a table", e.span, f"look it up: `{name}(x)`")
         elif name in self.assets:
             self.error(

@@ -182,6 +182,14 @@ class TableCall:
     span: Span = field(compare=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Next:
+    """`x'` in a step property: state, input or let `x` (a `Var`) evaluated in the frame after the step."""
+
+    x: Var
+    ty: Ty
+
+
 Expr = (
     Const
     | BoolConst
@@ -199,6 +207,7 @@ Expr = (
     | Sum
     | Quant
     | TableCall
+    | Next
 )
 
 
@@ -208,6 +217,8 @@ def children(e: Expr) -> tuple[Expr, ...]:
         case Const() | BoolConst() | Var():
             return ()
         case Neg(x=x) | Abs(x=x) | Not(x=x):
+            return (x,)
+        case Next(x=x):
             return (x,)
         case Arith(left=a, right=b) | Div(left=a, right=b) | Cmp(left=a, right=b) | BoolOp(left=a, right=b):
             return (a, b)
@@ -325,6 +336,23 @@ class Conserved:
     name: str
     expr: Expr
     span: Span = field(compare=False, repr=False)
+    direction: str = "equal"  # "equal", "never decreases" or "never increases"
+
+
+@dataclass(frozen=True, slots=True)
+class StepProperty:
+    """`property NAME on STEP: c`: c over the frame before (`x`), the arguments and the frame after (`x'`).
+
+    `steps` are the actions and env moves it is checked on (one for `on STEP`, every action and env
+    move for `on every step`, every action for `on every action`); `on` is the text after `on`.
+    Arguments (`Var`s of kind ARG) appear only when `steps` is the one action that declares them.
+    """
+
+    name: str
+    on: str
+    steps: tuple[str, ...]
+    expr: Expr
+    span: Span = field(compare=False, repr=False)
 
 
 ROLES = ("equity", "initial", "maintenance", "liquidatable", "health")
@@ -355,6 +383,7 @@ class Program:
     conserved: tuple[Conserved, ...]
     invariants: tuple[Constraint, ...]
     properties: tuple[Constraint, ...]
+    step_properties: tuple[StepProperty, ...] = ()
 
     def role(self, name: str) -> Symbol | None:
         """The LET symbol playing margin role `name`, if the spec declares it."""

@@ -16,8 +16,7 @@ Numbers print exactly. A `Num` prints as the text the user wrote when that
 text still denotes its value (so `1_000`, `5%` and `1e-4` survive a round
 trip); otherwise as a plain decimal. A value that is not a finite decimal
 (e.g. 1/3) cannot come from the parser and raises `ValueError`, as does any
-other AST that no source text produces (a primed and indexed `Ref`, an unknown
-operator).
+other AST that no source text produces (an unknown operator).
 """
 
 from __future__ import annotations
@@ -138,7 +137,7 @@ def expr_to_source(e: ast.Expr) -> str:
             return "true" if v else "false"
         case ast.Ref(name=name, index=index, primed=primed):
             if primed and index is not None:
-                raise ValueError(f"`{name.name}'[{index.name}]` cannot be read in an expression")
+                return f"{name.name}'[{index.name}]"
             if primed:
                 return f"{name.name}'"
             return name.name if index is None else f"{name.name}[{index.name}]"
@@ -274,9 +273,11 @@ def _decl(d: ast.Decl) -> list[str]:
             head = f"env {name.name}" + (f" when {expr_to_source(guard)}" if guard is not None else "")
             shown = [f"{_target(i.target)} in [{expr_to_source(i.lo)}, {expr_to_source(i.hi)}]" for i in items]
             return [f"{head}: " + ", ".join(shown)]
-        case ast.NamedFormula(kind=kind, name=name, expr=e):
+        case ast.NamedFormula(kind=kind, name=name, expr=e, on=on, direction=direction):
             label = f"{kind} {name.name}" if name is not None else kind
-            return [f"{label}: {expr_to_source(e)}"]
+            if on is not None:
+                label += f" on {on.step.name}" if on.step is not None else f" on every {on.every}"
+            return [f"{label}: {expr_to_source(e)}" + (f" {direction}" if direction else "")]
         case _:
             assert_never(d)
 
