@@ -55,6 +55,9 @@ CASES: dict[str, Case] = {
     "bitmex_inverse_perp.margin": Case(),
     # fund_solvent needs solvent's lemmas (equity >= 0, insurance >= 0): inductive at k=1 with them.
     "cross_margin_portfolio.margin": Case(),
+    # Morpho Blue with one rule stricter than Morpho (a liquidation leaves equity >= 0 or takes all
+    # the collateral); Morpho's own rule is bad/morpho_partial_insolvent_liquidation.
+    "morpho_blue_market.margin": Case(),
     # ---- known-bad variants ----
     # lt * (1 + bonus) > 1 also leaves an underwater account no liquidation that makes progress.
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
@@ -110,6 +113,17 @@ CASES: dict[str, Case] = {
     "bad/bitmex_linear_gap_assumption.margin": Case(_v("gap-safety: move", "invariant: fund_solvent")),
     # ---- multi-step (invariants over runs) ----
     "bad/binance_withdraw_unrealised_profit.margin": Case(_v("invariant: where of collateral stays true")),
+    # Morpho.sol's liquidation: bad debt realised only at collateral == 0 (morpho-blue #82, #122).
+    "bad/morpho_partial_insolvent_liquidation.margin": Case(_v("liquidation-no-bad-debt: liquidate")),
+    # The PAXG/USDC market's oracle, 10^12 too high (October 2024): one borrow makes equity negative.
+    "bad/morpho_oracle_scale_factor.margin": Case(
+        _v(
+            "insolvent-implies-liquidatable",
+            "insolvent-implies-liquidatable: in reachable states",
+            "gap-safety: oracle",
+            "invariant: solvent_positions",
+        )
+    ),
     # The dust, once a short's notional grows back above the minimum, is
     # liquidated at negative equity: the fund pays (fund_solvent) as well.
     # liquidation-enabled finds the dust in one state, and a trace to it (trade, move).
@@ -147,6 +161,9 @@ FAST = {
     "bad/binance_rounding_favours_account.margin",
     "bad/binance_wrong_maintenance_amount.margin",
     "bad/bitmex_linear_gap_assumption.margin",
+    "morpho_blue_market.margin",
+    "bad/morpho_partial_insolvent_liquidation.margin",
+    "bad/morpho_oracle_scale_factor.margin",
 }
 
 

@@ -397,3 +397,98 @@ def test_cross_liquidation_at_unimmr_105(cross):
     t = eng.liquidate(p, s, i2)
     assert t.pos == {"BTC": 0, "ETH": 0, "BNB": 0} and t.usdt >= 0
     assert t.usdt + t.insurance == eng.equity(p, s, i2)
+
+
+# ---------------------------------------------------------------------------
+# Morpho Blue isolated market
+# ---------------------------------------------------------------------------
+
+MORPHO = "morpho_blue_market.margin"
+
+
+@pytest.fixture(scope="module")
+def morpho():
+    return _engine(MORPHO)
+
+
+def _mo_state(eng, collateral="0", borrowed="0", liquidity="0"):
+    return eng.State(collateral=collateral, borrowed=borrowed, wallet_coll="0", wallet_loan="0",
+                     liquidity=liquidity, lender_cash="0", liquidator_coll="0", liquidator_loan="0",
+                     bad_debt="0")
+
+
+def _morpho_lif(lltv: F) -> F:
+    """docs.morpho.org "Liquidation": LIF = min(M, 1 / (beta * LLTV + (1 - beta))), beta = 0.3,
+    M = 1.15 (Morpho.sol: min(MAX_LIQUIDATION_INCENTIVE_FACTOR, WAD / (WAD - LIQUIDATION_CURSOR *
+    (WAD - lltv))), ConstantsLib.sol: 0.3e18 and 1.15e18)."""
+    return min(F(115, 100), 1 / (F(3, 10) * lltv + F(7, 10)))
+
+
+def test_morpho_constants_are_constantslib(morpho):
+    """morpho-blue src/libraries/ConstantsLib.sol: LIQUIDATION_CURSOR = 0.3e18,
+    MAX_LIQUIDATION_INCENTIVE_FACTOR = 1.15e18."""
+    p = morpho.Params()
+    assert p.cursor == F(3, 10) and p.max_lif == F(115, 100)
+
+
+def test_morpho_docs_liquidation_example(morpho):
+    """Morpho docs "Liquidation", Example: "A borrower provided $100 of collateral in market A,
+    that has an LLTV of 80%. The Liquidation Incentive Factor (LIF) is approximately 1.06 ... If
+    the borrower's debt reaches just above $80 (like $80.00001), the position is liquidatable".
+    Exactly, LIF = 1 / (0.3 * 0.8 + 0.7) = 50/47 = 1.0638...; a debt of exactly $80 is still
+    healthy (Morpho.sol _isHealthy: maxBorrow >= borrowed)."""
+    eng = morpho
+    p = eng.Params(lltv="0.8")
+    i = eng.Inputs(price="1")
+    s = _mo_state(eng, collateral="100", borrowed="80.00001")
+    assert eng.lif(p, s, i) == F(50, 47)
+    assert round(eng.lif(p, s, i), 2) == F(106, 100)
+    assert eng.max_borrow(p, s, i) == 80
+    assert eng.liquidatable(p, s, i)
+    assert not eng.liquidatable(p, _mo_state(eng, collateral="100", borrowed="80"), i)
+
+
+def test_morpho_lif_formula_across_lltvs(morpho):
+    """The LIF formula (docs and Morpho.sol), computed by hand for the spec's default LLTV 86%
+    (1 / 0.958 = 500/479 = 1.0438...) and on a grid of LLTVs; the 1.15 cap binds exactly below
+    LLTV = 13/23 (1 / (0.3 * 13/23 + 0.7) = 23/20 = 1.15)."""
+    eng = morpho
+    i, s = eng.Inputs(price="1"), _mo_state(eng)
+    assert eng.lif(eng.Params(), s, i) == F(500, 479)
+    assert eng.lif(eng.Params(lltv=F(13, 23)), s, i) == F(115, 100)
+    assert eng.lif(eng.Params(lltv="0.5"), s, i) == F(115, 100)  # 1/0.85 = 1.176 > 1.15: capped
+    for k in range(0, 100):
+        lltv = F(k, 100)
+        assert eng.lif(eng.Params(lltv=lltv, max_move=0), s, i) == _morpho_lif(lltv), lltv
+        assert _morpho_lif(lltv) * lltv < 1  # hence every liquidation raises c*p*LLTV - debt
+
+
+def test_morpho_partial_liquidation_worked_example(morpho):
+    """Computed by hand from Morpho.sol's liquidate (seizedAssets form: repaid = seized * price /
+    LIF): LLTV 86%, 1 collateral token at 1,000, debt 900 (LTV 90% > 86%: liquidatable).
+    Seizing 0.5 repays 500 / (500/479) = 479; the position is left with 0.5 collateral and
+    421 of debt (LTV 84.2%: healthy). No bad debt; tokens are conserved."""
+    eng = morpho
+    p, i = eng.Params(), eng.Inputs(price="1000")
+    s = _mo_state(eng, collateral="1", borrowed="900")
+    assert eng.liquidatable(p, s, i)
+    t = eng.liquidate(p, s, i, "0.5")
+    assert (t.collateral, t.borrowed, t.bad_debt) == (F(1, 2), 421, 0)
+    assert (t.liquidator_coll, t.liquidator_loan, t.liquidity) == (F(1, 2), -479, 479)
+    assert t.borrowed / (t.collateral * 1000) == F(842, 1000)
+    assert not eng.liquidatable(p, t, i)
+    assert eng.health_measure(p, t, i) - eng.health_measure(p, s, i) == 479 * (1 - F(500, 479) * F(86, 100))
+
+
+def test_morpho_bad_debt_is_realised_when_collateral_is_exhausted(morpho):
+    """Morpho.sol liquidate: `if (position[id][borrower].collateral == 0)` the remaining borrow
+    is removed from totalBorrowAssets and totalSupplyAssets (docs tutorial: "the loss is
+    proportionally distributed among all lenders"). By hand: LLTV 86%, 1 token at 1,000
+    against 1,000 of debt; seizing it all repays 1,000 / (500/479) = 958 and realises 42."""
+    eng = morpho
+    p, i = eng.Params(), eng.Inputs(price="1000")
+    s = _mo_state(eng, collateral="1", borrowed="1000")
+    t = eng.liquidate(p, s, i, "1")
+    assert (t.collateral, t.borrowed, t.bad_debt, t.liquidity) == (0, 0, 42, 958)
+    # The lenders' books: claim (liquidity + borrowed) + loss written off is unchanged.
+    assert t.liquidity + t.borrowed + t.bad_debt == s.liquidity + s.borrowed
