@@ -146,10 +146,14 @@ def readable_model(
     # its work is metered, so the bound is a work limit rather than a clock and rounding is the same
     # on any machine; the clock is only a safety net (an attempt it stops counts as failed, and the
     # values stay less round, never wrong).
-    solver = cheap_solver(ctx)
-    solver.set("rlimit", _ROUNDING_RLIMIT)
-    solver.set("timeout", 5000)
-    solver.from_string(smt2(assertions))  # as text, like every query (see `smt2`)
+    # Where linearisation alone cannot tell (unknown), Z3's SMT core with its nonlinear reasoning
+    # (still no nlsat) decides, on the same work limit: with the cheap solver alone most pins were
+    # refused as unknown, and counterexamples left the spec's defaults for odd values (1/512).
+    solvers = [cheap_solver(ctx), z3.Tactic("smt", ctx=ctx).solver()]
+    for solver in solvers:
+        solver.set("rlimit", _ROUNDING_RLIMIT)
+        solver.set("timeout", 5000)
+        solver.from_string(smt2(assertions))  # as text, like every query (see `smt2`)
     current: z3.ModelRef | None = None  # the latest model found, in `ctx`; it satisfies every pin so far
     tries = 0
     for c in consts:
@@ -169,25 +173,40 @@ def readable_model(
         for cand in dict.fromkeys(candidates):
             if cand == exact:
                 break
-            solver.push()
-            solver.add(local == q(cand).translate(ctx))
             tries += 1
-            if solver.check() == z3.sat:
-                current = solver.model()
-                solver.pop()
-                solver.add(local == q(cand).translate(ctx))
+            found = _pinned(solvers, local == q(cand).translate(ctx))
+            if found is not None:
+                current = found
+                for solver in solvers:
+                    solver.add(local == q(cand).translate(ctx))
                 break
-            solver.pop()
         else:
             continue
         if current is None or cand == exact:
-            solver.add(local == q(exact).translate(ctx))
+            for solver in solvers:
+                solver.add(local == q(exact).translate(ctx))
     if current is None:
         return model
     better = current.translate(z3.main_ctx())
     if not all(_rational(better.eval(c, model_completion=True)) for c in consts) or not satisfies(better, assertions):
         return model
     return better
+
+
+def _pinned(solvers: list[z3.Solver], pin: z3.BoolRef) -> z3.ModelRef | None:
+    """A model with `pin` added, from the first solver that says sat before one says unsat; else None."""
+    for solver in solvers:
+        solver.push()
+        solver.add(pin)
+        try:
+            answer = solver.check()
+            if answer == z3.sat:
+                return solver.model()
+            if answer == z3.unsat:
+                return None
+        finally:
+            solver.pop()
+    return None
 
 
 class Replayer:
