@@ -162,7 +162,11 @@ def _violation(run: _Run, check_id: str, name: str) -> str | None:
         case "conservation":
             total = subject.split(" by ", 1)[0]
             a, b = run.formula(f"conserved:{total}", 0), run.formula(f"conserved:{total}", last)
-            return f"`{total}` changes from {a} to {b}" if a != b else None
+            direction = next((c.direction for c in run.program.conserved if c.name == total), "equal")
+            moved = b < a if direction == "never decreases" else b > a if direction == "never increases" else a != b
+            return f"`{total}` changes from {a} to {b}" if moved else None
+        case "property" if " on " in subject:
+            return _step_property(run, subject.split(" on ", 1)[0], last)
         case "property":
             if run.raises(lambda: run.formula(f"property:{subject}")):
                 return f"property `{subject}` is undefined here"
@@ -182,6 +186,20 @@ def _violation(run: _Run, check_id: str, name: str) -> str | None:
         case "liquidation-enabled":
             return _stuck(run, last)
     raise ValueError(f"no way to reproduce check `{check_id}`")
+
+
+def _step_property(run: _Run, name: str, last: int) -> str | None:
+    """A step property's violation: the compiled property, false or undefined on the replayed step."""
+    fn = getattr(run.eng, run.eng.FORMULAS[f"step:{name}"])
+    (state, inputs), (after, after_inputs) = run.views[0], run.views[last]
+    args = {k: _num(v) for k, v in run.steps[last].get("args", {}).items()}
+
+    def holds() -> bool:
+        return bool(fn(run.params, state, inputs, args, after, after_inputs))
+
+    if run.raises(holds):
+        return f"step property `{name}` is undefined on this step"
+    return None if holds() else f"step property `{name}` is false on this step"
 
 
 _PROBES = (Fraction(0), Fraction(1), Fraction(-1))

@@ -331,7 +331,9 @@ class Run:
             report.results.extend(_renumber(taken.results, dict(taken.seen), progress.seen))
             for name, count in taken.seen:
                 progress.seen[name] = progress.seen.get(name, 0) + count
-            progress.unproved.update(r.id for r in taken.results if r.verdict in (Verdict.VIOLATED, Verdict.UNKNOWN))
+            failed = [r for r in taken.results if r.verdict in (Verdict.VIOLATED, Verdict.UNKNOWN)]
+            progress.unproved.update(r.id for r in failed)
+            progress.unproved.update(r.name for r in failed)  # step properties follow up by result name
             if not taken.clean:
                 return self._end(i, taken, extended=True)
         if progress.used < len(positions):

@@ -32,13 +32,14 @@ def run_checks(spec: Spec, options: Options, only: Sequence[str] = ()) -> Iterat
 
 def _run(spec: Spec, options: Options, only: Sequence[str]) -> Iterator[CheckResult]:
     cx = Context(spec, options)
-    unproved: set[str] = set()  # single-state checks with a violation or an UNKNOWN
+    unproved: set[str] = set()  # single-state checks (ids and result names) with a violation or an UNKNOWN
     for check_id, check in SINGLE_STATE:
         if only and check_id not in only:
             continue
         for result in check(cx):
             if result.verdict in (Verdict.VIOLATED, Verdict.UNKNOWN):
                 unproved.add(result.id)
+                unproved.add(result.name)  # step properties follow up by result name
             yield synthesized(cx, result)
 
     # A single-state violation may lie outside every run from `init`: ask whether one is reachable.

@@ -10,6 +10,8 @@ SKIPPED with what is missing. The formulas are documented in spec/checks.md.
 
 from __future__ import annotations
 
+import itertools
+
 from checker.checks.definedness import well_defined
 from checker.checks.liquidation import (
     conservation,
@@ -20,6 +22,7 @@ from checker.checks.liquidation import (
     liquidation_reachable,
 )
 from checker.checks.requirements import maintenance_le_initial, requirement_monotone, requirement_nonnegative
+from checker.checks.steps import step_properties
 from checker.checks.trigger import liquidation_enabled
 from checker.checks.vacuity import properties, vacuity
 from checker.core.context import Check
@@ -37,7 +40,7 @@ SINGLE_STATE: tuple[tuple[str, Check], ...] = (
     ("gap-safety", gap_safety),
     ("conservation", conservation),
     ("vacuity", vacuity),
-    ("property", properties),
+    ("property", lambda cx: itertools.chain(properties(cx), step_properties(cx))),
 )
 
 __all__ = ["SINGLE_STATE"]

@@ -34,9 +34,15 @@ CATALOGUE: tuple[CheckInfo, ...] = (
         "liquidation-no-bad-debt", "a liquidation leaves no negative balance and creates or deepens no negative equity"
     ),
     CheckInfo("gap-safety", "one allowed env move cannot take a non-liquidatable account to negative equity"),
-    CheckInfo("conservation", "every action keeps every declared `conserved` total"),
+    CheckInfo(
+        "conservation",
+        "every action keeps every declared `conserved` total (or moves it only in its declared direction)",
+    ),
     CheckInfo("vacuity", "no guard, assumption, constraint or property is trivially true or never applies"),
-    CheckInfo("property", "a user `property` is defined and holds in every valid state"),
+    CheckInfo(
+        "property",
+        "a user `property` is defined and holds in every valid state; a step property on every step it names",
+    ),
     CheckInfo("invariant", "every user `invariant` and state `where` holds in every state reachable from `init`"),
 )
 

@@ -194,13 +194,31 @@ def conservation(cx: Context) -> Iterator[CheckResult]:
             t = action_step(cx.enc, f0, a, "after")
             v0, ok0 = cx.enc.formula(c.expr, f0)
             v1, ok1 = cx.enc.formula(c.expr, t.post)
-            total = c
+            broken, meaning = _broken(c, a.name, v0, v1)
             yield cx.ask(
                 "conservation",
                 f"conservation: {c.name} by {a.name}",
-                [*cx.valid(f0), t.guard, t.defined, t.free, ok0, ok1, v1 != v0],
+                [*cx.valid(f0), t.guard, t.defined, t.free, ok0, ok1, broken],
                 Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
-                lambda v, k=f"conserved:{total.name}": run_formula(v[0], k) != run_formula(v[1], k),
-                f"`{a.name}` changes the conserved total `{c.name}`",
+                lambda v, k=f"conserved:{c.name}", d=c.direction: _moved(d, run_formula(v[0], k), run_formula(v[1], k)),
+                meaning,
                 at=a.span,
             )
+
+
+def _broken(c: ir.Conserved, step: str, v0: z3.ExprRef, v1: z3.ExprRef) -> tuple[z3.BoolRef, str]:
+    """The change of total `c` that breaks it (by its direction), and what a violation means."""
+    if c.direction == "never decreases":
+        return v1 < v0, f"`{step}` lowers the total `{c.name}`, which must never decrease"
+    if c.direction == "never increases":
+        return v1 > v0, f"`{step}` raises the total `{c.name}`, which must never increase"
+    return v1 != v0, f"`{step}` changes the conserved total `{c.name}`"
+
+
+def _moved(direction: str, before: Any, after: Any) -> bool:
+    """On the engine: the total moved the way its direction forbids."""
+    if direction == "never decreases":
+        return bool(after < before)
+    if direction == "never increases":
+        return bool(after > before)
+    return bool(after != before)

@@ -112,7 +112,7 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
 
 def properties(cx: Context) -> Iterator[CheckResult]:
     eng = cx.spec.engine
-    if not cx.program.properties:
+    if not cx.program.properties and not cx.program.step_properties:
         yield skip("property", "property", "the spec declares no `property`")
     for c in cx.program.properties:
         f = cx.enc.frame()

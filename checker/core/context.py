@@ -182,6 +182,7 @@ def uses_rounding(program: ir.Program) -> bool:
         c.expr for c in (*program.assumes, *program.wheres, *program.init, *program.invariants, *program.properties)
     ]
     exprs += [c.expr for c in program.conserved]
+    exprs += [c.expr for c in program.step_properties]
     for a in program.actions:
         exprs += [
             *([a.guard] if a.guard is not None else []),

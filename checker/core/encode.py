@@ -125,9 +125,12 @@ class Frame:
 class Translation:
     """Translates expressions within one frame, collecting eager let uses and obligations."""
 
-    def __init__(self, enc: Encoder, frame: Frame, locals_: Mapping[str, z3.ExprRef]) -> None:
+    def __init__(
+        self, enc: Encoder, frame: Frame, locals_: Mapping[str, z3.ExprRef], post: Frame | None = None
+    ) -> None:
         self.enc = enc
         self.frame = frame
+        self.post = post  # the frame after the step, for a step property's `x'`
         self.locals = locals_
         self.eager: list[z3.BoolRef] = []
         self.obligations: list[Obligation] = []
@@ -156,6 +159,14 @@ class Translation:
                 if sym.name in self.locals:
                     return self.locals[sym.name], true
                 raise InternalError(f"`{sym.name}` has no Z3 value in this context")
+            case ir.Next(x=x):
+                if self.post is None:
+                    raise InternalError(f"`{x.sym.name}'` read outside a step property")
+                before, self.frame = self.frame, self.post
+                try:
+                    return self.expr(x, scope, path)
+                finally:
+                    self.frame = before
             case ir.Neg(x=x):
                 t, ok = self.expr(x, scope, path)
                 return -t, ok
@@ -379,10 +390,15 @@ class Encoder:
         return z3.And(*parts) if parts else z3.BoolVal(True)
 
     def formula(
-        self, e: ir.Expr, frame: Frame, locals_: Mapping[str, z3.ExprRef] | None = None, scope: Scope | None = None
+        self,
+        e: ir.Expr,
+        frame: Frame,
+        locals_: Mapping[str, z3.ExprRef] | None = None,
+        scope: Scope | None = None,
+        post: Frame | None = None,
     ) -> tuple[z3.BoolRef, z3.BoolRef]:
-        """(term, defined) of an expression in `frame`, eager lets included in `defined`."""
-        tr = Translation(self, frame, locals_ or {})
+        """(term, defined) of an expression in `frame` (`x'` in `post`), eager lets included in `defined`."""
+        tr = Translation(self, frame, locals_ or {}, post)
         term, ok = tr.expr(e, scope or {}, z3.BoolVal(True))
         return term, z3.And(ok, *tr.eager)
 

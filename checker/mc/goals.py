@@ -188,7 +188,61 @@ def reachable_goals(program: ir.Program, check_ids: set[str]) -> list[Goal]:
         )
     if "liquidation-enabled" in check_ids:
         out += _liquidation_enabled_goal(program, where)
+    out += step_property_goals(program, check_ids)
     return out
+
+
+def step_property_goals(program: ir.Program, unproved: set[str]) -> list[Goal]:
+    """Step properties over runs: every step from a reachable state satisfies the property.
+
+    For each step-property result in `unproved` (by name) whose step is an action without
+    arguments, the goal on a frame f is "if the action can be taken from f, the step satisfies
+    the property": (guard ∧ def ∧ free) ⇒ (def(c) ∧ c), with no free variable, since the step's
+    next frame is a function of f. An action with arguments or an env move would need a `ForAll`
+    over its arguments or choices, which induction cannot assume and a replayed trace cannot
+    confirm; such step properties get no follow-up (spec/checks.md says so).
+    """
+    from checker.checks.steps import result_name
+    from checker.core.steps import action_step
+
+    out: list[Goal] = []
+    for sp in program.step_properties:
+        for name in sp.steps:
+            action = next((a for a in program.actions if a.name == name), None)
+            if action is None or action.args or result_name(sp, name) not in unproved:
+                continue
+
+            def holds(cx: Context, frame: Frame, sp: ir.StepProperty = sp, action: ir.Action = action) -> z3.BoolRef:
+                t = action_step(cx.enc, frame, action, f"{frame.tag}>{action.name}")
+                term, ok = cx.enc.formula(sp.expr, frame, post=t.post)
+                return z3.Implies(z3.And(t.guard, t.defined, t.free), z3.And(ok, term))
+
+            out.append(
+                Goal(
+                    f"{result_name(sp, name)}, in reachable states",
+                    "property",
+                    holds,
+                    _step_at_runtime(sp.name, action.name),
+                    f"a state is reached from which a `{name}` step breaks step property `{sp.name}`",
+                    sp.span.where,
+                    FOLLOW_UP_SHARE,
+                )
+            )
+    return out
+
+
+def _step_at_runtime(prop: str, action: str) -> RuntimeHolds:
+    """On the engine: the argument-free action, taken from the view, satisfies the compiled step property."""
+
+    def holds(v: View) -> bool:
+        eng = v.engine
+        try:
+            after = getattr(eng, eng.STEPS[action])(v.params, v.state, v.inputs)
+        except (eng.GuardError, eng.UndefinedError):
+            return True  # the step cannot be taken here (the solver's side: guard, def or free fails)
+        return bool(getattr(eng, eng.FORMULAS[f"step:{prop}"])(v.params, v.state, v.inputs, {}, after, v.inputs))
+
+    return holds
 
 
 def _liquidation_enabled_goal(program: ir.Program, where: str) -> list[Goal]:
