@@ -58,6 +58,8 @@ CASES: dict[str, Case] = {
     # Morpho Blue with one rule stricter than Morpho (a liquidation leaves equity >= 0 or takes all
     # the collateral); Morpho's own rule is bad/morpho_partial_insolvent_liquidation.
     "morpho_blue_market.margin": Case(),
+    # vault_solvent needs the forced liquidations and max_move <= the maintenance rate: inductive, k=2.
+    "hyperliquid_perp.margin": Case(),
     # ---- known-bad variants ----
     # lt * (1 + bonus) > 1 also leaves an underwater account no liquidation that makes progress.
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
@@ -115,6 +117,8 @@ CASES: dict[str, Case] = {
     "bad/binance_withdraw_unrealised_profit.margin": Case(_v("invariant: where of collateral stays true")),
     # Morpho.sol's liquidation: bad debt realised only at collateral == 0 (morpho-blue #82, #122).
     "bad/morpho_partial_insolvent_liquidation.margin": Case(_v("liquidation-no-bad-debt: liquidate")),
+    # ETH at 50x before 12 March 2025: a 2% move beats the 1% maintenance margin; the vault pays.
+    "bad/hyperliquid_eth_50x_leverage.margin": Case(_v("gap-safety: move", "invariant: vault_solvent")),
     # The PAXG/USDC market's oracle, 10^12 too high (October 2024): one borrow makes equity negative.
     "bad/morpho_oracle_scale_factor.margin": Case(
         _v(
@@ -164,6 +168,8 @@ FAST = {
     "morpho_blue_market.margin",
     "bad/morpho_partial_insolvent_liquidation.margin",
     "bad/morpho_oracle_scale_factor.margin",
+    "hyperliquid_perp.margin",
+    "bad/hyperliquid_eth_50x_leverage.margin",
 }
 
 

@@ -492,3 +492,107 @@ def test_morpho_bad_debt_is_realised_when_collateral_is_exhausted(morpho):
     assert (t.collateral, t.borrowed, t.bad_debt, t.liquidity) == (0, 0, 42, 958)
     # The lenders' books: claim (liquidity + borrowed) + loss written off is unchanged.
     assert t.liquidity + t.borrowed + t.bad_debt == s.liquidity + s.borrowed
+
+
+# ---------------------------------------------------------------------------
+# Hyperliquid ETH perpetual, isolated margin
+# ---------------------------------------------------------------------------
+
+HYPERLIQUID = "hyperliquid_perp.margin"
+
+
+@pytest.fixture(scope="module")
+def hyperliquid():
+    return _engine(HYPERLIQUID)
+
+
+def _hl_state(eng, collateral="0", size="0", entry="2000", vault="0", wallet="0"):
+    return eng.State(wallet=wallet, collateral=collateral, size=size, entry=entry, vault=vault)
+
+
+def test_hyperliquid_maintenance_rate_is_half_the_initial_rate_at_max_leverage(hyperliquid):
+    """Hyperliquid docs "Margin tiers": "maintenance_margin_rate(tier = n) = (Initial Margin
+    Rate at Maximum leverage at tier n) / 2. For example, at 20x max leverage,
+    maintenance_margin_rate = 2.5%". "Liquidations": "between 1% (for 50x max leverage
+    assets) and 16.7% (for 3x max leverage assets)" (1/6, shown rounded)."""
+    eng = hyperliquid
+    s, i = _hl_state(eng), eng.Inputs(mark="2000")
+    assert eng.mmr(eng.Params(max_leverage=20, leverage=20, max_move=0), s, i) == F(25, 1000)
+    assert eng.mmr(eng.Params(max_leverage=50, leverage=50, max_move=0), s, i) == F(1, 100)
+    mmr3 = eng.mmr(eng.Params(max_leverage=3, leverage=3, max_move=0), s, i)
+    assert mmr3 == F(1, 6) and round(mmr3 * 100, 1) == F(167, 10)
+    assert eng.mmr(eng.Params(), s, i) == F(2, 100)  # ETH at 25x (from 12 March 2025)
+
+
+def test_hyperliquid_initial_and_maintenance_margin_example(hyperliquid):
+    """Initial margin = position_size * mark_price / leverage (docs "Margining"); community
+    docs (hyperliquid-co.gitbook.io, "Margin Management"): "$10,000 position on 20x max
+    leverage asset: With 10x leverage: Initial margin = $1,000, Maintenance margin = $250;
+    With 20x leverage: Initial margin = $500, Maintenance margin = $250 (same!)"."""
+    eng = hyperliquid
+    s, i = _hl_state(eng, collateral="1000", size="5"), eng.Inputs(mark="2000")
+    assert eng.notional(eng.Params(), s, i) == 10_000
+    for lev, im in ((10, 1_000), (20, 500)):
+        p = eng.Params(max_leverage=20, leverage=lev, max_move=0)
+        assert eng.initial(p, s, i) == im
+        assert eng.maintenance(p, s, i) == 250
+
+
+def test_hyperliquid_liquidation_price_formula(hyperliquid):
+    """Docs "Liquidations": liq_price = price - side * margin_available / position_size /
+    (1 - l * side), l = 1 / maintenance leverage, margin_available (isolated) = isolated
+    margin - maintenance margin required. At that mark the equity equals the maintenance
+    margin exactly, for a long and a short (Fraction equality)."""
+    eng = hyperliquid
+    p = eng.Params()
+    for size, coll, mark in (("1", "100", "2000"), ("-1", "100", "2000"), ("3", "500", "2100"), ("-2", "90", "1950")):
+        s, i = _hl_state(eng, collateral=coll, size=size), eng.Inputs(mark=mark)
+        lp = eng.liq_price(p, s, i)
+        side = 1 if F(size) > 0 else -1
+        avail = eng.equity(p, s, i) - abs(F(size)) * F(mark) * F(2, 100)
+        assert lp == F(mark) - side * avail / abs(F(size)) / (1 - F(2, 100) * side)
+        at = eng.Inputs(mark=lp)
+        assert eng.equity(p, s, at) == eng.maintenance(p, s, at)
+        assert not eng.liquidatable(p, s, at)
+    # Long 1 ETH entered at 2,000 with 100 USDC at 25x: 100 + (P - 2000) = 0.02 P -> P = 1900/0.98
+    s = _hl_state(eng, collateral="100", size="1")
+    assert eng.liq_price(p, s, eng.Inputs(mark="2000")) == F(1900) / F(98, 100)
+
+
+def test_hyperliquid_book_liquidation_then_backstop_below_two_thirds(hyperliquid):
+    """Docs "Liquidations": below maintenance margin the position is closed through the book
+    and "any remaining collateral remains with the trader"; below 2/3 of the maintenance
+    margin the backstop moves the isolated position and margin to the liquidator vault and
+    "the maintenance margin is not returned to the user". By hand, long 1 ETH from 2,000 with
+    100 USDC: at 1,930 equity 30 < MM 38.6 but >= 2/3 * 38.6 (book); at 1,920 equity 20 <
+    2/3 * 38.4 = 25.6 (backstop)."""
+    eng = hyperliquid
+    p = eng.Params()
+    s = _hl_state(eng, collateral="100", size="1", vault="1000")
+    i = eng.Inputs(mark="1930")
+    assert eng.maintenance(p, s, i) == F(386, 10) and eng.liquidatable(p, s, i)
+    t = eng.liquidate(p, s, i)
+    assert (t.size, t.collateral, t.vault) == (0, 30, 1000)
+    with pytest.raises(eng.GuardError):
+        eng.backstop(p, s, i)
+    i2 = eng.Inputs(mark="1920")
+    assert eng.equity(p, s, i2) == 20 < F(2, 3) * eng.maintenance(p, s, i2) == F(256, 10)
+    t2 = eng.backstop(p, s, i2)
+    assert (t2.size, t2.collateral, t2.vault) == (0, 0, 1020)
+    with pytest.raises(eng.GuardError):
+        eng.liquidate(p, s, i2)
+
+
+def test_hyperliquid_transfer_margin_requirement(hyperliquid):
+    """Docs "Margining": unrealized pnl can be withdrawn only if the remaining margin is at
+    least max(initial_margin_required, 0.1 * total_position_value). By hand, long 1 ETH from
+    2,000 with 100 USDC, mark 2,200 (25x: initial 88 < 10% = 220): equity 300, at most 80 can
+    leave, and the position is re-marked at 2,200."""
+    eng = hyperliquid
+    p = eng.Params()
+    s, i = _hl_state(eng, collateral="100", size="1"), eng.Inputs(mark="2200")
+    assert eng.initial(p, s, i) == 88 and eng.transfer_required(p, s, i) == 220
+    t = eng.withdraw(p, s, i, "80")
+    assert (t.wallet, t.collateral, t.entry) == (80, 220, 2200)
+    with pytest.raises(eng.GuardError):
+        eng.withdraw(p, s, i, "80.01")
