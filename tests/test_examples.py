@@ -60,6 +60,8 @@ CASES: dict[str, Case] = {
     "morpho_blue_market.margin": Case(),
     # vault_solvent needs the forced liquidations and max_move <= the maintenance rate: inductive, k=2.
     "hyperliquid_perp.margin": Case(),
+    # Euler v2 with the cleanup rule (stricter than the EVK); the EVK's own rule is bad/euler_v2_*.
+    "euler_v2_vault.margin": Case(),
     # ---- known-bad variants ----
     # lt * (1 + bonus) > 1 also leaves an underwater account no liquidation that makes progress.
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
@@ -119,6 +121,12 @@ CASES: dict[str, Case] = {
     "bad/morpho_partial_insolvent_liquidation.margin": Case(_v("liquidation-no-bad-debt: liquidate")),
     # ETH at 50x before 12 March 2025: a 2% move beats the 1% maintenance margin; the vault pays.
     "bad/hyperliquid_eth_50x_leverage.margin": Case(_v("gap-safety: move", "invariant: vault_solvent")),
+    # The EVK's rule: socialisation only at a zero collateral balance (whitepaper, "Bad Debt Socialisation").
+    "bad/euler_v2_partial_insolvent_liquidation.margin": Case(_v("liquidation-no-bad-debt: liquidate")),
+    # ... and a max discount above 1 - LLTV: the OpenZeppelin "Counterproductive Incentives" spiral.
+    "bad/euler_v2_max_discount_too_large.margin": Case(
+        _v("liquidation-improves-health: liquidate", "liquidation-no-bad-debt: liquidate")
+    ),
     # The PAXG/USDC market's oracle, 10^12 too high (October 2024): one borrow makes equity negative.
     "bad/morpho_oracle_scale_factor.margin": Case(
         _v(
@@ -170,6 +178,9 @@ FAST = {
     "bad/morpho_oracle_scale_factor.margin",
     "hyperliquid_perp.margin",
     "bad/hyperliquid_eth_50x_leverage.margin",
+    "euler_v2_vault.margin",
+    "bad/euler_v2_partial_insolvent_liquidation.margin",
+    "bad/euler_v2_max_discount_too_large.margin",
 }
 
 

@@ -596,3 +596,69 @@ def test_hyperliquid_transfer_margin_requirement(hyperliquid):
     assert (t.wallet, t.collateral, t.entry) == (80, 220, 2200)
     with pytest.raises(eng.GuardError):
         eng.withdraw(p, s, i, "80.01")
+
+
+# ---------------------------------------------------------------------------
+# Euler v2 EVault (Euler Vault Kit)
+# ---------------------------------------------------------------------------
+# Euler publishes the liquidation rule as code and prose (euler-vault-kit
+# src/EVault/modules/Liquidation.sol, docs/whitepaper.md) but no worked numbers:
+# the examples below are computed by hand, exactly, from that code.
+
+EULER = "euler_v2_vault.margin"
+
+
+@pytest.fixture(scope="module")
+def euler():
+    return _engine(EULER)
+
+
+def _eu_state(eng, collateral="0", debt="0", liquidity="0"):
+    return eng.State(collateral=collateral, debt=debt, wallet_coll="0", wallet_uoa="0", liquidity=liquidity,
+                     liquidator_coll="0", liquidator_debt="0", socialised="0")
+
+
+def test_euler_violation_includes_equality(euler):
+    """calculateMaxLiquidation: "no violation" only when `collateralAdjustedValue >
+    liabilityValue || liabilityValue == 0`. 1 collateral at 1,000, liquidation LTV 85%:
+    adjusted value 850; a debt of exactly 850 is in violation, 849.99 is not, none is not."""
+    eng = euler
+    p, i = eng.Params(), eng.Inputs(price="1000")
+    assert eng.liquidatable(p, _eu_state(eng, collateral="1", debt="850"), i)
+    assert not eng.liquidatable(p, _eu_state(eng, collateral="1", debt="849.99"), i)
+    assert not eng.liquidatable(p, _eu_state(eng, collateral="1", debt="0"), i)
+
+
+def test_euler_discount_is_one_minus_health_score(euler):
+    """Liquidation.sol: discountFactor = health score = collateralAdjustedValue /
+    liabilityValue (above the floor); maxYieldValue = maxRepayValue / discountFactor. By hand:
+    1 collateral at 1,000, LLTV 85%, debt 900: HS = 850/900 = 17/18 (discount 1/18 < 15%);
+    repaying all 900 yields 900 * 18/17 / 1,000 = 81/85 of the collateral."""
+    eng = euler
+    p, i = eng.Params(), eng.Inputs(price="1000")
+    s = _eu_state(eng, collateral="1", debt="900")
+    assert eng.health_score(p, s, i) == F(17, 18) == eng.discount_factor(p, s, i)
+    assert eng.max_repay(p, s, i) == 900
+    t = eng.liquidate(p, s, i, "900")
+    assert (t.debt, t.collateral, t.liquidator_coll, t.liquidator_debt, t.socialised) == (0, F(4, 85), F(81, 85), 900, 0)
+    # A smaller repayAssets takes a pro-rata yield: yield = repay * maxYield / maxRepay.
+    t2 = eng.liquidate(p, s, i, "450")
+    assert t2.liquidator_coll == F(81, 85) / 2 and t2.debt == 450
+
+
+def test_euler_discount_floor_and_debt_socialisation(euler):
+    """Liquidation.sol: the discount factor is floored at 1 - maxLiquidationDiscount; when
+    repay / f exceeds the collateral, repay = collateral value * f and all collateral goes;
+    executeLiquidation then cancels the remaining debt (socialisation; whitepaper "Bad Debt
+    Socialisation"). By hand: 1 collateral at 1,000 against 1,000 of debt, LLTV 85%, max
+    discount 15%: HS = 0.85 = the floor; max repay = 850; 150 is socialised."""
+    eng = euler
+    p, i = eng.Params(), eng.Inputs(price="1000")
+    s = _eu_state(eng, collateral="1", debt="1000")
+    assert eng.discount_factor(p, s, i) == F(85, 100)
+    assert eng.max_repay(p, s, i) == 850
+    t = eng.liquidate(p, s, i, "850")
+    assert (t.collateral, t.debt, t.socialised, t.liquidator_coll, t.liquidator_debt) == (0, 0, 150, 1, 850)
+    # Deeper: debt 1,200 -> HS = 850/1200 < 0.85 floored at 0.85 (discount capped at 15%).
+    s2 = _eu_state(eng, collateral="1", debt="1200")
+    assert eng.health_score(p, s2, i) == F(17, 24) and eng.discount_factor(p, s2, i) == F(85, 100)
