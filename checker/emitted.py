@@ -62,7 +62,8 @@ class _Run:
         self.views: list[tuple[Any, Any]] = []
         for i, step in enumerate(self.steps):
             label = step["label"]
-            step_name = label.split(": ", 1)[1] if ": " in label else label.removeprefix("after ")
+            # "after X" (single-step checks), "N: X" (traces), "then X" (the step a step property's trace ends with)
+            step_name = label.split(": ", 1)[1] if ": " in label else label.removeprefix("after ").removeprefix("then ")
             if i == 0 or step_name not in eng.STEPS:
                 state = self._build(eng.State, step["state"])
                 inputs = self._build(eng.Inputs, step["inputs"])
@@ -191,7 +192,8 @@ def _violation(run: _Run, check_id: str, name: str) -> str | None:
 def _step_property(run: _Run, name: str, last: int) -> str | None:
     """A step property's violation: the compiled property, false or undefined on the replayed step."""
     fn = getattr(run.eng, run.eng.FORMULAS[f"step:{name}"])
-    (state, inputs), (after, after_inputs) = run.views[0], run.views[last]
+    # The last two frames: before and after the step (a follow-up's trace ends with the breaking step).
+    (state, inputs), (after, after_inputs) = run.views[last - 1], run.views[last]
     args = {k: _num(v) for k, v in run.steps[last].get("args", {}).items()}
 
     def holds() -> bool:

@@ -174,7 +174,21 @@ def test_follow_up_finds_a_reachable_violation_with_its_trace() -> None:
     follow = named(results, "property: fund_kept on settle, in reachable states")
     assert follow.verdict is VIOLATED and follow.proof == "bounded, depth 1", follow
     assert follow.counterexample is not None and follow.counterexample.replayed
-    assert [s.label for s in follow.counterexample.steps] == ["init", "1: lose"]
+    steps = follow.counterexample.steps
+    assert [s.label for s in steps] == ["init", "1: lose", "then settle"]
+    assert steps[-1].state["fund"] < steps[-2].state["fund"]
+
+
+def test_emitted_follow_up_fails_until_the_step_is_fixed(tmp_path: Path) -> None:
+    more = "action lose(x: USD) when x > 0:\n        loss' = loss + x"
+    path = tmp_path / "s.margin"
+    path.write_text(textwrap.dedent(SETTLE.replace("{more}", more)), encoding="utf-8")
+    r = named(run(dsl.load(path), "property"), "property: fund_kept on settle, in reachable states")
+    assert r.counterexample is not None
+    cex = r.counterexample.to_json()
+    assert reproduce(str(path), r.id, r.name, cex) == "step property `fund_kept` is false on this step"
+    path.write_text(path.read_text().replace("fund' = fund - loss", "fund' = fund"), encoding="utf-8")
+    assert reproduce(str(path), r.id, r.name, cex) is None
 
 
 def test_no_follow_up_for_an_action_with_arguments() -> None:
@@ -322,3 +336,37 @@ def test_emitted_test_reproduces_a_step_property_violation(tmp_path: Path) -> No
     assert problem == "step property `pays` is false on this step"
     path.write_text(path.read_text().replace("x * (1 + fee)", "x"), encoding="utf-8")
     assert reproduce(str(path), r.id, r.name, r.counterexample.to_json()) is None
+
+
+# ---- vacuity: a step property true of its own shape checks nothing ------------------------------
+
+
+def test_vacuity_flags_a_step_property_true_of_its_shape_only() -> None:
+    taut = "property taut on withdraw: balance' >= balance or balance' < balance"
+    sp = spec(taut + "\n    property real on withdraw: worth' <= worth")
+    results = run(sp, "vacuity")
+    assert named(results, "vacuity: property taut is not a tautology").verdict is VIOLATED
+    assert named(results, "vacuity: property real is not a tautology").verdict is PROVED
+
+
+# ---- per asset: `x'[BTC]`, a primed per-asset let under `sum` --------------------------------------
+
+ASSETS = """
+    unit USD
+    assets BTC, ETH
+    state bal[assets]: USD where all(a in assets: bal[a] >= 0)
+    let total: USD = sum(a in assets: bal[a])
+    let each[a in assets]: USD = 2 * bal[a]
+    action pay(x: USD) when x > 0 and x <= bal[BTC]:
+        bal'[BTC] = bal[BTC] - x
+    property p on pay: {body}
+"""
+
+
+def test_per_asset_primed_names_both_ways() -> None:
+    good = "bal'[BTC] == bal[BTC] - x and bal'[ETH] == bal[ETH] and total' == total - x and each'[ETH] == each[ETH]"
+    assert named(run(load(ASSETS.replace("{body}", good)), "property"), "property: p on pay").verdict is PROVED
+    bad = load(ASSETS.replace("{body}", "sum(a in assets: each'[a]) > total"))
+    cex = replayed(named(run(bad, "property"), "property: p on pay"))
+    after = cex.steps[1].lets
+    assert sum(after["each"].values()) <= cex.steps[0].lets["total"]

@@ -98,6 +98,26 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
                 bad=f"the premise of {c.kind} `{c.name}` never holds: it is vacuously true",
                 at=c.span,
             )
+    for sp in p.step_properties:
+        # The same question for a step property: both frames free, and its arguments any reals.
+        g0, g1 = cx.enc.frame("any", free=True), cx.enc.frame("any'", free=True)
+        args: dict[str, z3.ExprRef] = {
+            e.sym.name: z3.Real(f"{e.sym.name}!free")
+            for e in ir.walk(sp.expr)
+            if isinstance(e, ir.Var) and e.sym.kind is ir.Kind.ARG
+        }
+        term, ok = cx.enc.formula(sp.expr, g0, args, post=g1)
+        yield cx.witness(
+            "vacuity",
+            f"vacuity: property {sp.name} is not a tautology",
+            [ok, z3.Not(term)],
+            good="with the lets, roles and table lookups it reads left free, some values make it false",
+            bad=(
+                f"step property `{sp.name}` holds whatever the spec says (with every let, role and table lookup"
+                " it reads left free, before and after the step, and any arguments): it checks nothing"
+            ),
+            at=sp.span,
+        )
     if p.role("liquidatable") is not None:
         liq, ok = f.role("liquidatable")
         yield cx.witness(

@@ -44,6 +44,8 @@ class Goal:
     meaning: str  # what a violation means, e.g. "`fund_solvent` fails"
     where: str = ""  # path:line:col of the declaration
     share: Fraction | None = None  # of the query budget, for each of this goal's queries (None: all of it)
+    # A step property's goal: the step that breaks it from a violating frame, shown after the trace.
+    then: Callable[[Context, Frame], Any] | None = None
 
     def holds(self, cx: Context, frame: Frame) -> z3.BoolRef:
         return self.z3_holds(cx, frame)
@@ -226,9 +228,17 @@ def step_property_goals(program: ir.Program, unproved: set[str]) -> list[Goal]:
                     f"a state is reached from which a `{name}` step breaks step property `{sp.name}`",
                     sp.span.where,
                     FOLLOW_UP_SHARE,
+                    _then(action),
                 )
             )
     return out
+
+
+def _then(action: ir.Action) -> Callable[[Context, Frame], Any]:
+    """The transition of `action` from a frame, as the step goal builds it (the same terms)."""
+    from checker.core.steps import action_step
+
+    return lambda cx, frame: action_step(cx.enc, frame, action, f"{frame.tag}>{action.name}")
 
 
 def _step_at_runtime(prop: str, action: str) -> RuntimeHolds:
