@@ -179,6 +179,49 @@ def test_follow_up_finds_a_reachable_violation_with_its_trace() -> None:
     assert steps[-1].state["fund"] < steps[-2].state["fund"]
 
 
+RUNS = """
+    unit USD
+    state fund: USD
+    state cap: USD where cap >= 0
+    state band: USD where band >= 0
+    input px: USD where px > 0
+    action spend(x: USD) when x > 0 and x <= cap:
+        fund' = fund - x
+        cap'  = cap - x
+    env move: px' in [px - band, px + band]
+    {more}
+    init: fund == 0 and cap == 0 and band == 0
+    property fund_kept on spend: fund' >= fund - x and fund' >= fund
+    property still on move: px' == px
+"""
+
+
+def test_follow_up_with_arguments_and_env_choices_proved() -> None:
+    results = run(
+        load(RUNS.replace("{more}", "invariant no_cap: cap == 0\n    invariant no_band: band == 0")), "property"
+    )
+    for name in ("property: fund_kept on spend", "property: still on move"):
+        assert named(results, name).verdict is VIOLATED
+        follow = named(results, f"{name}, in reachable states")
+        assert follow.verdict is PROVED and follow.proof.startswith("inductive"), follow
+
+
+def test_follow_up_with_arguments_and_env_choices_violated() -> None:
+    more = "action raise(y: USD) when y > 0:\n        cap' = cap + y\n"
+    more += "    action widen(y: USD) when y > 0:\n        band' = band + y"
+    results = run(load(RUNS.replace("{more}", more)), "property")
+    spend = named(results, "property: fund_kept on spend, in reachable states")
+    assert spend.verdict is VIOLATED and spend.counterexample is not None and spend.counterexample.replayed
+    steps = spend.counterexample.steps
+    assert [s.label for s in steps] == ["init", "1: raise", "then spend"]
+    assert steps[-1].args["x"] > 0 and steps[-1].state["fund"] < steps[-2].state["fund"]
+    move = named(results, "property: still on move, in reachable states")
+    assert move.verdict is VIOLATED and move.counterexample is not None and move.counterexample.replayed
+    steps = move.counterexample.steps
+    assert [s.label for s in steps] == ["init", "1: widen", "then move"]
+    assert steps[-1].inputs["px"] != steps[-2].inputs["px"]
+
+
 def test_emitted_follow_up_fails_until_the_step_is_fixed(tmp_path: Path) -> None:
     more = "action lose(x: USD) when x > 0:\n        loss' = loss + x"
     path = tmp_path / "s.margin"
@@ -191,7 +234,7 @@ def test_emitted_follow_up_fails_until_the_step_is_fixed(tmp_path: Path) -> None
     assert reproduce(str(path), r.id, r.name, cex) is None
 
 
-def test_no_follow_up_for_an_action_with_arguments() -> None:
+def test_no_follow_up_when_proved_in_one_step() -> None:
     text = SETTLE.replace("{more}", "").replace("fund_kept on settle", "fund_kept on top_up")
     results = run(load(text), "property")
     assert named(results, "property: fund_kept on top_up").verdict is PROVED

@@ -272,6 +272,7 @@ class Replayer:
                 self._agree(f"the state after {label}", state, self._dump(state_obj, self.program.states))
                 self._agree(f"the inputs after {label}", inputs, self._dump(inputs_obj, self.program.inputs))
             view = View(self.engine, p_obj, state_obj, inputs_obj)
+            view.args = args  # after a step: its arguments (or env choices), for predicates about the step
             if not views and scene.args:
                 args = {k: self._num(model, v) for k, v in scene.args.items()}
                 view.args = args

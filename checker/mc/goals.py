@@ -44,8 +44,10 @@ class Goal:
     meaning: str  # what a violation means, e.g. "`fund_solvent` fails"
     where: str = ""  # path:line:col of the declaration
     share: Fraction | None = None  # of the query budget, for each of this goal's queries (None: all of it)
-    # A step property's goal: the step that breaks it from a violating frame, shown after the trace.
+    # A step property's goal: the step that breaks it from a violating frame, shown after the trace,
+    # and the property on the engine for (before, after) views of that step (instead of `runtime_holds`).
     then: Callable[[Context, Frame], Any] | None = None
+    step_holds: Callable[[View, View], bool] | None = None
 
     def holds(self, cx: Context, frame: Frame) -> z3.BoolRef:
         return self.z3_holds(cx, frame)
@@ -54,6 +56,14 @@ class Goal:
         try:
             return bool(self.runtime_holds(view))
         except (view.engine.UndefinedError, TypeError):  # TypeError: a let the engine could not compute
+            return False
+
+    def runtime_step(self, before: View, after: View) -> bool:
+        """A step goal on the engine: the step from `before` to `after` satisfies the property."""
+        assert self.step_holds is not None
+        try:
+            return bool(self.step_holds(before, after))
+        except (before.engine.UndefinedError, TypeError):
             return False
 
 
@@ -195,62 +205,74 @@ def reachable_goals(program: ir.Program, check_ids: set[str]) -> list[Goal]:
 
 
 def step_property_goals(program: ir.Program, unproved: set[str]) -> list[Goal]:
-    """Step properties over runs: every step from a reachable state satisfies the property.
+    """Step properties over runs: every step taken from a reachable state satisfies the property.
 
-    For each step-property result in `unproved` (by name) whose step is an action without
-    arguments, the goal on a frame f is "if the action can be taken from f, the step satisfies
-    the property": (guard ∧ def ∧ free) ⇒ (def(c) ∧ c), with no free variable, since the step's
-    next frame is a function of f. An action with arguments or an env move would need a `ForAll`
-    over its arguments or choices, which induction cannot assume and a replayed trace cannot
-    confirm; such step properties get no follow-up (spec/checks.md says so).
+    For each step-property result in `unproved` (by name), the goal on a frame f says "the step T
+    from f satisfies c": (guard_T ∧ def_T ∧ free_T [∧ Win(f')]) ⇒ (def(c) ∧ c)(f, args, f'), with T's
+    arguments (or env choices) fresh constants named after f. The statement meant is "for all
+    arguments"; the model checker only ever asserts the goal's negation (there the fresh constants
+    are the violating arguments: exactly "some arguments break c") or assumes the goal as a
+    hypothesis, where "for some arguments c holds" is weaker than the truth and so sound to assume.
+    A violation is replayed by taking T with the solver's arguments on the engine (`then`).
     """
     from checker.checks.steps import result_name
-    from checker.core.steps import action_step
 
+    steps: dict[str, ir.Action | ir.Env] = {a.name: a for a in program.actions}
+    steps.update({e.name: e for e in program.envs})
     out: list[Goal] = []
     for sp in program.step_properties:
         for name in sp.steps:
-            action = next((a for a in program.actions if a.name == name), None)
-            if action is None or action.args or result_name(sp, name) not in unproved:
+            if result_name(sp, name) not in unproved:
                 continue
+            step = steps[name]
 
-            def holds(cx: Context, frame: Frame, sp: ir.StepProperty = sp, action: ir.Action = action) -> z3.BoolRef:
-                t = action_step(cx.enc, frame, action, f"{frame.tag}>{action.name}")
-                term, ok = cx.enc.formula(sp.expr, frame, post=t.post)
-                return z3.Implies(z3.And(t.guard, t.defined, t.free), z3.And(ok, term))
+            def holds(
+                cx: Context, frame: Frame, sp: ir.StepProperty = sp, step: ir.Action | ir.Env = step
+            ) -> z3.BoolRef:
+                from checker.checks.steps import _input_wheres
+
+                t = _then(step)(cx, frame)
+                locals_ = dict(t.args) if isinstance(step, ir.Action) else {}
+                term, ok = cx.enc.formula(sp.expr, frame, locals_, post=t.post)
+                after = [_input_wheres(cx, t.post)] if isinstance(step, ir.Env) else []
+                return z3.Implies(z3.And(t.guard, t.defined, t.free, *after), z3.And(ok, term))
 
             out.append(
                 Goal(
                     f"{result_name(sp, name)}, in reachable states",
                     "property",
                     holds,
-                    _step_at_runtime(sp.name, action.name),
+                    lambda v: True,  # not used: `step_holds` checks the step `then` adds to the trace
                     f"a state is reached from which a `{name}` step breaks step property `{sp.name}`",
                     sp.span.where,
                     FOLLOW_UP_SHARE,
-                    _then(action),
+                    _then(step),
+                    _step_at_runtime(sp.name),
                 )
             )
     return out
 
 
-def _then(action: ir.Action) -> Callable[[Context, Frame], Any]:
-    """The transition of `action` from a frame, as the step goal builds it (the same terms)."""
-    from checker.core.steps import action_step
+def _then(step: ir.Action | ir.Env) -> Callable[[Context, Frame], Any]:
+    """The transition of `step` from a frame, its arguments named after the frame (the same terms each time)."""
+    from checker.core.steps import action_step, env_step
 
-    return lambda cx, frame: action_step(cx.enc, frame, action, f"{frame.tag}>{action.name}")
+    def then(cx: Context, frame: Frame) -> Any:
+        tag = f"{frame.tag}>{step.name}"
+        return (
+            action_step(cx.enc, frame, step, tag) if isinstance(step, ir.Action) else env_step(cx.enc, frame, step, tag)
+        )
+
+    return then
 
 
-def _step_at_runtime(prop: str, action: str) -> RuntimeHolds:
-    """On the engine: the argument-free action, taken from the view, satisfies the compiled step property."""
+def _step_at_runtime(prop: str) -> Callable[[View, View], bool]:
+    """On the engine: the compiled step property, on the replayed step from `before` to `after`."""
 
-    def holds(v: View) -> bool:
-        eng = v.engine
-        try:
-            after = getattr(eng, eng.STEPS[action])(v.params, v.state, v.inputs)
-        except (eng.GuardError, eng.UndefinedError):
-            return True  # the step cannot be taken here (the solver's side: guard, def or free fails)
-        return bool(getattr(eng, eng.FORMULAS[f"step:{prop}"])(v.params, v.state, v.inputs, {}, after, v.inputs))
+    def holds(before: View, after: View) -> bool:
+        eng = before.engine
+        fn = getattr(eng, eng.FORMULAS[f"step:{prop}"])
+        return bool(fn(before.params, before.state, before.inputs, after.args, after.state, after.inputs))
 
     return holds
 

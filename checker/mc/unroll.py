@@ -102,10 +102,10 @@ def violation(
             f"bounded, depth {d}",
         )
     scene = u.scene(model, d - 1, last) if last is not None else u.scene(model, 0)
-    at = -1
-    if g.then is not None:  # a step property: show the step that breaks it (a function of the last frame)
+    broken = lambda views: not g.runtime(views[-1])  # noqa: E731
+    if g.then is not None:  # a step property: show the step that breaks it, with the solver's arguments
         t = g.then(cx, scene.frames[-1][1])
         scene.frames.append((f"then {t.step.name}", t.post, t))
-        at = -2
-    cex = cx.replayer.replay(model, scene, lambda views: not g.runtime(views[at])) if cx.options.replay else None
+        broken = lambda views: not g.runtime_step(views[-2], views[-1])  # noqa: E731
+    cex = cx.replayer.replay(model, scene, broken) if cx.options.replay else None
     return CheckResult(g.check, g.name, Verdict.VIOLATED, seconds, reason, f"bounded, depth {d}", cex)
