@@ -211,9 +211,7 @@ class Portfolio:
         commands = commands or {}
         # The rank is fixed whatever order the caller lists the engines in (unknown names rank last).
         ranked = sorted(engines, key=lambda e: RANK.index(e) if e in RANK else len(RANK))
-        self._members = [
-            _Member(e, commands.get(e, [sys.executable, "-m", "checker.solve.worker", e])) for e in ranked
-        ]
+        self._members = [_Member(e, commands.get(e, [sys.executable, "-m", "checker.solve.worker", e])) for e in ranked]
         self.warnings: list[str] = []
         self._lock = threading.Lock()
         self._at_exit = False
