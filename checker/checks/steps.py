@@ -44,7 +44,7 @@ def step_properties(cx: Context) -> Iterator[CheckResult]:
             else:
                 t = env_step(cx.enc, f0, step, "after")
                 locals_ = {}
-                after_inputs = [_input_wheres(cx, t.post)]
+                after_inputs = [cx.input_wheres(t.post)]
             term, ok = cx.enc.formula(sp.expr, f0, locals_, post=t.post)
             key = f"step:{sp.name}"
             yield cx.ask(
@@ -67,14 +67,3 @@ def _fails(engine: Any, key: str, before: View, after: View) -> bool:
         return bool(fn(before.params, before.state, before.inputs, before.args, after.state, after.inputs))
 
     return raises(run, engine) or not run()
-
-
-def _input_wheres(cx: Context, frame: Any) -> z3.BoolRef:
-    """The inputs' `where`s in `frame` (every frame of a run satisfies them)."""
-    inputs = {s.name for s in cx.program.inputs}
-    parts = []
-    for c in cx.program.wheres:
-        if c.name in inputs:
-            term, ok = cx.enc.formula(c.expr, frame)
-            parts += [ok, term]
-    return z3.And(*parts) if parts else z3.BoolVal(True)

@@ -112,6 +112,16 @@ class Context:
         """Parameters in their space, and `frame` a state that satisfies every `where`."""
         return [*self.params, frame.where()]
 
+    def input_wheres(self, frame: Frame) -> z3.BoolRef:
+        """The inputs' `where`s in `frame` (every frame of a run satisfies them: they describe the market)."""
+        inputs = {s.name for s in self.program.inputs}
+        parts = []
+        for c in self.program.wheres:
+            if c.name in inputs:
+                term, ok = self.enc.formula(c.expr, frame)
+                parts += [ok, term]
+        return z3.And(*parts) if parts else z3.BoolVal(True)
+
     def role(self, frame: Frame, name: str) -> tuple[z3.ExprRef, z3.BoolRef]:
         return frame.role(name)
 

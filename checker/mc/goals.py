@@ -229,12 +229,10 @@ def step_property_goals(program: ir.Program, unproved: set[str]) -> list[Goal]:
             def holds(
                 cx: Context, frame: Frame, sp: ir.StepProperty = sp, step: ir.Action | ir.Env = step
             ) -> z3.BoolRef:
-                from checker.checks.steps import _input_wheres
-
                 t = _then(step)(cx, frame)
                 locals_ = dict(t.args) if isinstance(step, ir.Action) else {}
                 term, ok = cx.enc.formula(sp.expr, frame, locals_, post=t.post)
-                after = [_input_wheres(cx, t.post)] if isinstance(step, ir.Env) else []
+                after = [cx.input_wheres(t.post)] if isinstance(step, ir.Env) else []
                 return z3.Implies(z3.And(t.guard, t.defined, t.free, *after), z3.And(ok, term))
 
             out.append(

@@ -18,13 +18,7 @@ from checker.mc.goals import Goal
 
 
 def input_wheres(cx: Context, frame: Frame) -> z3.BoolRef:
-    inputs = {s.name for s in cx.program.inputs}
-    parts = []
-    for c in cx.program.wheres:
-        if c.name in inputs:
-            term, ok = cx.enc.formula(c.expr, frame)
-            parts += [ok, term]
-    return z3.And(*parts) if parts else z3.BoolVal(True)
+    return cx.input_wheres(frame)
 
 
 def _same(a: Frame, b: Frame) -> z3.BoolRef:
