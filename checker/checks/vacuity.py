@@ -12,6 +12,7 @@ from checker.core.replay import Scene
 from checker.core.results import CheckResult
 from checker.core.steps import action_step, env_step
 from dsl import ir
+from dsl.diagnostics import Span
 
 
 def vacuity(cx: Context) -> Iterator[CheckResult]:
@@ -77,16 +78,8 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
         # the user wants proved; only one true of its own shape, whatever they define, checks nothing.
         g = cx.enc.frame("any", free=True)
         term, ok = cx.enc.formula(c.expr, g)
-        yield cx.witness(
-            "vacuity",
-            f"vacuity: {c.kind} {c.name} is not a tautology",
-            [ok, z3.Not(term)],
-            good="with the lets, roles and table lookups it reads left free, some values make it false",
-            bad=(
-                f"{c.kind} `{c.name}` holds whatever the spec says (with every let, role and table lookup"
-                " it reads left free, and no range, `assume` or `where`): it checks nothing"
-            ),
-            at=c.span,
+        yield _not_a_tautology(
+            cx, f"{c.kind} {c.name}", f"{c.kind} `{c.name}`", ok, term, c.span, "and no range, `assume` or `where`"
         )
         if isinstance(c.expr, ir.BoolOp) and c.expr.op == "implies":
             lhs, okl = cx.enc.formula(c.expr.left, f)
@@ -107,16 +100,14 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             if isinstance(e, ir.Var) and e.sym.kind is ir.Kind.ARG
         }
         term, ok = cx.enc.formula(sp.expr, g0, args, post=g1)
-        yield cx.witness(
-            "vacuity",
-            f"vacuity: property {sp.name} is not a tautology",
-            [ok, z3.Not(term)],
-            good="with the lets, roles and table lookups it reads left free, some values make it false",
-            bad=(
-                f"step property `{sp.name}` holds whatever the spec says (with every let, role and table lookup"
-                " it reads left free, before and after the step, and any arguments): it checks nothing"
-            ),
-            at=sp.span,
+        yield _not_a_tautology(
+            cx,
+            f"property {sp.name}",
+            f"step property `{sp.name}`",
+            ok,
+            term,
+            sp.span,
+            "before and after the step, and any arguments",
         )
     if p.role("liquidatable") is not None:
         liq, ok = f.role("liquidatable")
@@ -148,3 +139,20 @@ def properties(cx: Context) -> Iterator[CheckResult]:
             f"property `{c.name}` ({c.span.where}) fails in this state",
             at=c.span,
         )
+
+
+def _not_a_tautology(
+    cx: Context, name: str, shown: str, ok: z3.BoolRef, term: z3.BoolRef, span: Span, free_too: str
+) -> CheckResult:
+    """Some values of what `term` reads (lets, roles and lookups left free) make it false: it checks something."""
+    return cx.witness(
+        "vacuity",
+        f"vacuity: {name} is not a tautology",
+        [ok, z3.Not(term)],
+        good="with the lets, roles and table lookups it reads left free, some values make it false",
+        bad=(
+            f"{shown} holds whatever the spec says (with every let, role and table lookup it reads left free, "
+            f"{free_too}): it checks nothing"
+        ),
+        at=span,
+    )
