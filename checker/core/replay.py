@@ -119,11 +119,36 @@ def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], budget: Bud
 
 
 _ROUNDING_RLIMIT = 200_000  # Z3 resource units per rounding attempt (a few ms on a small query)
-_ROUNDING_TRIES = 16  # attempts per counterexample
+_ROUNDING_TRIES = 48  # attempts per counterexample (each metered: about 0.1 s at most)
+_ROUNDING_SAFETY_MS = 5000  # a safety net only: every attempt measured ends on its work limit within 2 s
 
 
 def _rational(v: z3.ExprRef) -> bool:
     return bool(z3.is_rational_value(v) or z3.is_int_value(v) or z3.is_true(v) or z3.is_false(v))
+
+
+def rounding_solvers(ctx: z3.Context, query: str) -> list[z3.Solver]:
+    """The solvers that try each rounding pin, in order, each loaded with `query` (SMT-LIB text).
+
+    The cheap configuration (linearisation only): with values pinned the query is nearly linear, and
+    its work is metered, so the bound is a work limit rather than a clock and rounding is the same
+    on any machine; the clock is only a safety net (an attempt it stops counts as failed, and the
+    values stay less round, never wrong).
+    Where linearisation alone cannot tell (unknown), Z3's SMT core with its nonlinear reasoning
+    decides, on the same work limit: with the cheap solver alone most pins were refused as unknown,
+    and counterexamples left the spec's defaults for odd values (1/512).
+    Z3's Horner and Groebner passes in that core barely count their work (measured on a cross-margin
+    counterexample: 5-26 s for one attempt of under 200,000 units), so the clock, not the work limit,
+    ended those attempts and counterexamples differed with machine speed; without them every attempt
+    measured ends on its work limit, and 48 attempts instead of 16 more than make up the roundness.
+    """
+    smt = z3.With(z3.Tactic("smt", ctx=ctx), **{"arith.nl.horner": False, "arith.nl.grobner": False})
+    solvers = [cheap_solver(ctx), smt.solver()]
+    for solver in solvers:
+        solver.set("rlimit", _ROUNDING_RLIMIT)
+        solver.set("timeout", _ROUNDING_SAFETY_MS)
+        solver.from_string(query)  # as text, like every query (see `smt2`)
+    return solvers
 
 
 def readable_model(
@@ -142,18 +167,7 @@ def readable_model(
     # Parameters first: pinning them to their defaults makes the rest of the query easier.
     consts = sorted(free_constants(assertions), key=lambda c: (str(c) not in preferred, str(c)))
     ctx = z3.Context()
-    # The cheap configuration (linearisation only): with values pinned the query is nearly linear, and
-    # its work is metered, so the bound is a work limit rather than a clock and rounding is the same
-    # on any machine; the clock is only a safety net (an attempt it stops counts as failed, and the
-    # values stay less round, never wrong).
-    # Where linearisation alone cannot tell (unknown), Z3's SMT core with its nonlinear reasoning
-    # (still no nlsat) decides, on the same work limit: with the cheap solver alone most pins were
-    # refused as unknown, and counterexamples left the spec's defaults for odd values (1/512).
-    solvers = [cheap_solver(ctx), z3.Tactic("smt", ctx=ctx).solver()]
-    for solver in solvers:
-        solver.set("rlimit", _ROUNDING_RLIMIT)
-        solver.set("timeout", 5000)
-        solver.from_string(smt2(assertions))  # as text, like every query (see `smt2`)
+    solvers = rounding_solvers(ctx, smt2(assertions))
     current: z3.ModelRef | None = None  # the latest model found, in `ctx`; it satisfies every pin so far
     tries = 0
     for c in consts:

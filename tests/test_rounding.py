@@ -1,0 +1,51 @@
+"""Counterexample rounding (`checker.core.replay.readable_model`) is bounded by work, not by the clock.
+
+The two queries in tests/data are rounding attempts from the cross-margin example's counterexample
+(`examples/bad/cross_collateral_haircut_too_small.margin`, `invariant: fund_solvent`): one pin added
+to the violation. With Z3's Horner pass (the first) or its Groebner pass (the second) on, the SMT
+core ran 5-26 s on each while counting under the 200,000 units allowed, so the 5 s safety net
+decided, and the counterexample printed depended on the machine's speed.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import z3
+
+from checker.core import replay
+from checker.core.encode import q
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("name", ["rounding_horner.smt2", "rounding_grobner.smt2"])
+def test_a_rounding_attempt_ends_on_its_work_limit(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A safety net far beyond what the work limit allows: if an attempt still ends on the clock,
+    # its work is not metered and the rounding depends on the machine.
+    monkeypatch.setattr(replay, "_ROUNDING_SAFETY_MS", 120_000)
+    ctx = z3.Context()
+    for solver in replay.rounding_solvers(ctx, (DATA / name).read_text()):
+        answer = solver.check()
+        if answer != z3.unknown:
+            break
+        reason = solver.reason_unknown()
+        assert "timeout" not in reason
+        used = int(solver.statistics().get_key_value("rlimit count"))
+        # "canceled" is how Z3 reports its own resource limit here; an incomplete theory stops early.
+        assert used >= replay._ROUNDING_RLIMIT or "incomplete" in reason, (used, reason)
+
+
+def test_readable_model_rounds_and_keeps_the_violation() -> None:
+    x, y, p = z3.Reals("x y p")
+    assertions = [x * y > 1, x > 0, y > 0, p >= Fraction(1, 10), p <= 1, x * p < 2]
+    s = z3.Solver()
+    s.add(*assertions, x == q(Fraction(7, 3)), y == q(Fraction(13, 17)))
+    assert s.check() == z3.sat
+    model = replay.readable_model(s.model(), assertions, {"p": Fraction(1, 2)})
+    values = {str(c): model.eval(c, model_completion=True) for c in (x, y, p)}
+    assert all(z3.is_true(model.eval(a)) for a in assertions)
+    assert values["p"].as_fraction() == Fraction(1, 2)  # the parameter's default
+    assert values["x"].as_fraction().denominator == 1  # a whole number
