@@ -41,6 +41,7 @@ _ENGINE_NAMES = frozenset(
         "Decimal",
         "Mapping",
         "Iterator",
+        "Any",
         "GuardError",
         "UndefinedError",
         "ASSETS",
@@ -371,6 +372,7 @@ class _Gen:
             "from dataclasses import dataclass, field, replace",
             "from decimal import Decimal",
             "from fractions import Fraction",
+            "from typing import Any",
             "",
             f"SPEC_TITLE = {p.title!r}",
             f"SPEC_PATH = {p.source.path!r}",
@@ -417,11 +419,12 @@ class _Gen:
             out += ["", "", "@dataclass(frozen=True, slots=True)", f"class {cls}:", _doc(f"The spec's {doc}."), ""]
             for sym in syms:
                 f = self.fields.get("f", sym.name)
-                out.append(f"    {f}: Mapping[str, Fraction]" if sym.indexed else f"    {f}: Fraction")
+                kind = "bool" if sym.ty == BOOL else "Fraction"
+                out.append(f"    {f}: Mapping[str, {kind}]" if sym.indexed else f"    {f}: {kind}")
             out += ["", "    def __post_init__(self) -> None:"]
             convs = [
                 f"        object.__setattr__(self, {self.fields.get('f', s.name)!r}, "
-                f"{'_qmap' if s.indexed else '_q'}(self.{self.fields.get('f', s.name)}, {s.name!r}))"
+                f"{_converter(s)}(self.{self.fields.get('f', s.name)}, {s.name!r}))"
                 for s in syms
             ]
             out += convs or ["        pass"]
@@ -662,7 +665,7 @@ class _Gen:
             parts = grouped.setdefault(u.sym, [])
             match u.index:
                 case None:
-                    parts.append(f"Fraction({value})")
+                    parts.append(f"bool({value})" if u.sym.ty == BOOL else f"Fraction({value})")
                 case ir.AssetName(name=asset):
                     if not parts:
                         parts.append(f"**{'state' if u.sym.kind is ir.Kind.STATE else 'inputs'}.{f}")
@@ -743,6 +746,13 @@ class _Gen:
             out.append(f"    return (replace(state{kwargs['state']}), replace(inputs{kwargs['inputs']}))")
             out += ["", ""]
         return out
+
+
+def _converter(sym: ir.Symbol) -> str:
+    """The runtime function that checks and converts a value given for state or input `sym`."""
+    if sym.ty == BOOL:
+        return "_bmap" if sym.indexed else "_b"
+    return "_qmap" if sym.indexed else "_q"
 
 
 def _doc(text: str, indent: str = "    ") -> str:

@@ -167,6 +167,14 @@ class _Elaborator:
     def _declare_unit(self, n: ast.Ident) -> None:
         if self._reserved(n):
             return
+        if n.name == "bool":
+            self.error(
+                "reserved",
+                "`bool` is the built-in type of conditions, not a unit",
+                n.span,
+                "remove it from the `unit` line; declare a flag directly: `state paused: bool`",
+            )
+            return
         if n.name in self.units:
             first = self.units[n.name]
             if first is None:
@@ -284,6 +292,15 @@ class _Elaborator:
     def _unit_name(self, n: ast.Ident) -> Dim:
         if n.name == "rate":
             return RATE
+        if n.name == "bool":
+            self.error(
+                "not-a-unit",
+                "`bool` is not a unit here",
+                n.span,
+                "only a whole state, input or let can be bool (`state paused: bool`); a parameter, an "
+                "argument, a table column or a compound unit is a number",
+            )
+            return RATE
         if n.name not in self.units:
             self.error(
                 "unknown-unit",
@@ -386,7 +403,8 @@ class _Elaborator:
     def _var(self, d: ast.VarDecl) -> ir.Symbol:
         indexed = d.indexed is not None and self._set(d.indexed)
         kind = ir.Kind.STATE if d.kind == "state" else ir.Kind.INPUT
-        return self._symbol(kind, d.name, self._unit(d.unit), indexed)
+        is_bool = isinstance(d.unit, ast.UnitName) and d.unit.name.name == "bool"
+        return self._symbol(kind, d.name, BOOL if is_bool else self._unit(d.unit), indexed)
 
     def _table(self, d: ast.TableDecl) -> None:
         arg_ty = self._unit(d.arg_unit)
@@ -733,6 +751,17 @@ class _Elaborator:
             return None
         sym, index, rhs_ctx = resolved
         self._once(sym, index, stmt.target.span, assigned, f"action `{action}`")
+        if sym.ty == BOOL:
+            flag = self._expr(stmt.expr, rhs_ctx)
+            if flag.ty not in (BOOL, ERROR):
+                self.error(
+                    "unit-mismatch",
+                    f"`{sym.name}` is bool but the value assigned is a quantity ({_show(flag.ty)})",
+                    stmt.expr.span,
+                    f"assign a condition: `true`, `false`, `not {sym.name}` or a comparison such as `equity < 0`",
+                )
+                flag = ir.BoolConst(False)
+            return ir.Update(sym, index, flag, stmt.span)
         expr = self._numeric(stmt.expr, rhs_ctx)
         if unify(sym.ty, expr.ty) is None:
             self.error(
@@ -776,6 +805,14 @@ class _Elaborator:
             if resolved is None:
                 continue
             sym, index, item_ctx = resolved
+            if sym.ty == BOOL:
+                self.error(
+                    "bad-assignment",
+                    f"`{sym.name}` is bool: an env move chooses a number in a range",
+                    item.target.span,
+                    f"change `{sym.name}` in an action (`{sym.name}' = not {sym.name}`)",
+                )
+                continue
             self._once(sym, index, item.target.span, assigned, f"env move `{d.name.name}`")
             lo = self._numeric(item.lo, item_ctx)
             hi = self._numeric(item.hi, item_ctx)
@@ -820,9 +857,11 @@ class _Elaborator:
     def _numeric(self, e: ast.Expr, ctx: _Ctx) -> ir.Expr:
         out = self._expr(e, ctx)
         if out.ty == BOOL:
+            named = out.x if isinstance(out, ir.Next) else out
+            what = f"`{named.sym.name}` is a flag (bool)" if isinstance(named, ir.Var) else "this is a condition"
             self.error(
                 "not-a-quantity",
-                "a quantity is needed here, but this is a condition",
+                f"a quantity is needed here, but {what}",
                 e.span,
                 "use `if <condition> then <a> else <b>` to choose between amounts",
             )
@@ -864,6 +903,19 @@ class _Elaborator:
                 la, lb = self._expr(a, ctx), self._expr(b, ctx)
                 if op in ("<", "<=", ">", ">=") and (la.ty == BOOL or lb.ty == BOOL):
                     self.error("not-a-quantity", f"`{op}` compares quantities, not conditions", e.span)
+                elif (la.ty == BOOL) != (lb.ty == BOOL) and ERROR not in (la.ty, lb.ty):
+                    flag, (other, other_ir) = (a, (b, lb)) if la.ty == BOOL else (b, (a, la))
+                    self.error(
+                        "unit-mismatch",
+                        f"cannot compare a condition with a quantity ({_show(other_ir.ty)})",
+                        e.span,
+                        "a condition is `true` or `false`: use it as it is (`paused`, `not paused`), "
+                        "or compare it with another condition",
+                        [
+                            Label(flag.span, "this is a condition (bool)"),
+                            Label(other.span, f"this is {_show(other_ir.ty)}"),
+                        ],
+                    )
                 elif unify(la.ty, lb.ty) is None:
                     self._mismatch("cannot compare", la, a, lb, b, e.span, "with")
                 return ir.Cmp(op, la, lb)

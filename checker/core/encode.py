@@ -37,6 +37,11 @@ def q(value: Fraction | int) -> z3.ArithRef:
     return z3.RealVal(f"{f.numerator}/{f.denominator}") if f.denominator != 1 else z3.RealVal(f.numerator)
 
 
+def literal(value: Fraction | bool) -> z3.ExprRef:
+    """A Z3 constant for a state's or input's value: a Bool for a flag, else an exact rational."""
+    return z3.BoolVal(value) if isinstance(value, bool) else q(value)
+
+
 @dataclass(frozen=True)
 class Obligation:
     """A partial operation at `span`: whenever `path` holds, `ok` must hold."""
@@ -69,8 +74,10 @@ class Frame:
                 key = (sym.name, asset)
                 if overrides is not None and key in overrides:
                     self.vars[key] = overrides[key]
-                else:
+                elif is_numeric(sym.ty):
                     self.vars[key] = z3.Real(enc.varname(sym.name, asset, tag))
+                else:
+                    self.vars[key] = z3.Bool(enc.varname(sym.name, asset, tag))
         self._lets: dict[tuple[str, str | None], tuple[z3.ExprRef, z3.BoolRef]] = {}
         self._lookups: dict[tuple[str, int, int], tuple[z3.ArithRef, z3.ArithRef]] = {}
         self.obligations: list[tuple[ir.Let, Obligation]] = []
