@@ -150,3 +150,31 @@ def test_the_printer_round_trips_flags() -> None:
         printed = module_to_source(module)
         assert "state paused: bool" in printed and "paused' = not paused" in printed
         assert parse(SourceFile("printed", printed)) == module
+
+
+def test_every_check_accepts_a_flag_in_the_margin_rules() -> None:
+    """A flag read by the maintenance requirement and a guard: every built-in check runs (the
+    requirement-monotone check once took the flag for a position size and crashed), and every
+    violation is replayed on the engine."""
+    text = (ROOT / "tests" / "data" / "perpetual.margin").read_text(encoding="utf-8")
+    edits = [
+        ("state insurance: USD\n", "state insurance: USD\nstate paused: bool\n"),
+        (
+            "    maintenance = notional * tier_rate - tier_amount",
+            "    maintenance = if paused then notional * tier_rate else notional * tier_rate - tier_amount",
+        ),
+        ("action open(q: BTC) when initial", "action open(q: BTC) when not paused and initial"),
+        ("init: size == 0 and insurance >= 0", "init: not paused and size == 0 and insurance >= 0"),
+    ]
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new)
+    text += "action pause:\n    paused' = equity < 0\n"
+    configure(0)
+    results = list(run_checks(load(text), Options(depth=2)))
+    assert {r.name for r in results} >= {"requirement-monotone: maintenance", "conservation: value by pause"}
+    assert all(r.verdict is not Verdict.UNKNOWN for r in results), [
+        r.name for r in results if r.verdict is Verdict.UNKNOWN
+    ]
+    violated = [r for r in results if r.verdict is Verdict.VIOLATED]
+    assert violated and all(r.counterexample is not None and r.counterexample.replayed for r in violated)
