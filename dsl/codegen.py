@@ -278,6 +278,8 @@ class _Gen:
             case ir.Quant(kind=k, var=v, body=b):
                 py = self.bound(v)
                 return f"{k}({sub(b, {**scope, v: py})} for {py} in ASSETS)", _ATOM
+            case ir.RowCell():
+                return self.const(e.value), _ATOM  # a cell written in the table (its origin is in the IR)
             case ir.TableCall(table=t, arg=a, column=c):
                 return f"_lookup_{self.local(t.name)}({sub(a, scope)})[{c}]", _ATOM
             case ir.Next(x=ir.Var(sym=sym, index=index)):

@@ -19,6 +19,7 @@ from fractions import Fraction
 
 from dsl import ast, ir
 from dsl.diagnostics import Diagnostic, Label, Severity, SourceFile, Span, SpecError, did_you_mean
+from dsl.printer import number_to_source
 from dsl.units import BOOL, ERROR, POLY, RATE, Dim, ErrorType, PolyType, Ty, as_dim, unify
 
 BUILTINS = ("abs", "min", "max", "round_down", "round_up")
@@ -57,6 +58,7 @@ class _Elaborator:
         self.global_spans: dict[str, Span] = {}
         self.symbols: dict[str, ir.Symbol] = {}
         self.tables: dict[str, ir.Table] = {}
+        self.table_columns: dict[str, tuple[ast.Ident | None, ...]] = {}  # the result columns' names, if any
         self.let_decls: dict[str, ast.LetDecl | ast.RoleDef | tuple[ast.TupleLetDecl, int]] = {}
         self.lets: dict[str, ir.Let] = {}
         self.let_order: list[ir.Let] = []
@@ -427,6 +429,26 @@ class _Elaborator:
             rows.append(ir.Row(lo, hi, tuple(v.value for v in r.values), r.span))
         table = ir.Table(d.name.name, arg_ty, results, tuple(rows), d.span)
         self.tables[d.name.name] = table
+        self.table_columns[d.name.name] = d.columns or (None,) * len(results)
+        seen: dict[str, Span] = {}
+        for col in d.columns:
+            if col is None:
+                continue
+            if col.name in ("lower", "upper"):
+                self.error(
+                    "reserved",
+                    f"`{col.name}` names a row's bound, not a result column",
+                    col.span,
+                    "pick another name for the column",
+                )
+            elif col.name in seen:
+                self.error(
+                    "duplicate",
+                    f"table `{d.name.name}` has two columns named `{col.name}`",
+                    col.span,
+                    labels=[Label(seen[col.name], "first named here")],
+                )
+            seen[col.name] = col.span
 
     # ---- lets and roles
     def _let(self, name: str) -> ir.Let | None:
@@ -878,6 +900,8 @@ class _Elaborator:
                 return self._ref(e, ctx)
             case ast.Call():
                 return self._call(e, ctx)
+            case ast.RowRef():
+                return self._row_cell(e, ctx)
             case ast.Quant(kind=kind, var=var, set=s, body=body):
                 if self._reserved(var):
                     pass
@@ -1122,6 +1146,74 @@ class _Elaborator:
             else:
                 ty = joined
         return ir.MinMax(f, tuple(args), ty or POLY)
+
+    def _row_cell(self, e: ast.RowRef, ctx: _Ctx) -> ir.Expr:
+        """`table[N].cell`: a bound or result of row N (from 1), with the unit it has in the table."""
+        fallback = ir.Const(Fraction(0), ERROR)
+        name = e.table.name
+        table = self.tables.get(name)
+        if table is None:
+            if name in self.globals or name in ctx.scope or name in self.units or name in self.assets:
+                self.error(
+                    "not-a-table",
+                    f"`{name}` is not a table: `{name}[{number_to_source(e.row)}].{e.cell.name}` names a cell of "
+                    "a table's row",
+                    e.table.span,
+                )
+            else:
+                self.error(
+                    "undefined", f"undefined table `{name}`", e.table.span, did_you_mean(name, list(self.tables))
+                )
+            return fallback
+        n = len(table.rows)
+        if e.row.denominator != 1 or not 1 <= e.row <= n:
+            self.error(
+                "unknown-row",
+                f"table `{name}` has {n} row{'s' * (n != 1)}; there is no row {number_to_source(e.row)}",
+                e.span,
+                f"rows are numbered from 1 in the order they are written: `{name}[1]` to `{name}[{n}]`",
+                [Label(table.span, "the table is declared here")],
+            )
+            return fallback
+        row = int(e.row) - 1
+        cell = e.cell.name
+        if cell in ("lower", "upper"):
+            bound = table.rows[row].lo if cell == "lower" else table.rows[row].hi
+            if bound is None:
+                written = "-inf" if cell == "lower" else "inf"
+                self.error(
+                    "infinite-bound",
+                    f"the {cell} bound of row {row + 1} of table `{name}` is `{written}`, not a number",
+                    e.span,
+                    "only a finite bound can be used as a number",
+                    [Label(table.rows[row].span, f"row {row + 1}")],
+                )
+                return fallback
+            return ir.RowCell(table, row, cell, -1, table.arg_ty, e.span)
+        columns = self.table_columns[name]
+        names = [c.name for c in columns if c is not None]
+        if cell in names:
+            column = [c.name if c is not None else None for c in columns].index(cell)
+        elif cell == "value" and columns == (None,):
+            column = 0  # a single unnamed result column is the row's `value`
+        else:
+            if names:
+                hint = did_you_mean(cell, [*names, "lower", "upper"]) or (
+                    f"its cells are `lower`, `upper` and the named columns {', '.join(f'`{c}`' for c in names)}"
+                )
+            elif len(columns) == 1:
+                hint = did_you_mean(cell, ["value", "lower", "upper"]) or "its cells are `lower`, `upper` and `value`"
+            else:
+                hint = (
+                    "its result columns have no names: name them in the table's header, e.g. `-> ("
+                    + ", ".join(f"c{i + 1}: {ty}" for i, ty in enumerate(table.result_tys))
+                    + ")`"
+                )
+            self.error("unknown-column", f"table `{name}` has no column `{cell}`", e.cell.span, hint)
+            return fallback
+        if column >= len(table.rows[row].values):
+            return fallback  # the row has too few values: reported as `table-arity`
+        return ir.RowCell(table, row, "value", column, table.result_tys[column], e.span)
 
     def _table_arg(self, table: ir.Table, e: ast.Call, ctx: _Ctx, report: bool) -> ir.Expr:
         if len(e.args) != 1:
