@@ -20,10 +20,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from checking import load
+from checking import load, named, run
 from test_bmc import replay_on_engine
 
 from checker import Options, Verdict, configure
+from checker.emitted import reproduce
 from checker.run import run_checks
 from dsl.diagnostics import SourceFile
 from dsl.parser import parse
@@ -178,3 +179,24 @@ def test_every_check_accepts_a_flag_in_the_margin_rules() -> None:
     ]
     violated = [r for r in results if r.verdict is Verdict.VIOLATED]
     assert violated and all(r.counterexample is not None and r.counterexample.replayed for r in violated)
+
+
+def test_a_step_property_reads_a_flag_before_and_after() -> None:
+    text = GUARDED + "property pause_sets on pause: paused' and not paused\n"
+    text += "property resume_keeps on resume: paused' == paused\n"
+    results = run(load(text), "property")
+    assert named(results, "property: pause_sets on pause").verdict is Verdict.PROVED
+    r = named(results, "property: resume_keeps on resume")
+    assert r.verdict is Verdict.VIOLATED and r.counterexample is not None and r.counterexample.replayed
+    before, after = r.counterexample.steps[0], r.counterexample.steps[-1]
+    assert (before.state["paused"], after.state["paused"]) == (True, False)
+
+
+def test_an_emitted_test_rebuilds_flags(tmp_path: Path) -> None:
+    spec = tmp_path / "pause.margin"
+    spec.write_text(UNGUARDED, encoding="utf-8")
+    r = _frozen(UNGUARDED)
+    cex = r.counterexample.to_json()  # type: ignore[attr-defined]
+    assert reproduce(str(spec), "invariant", "invariant: frozen", cex) is not None
+    spec.write_text(GUARDED, encoding="utf-8")  # the fix: the emitted test now passes
+    assert reproduce(str(spec), "invariant", "invariant: frozen", cex) is None
