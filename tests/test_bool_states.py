@@ -200,3 +200,25 @@ def test_an_emitted_test_rebuilds_flags(tmp_path: Path) -> None:
     assert reproduce(str(spec), "invariant", "invariant: frozen", cex) is not None
     spec.write_text(GUARDED, encoding="utf-8")  # the fix: the emitted test now passes
     assert reproduce(str(spec), "invariant", "invariant: frozen", cex) is None
+
+
+def test_the_deep_search_follows_runs_through_flags() -> None:
+    """Six steps are needed, BMC looks two deep: the concrete runs of the deep search carry the flag."""
+    spec = load(
+        """
+        unit USD
+        state n: USD
+        state armed: bool
+        init: n == 0 and not armed
+        action arm when not armed:
+            armed' = true
+        action inc when armed:
+            n' = n + 1
+        invariant small: n < 5
+        """
+    )
+    configure(0)
+    (r,) = [r for r in run_checks(spec, Options(depth=2), only=["invariant"]) if r.name == "invariant: small"]
+    assert r.verdict is Verdict.VIOLATED and r.counterexample is not None and r.counterexample.replayed
+    assert [s.state["armed"] for s in r.counterexample.steps] == [False] + [True] * 6
+    replay_on_engine(spec, r.counterexample)
