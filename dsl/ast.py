@@ -117,6 +117,16 @@ class Call:
 
 
 @dataclass(frozen=True, slots=True)
+class RowRef:
+    """`table[N].field`: a cell of the table's row N (from 1): `lower`, `upper` or a named result column."""
+
+    table: Ident
+    row: Fraction  # as written; the elaborator accepts only whole numbers from 1 to the number of rows
+    cell: Ident
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Quant:
     kind: str  # "sum", "all" or "any"
     var: Ident
@@ -148,7 +158,7 @@ class Ite:
     span: Span = field(compare=False)
 
 
-Expr = Num | BoolLit | Ref | Call | Quant | Unary | Binary | Ite
+Expr = Num | BoolLit | Ref | Call | RowRef | Quant | Unary | Binary | Ite
 
 
 # ---- declarations ----------------------------------------------------------
@@ -246,6 +256,7 @@ class TableDecl:
     results: tuple[UnitExpr, ...]
     rows: tuple[TableRow, ...]
     span: Span = field(compare=False)
+    columns: tuple[Ident | None, ...] = ()  # the result columns' names (None: unnamed); () when none is named
 
 
 @dataclass(frozen=True, slots=True)

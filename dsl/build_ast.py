@@ -224,17 +224,27 @@ class _ToAst:
         name: ast.Ident,
         arg: ast.Ident,
         unit: ast.UnitExpr,
-        results: tuple[ast.UnitExpr, ...],
+        columns: tuple[tuple[ast.Ident | None, ast.UnitExpr], ...],
         *rows: ast.TableRow,
     ) -> ast.TableDecl:
         if len(rows) > MAX_TABLE_ROWS:
             message = f"table `{name.name}` has {len(rows):,} rows; a table may have at most {MAX_TABLE_ROWS:,}"
             hint = "merge rows that share their values, or split the table"
             raise SpecError([Diagnostic(Severity.ERROR, "too-large", message, rows[MAX_TABLE_ROWS].span, hint=hint)])
-        return ast.TableDecl(name, arg, unit, results, rows, self.sp(meta))
+        results = tuple(u for _, u in columns)
+        names = tuple(n for n, _ in columns) if any(n is not None for n, _ in columns) else ()
+        return ast.TableDecl(name, arg, unit, results, rows, self.sp(meta), names)
 
-    def table_result(self, meta: Any, *units: ast.UnitExpr) -> tuple[ast.UnitExpr, ...]:
-        return units
+    def table_result(self, meta: Any, *columns: Any) -> tuple[tuple[ast.Ident | None, ast.UnitExpr], ...]:
+        return tuple(c if isinstance(c, tuple) else (None, c) for c in columns)
+
+    def named_result(self, meta: Any, name: ast.Ident, unit: ast.UnitExpr) -> tuple[tuple[ast.Ident, ast.UnitExpr]]:
+        return ((name, unit),)
+
+    def table_column(
+        self, meta: Any, name: ast.Ident | None, unit: ast.UnitExpr
+    ) -> tuple[ast.Ident | None, ast.UnitExpr]:
+        return (name, unit)
 
     def table_row(self, meta: Any, lo: Any, hi: Any, *values: ast.Num) -> ast.TableRow:
         return ast.TableRow(self._bound(lo), self._bound(hi), values, self.sp(meta))
@@ -400,6 +410,14 @@ class _ToAst:
 
     def indexed_ref(self, meta: Any, name: ast.Ident, index: ast.Ident) -> ast.Ref:
         return ast.Ref(name, index, self.sp(meta))
+
+    def row_ref(self, meta: Any, table: ast.Ident, row: Token, cell: ast.Ident) -> ast.RowRef:
+        try:
+            value = _number(str(row), False)
+        except ValueError as err:
+            span = _tok_span(self.src, row)
+            raise SpecError([_syntax(span, f"this number is too large: {err}", "rows are numbered from 1")]) from None
+        return ast.RowRef(table, value, cell, self.sp(meta))
 
     def primed_indexed_ref(self, meta: Any, name: ast.Ident, index: ast.Ident) -> ast.Ref:
         return ast.Ref(name, index, self.sp(meta), primed=True)

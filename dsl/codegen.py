@@ -41,6 +41,7 @@ _ENGINE_NAMES = frozenset(
         "Decimal",
         "Mapping",
         "Iterator",
+        "Any",
         "GuardError",
         "UndefinedError",
         "ASSETS",
@@ -277,6 +278,8 @@ class _Gen:
             case ir.Quant(kind=k, var=v, body=b):
                 py = self.bound(v)
                 return f"{k}({sub(b, {**scope, v: py})} for {py} in ASSETS)", _ATOM
+            case ir.RowCell():
+                return self.const(e.value), _ATOM  # a cell written in the table (its origin is in the IR)
             case ir.TableCall(table=t, arg=a, column=c):
                 return f"_lookup_{self.local(t.name)}({sub(a, scope)})[{c}]", _ATOM
             case ir.Next(x=ir.Var(sym=sym, index=index)):
@@ -371,6 +374,7 @@ class _Gen:
             "from dataclasses import dataclass, field, replace",
             "from decimal import Decimal",
             "from fractions import Fraction",
+            "from typing import Any",
             "",
             f"SPEC_TITLE = {p.title!r}",
             f"SPEC_PATH = {p.source.path!r}",
@@ -417,11 +421,12 @@ class _Gen:
             out += ["", "", "@dataclass(frozen=True, slots=True)", f"class {cls}:", _doc(f"The spec's {doc}."), ""]
             for sym in syms:
                 f = self.fields.get("f", sym.name)
-                out.append(f"    {f}: Mapping[str, Fraction]" if sym.indexed else f"    {f}: Fraction")
+                kind = "bool" if sym.ty == BOOL else "Fraction"
+                out.append(f"    {f}: Mapping[str, {kind}]" if sym.indexed else f"    {f}: {kind}")
             out += ["", "    def __post_init__(self) -> None:"]
             convs = [
                 f"        object.__setattr__(self, {self.fields.get('f', s.name)!r}, "
-                f"{'_qmap' if s.indexed else '_q'}(self.{self.fields.get('f', s.name)}, {s.name!r}))"
+                f"{_converter(s)}(self.{self.fields.get('f', s.name)}, {s.name!r}))"
                 for s in syms
             ]
             out += convs or ["        pass"]
@@ -662,7 +667,7 @@ class _Gen:
             parts = grouped.setdefault(u.sym, [])
             match u.index:
                 case None:
-                    parts.append(f"Fraction({value})")
+                    parts.append(f"bool({value})" if u.sym.ty == BOOL else f"Fraction({value})")
                 case ir.AssetName(name=asset):
                     if not parts:
                         parts.append(f"**{'state' if u.sym.kind is ir.Kind.STATE else 'inputs'}.{f}")
@@ -743,6 +748,13 @@ class _Gen:
             out.append(f"    return (replace(state{kwargs['state']}), replace(inputs{kwargs['inputs']}))")
             out += ["", ""]
         return out
+
+
+def _converter(sym: ir.Symbol) -> str:
+    """The runtime function that checks and converts a value given for state or input `sym`."""
+    if sym.ty == BOOL:
+        return "_bmap" if sym.indexed else "_b"
+    return "_qmap" if sym.indexed else "_q"
 
 
 def _doc(text: str, indent: str = "    ") -> str:

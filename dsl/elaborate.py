@@ -19,6 +19,7 @@ from fractions import Fraction
 
 from dsl import ast, ir
 from dsl.diagnostics import Diagnostic, Label, Severity, SourceFile, Span, SpecError, did_you_mean
+from dsl.printer import number_to_source
 from dsl.units import BOOL, ERROR, POLY, RATE, Dim, ErrorType, PolyType, Ty, as_dim, unify
 
 BUILTINS = ("abs", "min", "max", "round_down", "round_up")
@@ -57,6 +58,7 @@ class _Elaborator:
         self.global_spans: dict[str, Span] = {}
         self.symbols: dict[str, ir.Symbol] = {}
         self.tables: dict[str, ir.Table] = {}
+        self.table_columns: dict[str, tuple[ast.Ident | None, ...]] = {}  # the result columns' names, if any
         self.let_decls: dict[str, ast.LetDecl | ast.RoleDef | tuple[ast.TupleLetDecl, int]] = {}
         self.lets: dict[str, ir.Let] = {}
         self.let_order: list[ir.Let] = []
@@ -166,6 +168,14 @@ class _Elaborator:
 
     def _declare_unit(self, n: ast.Ident) -> None:
         if self._reserved(n):
+            return
+        if n.name == "bool":
+            self.error(
+                "reserved",
+                "`bool` is the built-in type of conditions, not a unit",
+                n.span,
+                "remove it from the `unit` line; declare a flag directly: `state paused: bool`",
+            )
             return
         if n.name in self.units:
             first = self.units[n.name]
@@ -284,6 +294,15 @@ class _Elaborator:
     def _unit_name(self, n: ast.Ident) -> Dim:
         if n.name == "rate":
             return RATE
+        if n.name == "bool":
+            self.error(
+                "not-a-unit",
+                "`bool` is not a unit here",
+                n.span,
+                "only a whole state, input or let can be bool (`state paused: bool`); a parameter, an "
+                "argument, a table column or a compound unit is a number",
+            )
+            return RATE
         if n.name not in self.units:
             self.error(
                 "unknown-unit",
@@ -386,7 +405,8 @@ class _Elaborator:
     def _var(self, d: ast.VarDecl) -> ir.Symbol:
         indexed = d.indexed is not None and self._set(d.indexed)
         kind = ir.Kind.STATE if d.kind == "state" else ir.Kind.INPUT
-        return self._symbol(kind, d.name, self._unit(d.unit), indexed)
+        is_bool = isinstance(d.unit, ast.UnitName) and d.unit.name.name == "bool"
+        return self._symbol(kind, d.name, BOOL if is_bool else self._unit(d.unit), indexed)
 
     def _table(self, d: ast.TableDecl) -> None:
         arg_ty = self._unit(d.arg_unit)
@@ -409,6 +429,26 @@ class _Elaborator:
             rows.append(ir.Row(lo, hi, tuple(v.value for v in r.values), r.span))
         table = ir.Table(d.name.name, arg_ty, results, tuple(rows), d.span)
         self.tables[d.name.name] = table
+        self.table_columns[d.name.name] = d.columns or (None,) * len(results)
+        seen: dict[str, Span] = {}
+        for col in d.columns:
+            if col is None:
+                continue
+            if col.name in ("lower", "upper"):
+                self.error(
+                    "reserved",
+                    f"`{col.name}` names a row's bound, not a result column",
+                    col.span,
+                    "pick another name for the column",
+                )
+            elif col.name in seen:
+                self.error(
+                    "duplicate",
+                    f"table `{d.name.name}` has two columns named `{col.name}`",
+                    col.span,
+                    labels=[Label(seen[col.name], "first named here")],
+                )
+            seen[col.name] = col.span
 
     # ---- lets and roles
     def _let(self, name: str) -> ir.Let | None:
@@ -733,6 +773,17 @@ class _Elaborator:
             return None
         sym, index, rhs_ctx = resolved
         self._once(sym, index, stmt.target.span, assigned, f"action `{action}`")
+        if sym.ty == BOOL:
+            flag = self._expr(stmt.expr, rhs_ctx)
+            if flag.ty not in (BOOL, ERROR):
+                self.error(
+                    "unit-mismatch",
+                    f"`{sym.name}` is bool but the value assigned is a quantity ({_show(flag.ty)})",
+                    stmt.expr.span,
+                    f"assign a condition: `true`, `false`, `not {sym.name}` or a comparison such as `equity < 0`",
+                )
+                flag = ir.BoolConst(False)
+            return ir.Update(sym, index, flag, stmt.span)
         expr = self._numeric(stmt.expr, rhs_ctx)
         if unify(sym.ty, expr.ty) is None:
             self.error(
@@ -776,6 +827,14 @@ class _Elaborator:
             if resolved is None:
                 continue
             sym, index, item_ctx = resolved
+            if sym.ty == BOOL:
+                self.error(
+                    "bad-assignment",
+                    f"`{sym.name}` is bool: an env move chooses a number in a range",
+                    item.target.span,
+                    f"change `{sym.name}` in an action (`{sym.name}' = not {sym.name}`)",
+                )
+                continue
             self._once(sym, index, item.target.span, assigned, f"env move `{d.name.name}`")
             lo = self._numeric(item.lo, item_ctx)
             hi = self._numeric(item.hi, item_ctx)
@@ -820,9 +879,11 @@ class _Elaborator:
     def _numeric(self, e: ast.Expr, ctx: _Ctx) -> ir.Expr:
         out = self._expr(e, ctx)
         if out.ty == BOOL:
+            named = out.x if isinstance(out, ir.Next) else out
+            what = f"`{named.sym.name}` is a flag (bool)" if isinstance(named, ir.Var) else "this is a condition"
             self.error(
                 "not-a-quantity",
-                "a quantity is needed here, but this is a condition",
+                f"a quantity is needed here, but {what}",
                 e.span,
                 "use `if <condition> then <a> else <b>` to choose between amounts",
             )
@@ -839,6 +900,8 @@ class _Elaborator:
                 return self._ref(e, ctx)
             case ast.Call():
                 return self._call(e, ctx)
+            case ast.RowRef():
+                return self._row_cell(e, ctx)
             case ast.Quant(kind=kind, var=var, set=s, body=body):
                 if self._reserved(var):
                     pass
@@ -864,6 +927,19 @@ class _Elaborator:
                 la, lb = self._expr(a, ctx), self._expr(b, ctx)
                 if op in ("<", "<=", ">", ">=") and (la.ty == BOOL or lb.ty == BOOL):
                     self.error("not-a-quantity", f"`{op}` compares quantities, not conditions", e.span)
+                elif (la.ty == BOOL) != (lb.ty == BOOL) and ERROR not in (la.ty, lb.ty):
+                    flag, (other, other_ir) = (a, (b, lb)) if la.ty == BOOL else (b, (a, la))
+                    self.error(
+                        "unit-mismatch",
+                        f"cannot compare a condition with a quantity ({_show(other_ir.ty)})",
+                        e.span,
+                        "a condition is `true` or `false`: use it as it is (`paused`, `not paused`), "
+                        "or compare it with another condition",
+                        [
+                            Label(flag.span, "this is a condition (bool)"),
+                            Label(other.span, f"this is {_show(other_ir.ty)}"),
+                        ],
+                    )
                 elif unify(la.ty, lb.ty) is None:
                     self._mismatch("cannot compare", la, a, lb, b, e.span, "with")
                 return ir.Cmp(op, la, lb)
@@ -1070,6 +1146,74 @@ class _Elaborator:
             else:
                 ty = joined
         return ir.MinMax(f, tuple(args), ty or POLY)
+
+    def _row_cell(self, e: ast.RowRef, ctx: _Ctx) -> ir.Expr:
+        """`table[N].cell`: a bound or result of row N (from 1), with the unit it has in the table."""
+        fallback = ir.Const(Fraction(0), ERROR)
+        name = e.table.name
+        table = self.tables.get(name)
+        if table is None:
+            if name in self.globals or name in ctx.scope or name in self.units or name in self.assets:
+                self.error(
+                    "not-a-table",
+                    f"`{name}` is not a table: `{name}[{number_to_source(e.row)}].{e.cell.name}` names a cell of "
+                    "a table's row",
+                    e.table.span,
+                )
+            else:
+                self.error(
+                    "undefined", f"undefined table `{name}`", e.table.span, did_you_mean(name, list(self.tables))
+                )
+            return fallback
+        n = len(table.rows)
+        if e.row.denominator != 1 or not 1 <= e.row <= n:
+            self.error(
+                "unknown-row",
+                f"table `{name}` has {n} row{'s' * (n != 1)}; there is no row {number_to_source(e.row)}",
+                e.span,
+                f"rows are numbered from 1 in the order they are written: `{name}[1]` to `{name}[{n}]`",
+                [Label(table.span, "the table is declared here")],
+            )
+            return fallback
+        row = int(e.row) - 1
+        cell = e.cell.name
+        if cell in ("lower", "upper"):
+            bound = table.rows[row].lo if cell == "lower" else table.rows[row].hi
+            if bound is None:
+                written = "-inf" if cell == "lower" else "inf"
+                self.error(
+                    "infinite-bound",
+                    f"the {cell} bound of row {row + 1} of table `{name}` is `{written}`, not a number",
+                    e.span,
+                    "only a finite bound can be used as a number",
+                    [Label(table.rows[row].span, f"row {row + 1}")],
+                )
+                return fallback
+            return ir.RowCell(table, row, cell, -1, table.arg_ty, e.span)
+        columns = self.table_columns[name]
+        names = [c.name for c in columns if c is not None]
+        if cell in names:
+            column = [c.name if c is not None else None for c in columns].index(cell)
+        elif cell == "value" and columns == (None,):
+            column = 0  # a single unnamed result column is the row's `value`
+        else:
+            if names:
+                hint = did_you_mean(cell, [*names, "lower", "upper"]) or (
+                    f"its cells are `lower`, `upper` and the named columns {', '.join(f'`{c}`' for c in names)}"
+                )
+            elif len(columns) == 1:
+                hint = did_you_mean(cell, ["value", "lower", "upper"]) or "its cells are `lower`, `upper` and `value`"
+            else:
+                hint = (
+                    "its result columns have no names: name them in the table's header, e.g. `-> ("
+                    + ", ".join(f"c{i + 1}: {ty}" for i, ty in enumerate(table.result_tys))
+                    + ")`"
+                )
+            self.error("unknown-column", f"table `{name}` has no column `{cell}`", e.cell.span, hint)
+            return fallback
+        if column >= len(table.rows[row].values):
+            return fallback  # the row has too few values: reported as `table-arity`
+        return ir.RowCell(table, row, "value", column, table.result_tys[column], e.span)
 
     def _table_arg(self, table: ir.Table, e: ast.Call, ctx: _Ctx, report: bool) -> ir.Expr:
         if len(e.args) != 1:

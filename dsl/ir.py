@@ -183,6 +183,32 @@ class TableCall:
 
 
 @dataclass(frozen=True, slots=True)
+class RowCell:
+    """`table[N].cell`: a number written in row `row` (from 0) of `table`, with its origin.
+
+    `part` is "lower" or "upper" (the row's bracket bound, in the table's argument unit; never an
+    infinite one, the front end makes sure) or "value" (result column `column`, in its unit). Both
+    back ends translate it to the constant `value`, except that the Z3 back end's free frames (the
+    vacuity check) leave it uninterpreted like any other definition of the spec.
+    """
+
+    table: Table
+    row: int
+    part: str  # "lower", "upper" or "value"
+    column: int  # the result column when part == "value", else -1
+    ty: Ty
+    span: Span = field(compare=False, repr=False)
+
+    @property
+    def value(self) -> Fraction:
+        r = self.table.rows[self.row]
+        cell = r.lo if self.part == "lower" else r.hi if self.part == "upper" else r.values[self.column]
+        if cell is None:
+            raise ValueError(f"row {self.row + 1} of table `{self.table.name}` has an infinite {self.part} bound")
+        return cell
+
+
+@dataclass(frozen=True, slots=True)
 class Next:
     """`x'` in a step property: state, input or let `x` (a `Var`) evaluated in the frame after the step."""
 
@@ -207,6 +233,7 @@ Expr = (
     | Sum
     | Quant
     | TableCall
+    | RowCell
     | Next
 )
 
@@ -214,7 +241,7 @@ Expr = (
 def children(e: Expr) -> tuple[Expr, ...]:
     """The direct sub-expressions of `e` (tables' rows are constants, not children)."""
     match e:
-        case Const() | BoolConst() | Var():
+        case Const() | BoolConst() | Var() | RowCell():
             return ()
         case Neg(x=x) | Abs(x=x) | Not(x=x):
             return (x,)

@@ -117,7 +117,7 @@ def _level(e: ast.Expr) -> int:
             return _NEG
         case ast.Num(value=v):
             return _NEG if v < 0 else _ATOM
-        case ast.BoolLit() | ast.Ref() | ast.Call() | ast.Quant():
+        case ast.BoolLit() | ast.Ref() | ast.Call() | ast.RowRef() | ast.Quant():
             return _ATOM
         case _:
             assert_never(e)
@@ -143,6 +143,8 @@ def expr_to_source(e: ast.Expr) -> str:
             return name.name if index is None else f"{name.name}[{index.name}]"
         case ast.Call(func=func, args=args):
             return f"{func.name}({', '.join(expr_to_source(a) for a in args)})"
+        case ast.RowRef(table=table, row=row, cell=cell):
+            return f"{table.name}[{number_to_source(row)}].{cell.name}"
         case ast.Quant(kind=kind, var=var, set=set_, body=body):
             if kind not in ("sum", "all", "any"):
                 raise ValueError(f"unknown quantifier {kind!r}")
@@ -245,10 +247,14 @@ def _decl(d: ast.Decl) -> list[str]:
             return [_let(d)]
         case ast.TupleLetDecl(names=names, expr=e):
             return [f"let ({', '.join(n.name for n in names)}) = {expr_to_source(e)}"]
-        case ast.TableDecl(name=name, arg=arg, arg_unit=arg_unit, results=results, rows=rows):
-            res = ", ".join(unit_to_source(u) for u in results)
+        case ast.TableDecl(name=name, arg=arg, arg_unit=arg_unit, results=results, rows=rows, columns=columns):
+            named = columns or (None,) * len(results)
+            res = ", ".join(
+                unit_to_source(u) if n is None else f"{n.name}: {unit_to_source(u)}"
+                for n, u in zip(named, results, strict=True)
+            )
             head = f"table {name.name}({arg.name}: {unit_to_source(arg_unit)}) -> "
-            head += res if len(results) == 1 else f"({res})"
+            head += res if len(results) == 1 and not columns else f"({res})"
             body = [
                 f"{INDENT}[{_bound(r.lo)}, {_bound(r.hi)}) -> " + ", ".join(_signed(v) for v in r.values) for r in rows
             ]

@@ -1,7 +1,7 @@
 """The fixed part of every generated engine: its errors and the helpers its code calls.
 
 `RUNTIME` is pasted verbatim into each engine by `dsl.codegen`, after the
-imports (`math`, `Decimal`, `Fraction`, `Mapping`, `Iterator`) and before the
+imports (`math`, `Decimal`, `Fraction`, `Mapping`, `Iterator`, `Any`) and before the
 spec's own code. The engine is standalone, so its number reader `_q` cannot
 call `dsl.numbers`: it applies the same caps (`MAX_DIGITS` digits, powers of
 ten of ±`MAX_DIGITS`) itself, and the tests hold the two to the same answers.
@@ -88,15 +88,36 @@ def _qmap(value: object, name: str) -> Mapping[str, Fraction]:
     return AssetMap({a: _q(value[a], f"{name}[{a}]") for a in ASSETS})
 
 
-class AssetMap(Mapping[str, Fraction]):
-    """A read-only, hashable mapping from each asset to a value."""
+def _b(value: object, name: str) -> bool:
+    """`value` as a flag: a bool, or the text "true" or "false" (as a spec writes it). Numbers are refused
+    (is 2 true?), so that a quantity passed for a flag is an error rather than a guess."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise TypeError(f"{name} is a flag: pass True or False (or the text 'true' or 'false'), not {_shown(value)}")
+
+
+def _bmap(value: object, name: str) -> Mapping[str, bool]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} is per-asset: pass a mapping from each of {ASSETS} to True or False")
+    missing = [a for a in ASSETS if a not in value]
+    extra = [a for a in value if a not in ASSETS]
+    if missing or extra:
+        raise ValueError(f"{name}: missing {missing}, unknown {extra}; the assets are {ASSETS}")
+    return AssetMap({a: _b(value[a], f"{name}[{a}]") for a in ASSETS})
+
+
+class AssetMap(Mapping[str, Any]):
+    """A read-only, hashable mapping from each asset to a value: Fractions for a quantity, bools for a flag.
+    (Its value type is Any, not a TypeVar: making a TypeVar calls sys._getframe, which an engine must not do.)"""
 
     __slots__ = ("_items",)
 
-    def __init__(self, items: Mapping[str, Fraction]) -> None:
+    def __init__(self, items: Mapping[str, Any]) -> None:
         self._items = dict(items)
 
-    def __getitem__(self, key: str) -> Fraction:
+    def __getitem__(self, key: str) -> Any:
         return self._items[key]
 
     def __iter__(self) -> Iterator[str]:

@@ -164,6 +164,8 @@ class Reference:
             case ir.Quant(kind=kind, var=var, body=body):
                 results = [self.cond(body, {**bound, var: asset}) for asset in self.program.assets]
                 return all(results) if kind == "all" else any(results)
+            case ir.RowCell():
+                return e.value
             case ir.TableCall(table=table, arg=a, column=col):
                 x = self.num(a, bound)
                 for row in table.rows:

@@ -87,6 +87,7 @@ class TableInfo:
     arg: str
     results: tuple[str, ...]
     edges: tuple[Fraction, ...]
+    rows: tuple[tuple[Fraction | None, Fraction | None], ...] = ()  # each row's bounds (None: infinite)
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,9 @@ class Gen:
             kinds += ["sum"]
         if any(t.results[0] == unit for t in sc.tables):
             kinds += ["table", "table"]
+        cells = self.cells(unit, sc)
+        if cells:
+            kinds += ["cell"]
         kind = self.pick(kinds)
         if kind == "leaf":
             return self.leaf(unit, exact, sc, typed)
@@ -278,11 +282,24 @@ class Gen:
             return f"({self.num(USD, True, d, sc)} / {self.num(BTC, True, d, sc)})"
         if kind == "ratio":
             return self.ratio(typed, d, sc)
+        if kind == "cell":
+            return self.pick(cells)
         if kind == "sum":
             var = f"i{len(sc.bound)}"
             return f"sum({var} in assets: {self.num(unit, exact, d, sc.with_bound(var))})"
         table = self.pick([t for t in sc.tables if t.results[0] == unit])
         return f"{table.name}({self.num(table.arg, False, d, sc)})"
+
+    def cells(self, unit: str, sc: Scope) -> list[str]:
+        """Row cells of `unit`: `t[k].value` of a table returning it, `t[k].lower`/`.upper` of one keyed by it."""
+        out = []
+        for t in sc.tables:
+            for k, (lo, hi) in enumerate(t.rows, start=1):
+                if t.results[0] == unit:
+                    out.append(f"{t.name}[{k}].value")
+                if t.arg == unit:
+                    out += [f"{t.name}[{k}].{b}" for b, v in (("lower", lo), ("upper", hi)) if v is not None]
+        return out
 
     def ratio(self, typed: dict[str, int], depth: int, sc: Scope) -> str:
         """A rate made of two quantities of one unit (its divisor is often a per-asset value)."""
@@ -378,7 +395,7 @@ def _table(g: Gen, name: str, arg: str, results: tuple[str, ...]) -> tuple[list[
         lines.append(f"    [{lo_s}, {hi_s}) -> {values}")
     result = results[0] if len(results) == 1 else f"({', '.join(results)})"
     head = f"table {name}(n: {arg}) -> {result}:"
-    return [head, *lines], TableInfo(name, arg, results, tuple(sorted(out_edges)))
+    return [head, *lines], TableInfo(name, arg, results, tuple(sorted(out_edges)), tuple(rows))
 
 
 def _param(g: Gen, name: str, unit: str, assets: tuple[str, ...]) -> tuple[str, ParamInfo]:
@@ -712,6 +729,8 @@ CONSTRUCTS = {
     "table bracket to inf": re.escape(", inf)"),
     "multi-result table": re.escape(") -> ("),
     "tuple let": re.escape("let ("),
+    "row cell value": re.escape("].value"),
+    "row cell bound": r"\]\.(lower|upper)",
     "per-asset let": re.escape("[i0 in assets]: "),
     "bool let": re.escape(": bool = "),
     "per-asset param map": re.escape("= {AA: "),

@@ -89,7 +89,7 @@ def test_back_ends_agree_on_random_specs(case: tuple[GeneratedSpec, list[Point]]
 def test_the_generator_covers_the_language() -> None:
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=150, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=300, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
     @given(specs())
     def collect(gs: GeneratedSpec) -> None:
         seen.update(name for name, pattern in CONSTRUCTS.items() if re.search(pattern, gs.text))

@@ -125,7 +125,7 @@ PATHS = (
 
 # The engine's own imports, and the audit events that building it may raise
 # (dataclasses compile and exec their generated methods).
-ENGINE_IMPORTS = {"__future__", "math", "collections.abc", "dataclasses", "decimal", "fractions"}
+ENGINE_IMPORTS = {"__future__", "math", "collections.abc", "dataclasses", "decimal", "fractions", "typing"}
 BENIGN_EVENTS = {"compile", "exec", "object.__setattr__"}
 DANGEROUS_CALLS = {"eval", "exec", "compile", "open", "__import__", "getattr", "setattr", "globals", "input"}
 LOCAL_PREFIXES = ("_l_", "_a_", "_v_", "_i_", "_TABLE_", "_lookup_", "_row")

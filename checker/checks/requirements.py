@@ -11,6 +11,7 @@ from checker.core.replay import Scene
 from checker.core.results import CheckResult
 from checker.solve.decompose import Pair
 from dsl import ir
+from dsl.units import BOOL
 
 
 def requirement_nonnegative(cx: Context) -> Iterator[CheckResult]:
@@ -75,10 +76,10 @@ def _depends_on(program: ir.Program, let_name: str) -> set[ir.Symbol]:
 
 
 def position_states(program: ir.Program, role: str) -> list[ir.Symbol]:
-    """The states a requirement reads whose unit is not equity's: the position sizes."""
+    """The states a requirement reads whose unit is not equity's: the position sizes (a flag is none)."""
     money = program.role("equity") or program.role(role)
     assert money is not None
-    return sorted((s for s in _depends_on(program, role) if s.ty != money.ty), key=lambda s: s.name)
+    return sorted((s for s in _depends_on(program, role) if s.ty not in (money.ty, BOOL)), key=lambda s: s.name)
 
 
 def requirement_monotone(cx: Context) -> Iterator[CheckResult]:

@@ -12,9 +12,10 @@ condition under which they run, for the `well-defined` check.
 
 A frame made with `free=True` leaves the spec's definitions uninterpreted: each
 let and role it reads is a fresh constant of the let's sort (one per name, asset
-and frame) and each table lookup a fresh real (one per table, column and
-argument term), all taken as defined. `vacuity` asks whether a property holds whatever the spec
-defines by translating it in such a frame.
+and frame), each table lookup a fresh real (one per table, column and
+argument term) and each cell of a table row it names (`table[N].cell`) a
+fresh real, all taken as defined. `vacuity` asks whether a property holds
+whatever the spec defines by translating it in such a frame.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def q(value: Fraction | int) -> z3.ArithRef:
     """An exact Z3 rational."""
     f = Fraction(value)
     return z3.RealVal(f"{f.numerator}/{f.denominator}") if f.denominator != 1 else z3.RealVal(f.numerator)
+
+
+def literal(value: Fraction | bool) -> z3.ExprRef:
+    """A Z3 constant for a state's or input's value: a Bool for a flag, else an exact rational."""
+    return z3.BoolVal(value) if isinstance(value, bool) else q(value)
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,10 @@ class Frame:
                 key = (sym.name, asset)
                 if overrides is not None and key in overrides:
                     self.vars[key] = overrides[key]
-                else:
+                elif is_numeric(sym.ty):
                     self.vars[key] = z3.Real(enc.varname(sym.name, asset, tag))
+                else:
+                    self.vars[key] = z3.Bool(enc.varname(sym.name, asset, tag))
         self._lets: dict[tuple[str, str | None], tuple[z3.ExprRef, z3.BoolRef]] = {}
         self._lookups: dict[tuple[str, int, int], tuple[z3.ArithRef, z3.ArithRef]] = {}
         self.obligations: list[tuple[ir.Let, Obligation]] = []
@@ -106,6 +114,11 @@ class Frame:
             name = f"{table}#{column}({len(self._lookups)})@{self.tag}!free"
             self._lookups[key] = (z3.Real(name), arg)  # the term is kept so that its id stays taken
         return self._lookups[key][0]
+
+    def cell(self, table: str, row: int, part: str, column: int) -> z3.ArithRef:
+        """In a free frame: a cell of a table's row (`table[N].cell`), a fresh constant per cell and frame."""
+        key = f"{table}[{row + 1}].{part if part != 'value' else column}@{self.tag}!free"
+        return z3.Real(key)  # Z3 names are the identity: the same cell twice is one constant
 
     def role(self, name: str) -> tuple[z3.ExprRef, z3.BoolRef]:
         sym = self.enc.program.role(name)
@@ -243,6 +256,10 @@ class Translation:
                     items.append(t)
                     so_far = z3.And(so_far, t if k == "all" else z3.Not(t))
                 return (z3.And(*items) if k == "all" else z3.Or(*items)), z3.And(*item_oks)
+            case ir.RowCell(table=table, row=row, part=part, column=col):
+                if self.frame.free:
+                    return self.frame.cell(table.name, row, part, col), true
+                return q(e.value), true
             case ir.TableCall(table=table, arg=a, column=col, span=span):
                 ta, oka = self.expr(a, scope, path)
                 if self.frame.free:

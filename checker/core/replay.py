@@ -89,6 +89,13 @@ def exact_value(model: z3.ModelRef, term: z3.ExprRef) -> Fraction:
     return to_fraction(v)
 
 
+def state_value(model: z3.ModelRef, term: z3.ExprRef) -> Fraction | bool:
+    """A state's or input's value in `model`: a bool for a flag, else as `exact_value`."""
+    if z3.is_bool(term):
+        return bool(z3.is_true(model.eval(term, model_completion=True)))
+    return exact_value(model, term)
+
+
 def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], budget: Budget) -> z3.ModelRef | None:
     """A model with rational values for every free constant, or None if none was found.
 
@@ -257,9 +264,10 @@ class Replayer:
         out: dict[str, Value] = {}
         for s in syms:
             if s.indexed:
-                out[s.name] = {a: self._num(model, frame.var(s, a)) for a in self.program.assets}
+                values = {a: self.value(model, frame.var(s, a)) for a in self.program.assets}
+                out[s.name] = values  # type: ignore[assignment]  # all bools or all Fractions, by the symbol's type
             else:
-                out[s.name] = self._num(model, frame.var(s, None))
+                out[s.name] = self.value(model, frame.var(s, None))
         return out
 
     def _build(self, cls: Any, values: dict[str, Value]) -> Any:
@@ -359,4 +367,5 @@ __all__ = [
     "q",
     "rational_model",
     "readable_model",
+    "state_value",
 ]

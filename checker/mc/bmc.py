@@ -362,7 +362,7 @@ def _spacer(cx: Context, goals_: list[Goal]) -> dict[str, str]:
     init = z3.And(*cx.params, pre.where(), *[z3.And(ok, t) for t, ok in init_parts])
     if _nonlinear([init, step, *[g.holds(cx, post) for g in goals_]]):
         return {g.name: "Spacer not tried: the transition system is nonlinear" for g in goals_}
-    sorts = [z3.RealSort()] * (len(params) + len(keys))
+    sorts = [*[z3.RealSort()] * len(params), *[x.vars[k].sort() for k in keys]]  # a flag is a Bool
     inv = z3.Function("Inv", *sorts, z3.BoolSort())
     out: dict[str, str] = {}
     for g in goals_:

@@ -32,8 +32,8 @@ from fractions import Fraction
 import z3
 
 from checker.core.context import Context
-from checker.core.encode import q
-from checker.core.replay import exact_value, rational_model, to_fraction
+from checker.core.encode import literal, q
+from checker.core.replay import exact_value, rational_model, state_value, to_fraction
 from checker.core.results import CheckResult
 from checker.core.steps import Transition, action_step, env_step
 from checker.mc.goals import Goal
@@ -53,7 +53,7 @@ class Run:
     """One concrete run: parameter values, the initial state, then the steps taken."""
 
     params: dict[Key, Fraction]
-    init: dict[Key, Fraction]
+    init: dict[Key, Fraction | bool]
     steps: list[Taken]
 
 
@@ -167,7 +167,7 @@ class _Walker:
 
     def begin(
         self, rng: random.Random, defaults: bool, hint: dict[Key, Fraction] | None = None
-    ) -> tuple[Run, dict[Key, Fraction]] | None:
+    ) -> tuple[Run, dict[Key, Fraction | bool]] | None:
         """Parameter values (the defaults first, then a hint or random ends of the ranges) and an initial state."""
         cx = self.cx
         self.pairs = self.sub = []
@@ -200,6 +200,8 @@ class _Walker:
         # Round numbers, mostly non-zero: an account with money is more interesting than zeros.
         for key in sorted(f0.vars, key=lambda k: (k[0], k[1] or "")):
             v = f0.vars[key]
+            if z3.is_bool(v):
+                continue  # a flag: the solver's value is as good as any
             probe = rng.choice(_PROBES) if rng.random() < 0.75 else Fraction(0)
             for cand in dict.fromkeys([probe, Fraction(0), Fraction(1)]):
                 trial = self._solve([*chosen, v == q(cand)])
@@ -207,12 +209,12 @@ class _Walker:
                     chosen.append(v == q(cand))
                     model = trial
                     break
-        state = {k: exact_value(model, v) for k, v in f0.vars.items()}
+        state = {k: state_value(model, v) for k, v in f0.vars.items()}
         return Run(params, dict(state), []), state
 
-    def _allowed(self, state: dict[Key, Fraction]) -> list[Transition]:
+    def _allowed(self, state: dict[Key, Fraction | bool]) -> list[Transition]:
         """The steps allowed from `state` (the enabled forced actions, if any); later queries are about `state`."""
-        self.sub = [*self.pairs, *[(self.pre.vars[k], q(v)) for k, v in state.items()]]
+        self.sub = [*self.pairs, *[(self.pre.vars[k], literal(v)) for k, v in state.items()]]
         forced = [t for t in self.ts if isinstance(t.step, ir.Action) and t.step.forced]
         # A forced action has no arguments: from a concrete state its guard is a constant.
         enabled = [t for t in forced if z3.is_true(z3.simplify(self._fix(z3.And(t.guard, t.defined))))]
@@ -227,7 +229,7 @@ class _Walker:
             self.holds[key] = g.holds(self.cx, t.post)
         return self.holds[key]
 
-    def violation(self, state: dict[Key, Fraction], goals: list[Goal]) -> tuple[Goal, Taken] | None:
+    def violation(self, state: dict[Key, Fraction | bool], goals: list[Goal]) -> tuple[Goal, Taken] | None:
         """A goal that one allowed step from `state` breaks, and that step."""
         for t in self._allowed(state):
             holds = [self._holds(g, t) for g in goals]
@@ -239,7 +241,7 @@ class _Walker:
                     return g, (t.step.name, {k: exact_value(model, v) for k, v in t.args.items()})
         return None
 
-    def exposure(self, state: dict[Key, Fraction]) -> tuple[Taken, dict[Key, Fraction]] | None:
+    def exposure(self, state: dict[Key, Fraction | bool]) -> tuple[Taken, dict[Key, Fraction | bool]] | None:
         """With no maintenance requirement yet (no position), the action that takes on the largest one."""
         if not self.roles:
             return None
@@ -270,7 +272,7 @@ class _Walker:
                 return self._taken(model, t)
         return None
 
-    def _taken(self, model: z3.ModelRef, t: Transition) -> tuple[Taken, dict[Key, Fraction]]:
+    def _taken(self, model: z3.ModelRef, t: Transition) -> tuple[Taken, dict[Key, Fraction | bool]]:
         """The step with the model's arguments, each rounded (to a whole number, else 4 decimals) if still allowed."""
         pins: list[z3.BoolRef] = []
         for key in sorted(t.args):
@@ -286,18 +288,18 @@ class _Walker:
                     break
             pins.append(v == q(exact))
         args = {k: exact_value(model, v) for k, v in t.args.items()}
-        return (t.step.name, args), {k: exact_value(model, self._fix(v)) for k, v in t.post.vars.items()}
+        return (t.step.name, args), {k: state_value(model, self._fix(v)) for k, v in t.post.vars.items()}
 
     def step(
-        self, rng: random.Random, state: dict[Key, Fraction], env_bias: float, stress: bool
-    ) -> tuple[Taken, dict[Key, Fraction]] | None:
+        self, rng: random.Random, state: dict[Key, Fraction | bool], env_bias: float, stress: bool
+    ) -> tuple[Taken, dict[Key, Fraction | bool]] | None:
         """One allowed step and the state after it; env moves first with probability `env_bias`."""
         allowed = self._allowed(state)
         rng.shuffle(allowed)
         moves = [t for t in allowed if t.kind == "env"]
         acts = [t for t in allowed if t.kind != "env"]
         allowed = moves + acts if rng.random() < env_bias else acts + moves
-        idle: tuple[Taken, dict[Key, Fraction]] | None = None
+        idle: tuple[Taken, dict[Key, Fraction | bool]] | None = None
         for t in allowed:
             model = self._choose(rng, t, stress)
             if model is None:
@@ -336,7 +338,7 @@ def _confirm(cx: Context, goal: Goal, run: Run, seconds: float) -> CheckResult |
     init = [z3.And(ok, t) for t, ok in (cx.enc.formula(c.expr, f0) for c in cx.program.init)]
     assertions: list[z3.BoolRef] = [*cx.valid(f0), *init]
     assertions += [cx.enc.param(n, a) == q(v) for (n, a), v in run.params.items()]
-    assertions += [f0.vars[k] == q(v) for k, v in run.init.items()]
+    assertions += [f0.vars[k] == literal(v) for k, v in run.init.items()]
     *before, (last_name, last_args) = run.steps
     for i, (name, args) in enumerate(before):
         assertions.append(u.extend())
