@@ -62,6 +62,8 @@ CASES: dict[str, Case] = {
     "hyperliquid_perp.margin": Case(),
     # Euler v2 with the cleanup rule (stricter than the EVK); the EVK's own rule is bad/euler_v2_*.
     "euler_v2_vault.margin": Case(),
+    # One GMX v2 long: no_bad_debt needs the forced liquidation, the move bound and position_solvent.
+    "gmx_v2_perp.margin": Case(),
     # ---- known-bad variants ----
     # lt * (1 + bonus) > 1 also leaves an underwater account no liquidation that makes progress.
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
@@ -127,6 +129,8 @@ CASES: dict[str, Case] = {
     "bad/euler_v2_max_discount_too_large.margin": Case(
         _v("liquidation-improves-health: liquidate", "liquidation-no-bad-debt: liquidate")
     ),
+    # GMX before Sherlock 2023-02 #154: a withdrawal counts pnl as collateral; own collateral runs out.
+    "bad/gmx_v2_withdraw_counts_pnl.margin": Case(_v("invariant: collateral_backs_leverage")),
     # The PAXG/USDC market's oracle, 10^12 too high (October 2024): one borrow makes equity negative.
     "bad/morpho_oracle_scale_factor.margin": Case(
         _v(
@@ -181,6 +185,8 @@ FAST = {
     "euler_v2_vault.margin",
     "bad/euler_v2_partial_insolvent_liquidation.margin",
     "bad/euler_v2_max_discount_too_large.margin",
+    "gmx_v2_perp.margin",
+    "bad/gmx_v2_withdraw_counts_pnl.margin",
 }
 
 
