@@ -131,6 +131,20 @@ CASES: dict[str, Case] = {
     ),
     # GMX before Sherlock 2023-02 #154: a withdrawal counts pnl as collateral; own collateral runs out.
     "bad/gmx_v2_withdraw_counts_pnl.margin": Case(_v("invariant: collateral_backs_leverage")),
+    # A factor for liquidation above the market's minCollateralFactor (only comments forbid it):
+    # positions that pass validatePosition are liquidatable at once.
+    "bad/gmx_v2_liquidation_factor_above_min.margin": Case(
+        _v(
+            "maintenance-le-initial",
+            "maintenance-le-initial: in reachable states",
+            "property: requirements_ordered",
+            "property: open_leaves_position_valid on open",
+            "property: open_leaves_position_valid on open, in reachable states",
+            "property: withdraw_leaves_position_valid on withdraw",
+            "property: withdraw_leaves_position_valid on withdraw, in reachable states",
+            "invariant: collateral_backs_leverage",
+        )
+    ),
     # The PAXG/USDC market's oracle, 10^12 too high (October 2024): one borrow makes equity negative.
     "bad/morpho_oracle_scale_factor.margin": Case(
         _v(
@@ -187,6 +201,7 @@ FAST = {
     "bad/euler_v2_max_discount_too_large.margin",
     "gmx_v2_perp.margin",
     "bad/gmx_v2_withdraw_counts_pnl.margin",
+    "bad/gmx_v2_liquidation_factor_above_min.margin",
 }
 
 
@@ -369,13 +384,19 @@ def _reevaluate(spec: dsl.Spec, r: CheckResult) -> None:
         s, i = run.frame(steps[0])
         assert run.where(s, i)
         assert all(run.formula(f"init:{k}", s, i) for k in range(len(prog.init)))
+        before = (s, i)
         for step in steps[1:]:
-            label = step.label.split(": ", 1)[1]
+            # "N: X" along the trace; "then X" for the step a step property's trace ends with.
+            label = step.label.split(": ", 1)[1] if ": " in step.label else step.label.removeprefix("then ")
+            before = (s, i)
             s, i = run.apply(label, s, i, step)
             run.same(s, step.state, prog.states)
             run.same(i, step.inputs, prog.inputs)
         goal = r.name.removeprefix("invariant: ")
-        if r.id != "invariant":  # a single-state check's violation, reached by the trace
+        if r.id == "property":  # a step property broken by the trace's last step
+            assert steps[-1].label.startswith("then ") and run.where(*before)
+            _step_violation(run, r, before, (s, i), steps[-1])
+        elif r.id != "invariant":  # a single-state check's violation, reached by the trace
             assert run.where(s, i)
             _single_state_violation(run, r, s, i)
         elif goal.startswith("where of "):
@@ -420,5 +441,14 @@ def _reevaluate(spec: dsl.Spec, r: CheckResult) -> None:
     elif r.id == "conservation":
         key = "conserved:" + r.name.removeprefix("conservation: ").split(" by ")[0]
         assert run.formula(key, t, ti) != run.formula(key, s, i)
+    elif r.id == "property":
+        _step_violation(run, r, (s, i), (t, ti), second)
     else:
         raise AssertionError(f"no re-evaluation for {r.name}")
+
+
+def _step_violation(run: _Run, r: CheckResult, before: tuple[Any, Any], after: tuple[Any, Any], step: Step) -> None:
+    """The compiled step property (spec/language.md 3.12) is false on (before, the step's arguments, after)."""
+    name = r.name.removeprefix("property: ").split(" on ")[0]
+    fn = getattr(run.eng, run.eng.FORMULAS[f"step:{name}"])
+    assert fn(run.p, *before, dict(step.args), *after) is False, r.name
