@@ -705,7 +705,8 @@ def test_gmx_readme_position_price_impact_example(gmx):
     this point would be (50,000 - 9.99 * 5000) => $50" (a loss); "If the user closes the position
     at a negative price impact of 0.2%" ... "The user would receive (original position collateral
     - $150)" and "The pool would have an extra $150 of collateral". The README leaves fees out:
-    position fee 0 here."""
+    position fee 0 here. (The contracts now keep the impact as pendingImpactAmount instead of
+    fewer tokens; the remaining collateral is the same, see the spec's header.)"""
     eng = gmx
     p = eng.Params(position_fee="0")
     s = _gmx_state(eng, collateral="10000")
