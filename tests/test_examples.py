@@ -62,6 +62,8 @@ CASES: dict[str, Case] = {
     "hyperliquid_perp.margin": Case(),
     # Euler v2 with the cleanup rule (stricter than the EVK); the EVK's own rule is bad/euler_v2_*.
     "euler_v2_vault.margin": Case(),
+    # One GMX v2 long: no_bad_debt needs the forced liquidation, the move bound and position_solvent.
+    "gmx_v2_perp.margin": Case(),
     # ---- known-bad variants ----
     # lt * (1 + bonus) > 1 also leaves an underwater account no liquidation that makes progress.
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
@@ -127,6 +129,22 @@ CASES: dict[str, Case] = {
     "bad/euler_v2_max_discount_too_large.margin": Case(
         _v("liquidation-improves-health: liquidate", "liquidation-no-bad-debt: liquidate")
     ),
+    # GMX before Sherlock 2023-02 #154: a withdrawal counts pnl as collateral; own collateral runs out.
+    "bad/gmx_v2_withdraw_counts_pnl.margin": Case(_v("invariant: collateral_backs_leverage")),
+    # A factor for liquidation above the market's minCollateralFactor (only comments forbid it):
+    # positions that pass validatePosition are liquidatable at once.
+    "bad/gmx_v2_liquidation_factor_above_min.margin": Case(
+        _v(
+            "maintenance-le-initial",
+            "maintenance-le-initial: in reachable states",
+            "property: requirements_ordered",
+            "property: open_leaves_position_valid on open",
+            "property: open_leaves_position_valid on open, in reachable states",
+            "property: withdraw_leaves_position_valid on withdraw",
+            "property: withdraw_leaves_position_valid on withdraw, in reachable states",
+            "invariant: collateral_backs_leverage",
+        )
+    ),
     # The PAXG/USDC market's oracle, 10^12 too high (October 2024): one borrow makes equity negative.
     "bad/morpho_oracle_scale_factor.margin": Case(
         _v(
@@ -181,6 +199,9 @@ FAST = {
     "euler_v2_vault.margin",
     "bad/euler_v2_partial_insolvent_liquidation.margin",
     "bad/euler_v2_max_discount_too_large.margin",
+    "gmx_v2_perp.margin",
+    "bad/gmx_v2_withdraw_counts_pnl.margin",
+    "bad/gmx_v2_liquidation_factor_above_min.margin",
 }
 
 
@@ -363,13 +384,19 @@ def _reevaluate(spec: dsl.Spec, r: CheckResult) -> None:
         s, i = run.frame(steps[0])
         assert run.where(s, i)
         assert all(run.formula(f"init:{k}", s, i) for k in range(len(prog.init)))
+        before = (s, i)
         for step in steps[1:]:
-            label = step.label.split(": ", 1)[1]
+            # "N: X" along the trace; "then X" for the step a step property's trace ends with.
+            label = step.label.split(": ", 1)[1] if ": " in step.label else step.label.removeprefix("then ")
+            before = (s, i)
             s, i = run.apply(label, s, i, step)
             run.same(s, step.state, prog.states)
             run.same(i, step.inputs, prog.inputs)
         goal = r.name.removeprefix("invariant: ")
-        if r.id != "invariant":  # a single-state check's violation, reached by the trace
+        if r.id == "property":  # a step property broken by the trace's last step
+            assert steps[-1].label.startswith("then ") and run.where(*before)
+            _step_violation(run, r, before, (s, i), steps[-1])
+        elif r.id != "invariant":  # a single-state check's violation, reached by the trace
             assert run.where(s, i)
             _single_state_violation(run, r, s, i)
         elif goal.startswith("where of "):
@@ -414,5 +441,14 @@ def _reevaluate(spec: dsl.Spec, r: CheckResult) -> None:
     elif r.id == "conservation":
         key = "conserved:" + r.name.removeprefix("conservation: ").split(" by ")[0]
         assert run.formula(key, t, ti) != run.formula(key, s, i)
+    elif r.id == "property":
+        _step_violation(run, r, (s, i), (t, ti), second)
     else:
         raise AssertionError(f"no re-evaluation for {r.name}")
+
+
+def _step_violation(run: _Run, r: CheckResult, before: tuple[Any, Any], after: tuple[Any, Any], step: Step) -> None:
+    """The compiled step property (spec/language.md 3.12) is false on (before, the step's arguments, after)."""
+    name = r.name.removeprefix("property: ").split(" on ")[0]
+    fn = getattr(run.eng, run.eng.FORMULAS[f"step:{name}"])
+    assert fn(run.p, *before, dict(step.args), *after) is False, r.name

@@ -662,3 +662,120 @@ def test_euler_discount_floor_and_debt_socialisation(euler):
     # Deeper: debt 1,200 -> HS = 850/1200 < 0.85 floored at 0.85 (discount capped at 15%).
     s2 = _eu_state(eng, collateral="1", debt="1200")
     assert eng.health_score(p, s2, i) == F(17, 24) and eng.discount_factor(p, s2, i) == F(85, 100)
+
+
+# ---------------------------------------------------------------------------
+# GMX v2 (GMX Synthetics), one isolated long
+# ---------------------------------------------------------------------------
+# GMX publishes its rules as code and as the gmx-synthetics README; the README's
+# "Price Impact" section has the one worked example for positions. The
+# liquidation examples are computed by hand, exactly, from
+# PositionUtils.isPositionLiquidatable at the published config (config/markets.ts
+# baseMarketConfig, config/general.ts).
+
+GMX = "gmx_v2_perp.margin"
+
+
+@pytest.fixture(scope="module")
+def gmx():
+    return _engine(GMX)
+
+
+def _gmx_state(eng, collateral="0", tokens="0", size_usd="0", fees_due="0", wallet="0"):
+    return eng.State(wallet=wallet, collateral=collateral, tokens=tokens, size_usd=size_usd,
+                     fees_due=fees_due, pool="0", shortfall="0")
+
+
+def test_gmx_published_parameters(gmx):
+    """config/markets.ts baseMarketConfig: minCollateralFactor 1%, minCollateralFactorForLiquidation
+    1%, positionFeeFactorForNegativeImpact 0.06%, liquidationFeeFactor 0.20%,
+    negativeMaxPositionImpactFactor 0.5%, maxPositionImpactFactorForLiquidations 0%;
+    config/general.ts: minCollateralUsd decimalToFloat(1), i.e. 1 USD."""
+    p = gmx.Params()
+    assert (p.mcf, p.mcf_liq, p.min_collateral_usd) == (F(1, 100), F(1, 100), 1)
+    assert (p.position_fee, p.liquidation_fee) == (F(6, 10_000), F(20, 10_000))
+    assert (p.max_impact, p.max_impact_liq) == (F(5, 1_000), 0)
+
+
+def test_gmx_readme_position_price_impact_example(gmx):
+    """gmx-synthetics README, "Price Impact": "The oracle price of the index token is $5000";
+    "A user opens a long position of size $50,000 with a negative price impact of 0.1%"; "the
+    size in tokens is (50,000 / 5000) * (100 - 0.1)% => 9.99"; "an entry price of 50,000 / 9.99
+    => ~$5005"; "0.01 index tokens in the position impact pool"; "The pending PnL of the user at
+    this point would be (50,000 - 9.99 * 5000) => $50" (a loss); "If the user closes the position
+    at a negative price impact of 0.2%" ... "The user would receive (original position collateral
+    - $150)" and "The pool would have an extra $150 of collateral". The README leaves fees out:
+    position fee 0 here. (The contracts now keep the impact as pendingImpactAmount instead of
+    fewer tokens; the remaining collateral is the same, see the spec's header.)"""
+    eng = gmx
+    p = eng.Params(position_fee="0")
+    s = _gmx_state(eng, collateral="10000")
+    t = eng.open(p, s, eng.Inputs(price="5000", impact="0.001"), "50000")
+    assert t.size_usd == 50_000 and t.tokens == F("9.99")
+    i = eng.Inputs(price="5000", impact="0.002")
+    assert eng.entry(p, t, i) == F(50_000) / F("9.99")
+    assert round(eng.entry(p, t, i)) == 5005
+    assert F(50_000, 5_000) - t.tokens == F("0.01")  # tokens to the position impact pool
+    assert eng.pnl(p, t, i) == -50
+    u = eng.close(p, t, i)
+    assert u.wallet == 10_000 - 150 and u.pool == 150
+    assert (u.collateral, u.tokens, u.size_usd) == (0, 0, 0)
+
+
+def test_gmx_min_collateral_factor_is_max_leverage(gmx):
+    """README, "Parameters": "minCollateralFactor: This determines the minimum allowed ratio of
+    (position collateral) / (position size)". At 1% (100x), without fees and impact: 1,000 of
+    collateral may open 100,000 of size and not a cent more."""
+    eng = gmx
+    p, i = eng.Params(position_fee="0"), eng.Inputs(price="5000", impact="0")
+    s = _gmx_state(eng, collateral="1000")
+    assert eng.open(p, s, i, "100000").size_usd == 100_000
+    with pytest.raises(eng.GuardError):
+        eng.open(p, s, i, "100000.01")
+
+
+def test_gmx_liquidatable_for_leverage_by_hand(gmx):
+    """isPositionLiquidatable, "min collateral for leverage": remainingCollateralUsd = collateral
+    + pnl + priceImpactUsd - costs (position fee 0.06% for closing; borrowing and funding)
+    against sizeInUsd * minCollateralFactorForLiquidation. By hand: 20 tokens bought for 100,000,
+    1,100 of collateral: at 5,000, remaining = 1,100 - 60 = 1,040 >= 1,000 (not liquidatable); at
+    4,950, pnl = -1,000 and remaining = 40 < 1,000 (liquidatable). 30 of pending fees at 5,000:
+    1,010 still >= 1,000; 50: 990 < 1,000."""
+    eng = gmx
+    p = eng.Params()
+    s = _gmx_state(eng, collateral="1100", tokens="20", size_usd="100000")
+    at = lambda price: eng.Inputs(price=price, impact="0")  # noqa: E731
+    assert eng.remaining(p, s, at("5000")) == 1_040 and not eng.liquidatable(p, s, at("5000"))
+    assert eng.remaining(p, s, at("4950")) == 40 and eng.liquidatable(p, s, at("4950"))
+    assert not eng.liquidatable(p, _gmx_state(eng, "1100", "20", "100000", fees_due="30"), at("5000"))
+    assert eng.liquidatable(p, _gmx_state(eng, "1100", "20", "100000", fees_due="50"), at("5000"))
+
+
+def test_gmx_liquidatable_below_min_collateral_usd_by_hand(gmx):
+    """isPositionLiquidatable, "min collateral": remaining < MIN_COLLATERAL_USD (1 USD) makes a
+    small position liquidatable although 1% of its size is less. By hand: size 50 (1% = 0.5),
+    collateral 0.93, flat price: remaining = 0.93 - 0.03 = 0.90 < 1; with 1.03: 1.00, not."""
+    eng = gmx
+    p, i = eng.Params(), eng.Inputs(price="1", impact="0")
+    assert eng.liquidatable(p, _gmx_state(eng, "0.93", "50", "50"), i)
+    assert not eng.liquidatable(p, _gmx_state(eng, "1.03", "50", "50"), i)
+
+
+def test_gmx_liquidation_pays_fee_last_and_pool_absorbs(gmx):
+    """DecreasePositionCollateralUtils: a liquidation closes the whole size; pnl and costs are
+    paid first and the liquidation fee (liquidationFeeFactor 0.20% of the size) only out of what
+    is left; only liquidations may close insolvently (`isInsolventCloseAllowed`). By hand, the
+    position above at 4,950: remaining 40 < fee 200, so the trader gets 0 and the pool the 1,100
+    of collateral (1,000 of loss, 60 of position fee, 40 of the fee). At 4,900 remaining = -960:
+    the pool still gets the 1,100 and 960 is a shortfall."""
+    eng = gmx
+    p = eng.Params()
+    s = _gmx_state(eng, collateral="1100", tokens="20", size_usd="100000")
+    t = eng.liquidate(p, s, eng.Inputs(price="4950", impact="0"))
+    assert (t.wallet, t.pool, t.shortfall, t.tokens, t.collateral) == (0, 1_100, 0, 0, 0)
+    u = eng.liquidate(p, s, eng.Inputs(price="4900", impact="0"))
+    assert (u.wallet, u.pool, u.shortfall) == (0, 1_100, 960)
+    # Enough left: 2,000 of collateral at 4,950 leaves 940, the fee 200, the trader 740.
+    v = eng.liquidate(p, _gmx_state(eng, "2000", "20", "100000"), eng.Inputs(price="4950", impact="0"))
+    assert eng.remaining(p, _gmx_state(eng, "2000", "20", "100000"), eng.Inputs(price="4950", impact="0")) == 940
+    assert (v.wallet, v.pool) == (740, 1_260)
