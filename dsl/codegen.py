@@ -602,12 +602,19 @@ class _Gen:
             sig = ["params: Params", "state: State", "inputs: Inputs"]
             conv = []
             arg_names = Names()  # arguments keep their spec names where safe, so callers may pass keywords
-            for arg in a.args:
+            chosen = a.forced and bool(a.args)  # omitted arguments take the spec's chosen values
+            if chosen:
+                conv += self.chosen(a, scope, "    ")
+            for j, arg in enumerate(a.args):
                 py = arg_names.get("arg", arg.name)
                 self.args.setdefault(a.name, {})[arg.name] = py
                 scope[arg.name] = py
-                sig.append(f"{py}: Fraction | int | str | Decimal")
-                conv.append(f"    {py} = _q({py}, {arg.name!r})")
+                if chosen:
+                    sig.append(f"{py}: Fraction | int | str | Decimal | None = None")
+                    conv.append(f"    {py} = {self.choice_name(a, j)} if {py} is None else _q({py}, {arg.name!r})")
+                else:
+                    sig.append(f"{py}: Fraction | int | str | Decimal")
+                    conv.append(f"    {py} = _q({py}, {arg.name!r})")
             where = self.where(a.span.line)
             out += [
                 f"def {name}({', '.join(sig)}) -> State:",
@@ -615,13 +622,28 @@ class _Gen:
                 *conv,
             ]
             guard_roots = _let_deps(a.guard) if a.guard is not None else set()
-            out += self.let_lines(self.closure(guard_roots), scope, "    ")
+            out += self.let_lines([d for d in self.closure(guard_roots) if d.sym.name not in scope], scope, "    ")
             if a.guard is not None:
                 out += [
                     f"    if not {self.expr(a.guard, scope)}:",
                     f"        raise GuardError({f'action {a.name!r} ({where}): its guard does not hold'!r})",
                 ]
-            if not a.forced:
+            if chosen and a.guard is not None:
+                # Enabled at its chosen arguments: taken with exactly those. Otherwise an ordinary
+                # action, refused while another forced action is enabled (language.md §6.3).
+                at_choice = {**scope, **{arg.name: self.choice_name(a, j) for j, arg in enumerate(a.args)}}
+                given = ", ".join(scope[arg.name] for arg in a.args)
+                picked = ", ".join(self.choice_name(a, j) for j in range(len(a.args)))
+                message = f"forced action {a.name!r} ({where}) is enabled and is taken with its chosen arguments"
+                # A copy of the scope: lets computed in the `else` branch are not there in the other.
+                others = self.forced_first(f"action {a.name!r}", dict(scope), skip=a)
+                out += [
+                    f"    if {self.expr(a.guard, at_choice)}:",
+                    f"        if ({given},) != ({picked},):",
+                    f"            raise GuardError({message!r} + ': ' + {_chosen_text(a, self)})",
+                    *(["    else:", *["    " + line for line in others]] if others else []),
+                ]
+            elif not a.forced:
                 out += self.forced_first(f"action {a.name!r}", scope)
             roots: set[str] = set()
             for local in a.locals:
@@ -637,17 +659,37 @@ class _Gen:
             out += ["", ""]
         return out
 
-    def forced_first(self, what: str, scope: dict[str, str]) -> list[str]:
-        """Lines that refuse a step while a `forced` action is enabled (it must be taken first)."""
+    def forced_first(self, what: str, scope: dict[str, str], skip: ir.Action | None = None) -> list[str]:
+        """Lines that refuse a step while a `forced` action is enabled (it must be taken first).
+
+        A forced action with arguments is enabled when its guard holds at its chosen arguments,
+        evaluated here first, exactly as the checker's `forced_clear` does.
+        """
         out: list[str] = []
         for f in self.p.actions:
-            if not f.forced or f.guard is None or f.args:
+            if not f.forced or f.guard is None or f is skip:
                 continue
+            out += self.chosen(f, scope, "    ")
             out += self.let_lines(
                 [d for d in self.closure(_let_deps(f.guard)) if d.sym.name not in scope], scope, "    "
             )
+            inner = {**scope, **{arg.name: self.choice_name(f, j) for j, arg in enumerate(f.args)}}
             message = f"{what}: forced action {f.name!r} is enabled and must be taken first"
-            out += [f"    if {self.expr(f.guard, scope)}:", f"        raise GuardError({message!r})"]
+            out += [f"    if {self.expr(f.guard, inner)}:", f"        raise GuardError({message!r})"]
+        return out
+
+    def choice_name(self, a: ir.Action, j: int) -> str:
+        """The Python variable holding forced action `a`'s chosen value of its j-th argument."""
+        return f"_fc{self.p.actions.index(a)}_{j}"
+
+    def chosen(self, a: ir.Action, scope: dict[str, str], indent: str) -> list[str]:
+        """Lines computing forced action `a`'s chosen arguments (and the lets they need) from the pre-state."""
+        roots: set[str] = set()
+        for c in a.choices:
+            roots |= _let_deps(c)
+        out = self.let_lines([d for d in self.closure(roots) if d.sym.name not in scope], scope, indent)
+        for j, c in enumerate(a.choices):
+            out.append(f"{indent}{self.choice_name(a, j)} = Fraction({self.expr(c, scope)})")
         return out
 
     def updates(self, updates: tuple[ir.Update, ...], scope: dict[str, str]) -> str:
@@ -743,6 +785,12 @@ class _Gen:
             out.append(f"    return (replace(state{kwargs['state']}), replace(inputs{kwargs['inputs']}))")
             out += ["", ""]
         return out
+
+
+def _chosen_text(a: ir.Action, gen: _Gen) -> str:
+    """A Python expression spelling forced action `a`'s chosen arguments, `'q = 3/2'`."""
+    parts = [f"{(arg.name + ' = ')!r} + str({gen.choice_name(a, j)})" for j, arg in enumerate(a.args)]
+    return " + ', ' + ".join(parts)
 
 
 def _doc(text: str, indent: str = "    ") -> str:
