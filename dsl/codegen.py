@@ -78,6 +78,7 @@ _ENGINE_NAMES = frozenset(
         "annotations",
         "assumptions_hold",
         "where_holds",
+        "failing_where",
         "HEALTH",
         "health_measure",
     ]
@@ -528,6 +529,19 @@ class _Gen:
             out.append("        return False")
         return [*out, "    return True", "", ""]
 
+    def failing_where(self) -> list[str]:
+        """`failing_where`: the first `where` that does not hold, named, so a report can say which."""
+        sig = "params: Params, state: State, inputs: Inputs"
+        scope: dict[str, str] = {}
+        roots = set().union(*(_let_deps(c.expr) for c in self.p.wheres)) if self.p.wheres else set()
+        doc = "The first `where` (declaration order, as in where_holds) that does not hold, named; None if all hold."
+        out = [f"def failing_where({sig}) -> str | None:", _doc(doc)]
+        out += self.let_lines(self.closure(roots), scope, "    ")
+        for c in self.p.wheres:
+            label = f"the `where` of `{c.name}` ({self.where(c.span.line)})"
+            out += [f"    if not {self.expr(c.expr, scope)}:", f"        return {label!r}"]
+        return [*out, "    return None", "", ""]
+
     def checks(self) -> list[str]:
         out = self.predicate(
             "assumptions_hold", "True when the parameters satisfy every `assume`.", self.p.assumes, "params: Params"
@@ -538,6 +552,7 @@ class _Gen:
             self.p.wheres,
             "params: Params, state: State, inputs: Inputs",
         )
+        out += self.failing_where()
         formulas = [("init", str(i), c.expr, c.span) for i, c in enumerate(self.p.init)]
         formulas += [("property", c.name, c.expr, c.span) for c in self.p.properties]
         formulas += [("invariant", c.name, c.expr, c.span) for c in self.p.invariants]
