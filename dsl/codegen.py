@@ -23,7 +23,7 @@ from fractions import Fraction
 from dsl import ir
 from dsl.diagnostics import InternalError
 from dsl.runtime import RUNTIME, runtime_names
-from dsl.units import BOOL
+from dsl.units import BOOL, RATE
 
 # Names the generated module defines or uses itself; spec names never take them.
 _ENGINE_NAMES = frozenset(
@@ -408,7 +408,8 @@ class _Gen:
         for prm in p.params:
             f = self.fields.get("f", prm.sym.name)
             conv = "_qmap" if prm.sym.indexed else "_q"
-            checks.append(f"        object.__setattr__(self, {f!r}, {conv}(self.{f}, {prm.sym.name!r}))")
+            value = f"{conv}(self.{f}, {prm.sym.name!r}{_rate(prm.sym)})"
+            checks.append(f"        object.__setattr__(self, {f!r}, {value})")
             if not prm.pinned:
                 lo = "None" if prm.lo is None else _lit(prm.lo)
                 hi = "None" if prm.hi is None else _lit(prm.hi)
@@ -422,7 +423,7 @@ class _Gen:
             out += ["", "    def __post_init__(self) -> None:"]
             convs = [
                 f"        object.__setattr__(self, {self.fields.get('f', s.name)!r}, "
-                f"{'_qmap' if s.indexed else '_q'}(self.{self.fields.get('f', s.name)}, {s.name!r}))"
+                f"{'_qmap' if s.indexed else '_q'}(self.{self.fields.get('f', s.name)}, {s.name!r}{_rate(s)}))"
                 for s in syms
             ]
             out += convs or ["        pass"]
@@ -588,9 +589,12 @@ class _Gen:
                 py = "_n_" + self.local(name)
                 lines.append(f"    {py} = {self.local(name)}(params, next_state, next_inputs)")
                 scope["'" + name] = py
-            args = sorted({e.sym.name for e in ir.walk(sp.expr) if isinstance(e, ir.Var) and e.sym.kind is ir.Kind.ARG})
+            arg_syms = {
+                e.sym.name: e.sym for e in ir.walk(sp.expr) if isinstance(e, ir.Var) and e.sym.kind is ir.Kind.ARG
+            }
+            args = sorted(arg_syms)
             for i, arg in enumerate(args):
-                lines.append(f"    _a{i} = _q(args[{arg!r}], {arg!r})")
+                lines.append(f"    _a{i} = _q(args[{arg!r}], {arg!r}{_rate(arg_syms[arg])})")
                 scope[arg] = f"_a{i}"
             out += [
                 f"def {fname}(params: Params, state: State, inputs: Inputs, args: Mapping[str, Fraction], "
@@ -626,10 +630,11 @@ class _Gen:
                 scope[arg.name] = py
                 if chosen:
                     sig.append(f"{py}: Fraction | int | str | Decimal | None = None")
-                    conv.append(f"    {py} = {self.choice_name(a, j)} if {py} is None else _q({py}, {arg.name!r})")
+                    given = f"_q({py}, {arg.name!r}{_rate(arg)})"
+                    conv.append(f"    {py} = {self.choice_name(a, j)} if {py} is None else {given}")
                 else:
                     sig.append(f"{py}: Fraction | int | str | Decimal")
-                    conv.append(f"    {py} = _q({py}, {arg.name!r})")
+                    conv.append(f"    {py} = _q({py}, {arg.name!r}{_rate(arg)})")
             where = self.where(a.span.line)
             out += [
                 f"def {name}({', '.join(sig)}) -> State:",
@@ -779,7 +784,7 @@ class _Gen:
             fields: dict[str, dict[ir.Symbol, list[str]]] = {"state": {}, "inputs": {}}
             for i, (sym, asset, key, lo, hi) in enumerate(items):
                 py = f"_c{i}"
-                out.append(f"    {py} = _q(choice[{key!r}], {key!r})")
+                out.append(f"    {py} = _q(choice[{key!r}], {key!r}{_rate(sym)})")
                 out.append(f"    _check_choice({py}, {lo}, {hi}, {key!r}, {env.name!r})")
                 owner = "state" if sym.kind is ir.Kind.STATE else "inputs"
                 parts = fields[owner].setdefault(sym, [])
@@ -800,6 +805,11 @@ class _Gen:
             out.append(f"    return (replace(state{kwargs['state']}), replace(inputs{kwargs['inputs']}))")
             out += ["", ""]
         return out
+
+
+def _rate(sym: ir.Symbol) -> str:
+    """`, True` when `sym` is a rate (no unit): the engine then reads `'0.5%'` from a string."""
+    return ", True" if sym.ty == RATE else ""
 
 
 def _chosen_text(a: ir.Action, gen: _Gen) -> str:

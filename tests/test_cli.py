@@ -299,6 +299,41 @@ def test_param_malformed_exits_2(capsys, pin):
     assert "--param" in err or "NAME=VALUE" in err or "number" in err
 
 
+def test_param_accepts_a_percentage_for_a_rate_exactly(capsys):
+    # imr = 2% is imr = 0.02 (1/50 exactly): the same verdict and the same pinned value
+    code, doc = run_json(capsys, VIOLATED, "--param", "imr=2%", "--only", "maintenance-le-initial")
+    assert code == 1
+    checks = {c["name"]: c for c in doc["specs"][0]["checks"]}
+    assert checks["maintenance-le-initial"]["counterexample"]["params"]["imr"] == "0.02"
+    code, doc = run_json(capsys, VIOLATED, "--param", "imr=3_0%", "--param", "mmr=5.0%",
+                         "--only", "maintenance-le-initial")
+    assert code == 0, doc  # imr = 0.3 > mmr = 0.05: holds, as with imr=0.3
+
+
+def test_param_percentage_outside_the_range_names_it(capsys):
+    code, _, err = run(capsys, "check", VIOLATED, "--param", "mmr=0.5%")
+    assert code == 2
+    assert "`mmr` = 1/200 is outside its declared range" in err
+
+
+def test_param_percentage_on_an_amount_is_refused(capsys, tmp_path):
+    spec = tmp_path / "cap.margin"
+    spec.write_text(VIOLATED.read_text().replace(
+        "param max_move: rate = 0.01 in [0, 0.01]",
+        "param max_move: rate = 0.01 in [0, 0.01]\nparam cap: USD = 5 in [0, 100]"))
+    code, out, err = run(capsys, "check", spec, "--param", "cap=5%")
+    assert code == 2 and out == ""
+    assert "`%` is only for rates, and `cap` is USD; write the amount itself, e.g. cap=5" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("pin", ["imr=%", "imr=5%%", "imr=x%", "imr=1e99999%"])
+def test_param_malformed_percentage_exits_2(capsys, pin):
+    code, _, err = run(capsys, "check", VIOLATED, "--param", pin)
+    assert code == 2
+    assert "--param" in err and "Traceback" not in err
+
+
 def test_params_defaults(capsys):
     code, doc = run_json(capsys, VIOLATED, "--params", "defaults")
     assert code == 0, [c for c in doc["specs"][0]["checks"] if c["verdict"] != "PROVED"]
@@ -400,6 +435,16 @@ s = engine.State(collateral="1", size="-2", entry="50", insurance="0")
 assert engine.liquidatable(p, s, i)
 after = engine.liquidate(p, s, i)
 assert after.size == 0 and after.insurance == -19
+# a rate from a string may be a percentage, exactly as in the spec; an amount may not
+from fractions import Fraction
+assert engine.Params(mmr="5%", imr="2_5%").imr == Fraction(1, 4)
+assert engine.Params(max_move="0.5%").max_move == Fraction(1, 200)
+try:
+    engine.State(collateral="5%", size="-2", entry="50", insurance="0")
+except ValueError as err:
+    assert "`%` is only for rates" in str(err)
+else:
+    raise AssertionError("a percentage of an amount was accepted")
 try:
     engine.liquidate(p, engine.State(collateral="100", size="0", entry="50", insurance="0"), i)
 except engine.GuardError:

@@ -36,7 +36,7 @@ class Context:
         self.spec = spec
         self.program = spec.program
         self.options = options
-        validate_pins(self.program, options.pins)
+        validate_pins(self.program, options.pins, options.percent)
         self.seen: dict[str, int] = {}  # result names given so far
         # With `synthesize`: the query of each violated result, by name, for `checker.synth` (never on the result).
         self.violated_queries: dict[str, list[z3.BoolRef]] = {}
