@@ -334,6 +334,90 @@ def test_param_malformed_percentage_exits_2(capsys, pin):
     assert "--param" in err and "Traceback" not in err
 
 
+# ---- pins that break an `assume`: one located error, in every format, exit status 2
+
+ASSUMES = FIXTURES / "assumes.margin"
+
+
+def _assume_line(text: str) -> int:
+    return next(i for i, line in enumerate(ASSUMES.read_text().splitlines(), 1) if line == text)
+
+
+def test_a_pin_that_breaks_an_assume_is_one_located_error(capsys):
+    code, out, err = run(capsys, "check", ASSUMES, "--param", "imr=0.01")
+    assert code == 2, out + err
+    line = _assume_line("assume mmr < imr")
+    assert f"{ASSUMES}:{line}:1: error: --param imr=0.01 breaks this `assume`: no value of the free parameter " \
+        "`mmr` satisfies it [pin-breaks-assume]" in out
+    assert f" {line} | assume mmr < imr" in out  # the source line, with a caret under it
+    assert "1 error found" in out and "= hint:" in out
+    assert "PROVED" not in out and "VIOLATED" not in out and "Traceback" not in out + err
+
+
+def test_pins_of_every_parameter_an_assume_reads_evaluate_it(capsys):
+    code, out, _ = run(capsys, "check", ASSUMES, "--param", "mmr=0.1", "--param", "imr=0.05")
+    assert code == 2
+    assert "--param mmr=0.1 --param imr=0.05 breaks this `assume`: it is false at these values" in out
+
+
+def test_pins_that_break_assumes_together_name_them_all(capsys):
+    code, out, _ = run(capsys, "check", ASSUMES, "--param", "lo=0.5", "--param", "hi=0.5")
+    assert code == 2
+    assert "--param lo=0.5 --param hi=0.5 breaks these `assume`s together" in out
+    assert f":{_assume_line('assume lo < mid')}:1: error:" in out
+    assert "and this `assume`" in out and "assume mid < hi" in out
+
+
+def test_a_pin_that_breaks_an_assume_in_json_junit_and_sarif(capsys):
+    line = _assume_line("assume mmr < imr")
+    where = f"{ASSUMES}:{line}:1"
+    code, doc = run_json(capsys, ASSUMES, "--param", "imr=0.01")
+    assert code == 2
+    (spec,) = doc["specs"]
+    assert spec["checks"] == [] and doc["summary"]["spec_errors"] == 1
+    assert spec["error"].startswith(f"{where}: error: --param imr=0.01 breaks this `assume`")
+    assert "[pin-breaks-assume]" in spec["error"] and "assume mmr < imr" in spec["error"]
+    code, out, _ = run(capsys, "check", "--format", "junit", ASSUMES, "--param", "imr=0.01")
+    assert code == 2
+    errors = ET.fromstring(out).findall(".//error")
+    assert len(errors) == 1 and f"{where}: error: --param imr=0.01" in (errors[0].text or "")
+    code, out, _ = run(capsys, "check", "--format", "sarif", ASSUMES, "--param", "imr=0.01")
+    assert code == 2
+    (result,) = json.loads(out)["runs"][0]["results"]
+    assert result["ruleId"] == "spec-error" and "[pin-breaks-assume]" in result["message"]["text"]
+    assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": line, "startColumn": 1}
+
+
+def test_defaults_that_break_an_assume_under_params_defaults(capsys, tmp_path):
+    spec = tmp_path / "defaults.margin"
+    spec.write_text(ASSUMES.read_text().replace("param imr: rate = 0.2 ", "param imr: rate = 0.02"))
+    code, out, _ = run(capsys, "check", spec, "--params", "defaults")
+    assert code == 2
+    assert "--params defaults (mmr=0.05, imr=0.02) breaks this `assume`: it is false at these values" in out
+
+
+def test_pins_that_keep_some_parameter_value_run_the_checks(capsys):
+    code, out, _ = run(capsys, "check", ASSUMES, "--param", "imr=0.08")
+    assert code == 0, out
+    assert "pin-breaks-assume" not in out
+
+
+def test_a_spec_whose_own_assumes_are_unsatisfiable_is_not_blamed_on_the_pins(capsys, tmp_path):
+    spec = tmp_path / "empty.margin"
+    spec.write_text(ASSUMES.read_text().replace("assume mmr < imr", "assume mmr > 1"))
+    code, out, _ = run(capsys, "check", spec, "--param", "imr=0.3")
+    assert code == 1
+    assert "pin-breaks-assume" not in out
+    assert re.search(r"VIOLATED +well-defined: parameter space", out)
+
+
+def test_an_unknown_answer_never_becomes_the_pin_error(capsys):
+    # With a work limit of one unit the solver answers nothing: the checks run (and are UNKNOWN).
+    code, out, _ = run(capsys, "check", ASSUMES, "--param", "imr=0.01", "--rlimit", "1", "--engines", "z3")
+    assert code == 3, out
+    assert "pin-breaks-assume" not in out and "UNKNOWN" in out
+
+
 def test_params_defaults(capsys):
     code, doc = run_json(capsys, VIOLATED, "--params", "defaults")
     assert code == 0, [c for c in doc["specs"][0]["checks"] if c["verdict"] != "PROVED"]

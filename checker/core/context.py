@@ -18,6 +18,7 @@ import z3
 
 from checker.core.encode import Encoder, Frame
 from checker.core.options import Options, validate_pins
+from checker.core.pins import check_pins
 from checker.core.replay import Predicate, Replayer, Scene, View, rational_model, readable_model
 from checker.core.results import CheckResult, Verdict
 from checker.solve import Outcome, first, solve
@@ -51,6 +52,7 @@ class Context:
                 default = dict(p.default)[asset] if isinstance(p.default, tuple) and asset else p.default
                 assert isinstance(default, Fraction)
                 self.preferred[self.enc.varname(p.sym.name, asset, "")] = default
+        check_pins(self)  # pins that break an `assume`: one located error, not every check vacuous
 
     def solve(
         self, assertions: list[z3.BoolRef], share: Fraction | None = None, split: bool = False, pair: Pair | None = None
