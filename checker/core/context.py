@@ -200,6 +200,7 @@ def uses_rounding(program: ir.Program) -> bool:
             *([a.guard] if a.guard is not None else []),
             *(x.expr for x in a.locals),
             *(u.expr for u in a.updates),
+            *a.choices,  # a forced action's chosen arguments, evaluated before every step
         ]
     for e in program.envs:
         exprs += [*([e.guard] if e.guard is not None else []), *(u.lo for u in e.updates), *(u.hi for u in e.updates)]

@@ -47,13 +47,23 @@ class Forced:
 
     choice: dict[str, z3.ArithRef]  # argument -> its chosen value (an expression over `pre`)
     choice_defined: z3.BoolRef  # the choices evaluate without error (the engine computes them first)
-    defined: z3.BoolRef  # the choices and the guard at them evaluate without error
+    parts: tuple[z3.BoolRef, ...]  # the choices and the guard at them evaluate without error, conjunct by conjunct
     guard: z3.BoolRef  # the guard at the chosen arguments
     obligations: list[Obligation]  # the partial operations of the choices
 
     @property
+    def defined(self) -> z3.BoolRef:
+        return z3.And(*self.parts)
+
+    @property
     def enabled(self) -> z3.BoolRef:
-        return z3.And(self.defined, self.guard)
+        return z3.And(*self.parts, self.guard)
+
+    @property
+    def clear(self) -> z3.BoolRef:
+        """Defined and not enabled. Flat, so that for an argument-free forced action the term is
+        the one this test always had (a term's shape can change how long the solver takes)."""
+        return z3.And(*self.parts, z3.Not(self.guard))
 
 
 def forced_test(enc: Encoder, pre: Frame, action: ir.Action) -> Forced:
@@ -73,8 +83,7 @@ def forced_test(enc: Encoder, pre: Frame, action: ir.Action) -> Forced:
     assert action.guard is not None, "the front end requires a guard on a forced action"
     g = enc.translation(pre, dict(choice))
     guard, ok = g.expr(action.guard, {}, true)
-    chosen = z3.And(*oks, *c.eager)
-    return Forced(choice, chosen, z3.And(chosen, ok, *g.eager), guard, c.obligations)
+    return Forced(choice, z3.And(*oks, *c.eager), (*oks, *c.eager, ok, *g.eager), guard, c.obligations)
 
 
 def forced_clear(enc: Encoder, pre: Frame) -> z3.BoolRef:
@@ -88,8 +97,7 @@ def forced_clear(enc: Encoder, pre: Frame) -> z3.BoolRef:
     clear = []
     for a in enc.program.actions:
         if a.forced and a.guard is not None:
-            f = forced_test(enc, pre, a)
-            clear.append(z3.And(f.defined, z3.Not(f.guard)))
+            clear.append(forced_test(enc, pre, a).clear)
     return z3.And(*clear) if clear else z3.BoolVal(True)
 
 
