@@ -128,13 +128,24 @@ def _engines(text: str) -> tuple[str, ...]:
     return tuple(n for n in ENGINES if n in names)
 
 
-def _pin(text: str) -> tuple[str, Fraction]:
+def _pin(text: str) -> tuple[str, Fraction, bool]:
+    """`NAME=VALUE`: the name, the exact value and whether it was written as a percentage (`mmr=0.5%`)."""
     import argparse
+
+    from dsl.numbers import number_or_percent
 
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"{text[:60]!r}: write NAME=VALUE, e.g. mmr=0.005")
-    return name.strip(), _number(value, "an exact number")
+        raise argparse.ArgumentTypeError(f"{text[:60]!r}: write NAME=VALUE, e.g. mmr=0.005 or mmr=0.5%")
+    if not value.strip().endswith("%"):
+        return name.strip(), _number(value, "an exact number"), False
+    try:
+        exact, _ = number_or_percent(value)
+    except (ValueError, ZeroDivisionError) as err:
+        shown = repr(value[:40] + ("..." if len(value) > 40 else ""))
+        reason = str(err) if "limited to" in str(err) else "not an exact number"
+        raise argparse.ArgumentTypeError(f"{shown}: {reason}") from None
+    return name.strip(), exact, True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -390,7 +401,8 @@ def _options(args: argparse.Namespace) -> Options:
         rlimit=args.rlimit,
         engines=args.engines,
         decompose=args.decompose,
-        pins=dict(args.param),
+        pins={name: value for name, value, _ in args.param},
+        percent=frozenset(name for name, _, pct in args.param if pct),
         all_defaults=args.params == "defaults",
         depth=args.depth or 0,
         max_k=args.max_k,

@@ -151,8 +151,9 @@ def _violation(run: _Run, check_id: str, name: str) -> str | None:
             return f"{run.eng.HEALTH} falls from {before} to {after}" if after < before else None
         case "liquidation-no-bad-debt":
             state, inputs = run.views[last]
-            if not run.eng.where_holds(run.params, state, inputs):
-                return "a `where` fails after the liquidation"
+            broken = run.eng.failing_where(run.params, state, inputs)
+            if broken is not None:
+                return f"{broken} fails after the liquidation"
             eq0, eq1 = run.let("equity", 0), run.let("equity", last)
             return f"equity {eq0} -> {eq1}: bad debt" if eq1 < min(eq0, 0) else None
         case "gap-safety":
@@ -176,7 +177,10 @@ def _violation(run: _Run, check_id: str, name: str) -> str | None:
             state, inputs = run.views[last]
             inv = subject.removesuffix(" stays true")
             if inv.startswith("where of "):
-                holds = run.eng.where_holds(run.params, state, inputs)
+                broken = run.eng.failing_where(run.params, state, inputs)
+                if broken is not None:
+                    return f"{broken} fails after {last} steps"
+                holds = True
             else:
                 holds = not run.raises(lambda: run.formula(f"invariant:{inv}", last)) and run.formula(
                     f"invariant:{inv}", last

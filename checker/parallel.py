@@ -112,7 +112,9 @@ def _load(path: Path) -> Spec:
 
     try:  # the file as it is now: an in-process cache outlives a run (tests rewrite files in place)
         stat = path.stat()
-        key: tuple[object, ...] = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+        # The path as given too: the spec's source keeps it, and reports show it (`tests/x.margin` and
+        # its absolute path are one file but two spellings; test_jobs after test_cli saw the other one).
+        key: tuple[object, ...] = (path.resolve(), str(path), stat.st_mtime_ns, stat.st_size)
     except OSError:
         key = (path,)  # dsl.load reports the error
     if key not in _specs:

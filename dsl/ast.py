@@ -294,6 +294,7 @@ class ActionParam:
     name: Ident
     unit: UnitExpr
     span: Span = field(compare=False)
+    choice: Expr | None = None  # `q: BTC = expr`: the value a forced step takes (language.md §6.3)
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,8 +272,10 @@ class _ToAst:
     def action_params(self, meta: Any, *params: ast.ActionParam) -> tuple[ast.ActionParam, ...]:
         return params
 
-    def action_param(self, meta: Any, name: ast.Ident, unit: ast.UnitExpr) -> ast.ActionParam:
-        return ast.ActionParam(name, unit, self.sp(meta))
+    def action_param(
+        self, meta: Any, name: ast.Ident, unit: ast.UnitExpr, choice: ast.Expr | None = None
+    ) -> ast.ActionParam:
+        return ast.ActionParam(name, unit, self.sp(meta), choice)
 
     def assignment(self, meta: Any, target: ast.Target, expr: ast.Expr) -> ast.Assign:
         return ast.Assign(target, expr, self.sp(meta))

@@ -23,7 +23,7 @@ from fractions import Fraction
 from dsl import ir
 from dsl.diagnostics import InternalError
 from dsl.runtime import RUNTIME, runtime_names
-from dsl.units import BOOL
+from dsl.units import BOOL, RATE
 
 # Names the generated module defines or uses itself; spec names never take them.
 _ENGINE_NAMES = frozenset(
@@ -79,6 +79,7 @@ _ENGINE_NAMES = frozenset(
         "annotations",
         "assumptions_hold",
         "where_holds",
+        "failing_where",
         "HEALTH",
         "health_measure",
     ]
@@ -411,7 +412,8 @@ class _Gen:
         for prm in p.params:
             f = self.fields.get("f", prm.sym.name)
             conv = "_qmap" if prm.sym.indexed else "_q"
-            checks.append(f"        object.__setattr__(self, {f!r}, {conv}(self.{f}, {prm.sym.name!r}))")
+            value = f"{conv}(self.{f}, {prm.sym.name!r}{_rate(prm.sym)})"
+            checks.append(f"        object.__setattr__(self, {f!r}, {value})")
             if not prm.pinned:
                 lo = "None" if prm.lo is None else _lit(prm.lo)
                 hi = "None" if prm.hi is None else _lit(prm.hi)
@@ -426,7 +428,7 @@ class _Gen:
             out += ["", "    def __post_init__(self) -> None:"]
             convs = [
                 f"        object.__setattr__(self, {self.fields.get('f', s.name)!r}, "
-                f"{_converter(s)}(self.{self.fields.get('f', s.name)}, {s.name!r}))"
+                f"{_converter(s)}(self.{self.fields.get('f', s.name)}, {s.name!r}{_rate(s)}))"
                 for s in syms
             ]
             out += convs or ["        pass"]
@@ -533,6 +535,19 @@ class _Gen:
             out.append("        return False")
         return [*out, "    return True", "", ""]
 
+    def failing_where(self) -> list[str]:
+        """`failing_where`: the first `where` that does not hold, named, so a report can say which."""
+        sig = "params: Params, state: State, inputs: Inputs"
+        scope: dict[str, str] = {}
+        roots = set().union(*(_let_deps(c.expr) for c in self.p.wheres)) if self.p.wheres else set()
+        doc = "The first `where` (declaration order, as in where_holds) that does not hold, named; None if all hold."
+        out = [f"def failing_where({sig}) -> str | None:", _doc(doc)]
+        out += self.let_lines(self.closure(roots), scope, "    ")
+        for c in self.p.wheres:
+            label = f"the `where` of `{c.name}` ({self.where(c.span.line)})"
+            out += [f"    if not {self.expr(c.expr, scope)}:", f"        return {label!r}"]
+        return [*out, "    return None", "", ""]
+
     def checks(self) -> list[str]:
         out = self.predicate(
             "assumptions_hold", "True when the parameters satisfy every `assume`.", self.p.assumes, "params: Params"
@@ -543,6 +558,7 @@ class _Gen:
             self.p.wheres,
             "params: Params, state: State, inputs: Inputs",
         )
+        out += self.failing_where()
         formulas = [("init", str(i), c.expr, c.span) for i, c in enumerate(self.p.init)]
         formulas += [("property", c.name, c.expr, c.span) for c in self.p.properties]
         formulas += [("invariant", c.name, c.expr, c.span) for c in self.p.invariants]
@@ -578,9 +594,12 @@ class _Gen:
                 py = "_n_" + self.local(name)
                 lines.append(f"    {py} = {self.local(name)}(params, next_state, next_inputs)")
                 scope["'" + name] = py
-            args = sorted({e.sym.name for e in ir.walk(sp.expr) if isinstance(e, ir.Var) and e.sym.kind is ir.Kind.ARG})
+            arg_syms = {
+                e.sym.name: e.sym for e in ir.walk(sp.expr) if isinstance(e, ir.Var) and e.sym.kind is ir.Kind.ARG
+            }
+            args = sorted(arg_syms)
             for i, arg in enumerate(args):
-                lines.append(f"    _a{i} = _q(args[{arg!r}], {arg!r})")
+                lines.append(f"    _a{i} = _q(args[{arg!r}], {arg!r}{_rate(arg_syms[arg])})")
                 scope[arg] = f"_a{i}"
             out += [
                 f"def {fname}(params: Params, state: State, inputs: Inputs, args: Mapping[str, Fraction], "
@@ -607,12 +626,20 @@ class _Gen:
             sig = ["params: Params", "state: State", "inputs: Inputs"]
             conv = []
             arg_names = Names()  # arguments keep their spec names where safe, so callers may pass keywords
-            for arg in a.args:
+            chosen = a.forced and bool(a.args)  # omitted arguments take the spec's chosen values
+            if chosen:
+                conv += self.chosen(a, scope, "    ")
+            for j, arg in enumerate(a.args):
                 py = arg_names.get("arg", arg.name)
                 self.args.setdefault(a.name, {})[arg.name] = py
                 scope[arg.name] = py
-                sig.append(f"{py}: Fraction | int | str | Decimal")
-                conv.append(f"    {py} = _q({py}, {arg.name!r})")
+                if chosen:
+                    sig.append(f"{py}: Fraction | int | str | Decimal | None = None")
+                    given = f"_q({py}, {arg.name!r}{_rate(arg)})"
+                    conv.append(f"    {py} = {self.choice_name(a, j)} if {py} is None else {given}")
+                else:
+                    sig.append(f"{py}: Fraction | int | str | Decimal")
+                    conv.append(f"    {py} = _q({py}, {arg.name!r}{_rate(arg)})")
             where = self.where(a.span.line)
             out += [
                 f"def {name}({', '.join(sig)}) -> State:",
@@ -620,13 +647,28 @@ class _Gen:
                 *conv,
             ]
             guard_roots = _let_deps(a.guard) if a.guard is not None else set()
-            out += self.let_lines(self.closure(guard_roots), scope, "    ")
+            out += self.let_lines([d for d in self.closure(guard_roots) if d.sym.name not in scope], scope, "    ")
             if a.guard is not None:
                 out += [
                     f"    if not {self.expr(a.guard, scope)}:",
                     f"        raise GuardError({f'action {a.name!r} ({where}): its guard does not hold'!r})",
                 ]
-            if not a.forced:
+            if chosen and a.guard is not None:
+                # Enabled at its chosen arguments: taken with exactly those. Otherwise an ordinary
+                # action, refused while another forced action is enabled (language.md §6.3).
+                at_choice = {**scope, **{arg.name: self.choice_name(a, j) for j, arg in enumerate(a.args)}}
+                given = ", ".join(scope[arg.name] for arg in a.args)
+                picked = ", ".join(self.choice_name(a, j) for j in range(len(a.args)))
+                message = f"forced action {a.name!r} ({where}) is enabled and is taken with its chosen arguments"
+                # A copy of the scope: lets computed in the `else` branch are not there in the other.
+                others = self.forced_first(f"action {a.name!r}", dict(scope), skip=a)
+                out += [
+                    f"    if {self.expr(a.guard, at_choice)}:",
+                    f"        if ({given},) != ({picked},):",
+                    f"            raise GuardError({message!r} + ': ' + {_chosen_text(a, self)})",
+                    *(["    else:", *["    " + line for line in others]] if others else []),
+                ]
+            elif not a.forced:
                 out += self.forced_first(f"action {a.name!r}", scope)
             roots: set[str] = set()
             for local in a.locals:
@@ -642,17 +684,37 @@ class _Gen:
             out += ["", ""]
         return out
 
-    def forced_first(self, what: str, scope: dict[str, str]) -> list[str]:
-        """Lines that refuse a step while a `forced` action is enabled (it must be taken first)."""
+    def forced_first(self, what: str, scope: dict[str, str], skip: ir.Action | None = None) -> list[str]:
+        """Lines that refuse a step while a `forced` action is enabled (it must be taken first).
+
+        A forced action with arguments is enabled when its guard holds at its chosen arguments,
+        evaluated here first, exactly as the checker's `forced_clear` does.
+        """
         out: list[str] = []
         for f in self.p.actions:
-            if not f.forced or f.guard is None or f.args:
+            if not f.forced or f.guard is None or f is skip:
                 continue
+            out += self.chosen(f, scope, "    ")
             out += self.let_lines(
                 [d for d in self.closure(_let_deps(f.guard)) if d.sym.name not in scope], scope, "    "
             )
+            inner = {**scope, **{arg.name: self.choice_name(f, j) for j, arg in enumerate(f.args)}}
             message = f"{what}: forced action {f.name!r} is enabled and must be taken first"
-            out += [f"    if {self.expr(f.guard, scope)}:", f"        raise GuardError({message!r})"]
+            out += [f"    if {self.expr(f.guard, inner)}:", f"        raise GuardError({message!r})"]
+        return out
+
+    def choice_name(self, a: ir.Action, j: int) -> str:
+        """The Python variable holding forced action `a`'s chosen value of its j-th argument."""
+        return f"_fc{self.p.actions.index(a)}_{j}"
+
+    def chosen(self, a: ir.Action, scope: dict[str, str], indent: str) -> list[str]:
+        """Lines computing forced action `a`'s chosen arguments (and the lets they need) from the pre-state."""
+        roots: set[str] = set()
+        for c in a.choices:
+            roots |= _let_deps(c)
+        out = self.let_lines([d for d in self.closure(roots) if d.sym.name not in scope], scope, indent)
+        for j, c in enumerate(a.choices):
+            out.append(f"{indent}{self.choice_name(a, j)} = Fraction({self.expr(c, scope)})")
         return out
 
     def updates(self, updates: tuple[ir.Update, ...], scope: dict[str, str]) -> str:
@@ -727,7 +789,7 @@ class _Gen:
             fields: dict[str, dict[ir.Symbol, list[str]]] = {"state": {}, "inputs": {}}
             for i, (sym, asset, key, lo, hi) in enumerate(items):
                 py = f"_c{i}"
-                out.append(f"    {py} = _q(choice[{key!r}], {key!r})")
+                out.append(f"    {py} = _q(choice[{key!r}], {key!r}{_rate(sym)})")
                 out.append(f"    _check_choice({py}, {lo}, {hi}, {key!r}, {env.name!r})")
                 owner = "state" if sym.kind is ir.Kind.STATE else "inputs"
                 parts = fields[owner].setdefault(sym, [])
@@ -755,6 +817,17 @@ def _converter(sym: ir.Symbol) -> str:
     if sym.ty == BOOL:
         return "_bmap" if sym.indexed else "_b"
     return "_qmap" if sym.indexed else "_q"
+
+
+def _rate(sym: ir.Symbol) -> str:
+    """`, True` when `sym` is a rate (no unit): the engine then reads `'0.5%'` from a string."""
+    return ", True" if sym.ty == RATE else ""
+
+
+def _chosen_text(a: ir.Action, gen: _Gen) -> str:
+    """A Python expression spelling forced action `a`'s chosen arguments, `'q = 3/2'`."""
+    parts = [f"{(arg.name + ' = ')!r} + str({gen.choice_name(a, j)})" for j, arg in enumerate(a.args)]
+    return " + ', ' + ".join(parts)
 
 
 def _doc(text: str, indent: str = "    ") -> str:

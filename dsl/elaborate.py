@@ -19,7 +19,7 @@ from fractions import Fraction
 
 from dsl import ast, ir
 from dsl.diagnostics import Diagnostic, Label, Severity, SourceFile, Span, SpecError, did_you_mean
-from dsl.printer import number_to_source
+from dsl.printer import number_to_source, unit_to_source
 from dsl.units import BOOL, ERROR, POLY, RATE, Dim, ErrorType, PolyType, Ty, as_dim, unify
 
 BUILTINS = ("abs", "min", "max", "round_down", "round_up")
@@ -643,13 +643,12 @@ class _Elaborator:
             seen[item.name] = item.span
 
     def _action(self, d: ast.ActionDecl) -> ir.Action:
-        if d.forced and (d.guard is None or d.params):
+        if d.forced and d.guard is None:
             self.error(
                 "forced-action",
-                f"forced action `{d.name.name}` needs a guard and no arguments",
+                f"forced action `{d.name.name}` needs a guard",
                 d.name.span,
-                "a forced action runs as soon as its guard holds, so the guard must say "
-                "when, and nothing else may choose its arguments",
+                "a forced action runs as soon as its guard holds, so the guard must say when",
             )
         scope: dict[str, ir.Symbol] = {}
         args = []
@@ -658,6 +657,17 @@ class _Elaborator:
                 sym = self._symbol(ir.Kind.ARG, p.name, self._unit(p.unit), False, d.name.name)
                 scope[p.name.name] = sym
                 args.append(sym)
+        choices = self._choices(d, scope) if d.forced else ()
+        for p in d.params:
+            if p.choice is not None and not d.forced:
+                self.error(
+                    "forced-action",
+                    f"argument `{p.name.name}` of action `{d.name.name}` has a chosen value, "
+                    "but the action is not forced",
+                    p.choice.span,
+                    "whoever takes an ordinary action chooses its arguments; "
+                    "write `forced action` to take it with these values whenever its guard holds at them",
+                )
         ctx = _Ctx(f"action `{d.name.name}`", _VALUE_KINDS | {ir.Kind.ARG, ir.Kind.LOCAL}, {}, scope)
         guard = self._cond(d.guard, ctx) if d.guard is not None else None
         lets: list[ir.Let] = []
@@ -690,7 +700,40 @@ class _Elaborator:
                 d.name.span,
                 "an action changes the state: assign at least one `x' = ...`",
             )
-        return ir.Action(d.name.name, d.forced, tuple(args), guard, tuple(lets), tuple(updates), d.span)
+        return ir.Action(d.name.name, d.forced, tuple(args), guard, tuple(lets), tuple(updates), d.span, choices)
+
+    def _choices(self, d: ast.ActionDecl, scope: dict[str, ir.Symbol]) -> tuple[ir.Expr, ...]:
+        """The chosen argument values of a forced action: one pre-state expression per argument.
+
+        Both back ends take the forced step with exactly these values (language.md §6.3), so a
+        choice may read parameters, states, inputs and lets, but not the arguments themselves.
+        """
+        out: list[ir.Expr] = []
+        for p in d.params:
+            sym = scope.get(p.name.name)
+            if p.choice is None:
+                self.error(
+                    "forced-action",
+                    f"argument `{p.name.name}` of forced action `{d.name.name}` needs a chosen value",
+                    p.span,
+                    f"the forced step takes its arguments from the state: write e.g. "
+                    f"`{p.name.name}: {unit_to_source(p.unit)} = <expression over the state>`",
+                )
+                continue
+            place = f"the choice of argument `{p.name.name}`"
+            expr = self._numeric(p.choice, _Ctx(place, _VALUE_KINDS, {}, dict(scope)))
+            if sym is not None:
+                if expr.ty != ERROR and unify(sym.ty, expr.ty) is None:
+                    self.error(
+                        "unit-mismatch",
+                        f"the chosen value of `{p.name.name}` is {_show(expr.ty)}, "
+                        f"but `{p.name.name}` is {_show(sym.ty)}",
+                        p.choice.span,
+                        "the chosen value must have the argument's unit",
+                    )
+                out.append(_retype(expr, sym.ty))
+        return tuple(out) if len(out) == len(d.params) else ()
+
 
     def _local_name_ok(self, ident: ast.Ident, scope: dict[str, ir.Symbol]) -> bool:
         name = ident.name
@@ -1017,6 +1060,9 @@ class _Elaborator:
             hint = (
                 "an `assume` constrains parameters; put conditions on states and inputs in their `where`"
                 if ctx.place == "an `assume`"
+                else "a chosen value reads only the state before the step: "
+                "write it without the other arguments (a `let` can hold a shared part)"
+                if ctx.place.startswith("the choice of argument")
                 else None
             )
             self.error("not-allowed-here", f"{ctx.place} cannot mention the {sym.kind.value} `{name}`", e.span, hint)

@@ -337,6 +337,10 @@ class Action:
     locals: tuple[Let, ...]
     updates: tuple[Update, ...]
     span: Span = field(compare=False, repr=False)
+    # A forced action's chosen arguments, one per arg (language.md §6.3): the forced step is taken
+    # with exactly these values, evaluated on the pre-state; () for an action without arguments
+    # or not forced.
+    choices: tuple[Expr, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

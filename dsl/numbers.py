@@ -21,6 +21,17 @@ _RATIO = re.compile(r"(?P<sign>[+-]?)(?P<num>\d+)/(?P<den>\d+)")
 _TOO_LARGE = f"numbers are limited to {MAX_DIGITS} digits and exponents of ±{MAX_DIGITS}"
 
 
+def number_or_percent(text: str) -> tuple[Fraction, bool]:
+    """The exact value of `text`, which may end in `%` as in a spec (`0.5%` is 1/200), and whether it did.
+
+    The caller decides where a percentage makes sense (a rate); the value is already divided by 100.
+    """
+    clean = text.strip()
+    if clean.endswith("%"):
+        return exact_number(clean[:-1]) / 100, True
+    return exact_number(clean), False
+
+
 def exact_number(text: str) -> Fraction:
     """The exact value of `text`, a decimal (`1.5`, `2e-3`, `1_000`, `.5`) or a ratio (`1/3`).
 

@@ -210,6 +210,11 @@ def _target(t: ast.Target) -> str:
     return f"{t.name.name}'{_index(t.index)}"
 
 
+def _action_param(p: ast.ActionParam) -> str:
+    head = f"{p.name.name}: {unit_to_source(p.unit)}"
+    return head if p.choice is None else f"{head} = {expr_to_source(p.choice)}"
+
+
 def _let(d: ast.LetDecl) -> str:
     binder = _index(d.binder)
     unit = f": {unit_to_source(d.unit)}" if d.unit is not None else ""
@@ -267,7 +272,7 @@ def _decl(d: ast.Decl) -> list[str]:
         case ast.ActionDecl(forced=forced, name=name, params=params, guard=guard, body=body):
             head = ("forced " if forced else "") + f"action {name.name}"
             if params:
-                head += "(" + ", ".join(f"{p.name.name}: {unit_to_source(p.unit)}" for p in params) + ")"
+                head += "(" + ", ".join(_action_param(p) for p in params) + ")"
             if guard is not None:
                 head += f" when {expr_to_source(guard)}"
             lines = [

@@ -30,10 +30,13 @@ class UndefinedError(ArithmeticError):
     """A partial operation was applied outside its domain (division by zero, a table gap)."""
 
 
-def _q(value: object, name: str) -> Fraction:
+def _q(value: object, name: str, rate: bool = False) -> Fraction:
     """`value` as an exact Fraction. Floats are refused because they are not exact; a str or Decimal with
     more than _MAX_DIGITS digits or a power of ten beyond ±_MAX_DIGITS is refused because its Fraction
-    could take hours to build (`Fraction('1e99999999')` has a hundred million digits)."""
+    could take hours to build (`Fraction('1e99999999')` has a hundred million digits). A str may end in
+    `%` (`'0.5%'` is 1/200, as in a spec) when `rate`: the value has no unit; on an amount with a unit
+    it is refused, since `5%` of a dollar figure is almost certainly a slip."""
+    percent = False
     if isinstance(value, bool) or isinstance(value, float):
         raise TypeError(f"{name}: {value!r} is a {type(value).__name__}; pass an int, str, Decimal or Fraction "
                         "so that the value is exact (e.g. '0.005' rather than 0.005)")
@@ -48,12 +51,18 @@ def _q(value: object, name: str) -> Fraction:
         text = None
     elif isinstance(value, str):
         text = value.strip().replace("_", "")
+        if text.endswith("%"):
+            if not rate:
+                raise ValueError(f"{name}: {_shown(value)}: `%` is only for rates, and {name} has a unit; "
+                                 "write the amount itself")
+            percent, text = True, text[:-1].rstrip()
         if not _within_limits(text):
             raise ValueError(f"{name}: {_shown(value)} is too large; {_LIMITS}")
     else:
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
     try:
-        return Fraction(value if text is None else text)
+        exact = Fraction(value if text is None else text)
+        return exact / 100 if percent else exact
     except (ValueError, OverflowError, ZeroDivisionError):
         raise ValueError(f"{name}: {_shown(value)} is not a finite exact number") from None
 
@@ -78,14 +87,14 @@ def _shown(value: object) -> str:
     return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
 
-def _qmap(value: object, name: str) -> Mapping[str, Fraction]:
+def _qmap(value: object, name: str, rate: bool = False) -> Mapping[str, Fraction]:
     if not isinstance(value, Mapping):
         raise TypeError(f"{name} is per-asset: pass a mapping from each of {ASSETS} to a number")
     missing = [a for a in ASSETS if a not in value]
     extra = [a for a in value if a not in ASSETS]
     if missing or extra:
         raise ValueError(f"{name}: missing {missing}, unknown {extra}; the assets are {ASSETS}")
-    return AssetMap({a: _q(value[a], f"{name}[{a}]") for a in ASSETS})
+    return AssetMap({a: _q(value[a], f"{name}[{a}]", rate) for a in ASSETS})
 
 
 def _b(value: object, name: str) -> bool:

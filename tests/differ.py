@@ -41,7 +41,7 @@ from checker.checks.definedness import _env_choices_in_range
 from checker.core.context import Context
 from checker.core.encode import Obligation, q
 from checker.core.options import Options
-from checker.core.steps import Transition, action_step, env_step
+from checker.core.steps import Transition, action_step, env_step, forced_test
 from dsl import Spec, ir
 
 Value = Fraction | bool | dict[str, Fraction]
@@ -150,9 +150,10 @@ class Differ:
         self.assumes = [self.translate(c.expr, assume_frame) for c in p.assumes]
         self.where_all = f.where()
         self.assume_all = enc.assumptions()
-        self.forced = [
-            (a.name, self.translate(a.guard, f)) for a in p.actions if a.forced and a.guard is not None and not a.args
-        ]
+        # Each forced action's test as the engine runs it before another step: its chosen arguments,
+        # then its guard at them (language.md §6.3).
+        self.tests = {a.name: forced_test(enc, f, a) for a in p.actions if a.forced and a.guard is not None}
+        self.forced = [(name, _Formula(ft.guard, ft.defined, [], set())) for name, ft in self.tests.items()]
         self.steps: list[_Step] = []
         for action in p.actions:
             t = action_step(enc, f, action, "after")
@@ -423,14 +424,30 @@ class _Run:
 
     def expected(self, s: _Step, extra: list[tuple[z3.ExprRef, z3.ExprRef]], what: str) -> tuple[str, str]:
         """The outcome the encoding predicts: without, then with, the engine's forced-action test."""
+        step = s.step
+        chosen = isinstance(step, ir.Action) and step.forced and bool(step.args)
+        ft = self.d.tests.get(step.name) if chosen else None
+        # A forced action with arguments computes its chosen values first (they fill omitted arguments).
+        first = UNDEFINED if ft is not None and not self.truth(what, ft.choice_defined) else None
         if s.guard is not None:
             if not self.truth(what, s.guard.ok, extra):
-                return UNDEFINED, UNDEFINED
+                return UNDEFINED, first or UNDEFINED
             if not self.truth(what, s.guard.term, extra):
-                return "guard", "guard"
+                return "guard", first or "guard"
         forced: str | None = None
-        if not (isinstance(s.step, ir.Action) and s.step.forced):
-            for _, fm in self.d.forced:
+        others = not (isinstance(step, ir.Action) and step.forced)
+        if ft is not None and first is None:
+            if not self.truth(what, ft.defined):
+                forced = UNDEFINED
+            elif self.truth(what, ft.guard):  # enabled: taken with exactly its chosen arguments
+                same = z3.And(*(s.t.args[k] == v for k, v in ft.choice.items()))
+                forced = None if self.truth(what, same, extra) else "guard"
+            else:
+                others = True  # not enabled: an ordinary action
+        if others and forced is None:
+            for name, fm in self.d.forced:
+                if name == step.name:
+                    continue
                 if not self.truth(what, fm.ok):
                     forced = UNDEFINED
                     break
@@ -438,7 +455,7 @@ class _Run:
                     forced = "guard"
                     break
         base = self.body(s, extra, what)
-        return base, forced or base
+        return base, first or forced or base
 
     def body(self, s: _Step, extra: list[tuple[z3.ExprRef, z3.ExprRef]], what: str) -> str:
         if isinstance(s.step, ir.Action):

@@ -565,10 +565,12 @@ def specs(draw: Draw, max_depth: int = 3) -> GeneratedSpec:
     for i in range(draw(st.integers(0, 3))):
         name = f"a{i}"
         forced = g.chance(0.25)
-        args = [] if forced else [Name(f"{name}_x{k}", g.pick(UNITS)) for k in range(draw(st.integers(0, 2)))]
+        args = [Name(f"{name}_x{k}", g.pick(UNITS)) for k in range(draw(st.integers(0, 2)))]
         sc = Scope([*values, *args], single, assets)
         guard = g.cond(draw(depth), sc) if forced or g.chance(0.7) else None
-        sig = f"({', '.join(f'{a.name}: {a.unit}' for a in args)})" if args else ""
+        # A forced action's arguments are chosen by the spec, from the pre-state (language.md §6.3).
+        chosen = [f" = {g.num(a.unit, False, draw(depth), full)}" if forced else "" for a in args]
+        sig = f"({', '.join(f'{a.name}: {a.unit}{c}' for a, c in zip(args, chosen, strict=True))})" if args else ""
         head = f"{'forced ' if forced else ''}action {name}{sig}{' when ' + guard if guard else ''}:"
         body: list[str] = []
         local_names: list[Name] = []
@@ -741,6 +743,7 @@ CONSTRUCTS = {
     "liquidatable": re.escape("liquidatable when"),
     "action with arguments": re.escape("action a0("),
     "forced action": re.escape("forced action"),
+    "forced action with chosen arguments": r"forced action a\d\(\w+: [^)=]+ = ",
     "action local let": re.escape("    let a"),
     "per-asset update": re.escape("'[i0 in assets] = "),
     "update at one asset": re.escape("'[AA] = "),

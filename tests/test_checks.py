@@ -488,6 +488,12 @@ def test_liquidation_no_bad_debt_finds_a_fee_charged_from_a_bankrupt_account() -
     assert e.same_state(after, 1)
     assert (not e.m.where_holds(e.params, after, e.inputs(1))) or e.let("equity", 1) < 0
     assert after.collateral < 0
+    # The report names the `where` the state after the liquidation breaks, with its place.
+    line = next(i for i, s in enumerate(spec.source.text.splitlines(), 1) if s.startswith("state collateral"))
+    assert f"`liquidate` leaves a state where the `where` of `collateral` (t.margin:{line}) fails" in (
+        results[0].reason
+    ), results[0].reason
+    assert "a `where` fails" not in results[0].reason
 
 
 def test_liquidation_no_bad_debt_proves_a_liquidation_that_floors_at_zero() -> None:

@@ -299,6 +299,125 @@ def test_param_malformed_exits_2(capsys, pin):
     assert "--param" in err or "NAME=VALUE" in err or "number" in err
 
 
+def test_param_accepts_a_percentage_for_a_rate_exactly(capsys):
+    # imr = 2% is imr = 0.02 (1/50 exactly): the same verdict and the same pinned value
+    code, doc = run_json(capsys, VIOLATED, "--param", "imr=2%", "--only", "maintenance-le-initial")
+    assert code == 1
+    checks = {c["name"]: c for c in doc["specs"][0]["checks"]}
+    assert checks["maintenance-le-initial"]["counterexample"]["params"]["imr"] == "0.02"
+    code, doc = run_json(capsys, VIOLATED, "--param", "imr=3_0%", "--param", "mmr=5.0%",
+                         "--only", "maintenance-le-initial")
+    assert code == 0, doc  # imr = 0.3 > mmr = 0.05: holds, as with imr=0.3
+
+
+def test_param_percentage_outside_the_range_names_it(capsys):
+    code, _, err = run(capsys, "check", VIOLATED, "--param", "mmr=0.5%")
+    assert code == 2
+    assert "`mmr` = 1/200 is outside its declared range" in err
+
+
+def test_param_percentage_on_an_amount_is_refused(capsys, tmp_path):
+    spec = tmp_path / "cap.margin"
+    spec.write_text(VIOLATED.read_text().replace(
+        "param max_move: rate = 0.01 in [0, 0.01]",
+        "param max_move: rate = 0.01 in [0, 0.01]\nparam cap: USD = 5 in [0, 100]"))
+    code, out, err = run(capsys, "check", spec, "--param", "cap=5%")
+    assert code == 2 and out == ""
+    assert "`%` is only for rates, and `cap` is USD; write the amount itself, e.g. cap=5" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("pin", ["imr=%", "imr=5%%", "imr=x%", "imr=1e99999%"])
+def test_param_malformed_percentage_exits_2(capsys, pin):
+    code, _, err = run(capsys, "check", VIOLATED, "--param", pin)
+    assert code == 2
+    assert "--param" in err and "Traceback" not in err
+
+
+# ---- pins that break an `assume`: one located error, in every format, exit status 2
+
+ASSUMES = FIXTURES / "assumes.margin"
+
+
+def _assume_line(text: str) -> int:
+    return next(i for i, line in enumerate(ASSUMES.read_text().splitlines(), 1) if line == text)
+
+
+def test_a_pin_that_breaks_an_assume_is_one_located_error(capsys):
+    code, out, err = run(capsys, "check", ASSUMES, "--param", "imr=0.01")
+    assert code == 2, out + err
+    line = _assume_line("assume mmr < imr")
+    assert f"{ASSUMES}:{line}:1: error: --param imr=0.01 breaks this `assume`: no value of the free parameter " \
+        "`mmr` satisfies it [pin-breaks-assume]" in out
+    assert f" {line} | assume mmr < imr" in out  # the source line, with a caret under it
+    assert "1 error found" in out and "= hint:" in out
+    assert "PROVED" not in out and "VIOLATED" not in out and "Traceback" not in out + err
+
+
+def test_pins_of_every_parameter_an_assume_reads_evaluate_it(capsys):
+    code, out, _ = run(capsys, "check", ASSUMES, "--param", "mmr=0.1", "--param", "imr=0.05")
+    assert code == 2
+    assert "--param mmr=0.1 --param imr=0.05 breaks this `assume`: it is false at these values" in out
+
+
+def test_pins_that_break_assumes_together_name_them_all(capsys):
+    code, out, _ = run(capsys, "check", ASSUMES, "--param", "lo=0.5", "--param", "hi=0.5")
+    assert code == 2
+    assert "--param lo=0.5 --param hi=0.5 breaks these `assume`s together" in out
+    assert f":{_assume_line('assume lo < mid')}:1: error:" in out
+    assert "and this `assume`" in out and "assume mid < hi" in out
+
+
+def test_a_pin_that_breaks_an_assume_in_json_junit_and_sarif(capsys):
+    line = _assume_line("assume mmr < imr")
+    where = f"{ASSUMES}:{line}:1"
+    code, doc = run_json(capsys, ASSUMES, "--param", "imr=0.01")
+    assert code == 2
+    (spec,) = doc["specs"]
+    assert spec["checks"] == [] and doc["summary"]["spec_errors"] == 1
+    assert spec["error"].startswith(f"{where}: error: --param imr=0.01 breaks this `assume`")
+    assert "[pin-breaks-assume]" in spec["error"] and "assume mmr < imr" in spec["error"]
+    code, out, _ = run(capsys, "check", "--format", "junit", ASSUMES, "--param", "imr=0.01")
+    assert code == 2
+    errors = ET.fromstring(out).findall(".//error")
+    assert len(errors) == 1 and f"{where}: error: --param imr=0.01" in (errors[0].text or "")
+    code, out, _ = run(capsys, "check", "--format", "sarif", ASSUMES, "--param", "imr=0.01")
+    assert code == 2
+    (result,) = json.loads(out)["runs"][0]["results"]
+    assert result["ruleId"] == "spec-error" and "[pin-breaks-assume]" in result["message"]["text"]
+    assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": line, "startColumn": 1}
+
+
+def test_defaults_that_break_an_assume_under_params_defaults(capsys, tmp_path):
+    spec = tmp_path / "defaults.margin"
+    spec.write_text(ASSUMES.read_text().replace("param imr: rate = 0.2 ", "param imr: rate = 0.02"))
+    code, out, _ = run(capsys, "check", spec, "--params", "defaults")
+    assert code == 2
+    assert "--params defaults (mmr=0.05, imr=0.02) breaks this `assume`: it is false at these values" in out
+
+
+def test_pins_that_keep_some_parameter_value_run_the_checks(capsys):
+    code, out, _ = run(capsys, "check", ASSUMES, "--param", "imr=0.08")
+    assert code == 0, out
+    assert "pin-breaks-assume" not in out
+
+
+def test_a_spec_whose_own_assumes_are_unsatisfiable_is_not_blamed_on_the_pins(capsys, tmp_path):
+    spec = tmp_path / "empty.margin"
+    spec.write_text(ASSUMES.read_text().replace("assume mmr < imr", "assume mmr > 1"))
+    code, out, _ = run(capsys, "check", spec, "--param", "imr=0.3")
+    assert code == 1
+    assert "pin-breaks-assume" not in out
+    assert re.search(r"VIOLATED +well-defined: parameter space", out)
+
+
+def test_an_unknown_answer_never_becomes_the_pin_error(capsys):
+    # With a work limit of one unit the solver answers nothing: the checks run (and are UNKNOWN).
+    code, out, _ = run(capsys, "check", ASSUMES, "--param", "imr=0.01", "--rlimit", "1", "--engines", "z3")
+    assert code == 3, out
+    assert "pin-breaks-assume" not in out and "UNKNOWN" in out
+
+
 def test_params_defaults(capsys):
     code, doc = run_json(capsys, VIOLATED, "--params", "defaults")
     assert code == 0, [c for c in doc["specs"][0]["checks"] if c["verdict"] != "PROVED"]
@@ -400,6 +519,16 @@ s = engine.State(collateral="1", size="-2", entry="50", insurance="0")
 assert engine.liquidatable(p, s, i)
 after = engine.liquidate(p, s, i)
 assert after.size == 0 and after.insurance == -19
+# a rate from a string may be a percentage, exactly as in the spec; an amount may not
+from fractions import Fraction
+assert engine.Params(mmr="5%", imr="2_5%").imr == Fraction(1, 4)
+assert engine.Params(max_move="0.5%").max_move == Fraction(1, 200)
+try:
+    engine.State(collateral="5%", size="-2", entry="50", insurance="0")
+except ValueError as err:
+    assert "`%` is only for rates" in str(err)
+else:
+    raise AssertionError("a percentage of an amount was accepted")
 try:
     engine.liquidate(p, engine.State(collateral="100", size="0", entry="50", insurance="0"), i)
 except engine.GuardError:

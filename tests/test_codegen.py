@@ -240,6 +240,31 @@ def test_every_exact_form_gives_the_same_results(eng: types.ModuleType, form: di
     assert eng.Params(imr=Decimal("0.02")).imr == eng.Params(imr="1/50").imr == Fraction(1, 50)
 
 
+def test_a_rate_may_be_written_as_a_percentage_exactly_as_in_a_spec(eng: types.ModuleType) -> None:
+    assert eng.Params(mmr="0.5%").mmr == Fraction(1, 200)
+    assert eng.Params(imr=" 1_0 % ", fee="0.06%").imr == Fraction(1, 10)
+    assert eng.Params(fee="0.06%").fee == eng.Params(fee="0.0006").fee == Fraction(6, 10000)
+    assert eng.Params(max_move="1/3%").max_move == Fraction(1, 300)
+    with pytest.raises(ValueError, match=r"parameter imr = 3/5 is outside its declared range"):
+        eng.Params(imr="60%")  # the range is checked on the value, 0.6
+
+
+@pytest.mark.parametrize("bad", ["5%", "%", "1e99999%"])
+def test_a_percentage_of_an_amount_is_refused_naming_the_field(eng: types.ModuleType, bad: str) -> None:
+    with pytest.raises(ValueError, match=r"collateral: .*`%` is only for rates, and collateral has a unit"):
+        _state(eng, collateral=bad)
+    with pytest.raises(ValueError, match=r"q: .*`%` is only for rates"):
+        eng.open(eng.Params(), _state(eng), eng.Inputs(mark=30000), bad)
+    with pytest.raises(ValueError, match=r"mark: .*`%` is only for rates"):
+        eng.move(eng.Params(), _state(eng), eng.Inputs(mark=30000), {"mark": bad})
+
+
+@pytest.mark.parametrize("bad", ["%", "5%%", "x%", "1e99999%"])
+def test_a_malformed_percentage_is_refused(eng: types.ModuleType, bad: str) -> None:
+    with pytest.raises(ValueError, match="mmr"):
+        eng.Params(mmr=bad)
+
+
 @pytest.mark.parametrize("bad", [0.5, 1.0, float("nan")])
 def test_floats_are_refused_everywhere(eng: types.ModuleType, bad: float) -> None:
     with pytest.raises(TypeError, match=r"collateral: .* is a float; pass an int, str, Decimal or Fraction"):

@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from checking import load, run
+
 from checker.cli import main
+from checker.emitted import reproduce
 
 BAD = """\
 spec "emit"
@@ -77,3 +80,37 @@ def test_emit_never_overwrites_a_file_it_did_not_write(tmp_path: Path) -> None:
     main(["check", str(spec), "--emit-tests", str(out), "--format", "json", "-o", str(tmp_path / "r.json")])
     assert mine.read_text(encoding="utf-8") == "# my own test\n"
     assert (out / "test_rules__maintenance_le_initial.py").exists()
+
+
+WHERE_BROKEN = """\
+spec "a liquidation that overdraws"
+unit USD
+param fee: USD = 1 in [0, 10]
+state collateral: USD where collateral >= 0
+state debt: USD where debt >= 0
+margin:
+    equity = collateral - debt
+    maintenance = debt
+    liquidatable when equity < maintenance
+action liquidate when liquidatable:
+    collateral' = collateral - fee
+init: collateral == 0 and debt == 0
+action borrow(x: USD) when x > 0:
+    debt' = debt + x
+"""
+
+
+def test_a_reproduced_violation_names_the_where_it_breaks(tmp_path: Path) -> None:
+    path = tmp_path / "overdraw.margin"
+    path.write_text(WHERE_BROKEN, encoding="utf-8")
+    spec = load(WHERE_BROKEN, str(path))
+    bad_debt = run(spec, "liquidation-no-bad-debt")[0]
+    assert bad_debt.counterexample is not None
+    assert f"the `where` of `collateral` ({path}:4) fails" in bad_debt.reason
+    said = reproduce(str(path), bad_debt.id, bad_debt.name, bad_debt.counterexample.to_json())
+    assert said == f"the `where` of `collateral` ({path}:4) fails after the liquidation"
+    stays = next(r for r in run(spec, "invariant", depth=3) if r.name == "invariant: where of collateral stays true")
+    assert stays.counterexample is not None
+    assert f"the `where` of `collateral` ({path}:4:29) fails after" in stays.reason
+    said = reproduce(str(path), stays.id, stays.name, stays.counterexample.to_json())
+    assert said is not None and said.startswith(f"the `where` of `collateral` ({path}:4) fails after")

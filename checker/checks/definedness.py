@@ -13,7 +13,7 @@ from checker.core.context import Context, raises, run_formula
 from checker.core.encode import Encoder, Frame, q
 from checker.core.replay import Scene, View
 from checker.core.results import CheckResult, Verdict
-from checker.core.steps import Transition, action_step, env_step
+from checker.core.steps import Transition, action_step, env_step, forced_test
 from dsl import ir
 
 
@@ -98,6 +98,8 @@ def _step_obligations(cx: Context) -> Iterator[CheckResult]:
             extra = _env_choices_in_range(cx, f, step, t)
             shown = {k + "'": z for k, z in t.args.items()}  # env choices shown primed, next to the current value
         run = _step_runner(eng, step, list(t.args))
+        if isinstance(step, ir.Action) and step.forced and step.args and step.guard is not None:
+            yield from _choice_obligations(cx, f, step)
         for ob in _distinct(t.obligations):
             name = f"well-defined: {kind} `{step.name}` ({ob.what.split(' ')[0]} at line {ob.span.line})"
             yield cx.ask(
@@ -109,6 +111,27 @@ def _step_obligations(cx: Context) -> Iterator[CheckResult]:
                 f"{kind} `{step.name}` can fail at {ob.span.where}: {ob.what}",
                 at=ob.span,
             )
+
+
+def _choice_obligations(cx: Context, f: Frame, action: ir.Action) -> Iterator[CheckResult]:
+    """Partial operations in a forced action's chosen arguments, in any valid state.
+
+    The engine evaluates them before every step (the forced-first test of language.md §6.3), so
+    they must be defined wherever the `where`s hold; replayed by taking the forced action with its
+    arguments omitted (the engine then computes them first).
+    """
+    eng = cx.spec.engine
+    fn = getattr(eng, eng.STEPS[action.name])
+    for ob in _distinct(forced_test(cx.enc, f, action).obligations):
+        yield cx.ask(
+            "well-defined",
+            f"well-defined: chosen arguments of `{action.name}` ({ob.what.split(' ')[0]} at line {ob.span.line})",
+            [*cx.valid(f), ob.path, z3.Not(ob.ok)],
+            Scene([("state", f, None)]),
+            lambda v: raises(lambda: fn(v[0].params, v[0].state, v[0].inputs), eng),
+            f"the chosen arguments of forced action `{action.name}` can fail at {ob.span.where}: {ob.what}",
+            at=ob.span,
+        )
 
 
 def _env_choices_in_range(cx: Context, f: Frame, env: ir.Env, t: Transition) -> list[z3.BoolRef]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -142,18 +143,35 @@ def liquidation_no_bad_debt(cx: Context) -> Iterator[CheckResult]:
         eq1, ok1 = t.post.role("equity")
         # Bad debt the liquidation creates or deepens: negative equity after, and worse than before.
         loss = z3.And(eq1 < 0, eq1 < eq0)
-        yield cx.ask(
+        failing: list[str] = []  # the `where` the replayed state after the liquidation breaks, named
+
+        def violated(v: list[View], failing: list[str] = failing) -> bool:
+            broken = v[1].engine.failing_where(v[1].params, v[1].state, v[1].inputs)
+            if broken is not None:
+                failing.append(broken)
+                return True
+            return bool(v[1].let("equity") < min(v[0].let("equity"), 0))
+
+        meaning = (
+            f"`{a.name}` leaves a negative balance (a `where` fails) or creates or deepens negative equity: bad debt"
+        )
+        r = cx.ask(
             "liquidation-no-bad-debt",
             f"liquidation-no-bad-debt: {a.name}",
             [*cx.valid(f0), t.guard, t.defined, t.free, ok0, ok1, z3.Or(z3.Not(t.post.where()), loss)],
             Scene([("before", f0, None), (f"after {a.name}", t.post, t)]),
-            lambda v: (
-                (not v[1].engine.where_holds(v[1].params, v[1].state, v[1].inputs))
-                or v[1].let("equity") < min(v[0].let("equity"), 0)
-            ),
-            f"`{a.name}` leaves a negative balance (a `where` fails) or creates or deepens negative equity: bad debt",
+            violated,
+            meaning,
             at=a.span,
         )
+        if r.counterexample is not None:  # say which, from the replayed counterexample
+            which = (
+                f"`{a.name}` leaves a state where {failing[-1]} fails"
+                if failing
+                else f"`{a.name}` creates or deepens negative equity: bad debt"
+            )
+            r = dataclasses.replace(r, reason=r.reason.replace(meaning, which, 1))
+        yield r
 
 
 def gap_safety(cx: Context) -> Iterator[CheckResult]:

@@ -18,6 +18,7 @@ import z3
 
 from checker.core.encode import Encoder, Frame
 from checker.core.options import Options, validate_pins
+from checker.core.pins import check_pins
 from checker.core.replay import Predicate, Replayer, Scene, View, rational_model, readable_model
 from checker.core.results import CheckResult, Verdict
 from checker.solve import Outcome, first, solve
@@ -36,7 +37,7 @@ class Context:
         self.spec = spec
         self.program = spec.program
         self.options = options
-        validate_pins(self.program, options.pins)
+        validate_pins(self.program, options.pins, options.percent)
         self.seen: dict[str, int] = {}  # result names given so far
         # With `synthesize`: the query of each violated result, by name, for `checker.synth` (never on the result).
         self.violated_queries: dict[str, list[z3.BoolRef]] = {}
@@ -51,6 +52,7 @@ class Context:
                 default = dict(p.default)[asset] if isinstance(p.default, tuple) and asset else p.default
                 assert isinstance(default, Fraction)
                 self.preferred[self.enc.varname(p.sym.name, asset, "")] = default
+        check_pins(self)  # pins that break an `assume`: one located error, not every check vacuous
 
     def solve(
         self, assertions: list[z3.BoolRef], share: Fraction | None = None, split: bool = False, pair: Pair | None = None
@@ -198,6 +200,7 @@ def uses_rounding(program: ir.Program) -> bool:
             *([a.guard] if a.guard is not None else []),
             *(x.expr for x in a.locals),
             *(u.expr for u in a.updates),
+            *a.choices,  # a forced action's chosen arguments, evaluated before every step
         ]
     for e in program.envs:
         exprs += [*([e.guard] if e.guard is not None else []), *(u.lo for u in e.updates), *(u.hi for u in e.updates)]

@@ -23,6 +23,7 @@ class Options:
     decompose: bool = True  # split queries by table bracket and by asset where that is sound
     seed: int = 0
     pins: dict[str, Fraction] = field(default_factory=dict)
+    percent: frozenset[str] = frozenset()  # pins written as a percentage (`mmr=0.5%`): rates only
     all_defaults: bool = False
     depth: int = 0  # bounded model checking depth; 0: single-state checks only
     max_k: int = 4  # largest k tried by k-induction
@@ -41,11 +42,13 @@ class OptionsError(ValueError):
     """Options that do not fit the spec (a pinned parameter it lacks, a value outside a range)."""
 
 
-def validate_pins(program: object, pins: dict[str, Fraction]) -> None:
-    """Refuse pins that name no parameter or lie outside the parameter's declared range."""
+def validate_pins(program: object, pins: dict[str, Fraction], percent: frozenset[str] = frozenset()) -> None:
+    """Refuse pins that name no parameter, lie outside the parameter's declared range, or give a
+    percentage (`percent`: the keys written with `%`) to a parameter that has a unit."""
     import difflib
 
     from dsl import ir
+    from dsl.units import RATE
 
     assert isinstance(program, ir.Program)
     known = {p.sym.name: p for p in program.params}
@@ -61,9 +64,21 @@ def validate_pins(program: object, pins: dict[str, Fraction]) -> None:
             raise OptionsError(f"pinned parameter `{key}`: `{asset}` is not an asset of {program.source.path}")
         if rest and not param.sym.indexed:
             raise OptionsError(f"pinned parameter `{key}`: `{base}` is not per-asset")
+        if key in percent and param.sym.ty != RATE:
+            raise OptionsError(
+                f"pinned parameter `{key}` = {_decimal(value * 100)}%: `%` is only for rates, and `{base}` is "
+                f"{param.sym.ty}; write the amount itself, e.g. {key}={_decimal(value * 100)}"
+            )
         if not param.pinned and (
             (param.lo is not None and value < param.lo) or (param.hi is not None and value > param.hi)
         ):
             raise OptionsError(
                 f"pinned parameter `{key}` = {value} is outside its declared range [{param.lo}, {param.hi}]"
             )
+
+
+def _decimal(value: Fraction) -> str:
+    """`value` as the user would have written it: a decimal when it has one, else a ratio."""
+    from dsl.printer import number_to_source
+
+    return number_to_source(value)

@@ -29,33 +29,88 @@ class Transition:
     defined: z3.BoolRef
     args: dict[str, z3.ArithRef] = field(default_factory=dict)  # action arguments / env choices by key
     obligations: list[Obligation] = field(default_factory=list)  # partial operations the step runs
-    # No `forced` action enabled or undefined in `pre` (the engine refuses any other step then); true for a forced one.
+    # The engine's forced-first rule (language.md §6.3): for a step that is not a forced action, no forced
+    # action is enabled or undefined in `pre`; for a forced one, it is enabled and taken with its chosen
+    # arguments, or no forced action is enabled (then it is an ordinary action).
     free: z3.BoolRef = field(default_factory=lambda: z3.BoolVal(True))
+    # For a forced action: its guard holds and is defined in `pre` at its chosen arguments.
+    enabled: z3.BoolRef = field(default_factory=lambda: z3.BoolVal(False))
 
     @property
     def kind(self) -> str:
         return "action" if isinstance(self.step, ir.Action) else "env"
 
 
-def forced_clear(enc: Encoder, pre: Frame) -> z3.BoolRef:
-    """No `forced` action stands in the way in `pre`: every forced guard is defined and false.
+@dataclass(frozen=True, slots=True)
+class Forced:
+    """A forced action's test in `pre`: its chosen arguments and its guard at them."""
 
-    A forced action has a guard and no arguments (the front end makes sure), so this is a condition
-    on `pre` alone. The engine evaluates every forced guard before any other step: one that holds
-    refuses the step with GuardError, one that cannot be evaluated raises UndefinedError (found by
-    the differential test), so another step runs only where all of them are defined and false.
+    choice: dict[str, z3.ArithRef]  # argument -> its chosen value (an expression over `pre`)
+    choice_defined: z3.BoolRef  # the choices evaluate without error (the engine computes them first)
+    parts: tuple[z3.BoolRef, ...]  # the choices and the guard at them evaluate without error, conjunct by conjunct
+    guard: z3.BoolRef  # the guard at the chosen arguments
+    obligations: list[Obligation]  # the partial operations of the choices
+
+    @property
+    def defined(self) -> z3.BoolRef:
+        return z3.And(*self.parts)
+
+    @property
+    def enabled(self) -> z3.BoolRef:
+        return z3.And(*self.parts, self.guard)
+
+    @property
+    def clear(self) -> z3.BoolRef:
+        """Defined and not enabled. Flat, so that for an argument-free forced action the term is
+        the one this test always had (a term's shape can change how long the solver takes)."""
+        return z3.And(*self.parts, z3.Not(self.guard))
+
+
+def forced_test(enc: Encoder, pre: Frame, action: ir.Action) -> Forced:
+    """Evaluate forced action `action`'s chosen arguments, then its guard at them, in `pre`.
+
+    A condition on `pre` alone: the chosen values read only the pre-state (the front end makes sure),
+    so the engine and the checker decide "enabled" from the same numbers.
+    """
+    true = z3.BoolVal(True)
+    c = enc.translation(pre)
+    choice: dict[str, z3.ArithRef] = {}
+    oks: list[z3.BoolRef] = []
+    for arg, expr in zip(action.args, action.choices, strict=True):
+        term, ok = c.expr(expr, {}, true)
+        choice[arg.name] = term
+        oks.append(ok)
+    assert action.guard is not None, "the front end requires a guard on a forced action"
+    g = enc.translation(pre, dict(choice))
+    guard, ok = g.expr(action.guard, {}, true)
+    return Forced(choice, z3.And(*oks, *c.eager), (*oks, *c.eager, ok, *g.eager), guard, c.obligations)
+
+
+def forced_clear(enc: Encoder, pre: Frame) -> z3.BoolRef:
+    """No `forced` action stands in the way in `pre`: each one's choices and guard are defined, the guard false.
+
+    The engine evaluates every forced action's chosen arguments and its guard at them before any other
+    step: a guard that holds refuses the step with GuardError, a value that cannot be evaluated raises
+    UndefinedError (found by the differential test), so another step runs only where all of them are
+    defined and false.
     """
     clear = []
     for a in enc.program.actions:
         if a.forced and a.guard is not None:
-            g = enc.translation(pre)
-            guard, ok = g.expr(a.guard, {}, z3.BoolVal(True))
-            clear.append(z3.And(ok, *g.eager, z3.Not(guard)))
+            clear.append(forced_test(enc, pre, a).clear)
     return z3.And(*clear) if clear else z3.BoolVal(True)
 
 
-def _free(enc: Encoder, pre: Frame, step: ir.Action | ir.Env) -> z3.BoolRef:
-    return z3.BoolVal(True) if isinstance(step, ir.Action) and step.forced else forced_clear(enc, pre)
+def _free(enc: Encoder, pre: Frame, step: ir.Action | ir.Env, args: dict[str, z3.ArithRef]) -> z3.BoolRef:
+    if not (isinstance(step, ir.Action) and step.forced):
+        return forced_clear(enc, pre)
+    if not step.args:
+        return z3.BoolVal(True)  # its own guard holds and is defined: it is enabled
+    # Enabled: taken with exactly its chosen arguments. Not enabled: an ordinary action, allowed
+    # only while no forced action is enabled (forced_clear includes this one's test).
+    f = forced_test(enc, pre, step)
+    same = z3.And(*(args[k] == v for k, v in f.choice.items()))
+    return z3.Or(z3.And(f.enabled, same), forced_clear(enc, pre))
 
 
 def action_step(enc: Encoder, pre: Frame, action: ir.Action, tag: str) -> Transition:
@@ -89,7 +144,13 @@ def action_step(enc: Encoder, pre: Frame, action: ir.Action, tag: str) -> Transi
         *(g.obligations if action.guard is not None else []),
         *(Obligation(o.what, o.span, z3.And(guard, guard_defined, o.path), o.ok) for o in body.obligations),
     ]
-    return Transition(action, pre, post, guard, defined, args, obligations, _free(enc, pre, action))
+    free = _free(enc, pre, action, args)
+    # The chosen arguments' partial operations are asked on their own (checks/definedness.py): the
+    # engine evaluates them before every step, not only this one.
+    enabled: z3.BoolRef = z3.BoolVal(False)
+    if action.forced and action.guard is not None:
+        enabled = forced_test(enc, pre, action).enabled if action.args else z3.And(guard, defined)
+    return Transition(action, pre, post, guard, defined, args, obligations, free, enabled)
 
 
 def env_step(enc: Encoder, pre: Frame, env: ir.Env, tag: str) -> Transition:
@@ -122,7 +183,8 @@ def env_step(enc: Encoder, pre: Frame, env: ir.Env, tag: str) -> Transition:
     post = enc.frame(tag, {**pre.vars, **new})
     defined = z3.And(guard_defined, z3.Implies(guard, z3.And(*oks, *tr.eager)))
     obligations = [*g.obligations, *tr.obligations]
-    return Transition(env, pre, post, z3.And(guard, *in_range), defined, choices, obligations, _free(enc, pre, env))
+    free = _free(enc, pre, env, choices)
+    return Transition(env, pre, post, z3.And(guard, *in_range), defined, choices, obligations, free)
 
 
 def _targets(enc: Encoder, sym: ir.Symbol, index: ir.Index | None) -> list[str | None]:

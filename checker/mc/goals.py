@@ -95,9 +95,9 @@ def spec_goals(program: ir.Program) -> list[Goal]:
     ]
 
     def every_where(v: View) -> bool:
-        # The engine checks all `where`s at once (it has no function per `where`): the replay confirms
-        # that some `where` fails in the last state; the solver's query named this goal's.
-        return bool(v.engine.where_holds(v.params, v.state, v.inputs))
+        # The solver's query named this goal's `where`; the replay confirms that a `where` fails in the
+        # last state (the engine names the first that does, which is this one or an earlier one).
+        return v.engine.failing_where(v.params, v.state, v.inputs) is None
 
     out += [
         Goal(
@@ -105,7 +105,7 @@ def spec_goals(program: ir.Program) -> list[Goal]:
             "invariant",
             _formula_holds(c.expr),
             every_where,
-            f"the `where` of `{c.name}` fails",
+            f"the `where` of `{c.name}` ({c.span.where}) fails",
             c.span.where,
         )
         for c in program.wheres

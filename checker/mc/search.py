@@ -138,6 +138,9 @@ class _Walker:
         self.ts = [action_step(self.enc, self.pre, a, "search.next") for a in program.actions]
         self.ts += [env_step(self.enc, self.pre, e, "search.next") for e in program.envs]
         self.conds = {id(t): [t.guard, t.defined, input_wheres(cx, t.post)] for t in self.ts}
+        for t in self.ts:
+            if isinstance(t.step, ir.Action) and t.step.forced and t.args:
+                self.conds[id(t)].append(t.free)  # enabled: taken with its chosen arguments
         self.holds: dict[tuple[str, int], z3.BoolRef] = {}
 
     def _fix(self, a: z3.ExprRef) -> z3.ExprRef:
@@ -216,8 +219,8 @@ class _Walker:
         """The steps allowed from `state` (the enabled forced actions, if any); later queries are about `state`."""
         self.sub = [*self.pairs, *[(self.pre.vars[k], literal(v)) for k, v in state.items()]]
         forced = [t for t in self.ts if isinstance(t.step, ir.Action) and t.step.forced]
-        # A forced action has no arguments: from a concrete state its guard is a constant.
-        enabled = [t for t in forced if z3.is_true(z3.simplify(self._fix(z3.And(t.guard, t.defined))))]
+        # From a concrete state a forced action's chosen arguments, and its guard at them, are constants.
+        enabled = [t for t in forced if z3.is_true(z3.simplify(self._fix(t.enabled)))]
         return enabled or list(self.ts)
 
     def _cond(self, t: Transition) -> list[z3.BoolRef]:

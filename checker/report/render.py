@@ -13,6 +13,7 @@ fails (exit status 2), whatever else it found.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Sequence
@@ -285,7 +286,9 @@ def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
     results: list[dict[str, object]] = []
     for r in reports:
         if r.error is not None:
-            results.append(_sarif_result("spec-error", "error", r.error.splitlines()[0], r.path))
+            first = r.error.splitlines()[0]
+            at = re.match(r"(.+?:\d+:\d+): ", first)  # the first diagnostic's place, for the code-scanning UI
+            results.append(_sarif_result("spec-error", "error", first, at.group(1) if at else r.path))
         if r.unchecked is not None:
             results.append(_sarif_result("nothing-checked", "error", f"nothing was checked: {r.unchecked}", r.path))
         for res in r.results:
