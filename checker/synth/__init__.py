@@ -13,6 +13,6 @@ quantifier in place on these nonlinear queries (parameter times state), and a
 tactic applied from Python is not bounded by `rlimit`, which every query here must be.
 """
 
-from checker.synth.search import synthesize
+from checker.synth.driver import synthesize
 
 __all__ = ["synthesize"]
