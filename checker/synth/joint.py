@@ -101,23 +101,24 @@ MAX_PAIRS = 8  # pairs related at most
 def pairs(bounded: Sequence[tuple[Group, str, str]], groups: Sequence[Group]) -> list[Pair]:
     """The pairs of parameters worth relating: `p` bounds the check on its own, `r` is any other.
 
-    `p` (the one bisected) is one whose bound holds with the others free (its first direction),
-    so that a bound on it exists with `r` fixed; `r` need not bound the check alone (`bonus`
-    does only at the default `lt`). Two such parameters are paired once, the earlier as `p`.
+    `p` (the one bisected, in the direction of its own bound) is one with a proved bound, those
+    whose bound holds with the others free first; `r` need not bound the check alone (`bonus`
+    does only at the default `lt`). Each two parameters are paired once.
     """
-    free: dict[str, str] = {}
+    first: dict[str, tuple[Group, str, str]] = {}
     for group, op, others in bounded:
-        if others == FREE:
-            free.setdefault(group.name, op)
+        first.setdefault(group.name, (group, op, others))
+    ordered = sorted(first.values(), key=lambda b: b[2] != FREE)
     out: list[Pair] = []
-    for p in groups:
-        if p.name not in free:
-            continue
+    seen: set[frozenset[str]] = set()
+    for p, op, _ in ordered:
         for r in groups:
-            if r.name == p.name or (r.name in free and [g.name for g in groups].index(r.name) < groups.index(p)):
+            key = frozenset((p.name, r.name))
+            if r.name == p.name or key in seen:
                 continue
+            seen.add(key)
             if len(p.consts) == len(r.consts) or min(len(p.consts), len(r.consts)) == 1:
-                out.append(Pair(p, free[p.name], r))
+                out.append(Pair(p, op, r))
     return out[:MAX_PAIRS]
 
 
