@@ -81,12 +81,15 @@ def searchable(cx: Context) -> list[Group]:
     return out
 
 
-def prove(cx: Context, query: Sequence[z3.BoolRef], region: z3.BoolRef) -> tuple[str, str]:
+def prove(
+    cx: Context, query: Sequence[z3.BoolRef], region: z3.BoolRef, share: Fraction | None = None
+) -> tuple[str, str]:
     """The check's query restricted to `region`, solved as the check solves it: (verdict, the solver's reason).
 
-    "PROVED" only for unsat; "VIOLATED" for sat; "UNKNOWN" otherwise.
+    "PROVED" only for unsat; "VIOLATED" for sat; "UNKNOWN" otherwise. `share`: a part of the
+    budget, for questions that only guide a search (a region is reported only on a whole-budget proof).
     """
-    outcome = cx.solve([*query, region], split=True)
+    outcome = cx.solve([*query, region], share=share, split=True)
     verdict = {"unsat": "PROVED", "sat": "VIOLATED"}.get(outcome.status, "UNKNOWN")
     return verdict, outcome.reason
 
