@@ -27,5 +27,9 @@ METHOD = (
 def synthesize(cx: Context, query: Sequence[z3.BoolRef]) -> Synthesis:
     """The regions of the parameter space in which the violated check with query `query` holds."""
     regions, notes, bounded = bounds(cx, query)
-    joint = [r for pair in pairs(bounded, searchable(cx)) if (r := relate(cx, query, pair, notes)) is not None]
+    tried: list[str] = []
+    joint = [r for pair in pairs(bounded, searchable(cx)) if (r := relate(cx, query, pair, tried)) is not None]
+    # Which other pairs fitted no form matters when no joint condition was found (the fallback is then
+    # the bounds alone); next to a proved one it is noise. An UNKNOWN is always said.
+    notes += tried if not joint else [n for n in tried if "UNKNOWN" in n]
     return Synthesis(METHOD, (*joint, *regions), tuple(notes))

@@ -243,8 +243,12 @@ def text(pair: Pair, form: Form) -> str:
     """The region in the spec's syntax: `lt[WETH] * (1 + bonus[WETH]) <= 1 and ...`."""
     out = []
     for _, p, _, r in pair.legs():
-        factor = linear(form.k0, form.k1, r)
-        left = p if factor == "1" else (f"{factor} * {p}" if form.k1 == 0 else f"{p} * ({factor})")
+        if form.k1 == 0:  # a plain multiple of p: `p`, `2 * p`
+            left = p if form.k0 == 1 else f"{form.k0} * {p}"
+        elif form.k0 == 0:  # a product (k1 > 0, the factor being positive): `2 * max_move * max_leverage`
+            left = f"{p} * {r}" if form.k1 == 1 else f"{form.k1} * {p} * {r}"
+        else:
+            left = f"{p} * ({linear(form.k0, form.k1, r)})"
         out.append(f"{left} {pair.op} {linear(form.m0, form.m1, r)}")
     return " and ".join(out)
 
