@@ -299,6 +299,8 @@ def test_forms_read_as_written() -> None:
     lt = Group("lt", (z3.Real("a"), z3.Real("b")), ("lt[WETH]", "lt[WBTC]"), Fraction(0), Fraction(1))
     mm = Group("max_move", (z3.Real("m"),), ("max_move",), Fraction(0), Fraction("0.5"))
     assert text(Pair(lt, "<=", mm), Form(1, 0, 1, -1)) == "lt[WETH] <= 1 - max_move and lt[WBTC] <= 1 - max_move"
+    product = "2 * max_move * lt[WETH] <= 1 and 2 * max_move * lt[WBTC] <= 1"
+    assert text(Pair(mm, "<=", lt), Form(0, 2, 1, 0)) == product
     assert (
         text(Pair(mm, "<=", lt), Form(2, 1, 1, 0))
         == "max_move * (2 + lt[WETH]) <= 1 and max_move * (2 + lt[WBTC]) <= 1"
