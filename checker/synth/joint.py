@@ -129,11 +129,20 @@ def pairs(bounded: Sequence[tuple[Group, str, str]], groups: Sequence[Group]) ->
 def relate(cx: Context, query: Sequence[z3.BoolRef], pair: Pair, notes: list[str]) -> Region | None:
     """The proved joint region relating `pair.p` and `pair.r`, or None (with a note saying why)."""
     what = f"{pair.p.name} and {pair.r.name}"
-    ends = [s for v in (pair.r.lo, pair.r.hi) if (s := sample(cx, query, pair, v)) is not None]
-    if len(ends) < 2 or overlap(*ends):
-        return None  # p's boundary does not move (or was not settled) between r's ends: nothing to relate
-    middle = [s for v in sample_points(pair.r) if (s := sample(cx, query, pair, v)) is not None]
-    samples = sorted([*ends, *middle], key=lambda s: s.r)
+    points = [pair.r.lo, *sample_points(pair.r), pair.r.hi]
+    done: dict[Fraction, Sample | None] = {}
+
+    def at(v: Fraction) -> Sample | None:
+        if v not in done:
+            done[v] = sample(cx, query, pair, v)
+        return done[v]
+
+    # The outermost values of r that settle (an end may be excluded by an `assume`, as `max_discount < 1`).
+    low = next((s for v in points if (s := at(v)) is not None), None)
+    high = next((s for v in reversed(points) if (s := at(v)) is not None), None)
+    if low is None or high is None or low.r == high.r or overlap(low, high):
+        return None  # p's boundary does not move (or was not settled) across r's range: nothing to relate
+    samples = [s for v in points if low.r <= v <= high.r and (s := at(v)) is not None]
     if sum(s.lo is not None and s.hi is not None for s in samples) < 3:
         notes.append(f"no condition relating {what}: fewer than three boundary points settled")
         return None
