@@ -319,3 +319,21 @@ def test_the_fit_is_the_simplest_form_through_every_sampled_interval() -> None:
     assert fits(Pair(p, "<=", r), samples)[0] == Form(1, 1, 1, 0)
     samples.append(Sample(Fraction("0.75"), Fraction("0.6"), Fraction("0.61")))  # off the hyperbola
     assert Form(1, 1, 1, 0) not in fits(Pair(p, "<=", r), samples)
+
+
+def test_euler_missing_rule_is_found_although_an_assume_excludes_one_end_of_the_range() -> None:
+    """`assume max_discount < 1` leaves no value at the top of max_discount's range: the fit stops before it."""
+    euler = ROOT / "examples/bad/euler_v2_max_discount_too_large.margin"
+    name = "liquidation-improves-health: liquidate"
+    found = regions(euler, "liquidation-improves-health", name)
+    rule = found["liquidation_ltv <= 1 - max_discount"]
+    assert rule.joint and rule.proved and rule.others == FREE
+    # Every value outside it is violated (proved by the quantified question): "iff".
+    assert rule.exact and rule.complement == "outside it the check is violated for every value (proved)"
+    text = euler.read_text()
+    assume = "\nassume liquidation_ltv <= 1 - max_discount\n"
+    assert check(text + assume, "liquidation-improves-health", name).verdict is Verdict.PROVED
+    for past in ("liquidation_ltv >= 1.0001 - max_discount", "max_discount >= 0.5 and liquidation_ltv >= 0.9"):
+        outside = check(text + f"\nassume {past}\n", "liquidation-improves-health", name)
+        assert outside.verdict is Verdict.VIOLATED and outside.counterexample is not None
+        assert outside.counterexample.replayed
