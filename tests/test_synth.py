@@ -16,6 +16,7 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+import pytest
 import z3
 
 import dsl
@@ -337,3 +338,21 @@ def test_euler_missing_rule_is_found_although_an_assume_excludes_one_end_of_the_
         outside = check(text + f"\nassume {past}\n", "liquidation-improves-health", name)
         assert outside.verdict is Verdict.VIOLATED and outside.counterexample is not None
         assert outside.counterexample.replayed
+
+
+def test_json_synthesis_with_a_joint_region_validates_against_the_schema(tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    import json
+
+    spec = tmp_path / "fee.margin"
+    spec.write_text(FEE, encoding="utf-8")
+    command = [sys.executable, "-m", "checker", "check", "--synthesize", "--only", "property", "--format", "json"]
+    out = subprocess.run([*command, str(spec)], capture_output=True, text=True, check=False)
+    assert out.returncode == 1, out.stderr
+    doc = json.loads(out.stdout)
+    schema = json.loads((ROOT / "spec" / "report.schema.json").read_text(encoding="utf-8"))
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+    assert not errors, errors[:3]
+    [result] = [c for s in doc["specs"] for c in s["checks"] if c.get("synthesis")]
+    [joint] = [r for r in result["synthesis"]["regions"] if r["joint"]]
+    assert (joint["condition"], joint["proved"], joint["exact"]) == ("fee * (1 + bonus) <= 1", True, True)
