@@ -25,6 +25,7 @@ from checker.checks import SINGLE_STATE
 from checker.core.context import Context
 from checker.core.encode import q
 from checker.core.results import CheckResult, Region
+from checker.report.render import synthesis_lines
 from checker.run import run_checks
 from checker.synth import synthesize
 from checker.synth.joint import Form, Pair, Sample, fits, formula, linear, text
@@ -359,3 +360,39 @@ def test_json_synthesis_with_a_joint_region_validates_against_the_schema(tmp_pat
     [result] = [c for s in doc["specs"] for c in s["checks"] if c.get("synthesis")]
     [joint] = [r for r in result["synthesis"]["regions"] if r["joint"]]
     assert (joint["condition"], joint["proved"], joint["exact"]) == ("fee * (1 + bonus) <= 1", True, True)
+
+
+def test_iff_is_not_claimed_when_the_outside_question_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quantified question ending UNKNOWN leaves the region proved, and says `safe when` with the reason."""
+    import checker.synth.joint as joint
+    from checker.solve import Outcome
+
+    monkeypatch.setattr(joint, "solve_z3", lambda *a, **k: Outcome("unknown", None, "z3: work limit reached"))
+    result = check(FEE, "property", "property: paid_within", synthesize=True)
+    assert result.synthesis is not None
+    [region] = [r for r in result.synthesis.regions if r.joint]
+    assert (region.condition, region.proved, region.exact) == ("fee * (1 + bonus) <= 1", True, False)
+    assert region.complement == "outside it: not settled (z3: work limit reached)"
+    lines = "\n".join(synthesis_lines(result.synthesis, ""))
+    assert "safe when: fee * (1 + bonus) <= 1 (proved" in lines and "safe iff" not in lines
+
+
+def test_a_claimed_safe_point_outside_is_said_only_when_the_ordinary_query_proves_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sat answer naming a value outside where the check does NOT hold is not repeated: the pinned proof fails."""
+    import checker.synth.joint as joint
+    from checker.solve import Outcome
+
+    def wrong(*_: object, **__: object) -> Outcome:
+        fee, bonus = z3.Real("fee"), z3.Real("bonus")
+        s = z3.Solver()
+        s.add(fee == 1, bonus == 1)  # fee * (1 + bonus) = 2: violated there, whatever the solver said
+        s.check()
+        return Outcome("sat", s.model(), "")
+
+    monkeypatch.setattr(joint, "solve_z3", wrong)
+    result = check(FEE, "property", "property: paid_within", synthesize=True)
+    assert result.synthesis is not None
+    [region] = [r for r in result.synthesis.regions if r.joint]
+    assert not region.exact and region.complement.startswith("outside it: not settled")
