@@ -156,7 +156,8 @@ def synthesis_lines(synthesis: Synthesis, indent: str) -> list[str]:
             said = "safe iff" if region.exact else "safe when"
             out.append(f"{indent}  {said}: {region.condition} (proved, {region.others}; {region.complement})")
             if region.beyond:
-                out.append(f"{indent}    fitted to {region.beyond}")
+                unsettled = "" if region.beyond_verdict == "VIOLATED" else " (past some of them UNKNOWN, not violated)"
+                out.append(f"{indent}    fitted to {region.beyond}{unsettled}")
         elif region.proved:
             past = f"; {region.beyond_verdict} for some {region.beyond}" if region.beyond else ""
             out.append(f"{indent}  safe when: {region.condition} (proved, {region.others}{past})")

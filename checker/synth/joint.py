@@ -62,6 +62,7 @@ class Sample:
     r: Fraction
     lo: Fraction | None
     hi: Fraction | None
+    past: str = "VIOLATED"  # what the bound just past the boundary was: "VIOLATED", or "UNKNOWN" (not proved)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +162,7 @@ def relate(cx: Context, query: Sequence[z3.BoolRef], pair: Pair, notes: list[str
                 True,
                 FREE,
                 beyond=boundary_text(pair, samples),
-                beyond_verdict="VIOLATED",
+                beyond_verdict=past_verdict(samples),
                 joint=True,
                 exact=exact,
                 complement=complement,
@@ -209,7 +210,7 @@ def sample(cx: Context, query: Sequence[z3.BoolRef], pair: Pair, value: Fraction
     end, _ = prove(cx, query, region(outer), SAMPLE_SHARE)
     if end == "PROVED":  # the whole range holds at this r
         return Sample(value, outer, None) if lower else Sample(value, None, outer)
-    safe, bad = inner, outer
+    safe, bad, past = inner, outer, end
     for _ in range(STEPS):
         a, b = safe + (bad - safe) * Fraction(2, 5), safe + (bad - safe) * Fraction(3, 5)
         mid = shortest_decimal(min(a, b), max(a, b))
@@ -217,8 +218,8 @@ def sample(cx: Context, query: Sequence[z3.BoolRef], pair: Pair, value: Fraction
         if verdict == "PROVED":
             safe = mid
         else:
-            bad = mid
-    return Sample(value, min(safe, bad), max(safe, bad))
+            bad, past = mid, verdict
+    return Sample(value, min(safe, bad), max(safe, bad), past)
 
 
 def fits(pair: Pair, samples: Sequence[Sample]) -> list[Form]:
@@ -270,6 +271,13 @@ def linear(c: int, k: int, name: str) -> str:
     if k == 0:
         return str(c)
     return f"{c} {'+' if k > 0 else '-'} {term}"
+
+
+def past_verdict(samples: Sequence[Sample]) -> str:
+    """ "VIOLATED" when every sampled interval ended in a violation just past it, else "UNKNOWN"."""
+    return (
+        "VIOLATED" if all(s.past == "VIOLATED" for s in samples if s.lo is not None and s.hi is not None) else "UNKNOWN"
+    )
 
 
 def boundary_text(pair: Pair, samples: Sequence[Sample]) -> str:
