@@ -1,7 +1,7 @@
 """Joint conditions: one formula relating two parameters, fitted to the boundary the solver draws, then proved.
 
-Takes the violated check's query and two parameters `p` and `r` that each bound the
-check on its own (`checker.synth.search`), and returns at most one region of the form
+Takes the violated check's query and two parameters: `p`, which bounds the check on its
+own (`checker.synth.search`), and any other `r`; returns at most one region of the form
 
     p * (k0 + k1 * r) <= m0 + m1 * r      (or >=, as `p`'s own bound goes)
 
@@ -12,16 +12,18 @@ and lt[WBTC] * ...`). The form covers the conditions risk engineers write: a pro
 Three steps, each asked of the solver:
 
 1. Boundary samples. For a few values of `r` (fixed on every asset), a bisection on `p`
-   with every other parameter free, exactly as the one-parameter search does: the boundary
-   of `p` at that `r` lies between a proved bound and a violated one.
+   with every other parameter free, as the one-parameter search does: the boundary of `p`
+   at that `r` lies between a proved bound and a refuted one. First at the outermost
+   values of `r` that settle; when the boundary does not move between them, `r` does not
+   matter to `p` and nothing more is asked.
 2. A fit. The small-integer coefficients (each in -2..2, fewest and smallest first) whose
    boundary passes through every sampled interval. Nothing is claimed from the fit.
 3. Proofs. The fitted region is reported only when the check's own query restricted to it
    is unsat (`prove`, as every region). Then its complement is asked once, as one quantified
    question: is there a value of (p, r) outside the region, satisfying the ranges and
    `assume`s, for which no state, input, argument or other parameter violates the check?
-   Unsat: every value outside is violated, and the region is the exact safe set for (p, r)
-   ("holds iff"). Sat: the check also holds at that value (proved again by the ordinary
+   Unsat: every value outside is violated, and the region is the exact safe set for (p, r),
+   the other parameters free ("holds iff"). Sat: the check also holds at that value (proved again by the ordinary
    query with p and r pinned there), and the region is only sufficient ("holds when").
    UNKNOWN: only sufficient, and the result says the complement was not settled.
 """
