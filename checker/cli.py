@@ -206,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--synthesize",
         action="store_true",
-        help="for each single-state violation, find parameter regions where the check holds, each proved "
-        "by the check restricted to it (spec/checks.md, Safe-parameter synthesis)",
+        help="for each single-state violation, find parameter regions where the check holds (conditions relating "
+        "two parameters, and bounds on one), each proved by the check restricted to it (spec/checks.md, "
+        "Safe-parameter synthesis)",
     )
     check.add_argument(
         "--param",

@@ -111,8 +111,10 @@ class Counterexample:
 class Region:
     """One region of the parameter space in which a violated check holds (`checker.synth`).
 
-    `condition` is the region in the spec's syntax ("max_move <= 0.0034"). It is reported as safe only
-    when `proved`: the check's own query, with the condition added, was unsat. `others` says what the
+    `condition` is the region in the spec's syntax ("max_move <= 0.0034", or, `joint`, a formula relating
+    two parameters: "lt[WETH] * (1 + bonus[WETH]) <= 1"). It is reported as safe only
+    when `proved`: the check's own query, with the condition added, was unsat. `exact` ("holds iff") only
+    when the values outside it were proved violated too. `others` says what the
     other parameters may be there ("anywhere in their ranges" or "at their defaults"); `beyond` the
     condition just past the boundary where the check was shown violated (or left UNKNOWN: `beyond_verdict`).
     """
@@ -123,6 +125,9 @@ class Region:
     beyond: str = ""
     beyond_verdict: str = ""  # "VIOLATED" or "UNKNOWN"
     why: str = ""  # when not proved: the solver's answer
+    joint: bool = False  # a condition relating two parameters (`checker.synth.joint`), not a one-parameter bound
+    exact: bool = False  # "holds iff": every parameter value outside the region was proved to violate the check
+    complement: str = ""  # for a joint region: what was shown about the parameter values outside it
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -132,6 +137,9 @@ class Region:
             "beyond": self.beyond,
             "beyond_verdict": self.beyond_verdict,
             "why": self.why,
+            "joint": self.joint,
+            "exact": self.exact,
+            "complement": self.complement,
         }
 
 

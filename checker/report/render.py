@@ -152,7 +152,14 @@ def synthesis_lines(synthesis: Synthesis, indent: str) -> list[str]:
     """`--synthesize`: each region where the check holds, proved or said not to be, and the notes."""
     out = [f"{indent}safe-parameter synthesis ({synthesis.method}):"]
     for region in synthesis.regions:
-        if region.proved:
+        if region.proved and region.joint:
+            # "iff" only when the values outside were proved violated; the sampled boundary is evidence, not proof.
+            said = "safe iff" if region.exact else "safe when"
+            out.append(f"{indent}  {said}: {region.condition} (proved, {region.others}; {region.complement})")
+            if region.beyond:
+                unsettled = "" if region.beyond_verdict == "VIOLATED" else " (past some of them UNKNOWN, not violated)"
+                out.append(f"{indent}    fitted to {region.beyond}{unsettled}")
+        elif region.proved:
             past = f"; {region.beyond_verdict} for some {region.beyond}" if region.beyond else ""
             out.append(f"{indent}  safe when: {region.condition} (proved, {region.others}{past})")
         else:

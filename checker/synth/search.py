@@ -21,11 +21,10 @@ import z3
 
 from checker.core.context import Context
 from checker.core.encode import q
-from checker.core.results import Region, Synthesis, show_fraction
+from checker.core.results import Region, show_fraction
 from checker.synth.render import bound, shortest_decimal, significant
 
 STEPS = 16  # bisection steps per bound: the boundary to within about 0.6**16 (3e-4) of the range
-METHOD = "bisection on one parameter at a time, each region proved by this check's query restricted to it"
 FREE = "other parameters anywhere in their ranges"
 DEFAULTS = "other parameters at their defaults"
 
@@ -41,13 +40,17 @@ class Group:
     hi: Fraction
 
 
-def synthesize(cx: Context, query: Sequence[z3.BoolRef]) -> Synthesis:
-    """The regions of the parameter space in which the violated check with query `query` holds."""
+def bounds(cx: Context, query: Sequence[z3.BoolRef]) -> tuple[list[Region], list[str], list[tuple[Group, str, str]]]:
+    """The one-parameter regions of the violated check with query `query`, the notes, and what bounds it.
+
+    The last part lists each parameter with a proved region: its direction and what the others were.
+    """
     groups = searchable(cx)
     if not groups:
-        return Synthesis(METHOD, (), ("no parameter has a range to search (all pinned or at their defaults)",))
+        return [], ["no parameter has a range to search (all pinned or at their defaults)"], []
     regions: list[Region] = []
     notes: list[str] = []
+    bounded: list[tuple[Group, str, str]] = []
     for group in groups:
         for op in ("<=", ">="):
             found = bisect(cx, query, group, op, FREE, notes)
@@ -55,9 +58,10 @@ def synthesize(cx: Context, query: Sequence[z3.BoolRef]) -> Synthesis:
                 found = bisect(cx, query, group, op, DEFAULTS, notes)
             if found is not None:
                 regions.append(found)
+                bounded.append((group, op, found.others))
     if not regions:
         notes.append("no region bounded by one parameter was proved safe")
-    return Synthesis(METHOD, tuple(regions), tuple(notes))
+    return regions, notes, bounded
 
 
 def searchable(cx: Context) -> list[Group]:
@@ -77,12 +81,15 @@ def searchable(cx: Context) -> list[Group]:
     return out
 
 
-def prove(cx: Context, query: Sequence[z3.BoolRef], region: z3.BoolRef) -> tuple[str, str]:
+def prove(
+    cx: Context, query: Sequence[z3.BoolRef], region: z3.BoolRef, share: Fraction | None = None
+) -> tuple[str, str]:
     """The check's query restricted to `region`, solved as the check solves it: (verdict, the solver's reason).
 
-    "PROVED" only for unsat; "VIOLATED" for sat; "UNKNOWN" otherwise.
+    "PROVED" only for unsat; "VIOLATED" for sat; "UNKNOWN" otherwise. `share`: a part of the
+    budget, for questions that only guide a search (a region is reported only on a whole-budget proof).
     """
-    outcome = cx.solve([*query, region], split=True)
+    outcome = cx.solve([*query, region], share=share, split=True)
     verdict = {"unsat": "PROVED", "sat": "VIOLATED"}.get(outcome.status, "UNKNOWN")
     return verdict, outcome.reason
 
