@@ -161,6 +161,12 @@ def _convert(key: Key, raw: object, action: argparse.Action, base: Path) -> Any:
                 raise ValueError(f"{_shown(raw)} is not a list of strings")
             if key.dest == "engines":
                 return _typed(convert, ",".join(raw))
+            from checker.checks.catalogue import IDS  # `only`: check ids, refused here as on the command line
+
+            for check_id in raw:
+                if check_id not in IDS:
+                    hint = did_you_mean(check_id, IDS)
+                    raise ValueError(f"no check {check_id!r}" + (f"; {hint}" if hint else ""))
             return list(raw)
         case "path":
             if not isinstance(raw, str) or not raw:
@@ -182,8 +188,21 @@ def _shown(raw: object) -> str:
 
 
 def _hint(name: str, key: Key, action: argparse.Action) -> str:
-    example = {"bool": "true", "int": "4", "number": "30", "str": '"..."', "list": '["..."]', "path": '"out/x"'}
-    return f"as on the command line ({'/'.join(action.option_strings)}), e.g. {name} = {example[key.kind]}"
+    """What the option takes, with an example value of the right TOML type."""
+    match key.kind:
+        case "bool":
+            example = "true"
+        case "int" | "number":
+            # (not the default of --jobs: it is the machine's CPU count, and the hint would vary with it)
+            fixed = isinstance(action.default, int) and key.dest != "jobs"
+            example = str(action.default) if fixed else "4" if key.kind == "int" else "30"
+        case "str":
+            example = f'"{action.choices[-1] if action.choices else "..."}"'  # type: ignore[index]
+        case "list":
+            example = '["z3", "cvc5"]' if key.dest == "engines" else '["well-defined"]'
+        case _:
+            example = f'"reports/solvent.{name if name in ("json", "sarif") else "xml" if name == "junit" else "out"}"'
+    return f"as on the command line ({', '.join(action.option_strings)}), e.g. {name} = {example}"
 
 
 def _error(source: SourceFile, name: str | None, message: str, hint: str | None) -> Diagnostic:
