@@ -256,3 +256,44 @@ def test_junit_names_do_not_change_when_lines_move(capsys, tmp_path):
     assert not any("line" in name for name in before)
     assert "well-defined: `ratio` (division)" in before and "well-defined: `ratio` (division) #2" in before
     assert len(set(before)) == len(before)  # unique within the suite
+
+
+# ---- the documented CI recipe ----------------------------------------------------------------------
+
+
+def test_the_documented_recipe_parses(tmp_path, monkeypatch):
+    """The README's Actions job and the pre-commit hook use command lines solvent accepts."""
+    import re
+    import shlex
+    import tomllib
+
+    from checker.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    recipe = readme.split("## Settings and CI", 1)[1].split("\n## ", 1)[0]
+    assert "github/codeql-action/upload-sarif" in recipe and "security-events: write" in recipe
+    (command,) = re.findall(r"- run: (solvent check .*)", recipe)
+    args = build_parser().parse_args(shlex.split(command)[1:])
+    assert args.sarif == "solvent.sarif" and args.junit == "solvent.xml"
+    assert "sarif_file: solvent.sarif" in recipe
+    toml = re.search(r"```toml\n(.*?)```", recipe, re.S)
+    assert toml is not None
+    (tmp_path / "pyproject.toml").write_text(toml.group(1), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    from checker.cli import _with_settings
+
+    parser = build_parser()
+    args = _with_settings(parser, ["check", "specs"], parser.parse_args(["check", "specs"]))
+    assert args.strict and args.sarif == os.path.join("reports", "solvent.sarif")
+
+    hooks = (ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")
+    assert "- id: solvent" in hooks and "language: python" in hooks
+    entry = re.search(r"^  entry: (.*)$", hooks, re.M)
+    files = re.search(r"^  files: (.*)$", hooks, re.M)
+    assert entry is not None and files is not None
+    words = shlex.split(entry.group(1))
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert words[0] in scripts  # the console script pre-commit installs with the package
+    args = build_parser().parse_args([*words[1:], "x.margin"])  # pre-commit appends the file names
+    assert args.quiet
+    assert re.search(files.group(1), "specs/perp.margin") and not re.search(files.group(1), "x.py")
