@@ -246,12 +246,26 @@ def _junit_names(capsys, spec: Path) -> list[str]:
     return [case.get("name") for case in ET.fromstring(out).iter("testcase")]
 
 
+def _sarif_identities(capsys, spec: Path) -> list[tuple[str, int]]:
+    code, out, _ = run(capsys, "check", "--format", "sarif", spec, "--jobs", "1", "--only", "well-defined")
+    assert code == 1, out
+    return [
+        (r["partialFingerprints"]["solventCheck/v1"], r["locations"][0]["physicalLocation"]["region"]["startLine"])
+        for r in json.loads(out)["runs"][0]["results"]
+    ]
+
+
 def test_junit_names_do_not_change_when_lines_move(capsys, tmp_path):
     spec = tmp_path / "rules.margin"
     spec.write_text(DIVISIONS, encoding="utf-8")
     before = _junit_names(capsys, spec)
+    fingerprints = _sarif_identities(capsys, spec)
     spec.write_text("# a comment\n\n# and a blank line above\n" + DIVISIONS, encoding="utf-8")
     after = _junit_names(capsys, spec)
+    moved = _sarif_identities(capsys, spec)
+    assert len(fingerprints) == 2 and len({f for f, _ in fingerprints}) == 2
+    assert [f for f, _ in moved] == [f for f, _ in fingerprints]  # the same SARIF identities ...
+    assert [line for _, line in moved] == [line + 3 for _, line in fingerprints]  # ... at the new lines
     assert before == after
     assert not any("line" in name for name in before)
     assert "well-defined: `ratio` (division)" in before and "well-defined: `ratio` (division) #2" in before

@@ -12,6 +12,7 @@ fails (exit status 2), whatever else it found.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -310,6 +311,7 @@ def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
     Every result has a region (code scanning drops results without one): the check's own `file:line:col`,
     a diagnostic's for a spec error, else line 1 of the spec. A counterexample travels in the result's
     `properties`, in the JSON report's form, so that a SARIF consumer gets the values without a second run.
+    A check's result has a `partialFingerprints` entry from the spec path and its line-free name.
     """
     from checker import version
     from checker.checks.catalogue import CATALOGUE
@@ -325,7 +327,7 @@ def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
                 results.append(_sarif_result("spec-error", "error", message, where))
         if r.unchecked is not None:
             results.append(_sarif_result("nothing-checked", "error", f"nothing was checked: {r.unchecked}", r.path))
-        for res in r.results:
+        for res, stable in zip(r.results, junit_names(r.results), strict=True):
             if res.verdict is Verdict.VIOLATED:
                 level = "error"
             elif res.verdict is Verdict.UNKNOWN:
@@ -336,7 +338,12 @@ def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
             properties: dict[str, object] = {"check": res.name, "verdict": res.verdict.value}
             if res.counterexample is not None:
                 properties["counterexample"] = res.counterexample.to_json()
-            results.append(_sarif_result(res.id, level, text, res.where or r.path, properties))
+            result = _sarif_result(res.id, level, text, res.where or r.path, properties)
+            # Code scanning matches alerts across runs by fingerprint; its own hashes the line's text and
+            # position. This one is the spec and the line-free name, as JUnit's: an alert survives moved lines.
+            digest = hashlib.sha256(f"{r.path}\0{stable}".encode("utf-8", "surrogatepass")).hexdigest()
+            result["partialFingerprints"] = {"solventCheck/v1": digest[:32]}
+            results.append(result)
     driver: dict[str, object] = {"name": "solvent", "version": version(), "rules": rules}
     doc = {
         "version": "2.1.0",
