@@ -170,9 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="human",
         help="the report on stdout (or in -o FILE); default human",
     )
-    for fmt in FORMATS[1:]:
+    for fmt, shown in zip(FORMATS[1:], ("JSON", "JUnit XML", "SARIF 2.1.0"), strict=True):
         check.add_argument(
-            f"--{fmt}", metavar="FILE", help=f"also write the {fmt} report to FILE (any of --json/--junit/--sarif)"
+            f"--{fmt}", metavar="FILE", help=f"also write the {shown} report to FILE, from the same run (combinable)"
         )
     check.add_argument(
         "--strict",
