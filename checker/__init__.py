@@ -38,6 +38,17 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC)
 
 
+def version() -> str:
+    """solvent's version as installed (the package metadata), or "unknown" when run from a bare source tree."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("solvent")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def __getattr__(name: str) -> Any:
     module = _PUBLIC.get(name)
     if module is None:

@@ -35,14 +35,21 @@ MAX_TIMEOUT = 1_000_000  # seconds (11.6 days): far beyond any use, and Z3's 32-
 MIN_TIMEOUT = "0.001"  # the solvers count in milliseconds
 MAX_RLIMIT = 2**32 - 1  # Z3 keeps its resource limit in 32 bits: 2**32 would wrap round to 0, "unlimited"
 MAX_WHOLE = 1_000_000  # depths, runs, jobs: beyond this a run would never end (or a pool never start)
+FORMATS = ("human", "json", "junit", "sarif")
 
 _CHECK_EPILOG = """exit status: 0 every check proved; 1 a violation (or an UNKNOWN with --strict); 2 a usage or spec
 error, or a run that checked nothing (an empty spec, one of only comments, a spec none of whose
 checks apply, or --only choosing only checks that apply to none of the specs); 3 UNKNOWNs but no
 violation; 4 a bug in solvent; 130 interrupted.
 
--o FILE never writes over a spec being checked, and over an existing file only if solvent wrote it
-(a report or an engine) or with --force; /dev/null and other character devices are fine.
+-o FILE, --json FILE, --junit FILE and --sarif FILE never write over a spec being checked, and over
+an existing file only if solvent wrote it (a report or an engine) or with --force; /dev/null and other
+character devices are fine. Several may be given in one run: each gets the same results.
+
+settings: [tool.solvent] in the nearest pyproject.toml (from the working directory up) sets defaults
+for the options above, under their long names without dashes (format, strict, quiet, rlimit, timeout,
+engines, split, params, depth, max-k, search-runs, search-depth, only, jobs, synthesize, output, json,
+junit, sarif, emit-tests); paths are relative to that file. The command line wins.
 """
 
 
@@ -152,10 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command (imports the defaults it shows: call it inside `main`)."""
     import argparse
 
+    from checker import version
     from checker.core.options import DEFAULT_ENGINES, ENGINES
     from checker.solve.budget import DEFAULT_RLIMIT, DEFAULT_SAFETY_NET
 
     parser = argparse.ArgumentParser(prog="solvent", description="Prove margin and liquidation rules right.")
+    parser.add_argument("--version", action="version", version=f"solvent {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = sub.add_parser(
@@ -166,8 +175,30 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("paths", nargs="+", metavar="PATH", help=".margin files or directories holding them")
-    check.add_argument("--format", choices=("human", "json", "junit", "sarif"), default="human")
-    check.add_argument("--strict", action="store_true", help="treat UNKNOWN as a failure (exit status 1)")
+    check.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="human",
+        help="the report on stdout (or in -o FILE); default human",
+    )
+    for fmt, shown in zip(FORMATS[1:], ("JSON", "JUnit XML", "SARIF 2.1.0"), strict=True):
+        check.add_argument(
+            f"--{fmt}", metavar="FILE", help=f"also write the {shown} report to FILE, from the same run (combinable)"
+        )
+    check.add_argument(
+        "--strict",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="treat UNKNOWN as a failure (exit status 1)",
+    )
+    check.add_argument(
+        "-q",
+        "--quiet",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="the human report lists only what is not proved (violations, unknowns, errors) and the summary; "
+        "no progress lines",
+    )
     check.add_argument(
         "--rlimit",
         type=_rlimit,
@@ -197,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not split queries by table bracket or by asset",
     )
+    check.add_argument("--split", dest="decompose", action="store_true", help="split them (the default)")
     check.add_argument(
         "--params",
         choices=("ranges", "defaults"),
@@ -205,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--synthesize",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="for each single-state violation, find parameter regions where the check holds (conditions relating "
         "two parameters, and bounds on one), each proved by the check restricted to it (spec/checks.md, "
         "Safe-parameter synthesis)",
@@ -258,7 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     check.add_argument(
-        "--force", action="store_true", help="let -o overwrite a file solvent did not write (never a spec)"
+        "--force",
+        action="store_true",
+        help="let -o, --json, --junit and --sarif overwrite a file solvent did not write (never a spec)",
     )
     check.add_argument(
         "--emit-tests", metavar="DIR", help="write a pytest file per violation into DIR (created if missing)"
@@ -343,7 +378,8 @@ def _main(argv: Sequence[str] | None) -> int:
     from dsl.diagnostics import InternalError, SpecError
     from dsl.limits import RECURSION_LIMIT
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     # Specs are trees; deeply nested expressions need more than Python's default recursion depth.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     if threading.current_thread() is threading.main_thread():
@@ -352,7 +388,7 @@ def _main(argv: Sequence[str] | None) -> int:
         signal.signal(signal.SIGTERM, _terminated)
     try:
         if args.command == "check":
-            return _check(args)
+            return _check(_with_settings(parser, argv, args))
         if args.command == "compile":
             return _compile(args)
         return _explain(args)
@@ -373,6 +409,38 @@ def _main(argv: Sequence[str] | None) -> int:
         # complaining while it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _with_settings(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: argparse.Namespace
+) -> argparse.Namespace:
+    """`args` of `check` with `[tool.solvent]` (checker.settings) as the defaults: the command line wins."""
+    from pathlib import Path
+
+    from checker.settings import load_settings
+
+    check = _subparser(parser, "check")
+    actions = {a.dest: a for a in check._actions}
+    settings = load_settings(Path.cwd(), actions)
+    if not settings.values:
+        return args
+    values = dict(settings.values)
+    only = values.pop("only", None)
+    check.set_defaults(**values)
+    args = parser.parse_args(argv)
+    if only is not None and not args.only:  # `--only` appends: the file's list applies only when none is given
+        args.only = only
+    return args
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise AssertionError(f"no command {name}")
 
 
 def spec_files(paths: Sequence[str]) -> list[Path]:
@@ -432,8 +500,8 @@ def _check(args: argparse.Namespace) -> int:
     files = spec_files(args.paths)
     # Where the results go is settled before the (long) run: a path that cannot be written is refused now,
     # not after the results are in.
-    if args.output:
-        check_target(Path(args.output), args.force, files)
+    for _, target in _report_files(args):
+        check_target(Path(target), args.force, files)
     if args.emit_tests:
         try:
             prepare_directory(Path(args.emit_tests))
@@ -445,7 +513,10 @@ def _check(args: argparse.Namespace) -> int:
     interrupted = False
     # A spinner on a terminal; elsewhere (a CI log) a line per spec, so the log is never silent for long.
     # One spec gets no line: it would come at the same moment as the report itself.
-    status = _Status(args.format == "human" and sys.stderr.isatty(), not sys.stderr.isatty() and len(files) > 1)
+    status = _Status(
+        args.format == "human" and sys.stderr.isatty() and not args.quiet,
+        not sys.stderr.isatty() and len(files) > 1 and not args.quiet,
+    )
     run = Run(files, options, args.only, args.jobs, status.update)
     done: list[Finished | None] = [None] * len(files)
     side = _SideOutput(args)
@@ -518,7 +589,7 @@ class _SideOutput:
             return
         for line in warnings:
             _say(f"solvent: warning: {line}")
-        if written:
+        if written and not args.quiet:
             _say(f"wrote {len(written)} test(s) for {report.path} into {args.emit_tests}")
 
 
@@ -569,38 +640,73 @@ class _Status:
             self.live.stop()
 
 
+def _report_files(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The (format, path) pairs to write: `-o` in `--format`, then `--json`, `--junit`, `--sarif`.
+
+    Two of them naming the same file would overwrite each other: a usage error, before the run.
+    """
+    import os
+
+    pairs = [(args.format, args.output)] if args.output else []
+    pairs += [(fmt, getattr(args, fmt)) for fmt in FORMATS[1:] if getattr(args, fmt)]
+    seen: dict[str, str] = {}
+    for fmt, path in pairs:
+        key = os.path.realpath(path)
+        if key in seen and not path.startswith("/dev/"):
+            raise UsageError(f"{path}: named for two reports ({seen[key]} and {fmt}); give each its own file")
+        seen[key] = fmt
+    return pairs
+
+
+def _render(fmt: str, args: argparse.Namespace, reports: list[SpecReport], seconds: float, interrupted: bool) -> str:
+    """The whole report in one format."""
+    from checker.report.render import human, summary_line, to_json, to_junit, to_sarif
+
+    if fmt == "json":
+        return to_json(reports, seconds)
+    if fmt == "junit":
+        return to_junit(reports, args.strict)
+    if fmt == "sarif":
+        return to_sarif(reports, args.strict)
+    lines: list[str] = []
+    for r in reports:
+        shown = human(r, quiet=args.quiet)
+        lines += [*shown, ""] if shown else []
+    if interrupted:
+        lines.append("interrupted: the results above are those finished before Ctrl-C")
+    lines.append(summary_line(reports, seconds))
+    return "\n".join(lines)
+
+
 def _emit(
     args: argparse.Namespace, reports: list[SpecReport], seconds: float, interrupted: bool, inputs: list[Path]
 ) -> bool:
-    """Print or write the report; False when it could not be written to -o (it then goes to stdout)."""
+    """Print the report and write every report file; False when one could not be written.
+
+    The report `-o` could not take goes to stdout instead; one for `--json`/`--junit`/`--sarif` is
+    only said to have failed (stdout holds the `--format` report already).
+    """
     from pathlib import Path
 
     from checker.report.files import OutputError, write_target
-    from checker.report.render import human, summary_line, to_json, to_junit, to_sarif
 
-    if args.format == "json":
-        text = to_json(reports, seconds)
-    elif args.format == "junit":
-        text = to_junit(reports, args.strict)
-    elif args.format == "sarif":
-        text = to_sarif(reports, args.strict)
-    else:
-        lines: list[str] = []
-        for r in reports:
-            lines += human(r)
-            lines.append("")
-        if interrupted:
-            lines.append("interrupted: the results above are those finished before Ctrl-C")
-        lines.append(summary_line(reports, seconds))
-        text = "\n".join(lines)
-    if args.output:
+    ok = True
+    stdout_done = False
+    for fmt, target in _report_files(args):
+        text = _render(fmt, args, reports, seconds, interrupted)
         try:
-            write_target(Path(args.output), text + "\n", args.force, inputs)
-            return True
+            write_target(Path(target), text + "\n", args.force, inputs)
         except OutputError as err:
-            _say(f"solvent: error: {err}; the report follows on stdout")
-    sys.stdout.write(text + "\n")
-    return not args.output
+            ok = False
+            if target == args.output:
+                _say(f"solvent: error: {err}; the report follows on stdout")
+                sys.stdout.write(text + "\n")
+                stdout_done = True
+            else:
+                _say(f"solvent: error: {err}")
+    if not args.output and not stdout_done:
+        sys.stdout.write(_render(args.format, args, reports, seconds, interrupted) + "\n")
+    return ok
 
 
 def _compile(args: argparse.Namespace) -> int:

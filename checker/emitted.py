@@ -6,6 +6,10 @@ counterexample's parameters, state and steps on the compiled engine, and says
 whether the violation still happens. A test fails while it does, and passes
 once the rules are fixed (or once the scenario is no longer possible: a
 parameter leaves its range, a state its `where`, a step its guard).
+
+A failure says what broke and, one per line, the values of the names the rule
+reads, as the engine computes them now (not as the counterexample recorded
+them): the reader sees why without re-running anything.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from fractions import Fraction
 from typing import Any
 
 import dsl
+from checker.core.results import show
 from dsl import ir
 
 
@@ -129,16 +134,19 @@ def _violation(run: _Run, check_id: str, name: str) -> str | None:
     match check_id:
         case "requirement-nonnegative":
             value = run.let(subject)
-            return f"{subject} = {value} < 0" if value < 0 else None
+            return _values(run, f"{subject} = {show(value)} < 0", [subject]) if value < 0 else None
         case "maintenance-le-initial":
             m, i = run.let("maintenance"), run.let("initial")
-            return f"maintenance {m} > initial {i}" if m > i else None
+            shown = f"maintenance {show(m)} > initial {show(i)}"
+            return _values(run, shown, ["maintenance", "initial"]) if m > i else None
         case "requirement-monotone":
             small, large = run.let(subject, 0), run.let(subject, 1)
             return f"{subject} falls from {small} to {large} as the position grows" if large < small else None
         case "insolvent-implies-liquidatable":
             eq = run.let("equity")
-            return f"equity {eq} < 0 but not liquidatable" if eq < 0 and not run.let("liquidatable") else None
+            if eq < 0 and not run.let("liquidatable"):
+                return _values(run, f"equity {show(eq)} < 0 but not liquidatable", ["equity", "liquidatable"])
+            return None
         case "liquidation-improves-health":
             # The measure the check compares: the `health` role, else equity - maintenance. A pair
             # where it is undefined is not a violation (spec/checks.md), so neither is it here.
@@ -170,9 +178,10 @@ def _violation(run: _Run, check_id: str, name: str) -> str | None:
         case "property" if " on " in subject:
             return _step_property(run, subject.split(" on ", 1)[0], last)
         case "property":
+            rule = _rule(run.program.properties, subject)
             if run.raises(lambda: run.formula(f"property:{subject}")):
-                return f"property `{subject}` is undefined here"
-            return None if run.formula(f"property:{subject}") else f"property `{subject}` is false"
+                return _values(run, f"property `{subject}` is undefined here", rule)
+            return None if run.formula(f"property:{subject}") else _values(run, f"property `{subject}` is false", rule)
         case "invariant":
             state, inputs = run.views[last]
             inv = subject.removesuffix(" stays true")
@@ -185,7 +194,10 @@ def _violation(run: _Run, check_id: str, name: str) -> str | None:
                 holds = not run.raises(lambda: run.formula(f"invariant:{inv}", last)) and run.formula(
                     f"invariant:{inv}", last
                 )
-            return None if holds else f"`{inv}` fails after {last} steps"
+            if holds:
+                return None
+            rule = _rule(run.program.wheres if inv.startswith("where of ") else run.program.invariants, inv)
+            return _values(run, f"`{inv}` fails after {last} steps", rule, last)
         case "well-defined":
             return _undefined(run, subject)
         case "liquidation-enabled":
@@ -203,9 +215,63 @@ def _step_property(run: _Run, name: str, last: int) -> str | None:
     def holds() -> bool:
         return bool(fn(run.params, state, inputs, args, after, after_inputs))
 
+    prop = next((p for p in run.program.step_properties if p.name == name), None)
+    rule = [prop.expr] if prop is not None else []
     if run.raises(holds):
-        return f"step property `{name}` is undefined on this step"
-    return None if holds() else f"step property `{name}` is false on this step"
+        return _values(run, f"step property `{name}` is undefined on this step", rule, last, args)
+    return None if holds() else _values(run, f"step property `{name}` is false on this step", rule, last, args)
+
+
+def _rule(constraints: tuple[ir.Constraint, ...], name: str) -> list[ir.Expr]:
+    """The expression of the constraint called `name` (`where of x`: the where of x), as a list."""
+    name = name.removeprefix("where of ")
+    return [c.expr for c in constraints if c.name == name][:1]
+
+
+def _values(
+    run: _Run, message: str, rule: list[ir.Expr] | list[str], at: int = 0, args: Mapping[str, Any] | None = None
+) -> str:
+    """`message`, then one line per name the rule reads (`rule`: expressions, or lets and what they read), as the engine
+    computes it at step `at`; a primed name (`x'`, in a step property) is read after the step, its plain
+    name before it. A let the engine cannot evaluate there shows as `undefined`."""
+    lets = {let.sym.name: let.expr for let in run.program.lets}
+    names: list[tuple[str, bool]] = []  # (name, after the step)
+    for item in rule:
+        for name, after in [(item, False)] if isinstance(item, str) else _reads(item, False):
+            names.append((name, after))
+            if name in lets:  # a let: its value, then what it is computed from (one level down)
+                names += [(read, after) for read, _ in _reads(lets[name], False)]
+    lines = [message]
+    for name, after in dict.fromkeys(names):
+        step = at if after or args is None else at - 1
+        lines.append(f"    {name}{chr(39) if after else ''} = {_value(run, name, step, args)}")
+    return "\n".join(lines)
+
+
+def _reads(e: ir.Expr, after: bool) -> list[tuple[str, bool]]:
+    """The names `e` reads, in order, each with whether it is read after the step (inside `x'`)."""
+    if isinstance(e, ir.Var):
+        return [(e.sym.name, after)] if e.sym.kind is not ir.Kind.LOCAL else []
+    if isinstance(e, ir.Next):
+        return _reads(e.x, True)
+    return [name for child in ir.children(e) for name in _reads(child, after)]
+
+
+def _value(run: _Run, name: str, at: int, args: Mapping[str, Any] | None) -> str:
+    eng = run.eng
+    state, inputs = run.views[at]
+    try:
+        if name in eng.NAMES:
+            return show(run.let(name, at))
+        field = eng.FIELDS.get(name)
+        for holder in (state, inputs, run.params):
+            if field is not None and hasattr(holder, field):
+                return show(getattr(holder, field))
+        if args is not None and name in args:
+            return show(args[name])
+        return show(run.args[name]) if name in run.args else "?"
+    except eng.UndefinedError:
+        return "undefined"
 
 
 _PROBES = (Fraction(0), Fraction(1), Fraction(-1))

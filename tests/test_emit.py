@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +116,60 @@ def test_a_reproduced_violation_names_the_where_it_breaks(tmp_path: Path) -> Non
     assert f"the `where` of `collateral` ({path}:4:29) fails after" in stays.reason
     said = reproduce(str(path), stays.id, stays.name, stays.counterexample.to_json())
     assert said is not None and said.startswith(f"the `where` of `collateral` ({path}:4) fails after")
+
+
+STEPS = """\
+spec "steps"
+unit USD
+param cap: USD = 10 in [1, 100]
+state balance: USD
+action deposit(amount: USD) when amount > 0 and amount <= cap:
+    balance' = balance + amount * 2
+init: balance == 0
+invariant below_cap: balance <= cap * 3
+property deposit_adds_amount on deposit: balance' == balance + amount
+"""
+
+
+def _assigned(source: str, name: str) -> object:
+    """The literal assigned to `name` in an emitted file (they hold data only)."""
+    import ast
+
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"no {name} in the emitted file")
+
+
+def test_emitted_tests_read_one_value_per_line(tmp_path: Path) -> None:
+    spec = tmp_path / "rules.margin"
+    spec.write_text(BAD, encoding="utf-8")
+    out = tmp_path / "regressions"
+    main(["check", str(spec), "--emit-tests", str(out), "--format", "json", "-o", str(tmp_path / "r.json")])
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    results = {c["name"]: c for c in report["specs"][0]["checks"]}
+    source = (out / "test_rules__maintenance_le_initial.py").read_text(encoding="utf-8")
+    assert max(len(line) for line in source.splitlines()) <= 100, source
+    cex = _assigned(source, "COUNTEREXAMPLE")
+    assert cex == results["maintenance-le-initial"]["counterexample"]  # the same data, laid out
+    body = source.split("COUNTEREXAMPLE = ", 1)[1].split("\n\n\n", 1)[0]
+    values = [line for line in body.splitlines() if line.rstrip().endswith(",") and ": " in line]
+    assert all(line.count(": ") == 1 for line in values), body  # at most one key: value per line
+    assert "    'mmr': " in body
+
+
+def test_a_failing_emitted_test_shows_the_values_that_broke_the_rule(tmp_path: Path) -> None:
+    spec = tmp_path / "steps.margin"
+    spec.write_text(STEPS, encoding="utf-8")
+    out = tmp_path / "regressions"
+    argv = ["check", str(spec), "--depth", "3", "--jobs", "1", "--emit-tests", str(out), "-o", str(tmp_path / "r")]
+    assert main(argv) == 1
+    failing = _pytest(out)
+    assert failing.returncode == 1, failing.stdout
+    text = failing.stdout
+    # The invariant: what it reads, after the last step, as the engine computes it (the solver picks the values).
+    assert re.search(r"`below_cap` fails after \d+ steps\n    balance = [\d.]+\n    cap = [\d.]+\n", text), text
+    # The step property: the frame after the step (primed), the frame before, the argument.
+    step = r"is false on this step\n    balance' = [\d.]+\n    balance = [\d.]+\n    amount = [\d.]+\n"
+    assert re.search(step, text), text
+    assert "AssertionError" not in text and "assert " not in text  # the message, not the assert's rewrite

@@ -229,7 +229,11 @@ def test_emitted_follow_up_fails_until_the_step_is_fixed(tmp_path: Path) -> None
     r = named(run(dsl.load(path), "property"), "property: fund_kept on settle, in reachable states")
     assert r.counterexample is not None
     cex = r.counterexample.to_json()
-    assert reproduce(str(path), r.id, r.name, cex) == "step property `fund_kept` is false on this step"
+    problem = reproduce(str(path), r.id, r.name, cex)
+    assert problem is not None
+    # What broke, then the values the property reads, one per line: after the step (primed), then before.
+    assert problem.splitlines()[0] == "step property `fund_kept` is false on this step"
+    assert [line.split(" = ")[0] for line in problem.splitlines()[1:]] == ["    fund'", "    fund"]
     path.write_text(path.read_text().replace("fund' = fund - loss", "fund' = fund"), encoding="utf-8")
     assert reproduce(str(path), r.id, r.name, cex) is None
 
@@ -378,7 +382,9 @@ def test_emitted_test_reproduces_a_step_property_violation(tmp_path: Path) -> No
     r = named(run(dsl.load(path), "property"), "property: pays on withdraw")
     assert r.counterexample is not None
     problem = reproduce(str(path), r.id, r.name, r.counterexample.to_json())
-    assert problem == "step property `pays` is false on this step"
+    assert problem is not None and problem.splitlines()[0] == "step property `pays` is false on this step"
+    shown = [line.split(" = ")[0].strip() for line in problem.splitlines()[1:]]
+    assert shown == ["balance'", "balance", "x", "fee"], problem
     path.write_text(path.read_text().replace("x * (1 + fee)", "x"), encoding="utf-8")
     assert reproduce(str(path), r.id, r.name, r.counterexample.to_json()) is None
 

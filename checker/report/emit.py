@@ -1,7 +1,8 @@
 """`solvent check --emit-tests DIR`: one pytest file per violation.
 
 Each file holds the counterexample as data (JSON-like literals written with
-`repr`, so nothing from a spec becomes code) and calls
+`repr`, so nothing from a spec becomes code; one value per line, so that a
+reader and a diff see each one) and calls
 `checker.emitted.reproduce`. It fails while the spec still has the violation
 and passes once the rules are fixed, staying as a regression test. Files this
 command did not write are never overwritten (`checker.report.files` decides,
@@ -54,6 +55,43 @@ def _ours(target: Path) -> bool:
     return ends is not None and MARK in ends[0][:400]
 
 
+_WIDTH = 88  # characters of text per docstring piece
+
+
+def literal(value: object, indent: str = "") -> str:
+    """`value` (JSON-like: dicts, lists, strings, bools, None) as a Python literal, one value per line.
+
+    Every string goes through `repr`, so a spec's names and values stay data whatever they hold.
+    """
+    inner = indent + "    "
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{k!r}: {literal(v, inner)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        return "[\n" + "\n".join(f"{inner}{literal(v, inner)}," for v in value) + f"\n{indent}]"
+    return repr(value)
+
+
+def _docstring(text: str) -> str:
+    """`text` as a module docstring: adjacent `repr` pieces of at most `_WIDTH` characters, in parentheses."""
+    pieces: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            if line and len(line) + len(word) >= _WIDTH:
+                pieces.append(line + " ")
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        pieces.append(line + "\n")
+    pieces[-1] = pieces[-1].removesuffix("\n")
+    return "(\n" + "\n".join(f"    {piece!r}" for piece in pieces) + "\n)"
+
+
 def _source(relative: str, r: CheckResult) -> str:
     assert r.counterexample is not None
     doc = (
@@ -63,21 +101,24 @@ def _source(relative: str, r: CheckResult) -> str:
     return "\n".join(
         [
             MARK,
-            repr(doc),
+            _docstring(doc),
             "",
             "from pathlib import Path",
+            "",
+            "import pytest",
             "",
             "from checker.emitted import reproduce",
             "",
             f"SPEC = str(Path(__file__).resolve().parent / {relative!r})",
             f"CHECK_ID = {r.id!r}",
             f"CHECK = {r.name!r}",
-            f"COUNTEREXAMPLE = {r.counterexample.to_json()!r}",
+            f"COUNTEREXAMPLE = {literal(r.counterexample.to_json())}",
             "",
             "",
             f"def test_{_slug(r.name)}() -> None:",
             "    problem = reproduce(SPEC, CHECK_ID, CHECK, COUNTEREXAMPLE)",
-            "    assert problem is None, f'{CHECK}: {problem}'",
+            "    if problem is not None:  # the message lists the values that break the rule",
+            "        pytest.fail(f'{CHECK}: {problem}', pytrace=False)",
             "",
         ]
     )

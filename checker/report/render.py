@@ -12,12 +12,14 @@ fails (exit status 2), whatever else it found.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from checker.core.results import CheckResult, Counterexample, Step, Synthesis, Verdict, show
 from checker.report.text import json_safe, printable
@@ -194,19 +196,25 @@ def _step_lines(cex: Counterexample, indent: str) -> list[str]:
     return out
 
 
-def human(report: SpecReport) -> list[str]:
-    """The lines for one spec, each one line of printable text."""
-    return [printable(line, lines=False) for line in _human(report)]
+def human(report: SpecReport, quiet: bool = False) -> list[str]:
+    """The lines for one spec, each one line of printable text.
+
+    `quiet` (`--quiet`) leaves out PROVED and SKIPPED checks, and the whole spec when nothing else is left.
+    """
+    return [printable(line, lines=False) for line in _human(report, quiet)]
 
 
-def _human(report: SpecReport) -> list[str]:
+def _human(report: SpecReport, quiet: bool = False) -> list[str]:
     out = [f"{report.path}" + (f" — {report.title}" if report.title and report.title != report.path else "")]
     if report.error is not None:
         out += ["  spec error:", *("    " + line for line in report.error.splitlines())]
         return out
 
-    width = max((len(r.name) for r in report.results), default=0)
-    for r in report.results:
+    results = [r for r in report.results if not quiet or r.verdict not in (Verdict.PROVED, Verdict.SKIPPED)]
+    if quiet and not results and report.bug is None and report.unchecked is None:
+        return []
+    width = max((len(r.name) for r in results), default=0)
+    for r in results:
         detail = f"  [{r.proof}]" if r.verdict is Verdict.PROVED and r.proof and r.proof != "single-state" else ""
         out.append(f"  {r.verdict.value:<9} {r.name.ljust(width)}  {r.seconds:6.3f}s{detail}")
         if r.verdict is not Verdict.PROVED and r.reason:
@@ -251,6 +259,27 @@ def to_json(reports: Sequence[SpecReport], seconds: float) -> str:
     return json_safe(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
+_AT_LINE = re.compile(r" ?\bat line \d+")
+
+
+def junit_names(results: Sequence[CheckResult]) -> list[str]:
+    """A test name per result that stays the same when lines move: the check's name without `at line N`.
+
+    Names that then coincide (two divisions in one `let`) are told apart by their order in the spec,
+    `... #2`, `... #3`: that changes only when the spec's constructs are reordered, not when lines are
+    added above them. A name always starts with its check id, so CI history groups by check.
+    """
+    out: list[str] = []
+    seen: Counter[str] = Counter()
+    for res in results:
+        name = _AT_LINE.sub("", res.name).replace("( ", "(").replace(" )", ")").replace("()", "").strip()
+        if not name.startswith(res.id):
+            name = f"{res.id}: {name}"
+        seen[name] += 1
+        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return out
+
+
 def to_junit(reports: Sequence[SpecReport], strict: bool) -> str:
     """JUnit XML: a suite per spec, a case per check; well-formed XML 1.0 whatever the paths and names hold."""
     root = ET.Element("testsuites", name="solvent")
@@ -260,8 +289,8 @@ def to_junit(reports: Sequence[SpecReport], strict: bool) -> str:
             case = ET.SubElement(suite, "testcase", classname=r.path, name="compile")
             ET.SubElement(case, "error", message="spec error").text = r.error
             continue
-        for res in r.results:
-            case = ET.SubElement(suite, "testcase", classname=r.path, name=res.name, time=f"{res.seconds:.4f}")
+        for res, name in zip(r.results, junit_names(r.results), strict=True):
+            case = ET.SubElement(suite, "testcase", classname=r.path, name=name, time=f"{res.seconds:.4f}")
             if res.verdict is Verdict.VIOLATED:
                 text = "\n".join(
                     [res.reason, *(counterexample_table(res.counterexample) if res.counterexample else [])]
@@ -284,7 +313,14 @@ def to_junit(reports: Sequence[SpecReport], strict: bool) -> str:
 
 
 def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
-    """SARIF 2.1.0, for code-scanning UIs: a rule per check id, a result per violation or unknown."""
+    """SARIF 2.1.0, for code-scanning UIs: a rule per check id, a result per violation, unknown or spec error.
+
+    Every result has a region (code scanning drops results without one): the check's own `file:line:col`,
+    a diagnostic's for a spec error, else line 1 of the spec. A counterexample travels in the result's
+    `properties`, in the JSON report's form, so that a SARIF consumer gets the values without a second run.
+    A check's result has a `partialFingerprints` entry from the spec path and its line-free name.
+    """
+    from checker import version
     from checker.checks.catalogue import CATALOGUE
 
     rules = [{"id": c.id, "shortDescription": {"text": c.summary}} for c in CATALOGUE]
@@ -293,12 +329,12 @@ def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
     results: list[dict[str, object]] = []
     for r in reports:
         if r.error is not None:
-            first = r.error.splitlines()[0]
-            at = re.match(r"(.+?:\d+:\d+): ", first)  # the first diagnostic's place, for the code-scanning UI
-            results.append(_sarif_result("spec-error", "error", first, at.group(1) if at else r.path))
+            found = [m.groups() for m in map(_DIAGNOSTIC_HEAD.match, r.error.splitlines()) if m]
+            for where, message in found or [(r.path, r.error.splitlines()[0] if r.error else "spec error")]:
+                results.append(_sarif_result("spec-error", "error", message, where))
         if r.unchecked is not None:
             results.append(_sarif_result("nothing-checked", "error", f"nothing was checked: {r.unchecked}", r.path))
-        for res in r.results:
+        for res, stable in zip(r.results, junit_names(r.results), strict=True):
             if res.verdict is Verdict.VIOLATED:
                 level = "error"
             elif res.verdict is Verdict.UNKNOWN:
@@ -306,21 +342,44 @@ def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
             else:
                 continue
             text = f"{res.name}: {res.verdict.value}" + (f" — {res.reason}" if res.reason else "")
-            results.append(_sarif_result(res.id, level, text, res.where or r.path))
+            properties: dict[str, object] = {"check": res.name, "verdict": res.verdict.value}
+            if res.counterexample is not None:
+                properties["counterexample"] = res.counterexample.to_json()
+            result = _sarif_result(res.id, level, text, res.where or r.path, properties)
+            # Code scanning matches alerts across runs by fingerprint; its own hashes the line's text and
+            # position. This one is the spec and the line-free name, as JUnit's: an alert survives moved lines.
+            digest = hashlib.sha256(f"{r.path}\0{stable}".encode("utf-8", "surrogatepass")).hexdigest()
+            result["partialFingerprints"] = {"solventCheck/v1": digest[:32]}
+            results.append(result)
+    driver: dict[str, object] = {"name": "solvent", "version": version(), "rules": rules}
     doc = {
         "version": "2.1.0",
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "runs": [{"tool": {"driver": {"name": "solvent", "rules": rules}}, "results": results}],
+        "runs": [{"tool": {"driver": driver}, "results": results}],
     }
     return json_safe(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
-def _sarif_result(rule: str, level: str, text: str, where: str) -> dict[str, object]:
+# The first line of a rendered diagnostic (dsl.diagnostics): `path:line:col: error: message [code]`.
+_DIAGNOSTIC_HEAD = re.compile(r"(.+:\d+:\d+): error: (.*)")
+
+
+def _sarif_result(
+    rule: str, level: str, text: str, where: str, properties: dict[str, object] | None = None
+) -> dict[str, object]:
     path, line, col = where.rsplit(":", 2) if where.count(":") >= 2 else (where, "", "")
-    location: dict[str, object] = {"artifactLocation": {"uri": path}}
-    if line.isdigit():
-        region: dict[str, int] = {"startLine": int(line)}
-        if col.isdigit():
-            region["startColumn"] = int(col)
-        location["region"] = region
-    return {"ruleId": rule, "level": level, "message": {"text": text}, "locations": [{"physicalLocation": location}]}
+    if not line.isdigit():
+        path, line, col = where, "1", ""
+    region: dict[str, int] = {"startLine": max(1, int(line))}
+    if col.isdigit():
+        region["startColumn"] = max(1, int(col))
+    location = {"artifactLocation": {"uri": quote(path, safe="/")}, "region": region}
+    result: dict[str, object] = {
+        "ruleId": rule,
+        "level": level,
+        "message": {"text": text},
+        "locations": [{"physicalLocation": location}],
+    }
+    if properties:
+        result["properties"] = properties
+    return result
