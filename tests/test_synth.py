@@ -368,7 +368,7 @@ def test_iff_is_not_claimed_when_the_outside_question_is_unknown(monkeypatch: py
     import checker.synth.joint as joint
     from checker.solve import Outcome
 
-    monkeypatch.setattr(joint, "solve_z3", lambda *a, **k: Outcome("unknown", None, "z3: work limit reached"))
+    monkeypatch.setattr(joint, "solve_quantified", lambda *a, **k: Outcome("unknown", None, "z3: work limit reached"))
     result = check(FEE, "property", "property: paid_within", synthesize=True)
     assert result.synthesis is not None
     [region] = [r for r in result.synthesis.regions if r.joint]
@@ -392,7 +392,7 @@ def test_a_claimed_safe_point_outside_is_said_only_when_the_ordinary_query_prove
         s.check()
         return Outcome("sat", s.model(), "")
 
-    monkeypatch.setattr(joint, "solve_z3", wrong)
+    monkeypatch.setattr(joint, "solve_quantified", wrong)
     result = check(FEE, "property", "property: paid_within", synthesize=True)
     assert result.synthesis is not None
     [region] = [r for r in result.synthesis.regions if r.joint]

@@ -1,4 +1,4 @@
-"""Counterexample rounding (`checker.core.replay.readable_model`) is bounded by work, not by the clock.
+"""Work bounds that are the same on every machine: counterexample rounding and quantified questions.
 
 The two queries in tests/data are rounding attempts from the cross-margin example's counterexample
 (`examples/bad/cross_collateral_haircut_too_small.margin`, `invariant: fund_solvent`): one pin added
@@ -49,3 +49,23 @@ def test_readable_model_rounds_and_keeps_the_violation() -> None:
     assert all(z3.is_true(model.eval(a)) for a in assertions)
     assert values["p"].as_fraction() == Fraction(1, 2)  # the parameter's default
     assert values["x"].as_fraction().denominator == 1  # a whole number
+
+
+def test_a_quantified_question_is_bounded_by_rounds_not_the_clock() -> None:
+    """`solve_quantified` (synthesis's "holds iff" question): a count of instantiation rounds ends it.
+
+    tests/data/quantified_open.smt2 is aave_bonus_spiral's question about the outside of
+    `max_move * (1 + bonus) >= bonus`; Z3 alone ran it into the clock (1.5 M units in 20 s).
+    quantified_unsat.smt2 is euler_v2_max_discount_too_large's, which the second stage proves.
+    """
+    from checker.solve.budget import Budget
+    from checker.solve.z3engine import solve_quantified
+
+    rounds = z3.get_param("smt.mbqi.max_iterations")
+    budget = Budget(100_000_000, Fraction(120))  # a safety net the answer must not need
+    opened = solve_quantified(list(z3.parse_smt2_file(str(DATA / "quantified_open.smt2"))), budget, 0)
+    assert (opened.status, opened.safety_net) == ("unknown", False)
+    assert "rounds of quantifier instantiation" in opened.reason
+    proved = solve_quantified(list(z3.parse_smt2_file(str(DATA / "quantified_unsat.smt2"))), budget, 0)
+    assert proved.status == "unsat"
+    assert z3.get_param("smt.mbqi.max_iterations") == rounds  # the global parameters are restored
