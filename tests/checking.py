@@ -27,3 +27,15 @@ def named(results: list[CheckResult], name: str) -> CheckResult:
     found = [r for r in results if r.name == name]
     assert len(found) == 1, (name, [r.name for r in results])
     return found[0]
+
+
+def cli(capsys: Any, *argv: object) -> tuple[int, str, str]:
+    """`solvent ARGV` in-process: (exit status, stdout, stderr); argparse errors exit via SystemExit."""
+    from checker.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 2
+    out, err = capsys.readouterr()
+    return code, out, err

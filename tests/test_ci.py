@@ -19,9 +19,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from checking import cli as run
 
 from checker import version
-from checker.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "cli"
@@ -32,15 +32,6 @@ REPORT_SCHEMA = ROOT / "spec" / "report.schema.json"
 SETTINGS = ROOT / "tests" / "settings"
 UPDATE = os.environ.get("SOLVENT_UPDATE_GOLDEN") == "1"
 
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    """`solvent ARGV` in-process: (exit status, stdout, stderr)."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 2
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def sarif_validator():  # type: ignore[no-untyped-def]

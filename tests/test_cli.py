@@ -21,9 +21,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from checking import cli as run
 
 from checker.checks.catalogue import IDS
-from checker.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "cli"
@@ -36,15 +36,6 @@ CHECKS_MD = ROOT / "spec" / "checks.md"
 SOLVENT = Path(sys.executable).parent / "solvent"
 ANSI = re.compile(r"\x1b\[")
 
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    """`solvent ARGV` in-process: (exit status, stdout, stderr). argparse errors exit via SystemExit."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 2
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, dict]:

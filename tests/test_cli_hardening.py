@@ -29,8 +29,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from checking import cli as run
 
-from checker.cli import main
 from checker.report import files
 from checker.report.render import SANITY_CHECKS
 from checker.report.text import json_safe, printable
@@ -45,15 +45,6 @@ SOLVENT = Path(sys.executable).parent / "solvent"
 RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 FAST = ("--only", "maintenance-le-initial")  # one quick check: a violation in VIOLATED, a proof in PROVED
 
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    """`solvent ARGV` in-process: (exit status, stdout, stderr); argparse errors exit via SystemExit."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 2
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def env(**extra: str) -> dict[str, str]:

@@ -640,7 +640,8 @@ def test_euler_discount_is_one_minus_health_score(euler):
     assert eng.health_score(p, s, i) == F(17, 18) == eng.discount_factor(p, s, i)
     assert eng.max_repay(p, s, i) == 900
     t = eng.liquidate(p, s, i, "900")
-    assert (t.debt, t.collateral, t.liquidator_coll, t.liquidator_debt, t.socialised) == (0, F(4, 85), F(81, 85), 900, 0)
+    after = (t.debt, t.collateral, t.liquidator_coll, t.liquidator_debt, t.socialised)
+    assert after == (0, F(4, 85), F(81, 85), 900, 0)
     # A smaller repayAssets takes a pro-rata yield: yield = repay * maxYield / maxRepay.
     t2 = eng.liquidate(p, s, i, "450")
     assert t2.liquidator_coll == F(81, 85) / 2 and t2.debt == 450
