@@ -4,6 +4,7 @@ their boundaries, and a plain @given test over it finds a known-bad example's vi
 from __future__ import annotations
 
 import contextlib
+import os
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
@@ -174,3 +175,24 @@ def test_given_over_the_strategies_finds_maintenance_above_initial() -> None:
         200,
         0,
     )
+
+
+def test_the_readme_snippet_fails_as_shown() -> None:
+    text = (EXAMPLES.parent / "README.md").read_text()
+    section = text.split("## Property-based tests from a spec", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    shown = section.split("```\n$ pytest", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    here = os.getcwd()
+    os.chdir(EXAMPLES.parent)  # the snippet loads its spec by a path relative to the repository
+    try:
+        exec(compile(code, "README.md", "exec"), namespace)
+        with pytest.raises(AssertionError) as failed:
+            namespace["test_maintenance_at_most_initial"]()
+        namespace["test_trade_keeps_the_account_healthy"]()
+    finally:
+        os.chdir(here)
+    # The first failing explicit example is the one the README shows.
+    notes = "\n".join(getattr(failed.value, "__notes__", []))
+    assert "label='mm_bracket edge 1000000 - 1/100'" in notes
+    assert "label='mm_bracket edge 1000000 - 1/100'" in shown
