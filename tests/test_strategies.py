@@ -113,7 +113,7 @@ def test_env_choices_stay_in_range_and_reach_the_ends() -> None:
 def test_boundary_points_lie_on_their_boundaries() -> None:
     s = _strategies("binance_usdm_perp.margin")
     e = s.engine
-    labels = {pt.label: pt for pt in s.boundary}
+    labels = {part: pt for pt in s.boundary for part in pt.label.split("; ")}
     for label, want in (("== 0", 0), ("== 1/100", Fraction(1, 100)), ("== -1/100", Fraction(-1, 100))):
         pt = labels[f"equity - maintenance {label}"]
         health = e.equity(pt.params, pt.state, pt.inputs) - e.maintenance(pt.params, pt.state, pt.inputs)
@@ -194,5 +194,66 @@ def test_the_readme_snippet_fails_as_shown() -> None:
         os.chdir(here)
     # The first failing explicit example is the one the README shows.
     notes = "\n".join(getattr(failed.value, "__notes__", []))
-    assert "label='mm_bracket edge 1000000 - 1/100'" in notes
-    assert "label='mm_bracket edge 1000000 - 1/100'" in shown
+    label = "label='mm_bracket edge 1000000 - 1/100; imr_floor edge 1000000 - 1/100'"
+    assert label in notes
+    assert label in shown
+
+
+TINY = """spec "Tiny account"
+
+unit USD
+
+param fee: rate = 0.01 in [0, 0.05]
+
+state balance: USD
+state fees: USD where fees >= 0
+
+action deposit(x: USD) when x > 0:
+    balance' = balance + x
+
+action withdraw(x: USD) when x > 0 and GUARD:
+    balance' = balance - x - x * fee
+    fees'    = fees + x * fee
+
+init: balance == 0 and fees == 0
+
+invariant solvent: balance >= 0
+"""
+
+
+@pytest.mark.parametrize(
+    ("guard", "broken"),
+    [("x <= balance", True), ("x + x * fee <= balance", False)],
+    ids=["fee-not-covered", "fee-covered"],
+)
+def test_the_machine_runs_the_spec_and_checks_its_invariants(tmp_path: Path, guard: str, broken: bool) -> None:
+    from hypothesis.stateful import run_state_machine_as_test
+
+    path = tmp_path / "tiny.margin"
+    path.write_text(TINY.replace("GUARD", guard))
+    s = checker.strategies(dsl.load(path))
+    machine = s.machine()
+    config = settings(max_examples=60, stateful_step_count=5, deadline=None, database=None)
+    if not broken:
+        run_state_machine_as_test(machine, settings=config)
+        return
+    # The withdrawal's fee is not covered by the guard: deposit, then withdraw everything.
+    with pytest.raises(AssertionError, match="invariant:solvent fails after"):
+        run_state_machine_as_test(machine, settings=config)
+
+
+def test_the_machine_takes_only_steps_the_engine_allows() -> None:
+    from hypothesis.stateful import run_state_machine_as_test
+
+    s = _strategies("binance_usdm_perp.margin")
+    steps: list[str] = []
+
+    class Recording(s.machine()):  # type: ignore[misc]
+        def teardown(self) -> None:
+            steps.extend(name for name, _ in getattr(self, "trace", []))
+
+    # Every step is run on the engine: a GuardError would fail the test.
+    run_state_machine_as_test(
+        Recording, settings=settings(max_examples=15, stateful_step_count=8, deadline=None, database=None)
+    )
+    assert {"deposit", "trade", "move"} <= set(steps)

@@ -15,8 +15,14 @@ every `where`; what makes it a boundary point is one extra condition:
 - each action enabled (its guard holds, no forced action stands first):
   anywhere, with a position (maintenance > 0), and insolvent (equity < 0);
   `SpecStrategies.transitions(action)` starts from these;
+- an `init` state (where runs start, for `SpecStrategies.machine`);
 - zero: each numeric state variable and input equal to 0, where a `where`
   allows it.
+
+Each boundary is asked twice: with the parameters free (the solver often
+picks a range's end) and at the spec's defaults; and each answer is made
+lively: as many state variables and inputs nonzero as the boundary allows
+(Z3's first model is mostly zeros).
 
 Each query is bounded by a Z3 resource limit (`rlimit`, per query), never by
 the clock, so the same spec gives the same points on any machine. A query
@@ -29,6 +35,7 @@ is a bug in solvent and raises `InternalError`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -41,7 +48,7 @@ from checker.core.encode import Frame, q
 from checker.core.options import Options
 from checker.core.replay import rational_model, state_value
 from checker.core.steps import action_step
-from checker.solve import solve
+from checker.solve import Outcome, solve
 from checker.solve.budget import Budget
 from dsl import Spec, ir
 from dsl.diagnostics import InternalError
@@ -56,7 +63,16 @@ _TAG = "b"
 class Point:
     """One concrete valid point of a spec: the engine's `Params`, `State` and `Inputs`, and why it was chosen."""
 
-    label: str  # e.g. "equity - maintenance == 0", "mm_bracket edge 50000", "" for a generated point
+    # Why: e.g. "equity - maintenance == 0", "mm_bracket edge 50000", several joined by "; " when one
+    # point lies on several boundaries, "" for a generated point.
+    label: str
+
+    def on(self, boundary: str) -> bool:
+        """Whether this point was chosen for `boundary`: one of its labels, or the head of one before a comma."""
+        return any(
+            part == boundary or part.startswith((f"{boundary},", f"{boundary} (")) for part in self.label.split("; ")
+        )
+
     params: Any
     state: Any
     inputs: Any
@@ -76,22 +92,56 @@ def boundary_points(spec: Spec, rlimit: int = BOUNDARY_RLIMIT, seed: int = 0) ->
     base = cx.valid(frame)
     budget = Budget(rlimit, Fraction(60))
     points: list[Point] = []
-    seen: set[tuple[Any, Any, Any]] = set()
+    seen: dict[tuple[Any, Any, Any], int] = {}  # point -> its index in `points`
+    nonzero = [
+        frame.var(sym, a) != 0
+        for sym in (*cx.program.states, *cx.program.inputs)
+        if is_numeric(sym.ty)
+        for a in cx.enc.assets_of(sym)
+    ]
+    defaults = [cx.enc.param(*key) == q(cx.preferred[cx.enc.varname(*key, "")]) for key in cx.enc.params]
     for target in _targets(cx, frame):
-        query = [*base, target.condition]
-        outcome = solve(query, budget, seed)
-        if outcome.status != "sat" or outcome.model is None:
-            continue
-        model = rational_model(outcome.model, query, budget)
-        if model is None:
-            continue
-        point = _point(cx, frame, model, target.label)
-        _verify(cx, point, target)
-        key = (point.params, point.state, point.inputs)
-        if key not in seen:
-            seen.add(key)
-            points.append(point)
+        # Each boundary twice: with the parameters the solver picks (often a range's end), and at the
+        # spec's defaults (the venue's actual setting), when the boundary is reachable there.
+        for params, suffix in (([], ""), (defaults, " (default parameters)")):
+            query = [*base, *params, target.condition]
+            outcome = solve(query, budget, seed)
+            if outcome.status != "sat" or outcome.model is None:
+                continue
+            query, outcome = _lively(query, outcome, nonzero, budget.share(Fraction(1, 4)), seed)
+            model = rational_model(outcome.model, query, budget) if outcome.model is not None else None
+            if model is None:
+                continue
+            point = _point(cx, frame, model, target.label + suffix)
+            _verify(cx, point, target)
+            key = (point.params, point.state, point.inputs)
+            if key in seen:  # one point on several boundaries: one point, all its labels
+                i = seen[key]
+                points[i] = dataclasses.replace(points[i], label=f"{points[i].label}; {point.label}")
+            else:
+                seen[key] = len(points)
+                points.append(point)
     return tuple(points)
+
+
+def _lively(
+    query: list[z3.BoolRef], found: Outcome, nonzero: list[z3.BoolRef], budget: Budget, seed: int
+) -> tuple[list[z3.BoolRef], Outcome]:
+    """The same boundary with as many variables nonzero as it allows (all at once, else greedily in order).
+
+    Z3's first model is mostly zeros (an empty account on the threshold); a state with a balance, a
+    position and a price is the one a bug shows in, and the one perturbations start from.
+    """
+    every = solve([*query, *nonzero], budget, seed)
+    if every.status == "sat" and every.model is not None:
+        return [*query, *nonzero], every
+    kept = list(query)
+    for cond in nonzero:
+        tried = solve([*kept, cond], budget, seed)
+        if tried.status == "sat" and tried.model is not None:
+            kept.append(cond)
+            found = tried
+    return kept, found
 
 
 def _targets(cx: Context, f: Frame) -> Iterator[_Target]:
@@ -109,6 +159,12 @@ def _targets(cx: Context, f: Frame) -> Iterator[_Target]:
             yield _Target(f"equity {what}", z3.And(oke, eq == q(d)), ("equity", "", d))
     yield from _table_edges(cx, f)
     yield from _enabled(cx, f)
+    if program.init:
+        parts = []
+        for c in program.init:
+            term, ok = cx.enc.formula(c.expr, f)
+            parts += [ok, term]
+        yield _Target("init", z3.And(*parts), None)
     for sym in (*program.states, *program.inputs):
         if not is_numeric(sym.ty):
             continue

@@ -10,7 +10,9 @@ values (Fractions, never floats):
 - `arguments(action, point)`: an action's arguments under which its guard
   holds (the engine runs the action without `GuardError`);
 - `env_choices(env, point)`: one env move's choices within their ranges,
-  the ends of each range (the largest move) among them.
+  the ends of each range (the largest move) among them;
+- `machine()`: whole runs, a `RuleBasedStateMachine` from `init` through the
+  spec's actions and env moves, checking every `where` and `invariant`.
 
 Where bugs live: the solver's boundary points (`checker.testing.boundary`:
 the exact liquidation threshold and just either side, each table bracket
@@ -38,6 +40,7 @@ from typing import Any, TypeVar
 import z3
 from hypothesis import assume, example
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine
 
 from checker.core.encode import Encoder, Frame, q
 from checker.core.replay import exact_value, rational_model, to_fraction
@@ -99,6 +102,9 @@ class SpecStrategies:
     _bounds: dict[Key, Bound] = field(init=False, repr=False)
     _anchors: dict[Key, tuple[Fraction, ...]] = field(init=False, repr=False)
     _cache: dict[str, Any] = field(init=False, repr=False, default_factory=dict)  # per action: its Z3 step
+    _witnesses: dict[Any, dict[str, Fraction] | None] = field(
+        init=False, repr=False, default_factory=dict
+    )  # per action and point
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_bounds", _where_bounds(self.spec.program))
@@ -268,9 +274,10 @@ class SpecStrategies:
 
         Z3 first finds one witness at this point (the point's values substituted, only the arguments
         free, within `ARGUMENT_RLIMIT`); draws keep it, scale it or shift it by cents, or take fresh
-        numbers at the magnitudes of the point's own values, and each draw is filtered by running the
-        action on the engine. When no argument makes the guard hold at `point` (Z3 says so), the
-        strategy is empty: Hypothesis rejects the point (use `transitions` to draw both together).
+        numbers at the magnitudes of the point's own values; a draw the engine refuses (run on it)
+        is replaced by the witness, so nothing is filtered out. When no argument makes the guard hold
+        at `point` (Z3 says so), the strategy is empty: Hypothesis rejects the point (use
+        `transitions` to draw both together, or `can_take` to ask first).
         """
         a = self.spec.program.action(action)
         engine = self.engine
@@ -294,10 +301,43 @@ class SpecStrategies:
             try:
                 fn(point.params, point.state, point.inputs, *[args[x.name] for x in a.args])
             except (engine.GuardError, engine.UndefinedError):
-                assume(False)
+                # Not `assume`: a rejection inside a stateful rule throws the whole run away.
+                return witness
             return args
 
         return st.one_of(st.just(witness), draw())
+
+    def can_take(self, action: str, point: Point) -> bool:
+        """Whether some arguments let the engine take `action` at `point` (Z3, within `ARGUMENT_RLIMIT`)."""
+        return self._witness_args(self.spec.program.action(action), point) is not None
+
+    def can_move(self, env: str, point: Point) -> bool:
+        """Whether the engine takes env move `env` at `point` (its guard holds, no forced action first)."""
+        engine = self.engine
+        try:
+            choice = {k: lo for k, (lo, _) in self.env_ranges(env, point).items()}
+            getattr(engine, engine.STEPS[env])(point.params, point.state, point.inputs, choice)
+        except (engine.GuardError, engine.UndefinedError, ArithmeticError):
+            return False
+        return True
+
+    def initial_points(self) -> st.SearchStrategy[Point]:
+        """Valid points satisfying every `init`: the solver's `init` witness, as it is or perturbed."""
+        engine = self.engine
+        inits = [getattr(engine, fn) for k, fn in engine.FORMULAS.items() if k.startswith("init:")]
+        bases = [pt for pt in self.boundary if pt.on("init")]
+
+        def ok(pt: Point) -> bool:
+            return all(f(pt.params, pt.state, pt.inputs) for f in inits)
+
+        general = self._general(None, bases or None).filter(ok)
+        return st.one_of(st.sampled_from(bases), general) if bases else general
+
+    def machine(self) -> type[RuleBasedStateMachine]:
+        """A Hypothesis `RuleBasedStateMachine` of the spec's runs (`checker.testing.machine`)."""
+        from checker.testing.machine import spec_machine
+
+        return spec_machine(self)
 
     def transitions(self, action: str) -> st.SearchStrategy[tuple[Point, dict[str, Fraction]]]:
         """A valid point where `action` can be taken, and arguments for it (`points` then `arguments`).
@@ -306,12 +346,21 @@ class SpecStrategies:
         labelled `ACTION enabled...`), drawn as they are or perturbed.
         """
         self.spec.program.action(action)  # KeyError for an unknown action, before any drawing
-        enabled = [pt for pt in self.boundary if pt.label.startswith(f"{action} enabled")]
+        enabled = [pt for pt in self.boundary if pt.on(f"{action} enabled")]
         points = st.one_of(st.sampled_from(enabled), self._general(None, enabled)) if enabled else self.points()
         return points.flatmap(lambda pt: self.arguments(action, pt).map(lambda args: (pt, args)))
 
     def _witness_args(self, a: ir.Action, point: Point) -> dict[str, Fraction] | None:
         """Arguments for which Z3 says `a` runs from `point` (guard holds, defined, no forced action first)."""
+        memo = (a.name, point.params, point.state, point.inputs)
+        if memo in self._witnesses:
+            return self._witnesses[memo]
+        found = self._solve_args(a, point)
+        if len(self._witnesses) < 10_000:
+            self._witnesses[memo] = found
+        return found
+
+    def _solve_args(self, a: ir.Action, point: Point) -> dict[str, Fraction] | None:
         key = f"action:{a.name}"
         if key not in self._cache:
             enc = Encoder(self.spec.program)
