@@ -129,12 +129,15 @@ class SpecStrategies:
 
     def params(self) -> st.SearchStrategy[Any]:
         """The engine's `Params`: each parameter in its declared range (ends and default likely), `assume`s holding."""
+        witnesses = [pt.params for pt in self.boundary] or [self.engine.Params()]
+        return st.sampled_from(witnesses).flatmap(self._params_around)
+
+    def _params_around(self, base: Any) -> st.SearchStrategy[Any]:
+        """Parameters drawn around `base`: each kept, at a range end or default, or anywhere in its range."""
         program, engine = self.spec.program, self.engine
-        witnesses = [pt.params for pt in self.boundary] or [engine.Params()]
 
         @st.composite
         def draw(data: st.DrawFn) -> Any:
-            base = data(st.sampled_from(witnesses))
             values: dict[str, Any] = {}
             for p in program.params:
                 name = engine.FIELDS[p.sym.name]
@@ -184,12 +187,13 @@ class SpecStrategies:
     def _general(self, params: Any, bases: list[Point] | None = None) -> st.SearchStrategy[Point]:
         program, engine = self.spec.program, self.engine
         bases = list(self.boundary) if bases is None else bases
-        param_strategy = st.just(params) if params is not None else self.params()
+        fallback = st.just(params) if params is not None else self.params()
 
         @st.composite
         def draw(data: st.DrawFn) -> Point:
-            p = data(param_strategy)
             base = data(st.sampled_from(bases)) if bases else None
+            # Parameters around the base point's own (a state on a threshold is on it for its parameters).
+            p = data(fallback if params is not None or base is None else self._params_around(base.params))
             parts = []
             for syms, cls in ((program.states, engine.State), (program.inputs, engine.Inputs)):
                 values: dict[str, Any] = {}
