@@ -257,3 +257,25 @@ def test_the_machine_takes_only_steps_the_engine_allows() -> None:
         Recording, settings=settings(max_examples=15, stateful_step_count=8, deadline=None, database=None)
     )
     assert {"deposit", "trade", "move"} <= set(steps)
+
+
+def test_spec_strategies_find_what_uniform_ones_miss() -> None:
+    # bad/gmx_v2_liquidation_factor_above_min: the liquidation factor exceeds the minimum collateral
+    # factor, so a position's maintenance requirement is above its initial one.
+    from hypothesis.errors import FailedHealthCheck, Unsatisfiable
+
+    s = _strategies("bad/gmx_v2_liquidation_factor_above_min.margin")
+    e = s.engine
+
+    def violated(pt: Point) -> bool:
+        return bool(e.maintenance(pt.params, pt.state, pt.inputs) > e.initial(pt.params, pt.state, pt.inputs))
+
+    assert all(_finds(s.points(), violated, 100, seed) for seed in range(3))
+
+    def uniform_finds(seed: int) -> bool:
+        try:
+            return _finds(s.uniform_points(), violated, 100, seed)
+        except (Unsatisfiable, FailedHealthCheck):  # uniform draws (almost) never satisfy the `where`s here
+            return False
+
+    assert not any(uniform_finds(seed) for seed in range(3))
