@@ -6,6 +6,7 @@ Layers, bottom up (each imports only the ones below it):
 - `checker.core`: the shared context of one spec (options, encoder, transitions, replay, results);
 - `checker.checks` (the single-state catalogue) and `checker.mc` (the model checker), side by side;
 - `checker.run`: one spec through both; `checker.report`: human, JSON, JUnit, SARIF and emitted tests;
+- `checker.testing`: Hypothesis strategies from a spec (`checker.strategies(spec)`);
 - `checker.cli` on top.
 
 The names below are the public API; they are imported lazily so that `solvent --help` stays fast.
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from checker.core.results import Verdict as Verdict
     from checker.run import run_checks as run_checks
     from checker.solve import configure as configure
+    from checker.testing.strategies import strategies as strategies
 
 _PUBLIC = {
     "Options": "checker.core.options",
@@ -33,6 +35,7 @@ _PUBLIC = {
     "Verdict": "checker.core.results",
     "run_checks": "checker.run",
     "configure": "checker.solve",
+    "strategies": "checker.testing.strategies",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -1,0 +1,4 @@
+"""Testing from a spec: Hypothesis strategies biased towards the solver's boundary points.
+
+`checker.testing.strategies.strategies(spec)` (also `checker.strategies`) is the entry point.
+"""
