@@ -166,7 +166,7 @@ def readable_model(
     """The same violation with rounder numbers, so a person can read it.
 
     Greedily, in a fixed order, each free real is pinned to its preferred value (a parameter's
-    default), else 0, else its value rounded to a whole number, else to two decimals, keeping each
+    default), else 0, else its value rounded to a whole number, else to 2, 4 or 6 decimals, keeping each
     pin only if the assertions stay satisfiable. Deterministic: bounded by a number of attempts and a Z3
     resource limit per attempt, not by the clock; the original model is returned when nothing better
     is found.
@@ -189,7 +189,7 @@ def readable_model(
             continue
         exact = Fraction(value.numerator_as_long(), value.denominator_as_long())
         candidates = [preferred[str(c)]] if str(c) in preferred else []
-        candidates += [Fraction(0), Fraction(round(exact)), Fraction(round(exact * 100), 100)]
+        candidates += [Fraction(0), Fraction(round(exact)), *(Fraction(round(exact * 10**k), 10**k) for k in (2, 4, 6))]
         local = c.translate(ctx)
         for cand in dict.fromkeys(candidates):
             if cand == exact:
