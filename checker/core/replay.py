@@ -9,6 +9,7 @@ values.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -126,7 +127,7 @@ def rational_model(model: z3.ModelRef, assertions: list[z3.BoolRef], budget: Bud
 
 
 _ROUNDING_RLIMIT = 200_000  # Z3 resource units per rounding attempt (a few ms on a small query)
-_ROUNDING_TRIES = 48  # attempts per counterexample (each metered: about 0.1 s at most)
+_ROUNDING_TRIES = 64  # attempts per counterexample (each metered: about 0.1 s at most)
 _ROUNDING_SAFETY_MS = 5000  # a safety net only: every attempt measured ends on its work limit within 2 s
 
 
@@ -147,7 +148,7 @@ def rounding_solvers(ctx: z3.Context, query: str) -> list[z3.Solver]:
     Z3's Horner and Groebner passes in that core barely count their work (measured on a cross-margin
     counterexample: 5-26 s for one attempt of under 200,000 units), so the clock, not the work limit,
     ended those attempts and counterexamples differed with machine speed; without them every attempt
-    measured ends on its work limit, and 48 attempts instead of 16 more than make up the roundness.
+    measured ends on its work limit, and 64 attempts instead of 16 make up the roundness.
     """
     smt = z3.With(z3.Tactic("smt", ctx=ctx), **{"arith.nl.horner": False, "arith.nl.grobner": False})
     solvers = [cheap_solver(ctx), smt.solver()]
@@ -177,35 +178,48 @@ def readable_model(
     solvers = rounding_solvers(ctx, smt2(assertions))
     current: z3.ModelRef | None = None  # the latest model found, in `ctx`; it satisfies every pin so far
     tries = 0
-    for c in consts:
-        if tries >= _ROUNDING_TRIES or not z3.is_real(c):
-            continue
-        value = (
-            current.eval(c.translate(ctx), model_completion=True)
-            if current is not None
-            else model.eval(c, model_completion=True)
-        )
-        if not _rational(value):
-            continue
-        exact = Fraction(value.numerator_as_long(), value.denominator_as_long())
-        candidates = [preferred[str(c)]] if str(c) in preferred else []
-        candidates += [Fraction(0), Fraction(round(exact)), *(Fraction(round(exact * 10**k), 10**k) for k in (2, 4, 6))]
-        local = c.translate(ctx)
-        for cand in dict.fromkeys(candidates):
-            if cand == exact:
-                break
-            tries += 1
-            found = _pinned(solvers, local == q(cand).translate(ctx))
-            if found is not None:
-                current = found
+    settled: set[int] = set()  # constants whose value is fixed from now on
+    # Two passes: every parameter's default first, then round values for everything. In one pass a
+    # parameter rounded early could rule out a later one's default (`assume mmr < imr`: imr rounded
+    # to 0.0039 left mmr no room for its default 0.005).
+    for defaults in (True, False):
+        for c in consts:
+            if tries >= _ROUNDING_TRIES or not z3.is_real(c) or c.get_id() in settled:
+                continue
+            if defaults and str(c) not in preferred:
+                continue
+            value = (
+                current.eval(c.translate(ctx), model_completion=True)
+                if current is not None
+                else model.eval(c, model_completion=True)
+            )
+            if not _rational(value):
+                continue
+            exact = Fraction(value.numerator_as_long(), value.denominator_as_long())
+            if defaults:
+                candidates = [preferred[str(c)]]
+            else:
+                # Nearest first, then the other side: a strict bound (imr > mmr) rules out the nearest.
+                sides = (round, math.floor, math.ceil)
+                decimals = [Fraction(f(exact * 10**k), 10**k) for k in (2, 4, 6) for f in sides]
+                candidates = [Fraction(0), Fraction(round(exact)), *decimals]
+            local = c.translate(ctx)
+            chosen: Fraction | None = None
+            for cand in dict.fromkeys(candidates):
+                if cand == exact:
+                    chosen = exact
+                    break
+                tries += 1
+                found = _pinned(solvers, local == q(cand).translate(ctx))
+                if found is not None:
+                    current, chosen = found, cand
+                    break
+            if chosen is None and not defaults and current is None:
+                chosen = exact  # nothing rounder: keep the value the model has, as every later pin will
+            if chosen is not None:
+                settled.add(c.get_id())
                 for solver in solvers:
-                    solver.add(local == q(cand).translate(ctx))
-                break
-        else:
-            continue
-        if current is None or cand == exact:
-            for solver in solvers:
-                solver.add(local == q(exact).translate(ctx))
+                    solver.add(local == q(chosen).translate(ctx))
     if current is None:
         return model
     better = current.translate(z3.main_ctx())
