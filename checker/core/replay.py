@@ -166,9 +166,9 @@ def readable_model(
 ) -> z3.ModelRef:
     """The same violation with rounder numbers, so a person can read it.
 
-    Greedily, in a fixed order, each free real is pinned to its preferred value (a parameter's
-    default), else 0, else its value rounded to a whole number, else to 2, 4 or 6 decimals, keeping each
-    pin only if the assertions stay satisfiable. Deterministic: bounded by a number of attempts and a Z3
+    Greedily, in a fixed order: each parameter is pinned to its preferred value (its default);
+    then each free real still open to 0, else its value rounded to a whole number, else to 2, 4 or
+    6 decimals (nearest, down, up), keeping each pin only if the assertions stay satisfiable. Deterministic: bounded by a number of attempts and a Z3
     resource limit per attempt, not by the clock; the original model is returned when nothing better
     is found.
     """
