@@ -168,9 +168,9 @@ def readable_model(
 
     Greedily, in a fixed order: each parameter is pinned to its preferred value (its default);
     then each free real still open to 0, else its value rounded to a whole number, else to 2, 4 or
-    6 decimals (nearest, down, up), keeping each pin only if the assertions stay satisfiable. Deterministic: bounded by a number of attempts and a Z3
-    resource limit per attempt, not by the clock; the original model is returned when nothing better
-    is found.
+    6 decimals (nearest, down, up), keeping each pin only if the assertions stay satisfiable.
+    Deterministic: bounded by a number of attempts and a Z3 resource limit per attempt, not by the
+    clock; the original model is returned when nothing better is found.
     """
     # Parameters first: pinning them to their defaults makes the rest of the query easier.
     consts = sorted(free_constants(assertions), key=lambda c: (str(c) not in preferred, str(c)))
