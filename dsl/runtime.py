@@ -87,13 +87,19 @@ def _shown(value: object) -> str:
     return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
 
-def _qmap(value: object, name: str, rate: bool = False) -> Mapping[str, Fraction]:
+def _per_asset(value: object, name: str, what: str) -> Mapping[Any, Any]:
+    """`value` checked to be a mapping with exactly one entry per asset (`what`: what each entry is)."""
     if not isinstance(value, Mapping):
-        raise TypeError(f"{name} is per-asset: pass a mapping from each of {ASSETS} to a number")
+        raise TypeError(f"{name} is per-asset: pass a mapping from each of {ASSETS} to {what}")
     missing = [a for a in ASSETS if a not in value]
     extra = [a for a in value if a not in ASSETS]
     if missing or extra:
         raise ValueError(f"{name}: missing {missing}, unknown {extra}; the assets are {ASSETS}")
+    return value
+
+
+def _qmap(value: object, name: str, rate: bool = False) -> Mapping[str, Fraction]:
+    value = _per_asset(value, name, "a number")
     return AssetMap({a: _q(value[a], f"{name}[{a}]", rate) for a in ASSETS})
 
 
@@ -108,12 +114,7 @@ def _b(value: object, name: str) -> bool:
 
 
 def _bmap(value: object, name: str) -> Mapping[str, bool]:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} is per-asset: pass a mapping from each of {ASSETS} to True or False")
-    missing = [a for a in ASSETS if a not in value]
-    extra = [a for a in value if a not in ASSETS]
-    if missing or extra:
-        raise ValueError(f"{name}: missing {missing}, unknown {extra}; the assets are {ASSETS}")
+    value = _per_asset(value, name, "True or False")
     return AssetMap({a: _b(value[a], f"{name}[{a}]") for a in ASSETS})
 
 
