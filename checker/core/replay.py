@@ -173,7 +173,9 @@ def readable_model(
     clock; the original model is returned when nothing better is found.
     """
     # Parameters first: pinning them to their defaults makes the rest of the query easier.
-    consts = sorted(free_constants(assertions), key=lambda c: (str(c) not in preferred, str(c)))
+    # Then frame by frame (`x@0` before `x@1`): a run's later states follow from its earlier ones, so
+    # once the first frames are round the later values mostly are too, without attempts of their own.
+    consts = sorted(free_constants(assertions), key=lambda c: (str(c) not in preferred, _frame(str(c)), str(c)))
     ctx = z3.Context()
     solvers = rounding_solvers(ctx, smt2(assertions))
     current: z3.ModelRef | None = None  # the latest model found, in `ctx`; it satisfies every pin so far
@@ -226,6 +228,12 @@ def readable_model(
     if not all(_rational(better.eval(c, model_completion=True)) for c in consts) or not satisfies(better, assertions):
         return model
     return better
+
+
+def _frame(name: str) -> int:
+    """The step a constant belongs to (`mark@2` -> 2); 0 for parameters and single-state constants."""
+    _, at, step = name.rpartition("@")
+    return int(step) if at and step.isdigit() else 0
 
 
 def _pinned(solvers: list[z3.Solver], pin: z3.BoolRef) -> z3.ModelRef | None:
