@@ -14,14 +14,17 @@ stack still run out (a caller already deep in its own), the result is a
 
 from __future__ import annotations
 
+import hashlib
+import linecache
 import os
 import stat
 import sys
+import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dsl import ir
 from dsl.codegen import generate
@@ -54,12 +57,82 @@ class Spec:
 
     @property
     def engine(self) -> types.ModuleType:
-        """The generated engine, executed in-process as a fresh module."""
+        """The generated engine, built in-process (once per distinct engine source, see `engine_module`)."""
         if self._engine is None:
-            # Not under `_deep`: CPython's compiler recurses in C as deep as the recursion limit lets it, and a
-            # raised limit would let it overflow a small thread stack; the default limit suffices here.
-            self._engine = build_module(self.python, f"solvent_engine_{abs(hash(self.source.path))}")
+            self._engine = engine_module(self.source, self.python)
         return self._engine
+
+    @property
+    def engine_ref(self) -> EngineRef:
+        """A picklable reference to this spec's engine (`engine.ENGINE_REF`)."""
+        ref: EngineRef = self.engine.ENGINE_REF
+        return ref
+
+
+@dataclass(frozen=True, slots=True)
+class EngineRef:
+    """A picklable name for an engine built in-process: its module name and the spec it was built from.
+
+    The module name is `solvent_engine_` and a SHA-256 of the engine's Python source, so one name is
+    one engine, in every process. Every value of such an engine pickles as a call of its `EngineRef`
+    (the runtime's `_pickled`): unpickling finds the module in `sys.modules`, or builds it from
+    `path` and `text` (once per process), and rebuilds the value with its class there. The spec's
+    text rather than its path is carried so that a worker needs no file, and cannot read one that
+    changed since; pickle stores it once per `dumps`, however many values refer to it.
+    """
+
+    module_name: str
+    path: str
+    text: str = field(repr=False)
+
+    @property
+    def engine(self) -> types.ModuleType:
+        """The engine module, built here from the spec if this process does not have it yet."""
+        module = sys.modules.get(self.module_name)
+        if module is not None and isinstance(getattr(module, "ENGINE_REF", None), EngineRef):
+            return module
+        spec = compile_source(SourceFile(self.path, self.text))
+        built = spec.engine
+        if built.__name__ != self.module_name:
+            raise ValueError(
+                f"{self.path}: the engine {self.module_name} was built by another version of solvent; this one "
+                f"builds {built.__name__} from the same spec (use the same solvent in every process)"
+            )
+        return built
+
+    def __call__(self, qualname: str, args: tuple[Any, ...]) -> Any:
+        """Rebuild an engine value: `qualname` is one of the engine's classes, `args` its constructor's."""
+        cls = getattr(self.engine, qualname, None)
+        if not isinstance(cls, type):
+            raise ValueError(f"the engine {self.module_name} has no class {qualname!r}")
+        return cls(*args)
+
+
+_BUILDING = threading.Lock()  # one engine module per name, even when threads load the same spec at once
+
+
+def engine_module(source: SourceFile, python: str) -> types.ModuleType:
+    """The engine module for `python` (generated from `source`), built once per process and kept.
+
+    Its name comes from the source's content hash and it stays in `sys.modules`, so its classes and
+    functions pickle by reference in this process (and `typing.get_type_hints` finds its globals), and
+    loading the same spec again gives the same module, whose values compare equal and pickle alike.
+    """
+    name = "solvent_engine_" + hashlib.sha256(python.encode("utf-8")).hexdigest()[:32]
+    with _BUILDING:
+        module = sys.modules.get(name)
+        if module is not None and isinstance(getattr(module, "ENGINE_REF", None), EngineRef):
+            return module
+        # Not under `_deep`: CPython's compiler recurses in C as deep as the recursion limit lets it, and a
+        # raised limit would let it overflow a small thread stack; the default limit suffices here.
+        module = build_module(python, name)
+        setattr(module, "ENGINE_REF", EngineRef(name, source.path, source.text))  # noqa: B010 - a module global
+        sys.modules[name] = module
+        # Kept like the module: tracebacks through the engine then show its lines (an mtime of None
+        # tells linecache.checkcache there is no file to compare with).
+        filename = module.__file__ or name
+        linecache.cache[filename] = (len(python), None, python.splitlines(keepends=True), filename)
+        return module
 
 
 def build_module(code: str, name: str) -> types.ModuleType:
