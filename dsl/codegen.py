@@ -469,7 +469,7 @@ class _Gen:
                 hi = "None" if prm.hi is None else _lit(prm.hi)
                 checks.append(f"        _in_range(self.{f}, {lo}, {hi}, {prm.sym.name!r})")
         out += checks or ["        pass"]
-        out += _REDUCE
+        out += _reduce([self.fields.get("f", prm.sym.name) for prm in p.params])
         for cls, syms, doc in (("State", p.states, "account state"), ("Inputs", p.inputs, "market inputs")):
             out += ["", "", "@dataclass(frozen=True, slots=True)", f"class {cls}:", _doc(f"The spec's {doc}."), ""]
             for sym in syms:
@@ -483,7 +483,7 @@ class _Gen:
                 for s in syms
             ]
             out += convs or ["        pass"]
-            out += _REDUCE
+            out += _reduce([self.fields.get("f", s.name) for s in syms])
         return [*out, "", ""]
 
     def tables(self) -> list[str]:
@@ -900,12 +900,11 @@ class _Gen:
         return out
 
 
-# Values pickle through the runtime's `_pickled`: by class in a compiled engine, through ENGINE_REF in-process.
-_REDUCE = [
-    "",
-    "    def __reduce__(self) -> tuple[Any, ...]:",
-    "        return _pickled(self, tuple(getattr(self, n) for n in self.__slots__))",
-]
+def _reduce(fields: list[str]) -> list[str]:
+    """`__reduce__` for a value class with these fields, in order: its constructor's arguments, passed to
+    the runtime's `_pickled` (by class in a compiled engine, through ENGINE_REF in-process)."""
+    values = "".join(f"self.{f}, " for f in fields)
+    return ["", "    def __reduce__(self) -> tuple[Any, ...]:", f"        return _pickled(self, ({values.rstrip()}))"]
 
 
 def _converter(sym: ir.Symbol) -> str:

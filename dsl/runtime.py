@@ -105,7 +105,8 @@ class ParamInfo:
     location: str
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _pickled(self, tuple(getattr(self, n) for n in self.__slots__))
+        return _pickled(self, (self.name, self.field_name, self.unit, self.per_asset, self.default, self.lower,
+                               self.upper, self.lower_closed, self.upper_closed, self.pinned, self.location))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,8 @@ class VarInfo:
     location: str
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _pickled(self, tuple(getattr(self, n) for n in self.__slots__))
+        return _pickled(self, (self.name, self.field_name, self.kind, self.unit, self.per_asset, self.where,
+                               self.where_location, self.location))
 
 
 def _q(value: object, name: str, rate: bool = False) -> Fraction:
