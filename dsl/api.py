@@ -21,6 +21,8 @@ import stat
 import sys
 import threading
 import types
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,8 +90,8 @@ class EngineRef:
     @property
     def engine(self) -> types.ModuleType:
         """The engine module, built here from the spec if this process does not have it yet."""
-        module = sys.modules.get(self.module_name)
-        if module is not None and isinstance(getattr(module, "ENGINE_REF", None), EngineRef):
+        module = _LIVE.get(self.module_name)
+        if module is not None:
             return module
         spec = compile_source(SourceFile(self.path, self.text))
         built = spec.engine
@@ -108,31 +110,52 @@ class EngineRef:
         return cls(*args)
 
 
+# Engines built here: every one that is still in use (weakly: a module lives while any value, class or
+# function of it does, through the reference to itself it holds), and the names of the most recent
+# `KEEP_REGISTERED` of them, which are also in `sys.modules`. A process that loads ever new specs (a fuzzer, a
+# watch loop) so keeps only the engines it uses, while the usual few stay importable by name.
+KEEP_REGISTERED = 256
+_LIVE: weakref.WeakValueDictionary[str, types.ModuleType] = weakref.WeakValueDictionary()
+_REGISTERED: OrderedDict[str, str] = OrderedDict()  # module name -> its linecache key, least recent first
 _BUILDING = threading.Lock()  # one engine module per name, even when threads load the same spec at once
 
 
 def engine_module(source: SourceFile, python: str) -> types.ModuleType:
-    """The engine module for `python` (generated from `source`), built once per process and kept.
+    """The engine module for `python` (generated from `source`): the one already built, or a new one.
 
-    Its name comes from the source's content hash and it stays in `sys.modules`, so its classes and
-    functions pickle by reference in this process (and `typing.get_type_hints` finds its globals), and
-    loading the same spec again gives the same module, whose values compare equal and pickle alike.
+    Its name comes from the source's content hash, so loading the same spec again gives the same
+    module, whose values compare equal and pickle alike. It is registered in `sys.modules` (one of the
+    `KEEP_REGISTERED` most recently loaded), so that its classes and functions pickle by reference and
+    `typing.get_type_hints` finds its globals, and its source in `linecache`, for tracebacks.
     """
     name = "solvent_engine_" + hashlib.sha256(python.encode("utf-8")).hexdigest()[:32]
     with _BUILDING:
-        module = sys.modules.get(name)
-        if module is not None and isinstance(getattr(module, "ENGINE_REF", None), EngineRef):
-            return module
-        # Not under `_deep`: CPython's compiler recurses in C as deep as the recursion limit lets it, and a
-        # raised limit would let it overflow a small thread stack; the default limit suffices here.
-        module = build_module(python, name)
-        setattr(module, "ENGINE_REF", EngineRef(name, source.path, source.text))  # noqa: B010 - a module global
-        sys.modules[name] = module
-        # Kept like the module: tracebacks through the engine then show its lines (an mtime of None
-        # tells linecache.checkcache there is no file to compare with).
-        filename = module.__file__ or name
-        linecache.cache[filename] = (len(python), None, python.splitlines(keepends=True), filename)
+        module = _LIVE.get(name)
+        if module is None:
+            # Not under `_deep`: CPython's compiler recurses in C as deep as the recursion limit lets it, and
+            # a raised limit would let it overflow a small thread stack; the default limit suffices here.
+            module = build_module(python, name)
+            setattr(module, "ENGINE_REF", EngineRef(name, source.path, source.text))  # noqa: B010 - a module global
+            setattr(module, "_ENGINE_MODULE", module)  # noqa: B010 - alive while its functions are, see _LIVE
+            _LIVE[name] = module
+        _register(module, python)
         return module
+
+
+def _register(module: types.ModuleType, python: str) -> None:
+    """Put `module` in `sys.modules` and `linecache` as the most recent engine; drop the least recent
+    ones beyond `KEEP_REGISTERED` from both (they live on while used, their values still pickle through
+    ENGINE_REF, and loading the spec again registers them again)."""
+    name, filename = module.__name__, module.__file__ or module.__name__
+    sys.modules[name] = module
+    # An mtime of None tells linecache.checkcache that there is no file to compare with.
+    linecache.cache[filename] = (len(python), None, python.splitlines(keepends=True), filename)
+    _REGISTERED[name] = filename
+    _REGISTERED.move_to_end(name)
+    while len(_REGISTERED) > KEEP_REGISTERED:
+        old, old_file = _REGISTERED.popitem(last=False)
+        sys.modules.pop(old, None)
+        linecache.cache.pop(old_file, None)
 
 
 def build_module(code: str, name: str) -> types.ModuleType:

@@ -9,6 +9,7 @@ fails it.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import multiprocessing
 import pickle
@@ -139,6 +140,30 @@ def test_the_engine_is_one_module_per_content_and_its_names_pickle_by_reference(
     assert typing.get_type_hints(eng.State)["cash"] is Fraction
     ref = pickle.loads(pickle.dumps(eng.ENGINE_REF))
     assert ref == eng.ENGINE_REF and ref.engine is eng and dsl.loads(SPEC, PATH).engine_ref == ref
+
+
+def test_engines_beyond_the_registered_few_are_freed_once_unused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process loading ever new specs keeps only the engines still in use (a fuzzer would grow without end)."""
+    from dsl import api
+
+    monkeypatch.setattr(api, "KEEP_REGISTERED", 2)
+    engines = [dsl.loads(SPEC.replace("0.5%", f"0.{k}1%"), PATH).engine for k in range(3)]
+    first, name = engines[0], engines[0].__name__
+    assert name not in sys.modules and all(e.__name__ in sys.modules for e in engines[1:])
+    # Still in use: its values unpickle to its own classes, and loading it again gives it back, registered.
+    state = first.State(cash=1, held={"BTC": 0, "ETH": 0}, paused=True)
+    assert type(pickle.loads(pickle.dumps(state))) is first.State
+    assert dsl.loads(SPEC.replace("0.5%", "0.01%"), PATH).engine is first and name in sys.modules
+    monkeypatch.setattr(api, "KEEP_REGISTERED", 0)
+    dsl.loads(SPEC.replace("0.5%", "0.11%"), PATH).engine  # noqa: B018 - registering evicts every other
+    assert name not in sys.modules
+    data = pickle.dumps(state)
+    del engines, first, state
+    gc.collect()
+    assert name not in api._LIVE  # freed with its last value
+    assert type(pickle.loads(data)).__module__ == name  # and rebuilt from the spec's text when needed again
+    monkeypatch.undo()
+    assert sys.modules[dsl.loads(SPEC, PATH).engine.__name__]  # the other tests' engine, registered again
 
 
 def test_a_value_pickled_by_another_solvent_is_refused_clearly(eng: ModuleType) -> None:
