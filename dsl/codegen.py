@@ -701,7 +701,7 @@ class _Gen:
             guard_roots = _let_deps(a.guard) if a.guard is not None else set()
             out += self.let_lines([d for d in self.closure(guard_roots) if d.sym.name not in scope], scope, "    ")
             if a.guard is not None:
-                out += self.guard("action", a.name, where, a.parts or (ir.Conjunct(a.guard, a.span),), scope)
+                out += self.guard("action", a.name, where, a.guard, a.parts, scope)
             if chosen and a.guard is not None:
                 # Enabled at its chosen arguments: taken with exactly those. Otherwise an ordinary
                 # action, refused while another forced action is enabled (language.md §6.3).
@@ -736,14 +736,21 @@ class _Gen:
         return out
 
     def guard(
-        self, step: str, name: str, where: str, parts: tuple[ir.Conjunct, ...], scope: dict[str, str]
+        self, step: str, name: str, where: str, guard: ir.Expr, parts: tuple[ir.Conjunct, ...], scope: dict[str, str]
     ) -> list[str]:
         """Lines testing a guard conjunct by conjunct, in order, raising GuardError at the first false one.
 
         Python's `and` would evaluate them in the same order and stop at the same place, so a partial
         operation in a later conjunct is evaluated exactly when it was before. The error carries the
-        conjunct's source text (a `repr`, never pasted as code) and the values it reads.
+        conjunct's source text (a `repr`, never pasted as code) and the values it reads. An IR built
+        without the conjuncts' spans (not by `elaborate`) gets one test naming no conjunct.
         """
+        if not parts:
+            message = f"{step} {name!r} ({where}): its guard does not hold"
+            return [
+                f"    if not {self.expr(guard, scope)}:",
+                f"        raise GuardError({message!r}, {name!r}, None, {where!r})",
+            ]
         out: list[str] = []
         for part in parts:
             text = _written(part.span)
@@ -843,8 +850,7 @@ class _Gen:
             pre: list[str] = []
             if env.guard is not None:
                 pre += self.let_lines(self.closure(_let_deps(env.guard)), scope, "    ")
-                conjuncts = env.parts or (ir.Conjunct(env.guard, env.span),)
-                pre += self.guard("env move", env.name, where, conjuncts, scope)
+                pre += self.guard("env move", env.name, where, env.guard, env.parts, scope)
             pre += self.forced_first(f"env move {env.name!r}", scope, (env.name, where))
             roots: set[str] = set()
             for u in env.updates:

@@ -352,3 +352,19 @@ def test_guard_error_of_an_env_move_and_of_a_multi_line_guard(eng: ModuleType) -
     assert (err.action, err.conjunct, err.values) == ("pause", "cash > 0 or value > 0", {"cash": 0, "value": 0})
     column = SPEC.splitlines()[LINE["pause"] - 1].index("cash > 0") + 1
     assert err.location == f"{PATH}:{LINE['pause']}:{column}"
+
+
+def test_an_ir_without_conjunct_spans_still_refuses_with_a_guard_error() -> None:
+    """IR built by hand (not by `elaborate`) has no conjuncts: one test, naming the step but no conjunct."""
+    import dataclasses
+
+    from dsl.api import build_module
+    from dsl.codegen import generate
+
+    program = dsl.loads(SPEC, PATH).program
+    bare = dataclasses.replace(program, actions=tuple(dataclasses.replace(a, parts=()) for a in program.actions))
+    eng = build_module(generate(bare), "batch_without_parts")
+    p, i = eng.Params(), eng.Inputs(price={"BTC": 1, "ETH": 1}, shock=0)
+    err = _raised(lambda: eng.buy(p, eng.State(cash=100, held={"BTC": 0, "ETH": 0}, paused=True), i, 1))
+    assert (err.action, err.conjunct, err.location) == ("buy", None, f"{PATH}:{LINE['buy']}")
+    assert str(err) == f"action 'buy' ({PATH}:{LINE['buy']}): its guard does not hold"
