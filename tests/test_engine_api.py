@@ -234,11 +234,18 @@ def test_a_spawned_worker_runs_the_engine_and_its_guard_error_comes_back(
     assert error.conjunct == "x * (1 + fee) <= cash"
 
 
-def test_values_round_trip_through_a_spawned_multiprocessing_pool(eng: ModuleType) -> None:
-    sent = values(eng)
-    with multiprocessing.get_context("spawn").Pool(1) as mp_pool:
+@pytest.mark.parametrize("kind", ["in-process", "compiled"])
+def test_values_round_trip_through_a_spawned_multiprocessing_pool(
+    eng: ModuleType, compiled: ModuleType, kind: str
+) -> None:
+    engine = eng if kind == "in-process" else compiled
+    sent = values(engine)
+    directory = str(Path(compiled.__file__ or "").parent)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1, initializer=engine_worker.add_path, initargs=(directory,)) as mp_pool:
         pid, back, engines = mp_pool.apply(engine_worker.echo, (sent,))
-    assert pid != multiprocessing.current_process().pid and engines == [eng.__name__]
+    assert pid != multiprocessing.current_process().pid
+    assert engines == ([eng.__name__] if kind == "in-process" else [])
     for name, value in sent.items():
         assert same(back[name], value), name
 
@@ -316,7 +323,8 @@ def test_guard_error_names_the_first_false_conjunct_with_its_values(eng: ModuleT
         assert err.location == f"{where}:{column}"
         assert str(err).startswith(f"action 'buy' ({where}): its guard does not hold: `{conjunct}` ({err.location})")
     assert eng.buy(p, s, i, 50).cash == 100 - 50 * (1 + Fraction(1, 200))  # every conjunct true
-    # The traceback shows the engine's line that raised (the in-process module's source is known to linecache).
+    # The traceback shows the engine's line that raised: loading registers the source with linecache.
+    assert dsl.loads(SPEC, PATH).engine is eng
     assert "raise _guard_failed('action', 'buy'" in "".join(traceback.format_exception(err))
 
 
