@@ -14,14 +14,19 @@ stack still run out (a caller already deep in its own), the result is a
 
 from __future__ import annotations
 
+import hashlib
+import linecache
 import os
 import stat
 import sys
+import threading
 import types
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dsl import ir
 from dsl.codegen import generate
@@ -54,12 +59,103 @@ class Spec:
 
     @property
     def engine(self) -> types.ModuleType:
-        """The generated engine, executed in-process as a fresh module."""
+        """The generated engine, built in-process (once per distinct engine source, see `engine_module`)."""
         if self._engine is None:
-            # Not under `_deep`: CPython's compiler recurses in C as deep as the recursion limit lets it, and a
-            # raised limit would let it overflow a small thread stack; the default limit suffices here.
-            self._engine = build_module(self.python, f"solvent_engine_{abs(hash(self.source.path))}")
+            self._engine = engine_module(self.source, self.python)
         return self._engine
+
+    @property
+    def engine_ref(self) -> EngineRef:
+        """A picklable reference to this spec's engine (`engine.ENGINE_REF`)."""
+        ref: EngineRef = self.engine.ENGINE_REF
+        return ref
+
+
+@dataclass(frozen=True, slots=True)
+class EngineRef:
+    """A picklable name for an engine built in-process: its module name and the spec it was built from.
+
+    The module name is `solvent_engine_` and a SHA-256 of the engine's Python source, so one name is
+    one engine, in every process. Every value of such an engine pickles as a call of its `EngineRef`
+    (the runtime's `_pickled`): unpickling finds the module in `sys.modules`, or builds it from
+    `path` and `text` (once per process), and rebuilds the value with its class there. The spec's
+    text rather than its path is carried so that a worker needs no file, and cannot read one that
+    changed since; pickle stores it once per `dumps`, however many values refer to it.
+    """
+
+    module_name: str
+    path: str
+    text: str = field(repr=False)
+
+    @property
+    def engine(self) -> types.ModuleType:
+        """The engine module, built here from the spec if this process does not have it yet."""
+        module = _LIVE.get(self.module_name)
+        if module is not None:
+            return module
+        spec = compile_source(SourceFile(self.path, self.text))
+        built = spec.engine
+        if built.__name__ != self.module_name:
+            raise ValueError(
+                f"{self.path}: the engine {self.module_name} was built by another version of solvent; this one "
+                f"builds {built.__name__} from the same spec (use the same solvent in every process)"
+            )
+        return built
+
+    def __call__(self, qualname: str, args: tuple[Any, ...]) -> Any:
+        """Rebuild an engine value: `qualname` is one of the engine's classes, `args` its constructor's."""
+        cls = getattr(self.engine, qualname, None)
+        if not isinstance(cls, type):
+            raise ValueError(f"the engine {self.module_name} has no class {qualname!r}")
+        return cls(*args)
+
+
+# Engines built here: every one that is still in use (weakly: a module lives while any value, class or
+# function of it does, through the reference to itself it holds), and the names of the most recent
+# `KEEP_REGISTERED` of them, which are also in `sys.modules`. A process that loads ever new specs (a fuzzer, a
+# watch loop) so keeps only the engines it uses, while the usual few stay importable by name.
+KEEP_REGISTERED = 256
+_LIVE: weakref.WeakValueDictionary[str, types.ModuleType] = weakref.WeakValueDictionary()
+_REGISTERED: OrderedDict[str, str] = OrderedDict()  # module name -> its linecache key, least recent first
+_BUILDING = threading.Lock()  # one engine module per name, even when threads load the same spec at once
+
+
+def engine_module(source: SourceFile, python: str) -> types.ModuleType:
+    """The engine module for `python` (generated from `source`): the one already built, or a new one.
+
+    Its name comes from the source's content hash, so loading the same spec again gives the same
+    module, whose values compare equal and pickle alike. It is registered in `sys.modules` (one of the
+    `KEEP_REGISTERED` most recently loaded), so that its classes and functions pickle by reference and
+    `typing.get_type_hints` finds its globals, and its source in `linecache`, for tracebacks.
+    """
+    name = "solvent_engine_" + hashlib.sha256(python.encode("utf-8")).hexdigest()[:32]
+    with _BUILDING:
+        module = _LIVE.get(name)
+        if module is None:
+            # Not under `_deep`: CPython's compiler recurses in C as deep as the recursion limit lets it, and
+            # a raised limit would let it overflow a small thread stack; the default limit suffices here.
+            module = build_module(python, name)
+            setattr(module, "ENGINE_REF", EngineRef(name, source.path, source.text))  # noqa: B010 - a module global
+            setattr(module, "_ENGINE_MODULE", module)  # noqa: B010 - alive while its functions are, see _LIVE
+            _LIVE[name] = module
+        _register(module, python)
+        return module
+
+
+def _register(module: types.ModuleType, python: str) -> None:
+    """Put `module` in `sys.modules` and `linecache` as the most recent engine; drop the least recent
+    ones beyond `KEEP_REGISTERED` from both (they live on while used, their values still pickle through
+    ENGINE_REF, and loading the spec again registers them again)."""
+    name, filename = module.__name__, module.__file__ or module.__name__
+    sys.modules[name] = module
+    # An mtime of None tells linecache.checkcache that there is no file to compare with.
+    linecache.cache[filename] = (len(python), None, python.splitlines(keepends=True), filename)
+    _REGISTERED[name] = filename
+    _REGISTERED.move_to_end(name)
+    while len(_REGISTERED) > KEEP_REGISTERED:
+        old, old_file = _REGISTERED.popitem(last=False)
+        sys.modules.pop(old, None)
+        linecache.cache.pop(old_file, None)
 
 
 def build_module(code: str, name: str) -> types.ModuleType:

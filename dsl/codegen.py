@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from fractions import Fraction
 
 from dsl import ir
-from dsl.diagnostics import InternalError
+from dsl.diagnostics import InternalError, Span
 from dsl.runtime import RUNTIME, runtime_names
 from dsl.units import BOOL, RATE
 
@@ -82,6 +82,10 @@ _ENGINE_NAMES = frozenset(
         "failing_where",
         "HEALTH",
         "health_measure",
+        "ENGINE_REF",
+        "PARAMS",
+        "STATES",
+        "INPUTS",
     ]
 )
 
@@ -343,6 +347,7 @@ class _Gen:
     # ---- module
     def module(self) -> str:
         body: list[str] = []
+        body += self.declarations()
         body += self.dataclasses()
         body += self.tables()
         body += self.let_functions()
@@ -386,11 +391,56 @@ class _Gen:
             f"ARGS: dict[str, dict[str, str]] = {self.args!r}  # action -> argument -> Python parameter",
             f"FIELDS: dict[str, str] = {fields!r}  # param, state, input -> dataclass field",
             f"HEALTH: str = {self.health_name()!r}  # what health_measure computes ('' if it is not defined)",
+            "# Set by dsl when it builds this engine in-process (a dsl.api.EngineRef: values pickle through it);",
+            "# None in a compiled file, whose values pickle by the module's own name.",
+            "ENGINE_REF: Any = None",
             *consts,
             "",
             "",
             RUNTIME,
         ]
+
+    def declarations(self) -> list[str]:
+        """PARAMS, STATES and INPUTS: each declaration's unit, range or `where`, and where it is written.
+
+        Every string is a `repr` and every number a `Fraction` literal, as everywhere else in the engine.
+        """
+        p = self.p
+        out = ["PARAMS: dict[str, ParamInfo] = {"]
+        for prm in p.params:
+            if isinstance(prm.default, tuple):
+                default = "AssetMap({" + ", ".join(f"{a!r}: {_flit(v)}" for a, v in prm.default) + "})"
+            else:
+                default = _flit(prm.default)
+            lo = "None" if prm.lo is None or prm.pinned else _flit(prm.lo)
+            hi = "None" if prm.hi is None or prm.pinned else _flit(prm.hi)
+            out += [
+                f"    {prm.sym.name!r}: ParamInfo(",
+                f"        name={prm.sym.name!r}, field_name={self.fields.get('f', prm.sym.name)!r}, "
+                f"unit={str(prm.sym.ty)!r}, per_asset={prm.sym.indexed!r},",
+                f"        default={default},",
+                f"        lower={lo}, upper={hi}, lower_closed={lo != 'None'!r}, "
+                f"upper_closed={hi != 'None'!r}, pinned={prm.pinned!r},",
+                f"        location={self.where(prm.sym.span.line)!r},",
+                "    ),",
+            ]
+        out += ["}", ""]
+        wheres = {c.name: c for c in p.wheres}
+        for title, kind, syms in (("STATES", "state", p.states), ("INPUTS", "input", p.inputs)):
+            out.append(f"{title}: dict[str, VarInfo] = {{")
+            for sym in syms:
+                c = wheres.get(sym.name)
+                text = None if c is None else _written(c.span)
+                at = None if c is None else c.span.where
+                out += [
+                    f"    {sym.name!r}: VarInfo(",
+                    f"        name={sym.name!r}, field_name={self.fields.get('f', sym.name)!r}, kind={kind!r}, "
+                    f"unit={str(sym.ty)!r}, per_asset={sym.indexed!r},",
+                    f"        where={text!r}, where_location={at!r}, location={self.where(sym.span.line)!r},",
+                    "    ),",
+                ]
+            out += ["}", ""]
+        return [*out, ""]
 
     def dataclasses(self) -> list[str]:
         p = self.p
@@ -419,6 +469,7 @@ class _Gen:
                 hi = "None" if prm.hi is None else _lit(prm.hi)
                 checks.append(f"        _in_range(self.{f}, {lo}, {hi}, {prm.sym.name!r})")
         out += checks or ["        pass"]
+        out += _reduce([self.fields.get("f", prm.sym.name) for prm in p.params])
         for cls, syms, doc in (("State", p.states, "account state"), ("Inputs", p.inputs, "market inputs")):
             out += ["", "", "@dataclass(frozen=True, slots=True)", f"class {cls}:", _doc(f"The spec's {doc}."), ""]
             for sym in syms:
@@ -432,6 +483,7 @@ class _Gen:
                 for s in syms
             ]
             out += convs or ["        pass"]
+            out += _reduce([self.fields.get("f", s.name) for s in syms])
         return [*out, "", ""]
 
     def tables(self) -> list[str]:
@@ -649,10 +701,7 @@ class _Gen:
             guard_roots = _let_deps(a.guard) if a.guard is not None else set()
             out += self.let_lines([d for d in self.closure(guard_roots) if d.sym.name not in scope], scope, "    ")
             if a.guard is not None:
-                out += [
-                    f"    if not {self.expr(a.guard, scope)}:",
-                    f"        raise GuardError({f'action {a.name!r} ({where}): its guard does not hold'!r})",
-                ]
+                out += self.guard("action", a.name, where, a.guard, a.parts, scope)
             if chosen and a.guard is not None:
                 # Enabled at its chosen arguments: taken with exactly those. Otherwise an ordinary
                 # action, refused while another forced action is enabled (language.md §6.3).
@@ -661,15 +710,17 @@ class _Gen:
                 picked = ", ".join(self.choice_name(a, j) for j in range(len(a.args)))
                 message = f"forced action {a.name!r} ({where}) is enabled and is taken with its chosen arguments"
                 # A copy of the scope: lets computed in the `else` branch are not there in the other.
-                others = self.forced_first(f"action {a.name!r}", dict(scope), skip=a)
+                others = self.forced_first(f"action {a.name!r}", dict(scope), (a.name, where), skip=a)
+                values = "{" + ", ".join(f"{arg.name!r}: {scope[arg.name]}" for arg in a.args) + "}"
                 out += [
                     f"    if {self.expr(a.guard, at_choice)}:",
                     f"        if ({given},) != ({picked},):",
-                    f"            raise GuardError({message!r} + ': ' + {_chosen_text(a, self)})",
+                    f"            raise GuardError({message!r} + ': ' + {_chosen_text(a, self)}, {a.name!r}, None, "
+                    f"{where!r}, {values})",
                     *(["    else:", *["    " + line for line in others]] if others else []),
                 ]
             elif not a.forced:
-                out += self.forced_first(f"action {a.name!r}", scope)
+                out += self.forced_first(f"action {a.name!r}", scope, (a.name, where))
             roots: set[str] = set()
             for local in a.locals:
                 roots |= _let_deps(local.expr)
@@ -684,7 +735,46 @@ class _Gen:
             out += ["", ""]
         return out
 
-    def forced_first(self, what: str, scope: dict[str, str], skip: ir.Action | None = None) -> list[str]:
+    def guard(
+        self, step: str, name: str, where: str, guard: ir.Expr, parts: tuple[ir.Conjunct, ...], scope: dict[str, str]
+    ) -> list[str]:
+        """Lines testing a guard conjunct by conjunct, in order, raising GuardError at the first false one.
+
+        Python's `and` would evaluate them in the same order and stop at the same place, so a partial
+        operation in a later conjunct is evaluated exactly when it was before. The error carries the
+        conjunct's source text (a `repr`, never pasted as code) and the values it reads. An IR built
+        without the conjuncts' spans (not by `elaborate`) gets one test naming no conjunct.
+        """
+        if not parts:
+            message = f"{step} {name!r} ({where}): its guard does not hold"
+            return [
+                f"    if not {self.expr(guard, scope)}:",
+                f"        raise GuardError({message!r}, {name!r}, None, {where!r})",
+            ]
+        out: list[str] = []
+        for part in parts:
+            text = _written(part.span)
+            values = "{" + ", ".join(f"{k!r}: {v}" for k, v in self.reads(part.expr, scope).items()) + "}"
+            out += [
+                f"    if not {self.expr(part.expr, scope)}:",
+                f"        raise _guard_failed({step!r}, {name!r}, {where!r}, {text!r}, {part.span.where!r}, {values})",
+            ]
+        return out
+
+    def reads(self, e: ir.Expr, scope: dict[str, str]) -> dict[str, str]:
+        """The parameters, states, inputs, lets and arguments `e` reads (spec name -> Python), in order.
+
+        A per-asset variable is read whole (its mapping), whatever asset `e` indexes it with.
+        """
+        found: dict[str, str] = {}
+        for node in ir.walk(e):
+            if isinstance(node, ir.Var) and node.sym.name not in found:
+                found[node.sym.name] = self.var(node.sym, scope)
+        return found
+
+    def forced_first(
+        self, what: str, scope: dict[str, str], step: tuple[str, str], skip: ir.Action | None = None
+    ) -> list[str]:
         """Lines that refuse a step while a `forced` action is enabled (it must be taken first).
 
         A forced action with arguments is enabled when its guard holds at its chosen arguments,
@@ -700,7 +790,11 @@ class _Gen:
             )
             inner = {**scope, **{arg.name: self.choice_name(f, j) for j, arg in enumerate(f.args)}}
             message = f"{what}: forced action {f.name!r} is enabled and must be taken first"
-            out += [f"    if {self.expr(f.guard, inner)}:", f"        raise GuardError({message!r})"]
+            name, where = step
+            out += [
+                f"    if {self.expr(f.guard, inner)}:",
+                f"        raise GuardError({message!r}, {name!r}, None, {where!r})",
+            ]
         return out
 
     def choice_name(self, a: ir.Action, j: int) -> str:
@@ -756,18 +850,17 @@ class _Gen:
             pre: list[str] = []
             if env.guard is not None:
                 pre += self.let_lines(self.closure(_let_deps(env.guard)), scope, "    ")
-                pre += [
-                    f"    if not {self.expr(env.guard, scope)}:",
-                    f"        raise GuardError({f'env move {env.name!r} ({where}): its guard does not hold'!r})",
-                ]
-            pre += self.forced_first(f"env move {env.name!r}", scope)
+                pre += self.guard("env move", env.name, where, env.guard, env.parts, scope)
+            pre += self.forced_first(f"env move {env.name!r}", scope, (env.name, where))
             roots: set[str] = set()
             for u in env.updates:
                 roots |= _let_deps(u.lo) | _let_deps(u.hi)
             pre += self.let_lines([d for d in self.closure(roots) if d.sym.name not in scope], scope, "    ")
             # One choice per variable and asset: `mark`, `price[BTC]`, ...
             items: list[tuple[ir.Symbol, str | None, str, str, str]] = []
+            sources: list[ir.EnvUpdate] = []  # the update each item comes from, for GuardError
             for u in env.updates:
+                sources += [u] * (len(self.p.assets) if isinstance(u.index, ir.BoundVar) else 1)
                 match u.index:
                     case None:
                         items.append((u.sym, None, u.sym.name, self.expr(u.lo, scope), self.expr(u.hi, scope)))
@@ -790,7 +883,8 @@ class _Gen:
             for i, (sym, asset, key, lo, hi) in enumerate(items):
                 py = f"_c{i}"
                 out.append(f"    {py} = _q(choice[{key!r}], {key!r}{_rate(sym)})")
-                out.append(f"    _check_choice({py}, {lo}, {hi}, {key!r}, {env.name!r})")
+                written, at = _written(sources[i].span), sources[i].span.where
+                out.append(f"    _check_choice({py}, {lo}, {hi}, {key!r}, {env.name!r}, {written!r}, {at!r})")
                 owner = "state" if sym.kind is ir.Kind.STATE else "inputs"
                 parts = fields[owner].setdefault(sym, [])
                 f = self.fields.get("f", sym.name)
@@ -812,6 +906,13 @@ class _Gen:
         return out
 
 
+def _reduce(fields: list[str]) -> list[str]:
+    """`__reduce__` for a value class with these fields, in order: its constructor's arguments, passed to
+    the runtime's `_pickled` (by class in a compiled engine, through ENGINE_REF in-process)."""
+    values = "".join(f"self.{f}, " for f in fields)
+    return ["", "    def __reduce__(self) -> tuple[Any, ...]:", f"        return _pickled(self, ({values.rstrip()}))"]
+
+
 def _converter(sym: ir.Symbol) -> str:
     """The runtime function that checks and converts a value given for state or input `sym`."""
     if sym.ty == BOOL:
@@ -828,6 +929,13 @@ def _chosen_text(a: ir.Action, gen: _Gen) -> str:
     """A Python expression spelling forced action `a`'s chosen arguments, `'q = 3/2'`."""
     parts = [f"{(arg.name + ' = ')!r} + str({gen.choice_name(a, j)})" for j, arg in enumerate(a.args)]
     return " + ', ' + ".join(parts)
+
+
+def _written(span: Span) -> str:
+    """The source text `span` covers, on one line: comments dropped (an expression has no strings, so
+    `#` always starts one) and runs of spaces and line breaks made one space."""
+    lines = [line.partition("#")[0] for line in span.text().split("\n")]
+    return " ".join(" ".join(lines).split())
 
 
 def _doc(text: str, indent: str = "    ") -> str:

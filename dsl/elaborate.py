@@ -700,7 +700,8 @@ class _Elaborator:
                 d.name.span,
                 "an action changes the state: assign at least one `x' = ...`",
             )
-        return ir.Action(d.name.name, d.forced, tuple(args), guard, tuple(lets), tuple(updates), d.span, choices)
+        parts = _parts(d.guard, guard) if d.guard is not None and guard is not None else ()
+        return ir.Action(d.name.name, d.forced, tuple(args), guard, tuple(lets), tuple(updates), d.span, choices, parts)
 
     def _choices(self, d: ast.ActionDecl, scope: dict[str, ir.Symbol]) -> tuple[ir.Expr, ...]:
         """The chosen argument values of a forced action: one pre-state expression per argument.
@@ -733,7 +734,6 @@ class _Elaborator:
                     )
                 out.append(_retype(expr, sym.ty))
         return tuple(out) if len(out) == len(d.params) else ()
-
 
     def _local_name_ok(self, ident: ast.Ident, scope: dict[str, ir.Symbol]) -> bool:
         name = ident.name
@@ -889,7 +889,8 @@ class _Elaborator:
                     "empty-range", f"the range of `{sym.name}'` is empty", item.span, "write the lower bound first"
                 )
             updates.append(ir.EnvUpdate(sym, index, _retype(lo, sym.ty), _retype(hi, sym.ty), item.span))
-        return ir.Env(d.name.name, guard, tuple(updates), d.span)
+        parts = _parts(d.guard, guard) if d.guard is not None and guard is not None else ()
+        return ir.Env(d.name.name, guard, tuple(updates), d.span, parts)
 
     # ---- expressions
     def _cond(self, e: ast.Expr, ctx: _Ctx) -> ir.Expr:
@@ -1301,3 +1302,21 @@ def _retype(e: ir.Expr, ty: Ty) -> ir.Expr:
 
 def _order(d: Diagnostic) -> tuple[int, int]:
     return (d.span.line, d.span.col) if d.span else (0, 0)
+
+
+def _parts(source: ast.Expr, guard: ir.Expr) -> tuple[ir.Conjunct, ...]:
+    """The guard's top-level conjuncts, each with the span of the source it was lowered from.
+
+    The AST and the IR are walked together: `a and b` lowers to `BoolOp("and")` of the lowered
+    operands, so the two trees agree down every `and`; where they do not (a guard replaced after an
+    error), the rest is one conjunct spanning its source.
+    """
+    out: list[ir.Conjunct] = []
+    stack = [(source, guard)]
+    while stack:
+        a, e = stack.pop()
+        if isinstance(a, ast.Binary) and a.op == "and" and isinstance(e, ir.BoolOp) and e.op == "and":
+            stack += [(a.right, e.right), (a.left, e.left)]
+        else:
+            out.append(ir.Conjunct(e, a.span))
+    return tuple(out)

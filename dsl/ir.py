@@ -329,6 +329,28 @@ class Update:
 
 
 @dataclass(frozen=True, slots=True)
+class Conjunct:
+    """One top-level `and` operand of a guard with its source span: the engine's `GuardError` names the
+    first that is false. The guard itself stays the one expression both back ends translate."""
+
+    expr: Expr
+    span: Span = field(compare=False, repr=False)
+
+
+def conjuncts(e: Expr) -> tuple[Expr, ...]:
+    """The top-level `and` operands of `e`, left to right (`e` itself when it is not an `and`)."""
+    out: list[Expr] = []
+    stack = [e]  # a loop, not recursion: a guard may chain thousands of `and`s
+    while stack:
+        node = stack.pop()
+        if isinstance(node, BoolOp) and node.op == "and":
+            stack += [node.right, node.left]
+        else:
+            out.append(node)
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
 class Action:
     name: str
     forced: bool
@@ -341,6 +363,8 @@ class Action:
     # with exactly these values, evaluated on the pre-state; () for an action without arguments
     # or not forced.
     choices: tuple[Expr, ...] = ()
+    # The guard's top-level conjuncts with their spans (`conjuncts(guard)`); () when there is no guard.
+    parts: tuple[Conjunct, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +384,7 @@ class Env:
     guard: Expr | None
     updates: tuple[EnvUpdate, ...]
     span: Span = field(compare=False, repr=False)
+    parts: tuple[Conjunct, ...] = field(default=(), compare=False, repr=False)  # as for Action
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,13 @@
 """The fixed part of every generated engine: its errors and the helpers its code calls.
 
 `RUNTIME` is pasted verbatim into each engine by `dsl.codegen`, after the
-imports (`math`, `Decimal`, `Fraction`, `Mapping`, `Iterator`, `Any`) and before the
-spec's own code. The engine is standalone, so its number reader `_q` cannot
+imports (`math`, `Decimal`, `Fraction`, `Mapping`, `Iterator`, `Any`, `dataclass`)
+and the header's constants (`ASSETS`, `ENGINE_REF`, ...), and before the spec's
+own code. Every value class here and in the generated code pickles through
+`_pickled` (see there: a compiled engine by name, an in-process one through
+`ENGINE_REF`, `dsl.api.EngineRef`).
+
+The engine is standalone, so its number reader `_q` cannot
 call `dsl.numbers`: it applies the same caps (`MAX_DIGITS` digits, powers of
 ten of ±`MAX_DIGITS`) itself, and the tests hold the two to the same answers.
 """
@@ -22,12 +27,105 @@ RUNTIME = (
 _LIMITS = f"numbers are limited to {_MAX_DIGITS} digits and powers of ten of ±{_MAX_DIGITS}"
 
 
+def _pickled(value: object, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """What `value.__reduce__` returns: rebuild it as `type(value)(*args)`. A compiled engine is a real
+    module, so its classes pickle by name; an engine built in-process by dsl exists only where its spec
+    was loaded, so its values go through ENGINE_REF, which names the engine by its content hash and
+    carries the spec's text to rebuild it in another process."""
+    if ENGINE_REF is None:
+        return (type(value), args)
+    return (ENGINE_REF, (type(value).__qualname__, args))
+
+
 class GuardError(Exception):
-    """An action or env move was applied where its guard does not hold."""
+    """An action or env move was applied where its guard does not hold.
+
+    `action`: the action or env move refused. `conjunct`: the source text of the first top-level `and`
+    operand of its guard that is false (for an env move's choice out of range, the range as written);
+    None when the step was refused for another reason (a forced action is enabled, or a forced action
+    was given other than its chosen arguments). `location`: `file:line:col` of that conjunct, else
+    `file:line` of the step. `values`: what the conjunct reads, spec name -> value."""
+
+    def __init__(self, message: str = "", action: str | None = None, conjunct: str | None = None,
+                 location: str | None = None, values: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.action = action
+        self.conjunct = conjunct
+        self.location = location
+        self.values: dict[str, Any] = dict(values) if values is not None else {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own __reduce__ names the class, which another process cannot import for an in-process engine.
+        return _pickled(self, (str(self), self.action, self.conjunct, self.location, self.values))
 
 
 class UndefinedError(ArithmeticError):
     """A partial operation was applied outside its domain (division by zero, a table gap)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _pickled(self, self.args)
+
+
+def _guard_failed(step: str, name: str, where: str, conjunct: str, location: str,
+                  values: Mapping[str, Any]) -> GuardError:
+    """The GuardError for `step` (`action`, `env move`) `name` whose guard conjunct `conjunct` is false."""
+    shown = conjunct if len(conjunct) <= 120 else conjunct[:100] + f"... ({len(conjunct)} characters)"
+    message = f"{step} {name!r} ({where}): its guard does not hold: `{shown}` ({location}) is false"
+    if values:
+        message += "; " + ", ".join(f"{k} = {_text(v)}" for k, v in values.items())
+    return GuardError(message, name, conjunct, location, values)
+
+
+def _text(value: object) -> str:
+    """A value as a spec writes it: exact numbers (`1/3`), `true`/`false`, `{BTC: 1, ETH: 2}` per asset."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_text(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ParamInfo:
+    """A parameter as the spec declares it (PARAMS). `lower`/`upper`: the declared range's ends, None
+    where it is unbounded (`-inf`, `inf`) or where there is no range at all (`pinned`: the checker uses
+    the default only, and Params accepts any value); a finite end is always closed (`lower_closed`,
+    `upper_closed`). `default` is an AssetMap for a per-asset parameter."""
+
+    name: str
+    field_name: str
+    unit: str
+    per_asset: bool
+    default: Fraction | Mapping[str, Fraction]
+    lower: Fraction | None
+    upper: Fraction | None
+    lower_closed: bool
+    upper_closed: bool
+    pinned: bool
+    location: str
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _pickled(self, (self.name, self.field_name, self.unit, self.per_asset, self.default, self.lower,
+                               self.upper, self.lower_closed, self.upper_closed, self.pinned, self.location))
+
+
+@dataclass(frozen=True, slots=True)
+class VarInfo:
+    """A state or input as the spec declares it (STATES, INPUTS): `unit` is `bool` for a flag; `where`
+    is the source text of its `where` condition (None without one), at `where_location`."""
+
+    name: str
+    field_name: str
+    kind: str
+    unit: str
+    per_asset: bool
+    where: str | None
+    where_location: str | None
+    location: str
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _pickled(self, (self.name, self.field_name, self.kind, self.unit, self.per_asset, self.where,
+                               self.where_location, self.location))
 
 
 def _q(value: object, name: str, rate: bool = False) -> Fraction:
@@ -142,6 +240,9 @@ class AssetMap(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"AssetMap({self._items!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _pickled(self, (self._items,))
+
 
 def _in_range(value: Fraction | Mapping[str, Fraction], lo: Fraction | int | None, hi: Fraction | int | None,
               name: str) -> None:
@@ -151,9 +252,11 @@ def _in_range(value: Fraction | Mapping[str, Fraction], lo: Fraction | int | Non
             raise ValueError(f"parameter {name} = {v} is outside its declared range [{lo}, {hi}]")
 
 
-def _check_choice(value: Fraction, lo: Fraction, hi: Fraction, name: str, step: str) -> None:
+def _check_choice(value: Fraction, lo: Fraction, hi: Fraction, name: str, step: str, written: str,
+                  location: str) -> None:
     if not lo <= value <= hi:
-        raise GuardError(f"env move {step!r}: {name} = {value} is outside [{lo}, {hi}]")
+        raise GuardError(f"env move {step!r}: {name} = {value} is outside [{lo}, {hi}] ({location})", step,
+                         written, location, {name: value})
 
 
 def _div(a: Fraction, b: Fraction, where: str) -> Fraction:
