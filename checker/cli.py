@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from checker.core.options import Options
+    from checker.report.baseline import Baseline
     from checker.report.render import SpecReport
 
 EXIT_USAGE = 2
@@ -298,6 +299,27 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--emit-tests", metavar="DIR", help="write a pytest file per violation into DIR (created if missing)"
     )
+    check.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="accepted findings: a TOML file of [[accept]] tables (spec, check, name, reason), beside any "
+        "[[tool.solvent.accept]] in pyproject.toml; an accepted violation is reported as ACCEPTED and does not fail",
+    )
+    check.add_argument(
+        "--write-baseline",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="FILE",
+        help="append an entry for each violation not yet accepted (reason `TODO: say why this is accepted`) to "
+        "FILE (default: the --baseline file, else pyproject.toml); existing entries are never changed",
+    )
+    check.add_argument(
+        "--fail-stale",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="a baseline entry that matches no violation (now proved, renamed) fails the run (exit status 1)",
+    )
 
     comp = sub.add_parser("compile", help="compile a spec to a standalone Python engine")
     comp.add_argument("path", metavar="RULES.margin")
@@ -488,6 +510,7 @@ def _check(args: argparse.Namespace) -> int:
 
     from checker.checks.catalogue import IDS
     from checker.parallel import Finished, Run
+    from checker.report.baseline import for_run
     from checker.report.files import OutputError, check_target, prepare_directory
     from checker.report.render import exit_status, nothing_checked
     from checker.solve import configure
@@ -507,6 +530,10 @@ def _check(args: argparse.Namespace) -> int:
             prepare_directory(Path(args.emit_tests))
         except OutputError as err:
             raise UsageError(f"--emit-tests {err}") from None
+    try:  # a malformed entry stops the run before it starts
+        baseline = for_run(args.baseline, args.write_baseline, Path.cwd())
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     options = _options(args)
     configure(options.seed)
     start = time.perf_counter()
@@ -538,7 +565,9 @@ def _check(args: argparse.Namespace) -> int:
     interrupted = interrupted or _Interrupt.seen  # a Ctrl-C in a destructor, noticed after the last result
     reports = run.so_far()
     seconds = time.perf_counter() - start
+    stale_fails = False
     if not interrupted:
+        stale_fails = _accept(args, baseline, reports, files)
         nothing_checked(reports, args.only)
         if args.output or args.format != "human":  # the report goes elsewhere; the person still sees why
             for r in reports:
@@ -556,7 +585,26 @@ def _check(args: argparse.Namespace) -> int:
         _say(f"solvent: error: --emit-tests {side.failure}")
     if side.failure is not None or not written:
         return EXIT_USAGE
-    return exit_status(reports, args.strict)
+    code = exit_status(reports, args.strict)
+    return 1 if stale_fails and code in (0, 3) else code
+
+
+def _accept(args: argparse.Namespace, baseline: Baseline, reports: list[SpecReport], files: list[Path]) -> bool:
+    """Apply the baseline (and `--write-baseline`) to the run; True if a stale entry no report shows fails it."""
+    from checker.report.baseline import settle
+
+    try:
+        stale, written = settle(reports, baseline, args.only, args.fail_stale, args.write_baseline is not None, files)
+    except ValueError as err:
+        raise UsageError(f"--write-baseline: {err}") from None
+    if args.write_baseline is not None:
+        where = os.path.relpath(baseline.target) if baseline.target is not None else "?"
+        _say(f"wrote {written} baseline entr{'y' if written == 1 else 'ies'} to {where}")
+    shown = {id(s) for r in reports for s in r.stale}
+    for s in stale:  # an entry for a spec that no longer exists is in no spec's report: said here
+        if id(s) not in shown:
+            _say(f"solvent: {'error' if s.fails else 'warning'}: {s.message()}")
+    return any(s.fails and id(s) not in shown for s in stale)
 
 
 class _SideOutput:
