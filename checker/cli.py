@@ -433,17 +433,34 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
 
 
+def check_settings(start: Path) -> tuple[argparse.Namespace, Options]:
+    """`solvent check`'s arguments and options as `[tool.solvent]` near `start` sets them (the pytest plugin's).
+
+    Raises `SpecError` for a bad setting, as `solvent check` would report it.
+    """
+    parser = build_parser()
+    argv = ["check", "."]
+    args = _with_settings(parser, argv, parser.parse_args(argv), start)
+    return args, _options(args)
+
+
 def _with_settings(
-    parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: argparse.Namespace
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    args: argparse.Namespace,
+    start: Path | None = None,
 ) -> argparse.Namespace:
-    """`args` of `check` with `[tool.solvent]` (checker.settings) as the defaults: the command line wins."""
+    """`args` of `check` with `[tool.solvent]` (checker.settings) as the defaults: the command line wins.
+
+    The settings are those of the pyproject.toml nearest `start` (default: the working directory).
+    """
     from pathlib import Path
 
     from checker.settings import load_settings
 
     check = _subparser(parser, "check")
     actions = {a.dest: a for a in check._actions}
-    settings = load_settings(Path.cwd(), actions)
+    settings = load_settings(start or Path.cwd(), actions)
     if not settings.values:
         return args
     values = dict(settings.values)
