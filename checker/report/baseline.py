@@ -119,8 +119,8 @@ def load_baseline(pyproject: Path | None, file: Path | None, must_exist: bool = 
             labels = (Label(first.span, "first accepted here"),) if first.span is not None else ()
             message = f"`{e.name}` of {e.spec.name} is accepted twice"
             problems.append(Diagnostic(Severity.ERROR, CODE, message, e.span, labels, hint="keep one entry"))
-    if problems:
-        raise SpecError(problems)
+    if problems:  # in file order, as a spec's diagnostics are
+        raise SpecError(sorted(problems, key=lambda d: (d.span is not None, _order(d.span))))
     if file is not None:
         return Baseline(tuple(entries), file, False, pyproject, file)
     return Baseline(tuple(entries), pyproject, pyproject is not None, pyproject, None)
@@ -138,6 +138,8 @@ def for_run(option: str | None, write: str | None, start: Path) -> Baseline:
     if write and option and _resolved(write) != _resolved(option):
         raise ValueError(f"--write-baseline {write} and --baseline {option} name two files; name one")
     name = option or write or None
+    if name and Path(name).suffix == ".margin":
+        raise ValueError(f"{name} is a spec being read, not a baseline; a baseline is a TOML file of [[accept]] tables")
     baseline = load_baseline(find_pyproject(start), Path(name) if name else None, must_exist=write is None)
     if write is not None and baseline.target is None:
         raise ValueError("--write-baseline: no pyproject.toml here or above to hold the entries; name a FILE")
@@ -152,12 +154,11 @@ def settle(
 
     Returns the stale entries and the number of entries written. A write that fails is a `ValueError`.
     """
-    written = 0
-    if write:
-        written = write_entries(baseline, new_entries(reports), inputs)
-        if written:  # read back what was written: the report shows the new entries as accepted
-            baseline = load_baseline(baseline.pyproject, baseline.file)
-    return apply_baseline(reports, baseline, only, fail_stale), written
+    stale = apply_baseline(reports, baseline, only, fail_stale)
+    written = write_entries(baseline, new_entries(reports), inputs) if write else 0
+    if written:  # read back what was written: the report shows the new entries as accepted
+        stale = apply_baseline(reports, load_baseline(baseline.pyproject, baseline.file), only, fail_stale)
+    return stale, written
 
 
 def apply_baseline(
@@ -303,7 +304,7 @@ def _entries(source: SourceFile, raw: object, header: str, holder: Path, problem
                 problems.append(_error(source, head, f"this entry has no `{key}`", _key_hint(key)))
                 ok = False
             elif not isinstance(value, str) or not value.strip():
-                what = "an empty string" if isinstance(value, str) else f"a {type(value).__name__}"
+                what = "an empty string" if isinstance(value, str) else _TOML_TYPES.get(type(value), "a value")
                 span = _key_span(source, key, start, end) or head
                 problems.append(_error(source, span, f"`{key}` must be a non-empty string, not {what}", _key_hint(key)))
                 ok = False
@@ -325,6 +326,13 @@ def _entries(source: SourceFile, raw: object, header: str, holder: Path, problem
         where = head.where if head is not None else source.path
         out.append(Entry(_resolved(str(base / str(table["spec"]))), check, name, str(table["reason"]), where, head))
     return out
+
+
+_TOML_TYPES = {bool: "true or false", int: "a number", float: "a number", list: "an array", dict: "a table"}
+
+
+def _order(span: Span | None) -> tuple[str, int, int]:
+    return ("", 0, 0) if span is None else (span.source.path, span.line, span.col)
 
 
 def _key_hint(key: str) -> str:
