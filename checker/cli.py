@@ -50,7 +50,12 @@ character devices are fine. Several may be given in one run: each gets the same 
 settings: [tool.solvent] in the nearest pyproject.toml (from the working directory up) sets defaults
 for the options above, under their long names without dashes (format, strict, quiet, rlimit, timeout,
 engines, split, params, depth, max-k, search-runs, search-depth, only, jobs, synthesize, output, json,
-junit, sarif, emit-tests); paths are relative to that file. The command line wins.
+junit, sarif, emit-tests, baseline, fail-stale); paths are relative to that file. The command line wins.
+
+accepted findings: [[tool.solvent.accept]] tables there (or [[accept]] tables in the --baseline file),
+each with spec, check, name (the JUnit test name) and reason, list violations the project accepts: they
+are reported as ACCEPTED with the reason and do not fail the run. An entry that matches no violation is
+reported as stale (a failure with --fail-stale). --write-baseline appends the run's other violations.
 """
 
 
