@@ -200,6 +200,15 @@ def test_stale_entries(capsys, project):
     assert code == 1
     stale = [c for c in ET.fromstring(out).iter("testcase") if c.get("name", "").startswith("stale baseline entry")]
     assert len(stale) == 2 and all(c.find("failure") is not None for c in stale)
+    code, out, _ = run(capsys, "check", "proved.margin", "--format", "sarif")
+    assert code == 1
+    from test_ci import sarif_validator
+
+    sarif = json.loads(out)
+    sarif_validator().validate(sarif)
+    stale = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "stale-baseline-entry"]
+    assert [r["level"] for r in stale] == ["error", "error"]
+    assert stale[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "pyproject.toml"
 
 
 def test_an_accepted_spec_error_is_still_an_error(capsys, project):

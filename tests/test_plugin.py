@@ -140,9 +140,11 @@ def test_baseline_entries_xfail_and_stale_ones_are_reported(project):
     text += accept.format(spec="violated.margin", check="maintenance-le-initial", name="maintenance-le-initial",
                           reason="ruled out off-chain, see RISK-12")
     text += accept.format(spec="proved.margin", check="gap-safety", name="gap-safety: move", reason="fixed since")
+    text += accept.format(spec="gone.margin", check="gap-safety", name="gap-safety: move", reason="renamed")
     (project.path / "pyproject.toml").write_text(text, encoding="utf-8")
     result = project.runpytest(*plugin(), "-rsx")
-    result.assert_outcomes(passed=53, failed=1, skipped=3, xfailed=1)
+    result.assert_outcomes(passed=53, failed=1, skipped=3, xfailed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*stale baseline entry at pyproject.toml:19:1 (gap-safety: move): the spec does not*"])
     result.stdout.fnmatch_lines(
         [
             "XFAIL violated.margin::maintenance-le-initial - accepted (pyproject.toml:7:1): ruled out off-chain*",
@@ -152,7 +154,7 @@ def test_baseline_entries_xfail_and_stale_ones_are_reported(project):
     text = text.replace("[tool.solvent]\n", "[tool.solvent]\nfail-stale = true\n")
     (project.path / "pyproject.toml").write_text(text, encoding="utf-8")
     result = project.runpytest(*plugin())
-    result.assert_outcomes(passed=53, failed=2, skipped=2, xfailed=1)
+    result.assert_outcomes(passed=53, failed=2, skipped=2, xfailed=1, warnings=1)
 
 
 def test_a_spec_that_does_not_compile_is_a_clean_collection_error(project):

@@ -106,6 +106,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"solvent settings or baseline:\n{err.render()}") from None
     except ValueError as err:
         raise pytest.UsageError(f"solvent: {err}") from None
+    for entry in config.stash[_SETUP].baseline.entries:  # in no spec's items: said once, here
+        if not entry.spec.exists():
+            message = f"solvent: stale baseline entry at {entry.where} ({entry.name}): the spec does not exist"
+            config.issue_config_time_warning(pytest.PytestWarning(message), stacklevel=2)
 
 
 @pytest.hookimpl(optionalhook=True)
