@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -229,3 +230,14 @@ def test_malformed_entries_are_located_errors(capsys, project, name):
     if UPDATE:
         expected.write_text(err, encoding="utf-8")
     assert err == expected.read_text(encoding="utf-8")
+
+
+def test_written_entries_are_escaped_toml(tmp_path):
+    from checker.report.baseline import TODO, Baseline, write_entries
+
+    target = tmp_path / "baseline.toml"
+    odd = (str(tmp_path / 'we"ird\\na\tme.margin'), "property", 'property: a"b\x1b[2J\u202e ]]\n[x]')
+    assert write_entries(Baseline(target=target), [odd]) == 1
+    entry = tomllib.loads(target.read_text(encoding="utf-8"))["accept"][0]
+    assert entry == {"spec": 'we"ird\\na\tme.margin', "check": "property", "name": odd[2], "reason": TODO}
+    assert "\x1b" not in target.read_text(encoding="utf-8")  # a control character is escaped, not written raw

@@ -214,8 +214,9 @@ def new_entries(reports: Sequence[SpecReport]) -> list[tuple[str, str, str]]:
 def write_entries(baseline: Baseline, found: Iterable[tuple[str, str, str]], inputs: Sequence[Path] = ()) -> int:
     """Append an entry per (spec, check, name) in `found` to the baseline's target; the number appended.
 
-    Existing text is kept byte for byte. Raises `OSError`-free `ValueError` with a message for a target
-    that cannot take them (a spec, not a regular file, text that would no longer be TOML).
+    Existing text is kept byte for byte; every value is written as an escaped TOML string. Raises
+    `ValueError`, with a message, for a target that cannot take them (a spec, not a regular file, a file
+    that cannot be read or written, text that would no longer be TOML).
     """
     target = baseline.target
     assert target is not None, "the caller names a target"
