@@ -206,3 +206,27 @@ def test_xdist_checks_each_spec_once(project):
     result.assert_outcomes(passed=53, failed=2, skipped=2)
     result.stdout.fnmatch_lines(["FAILED violated.margin::maintenance-le-initial*"])
     assert sorted(log.read_text().split()) == ["proved.margin", "violated.margin"]
+
+
+def test_a_known_bad_example_then_its_written_baseline(project, capsys):
+    """examples/bad: its violations fail (a trace for the invariant); once written to the baseline, they xfail."""
+    from checker.cli import main
+
+    shutil.copy(ROOT / "examples" / "bad" / "hyperliquid_eth_50x_leverage.margin", project.path / "hl.margin")
+    result = project.runpytest(*plugin(), "hl.margin")
+    result.assert_outcomes(passed=51, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "VIOLATED invariant: vault_solvent (hl.margin:*)",
+            "*fails after 3 steps from `init`",
+            "parameters:",
+            "    leverage = *",
+            "* init * 1: open * 2: move * 3: backstop",
+        ]
+    )
+    assert main(["check", "hl.margin", "--jobs", "1", "--engines", "z3", "--write-baseline", "-q"]) == 0
+    assert "wrote 2 baseline entries to pyproject.toml" in capsys.readouterr().err
+    result = project.runpytest(*plugin(), "hl.margin", "-rx")
+    result.assert_outcomes(passed=51, xfailed=2)
+    result.stdout.fnmatch_lines(["XFAIL hl.margin::gap-safety: move - accepted (pyproject.toml:*): TODO: say why*"])
+    assert result.ret == pytest.ExitCode.OK

@@ -2,12 +2,13 @@
 
 Installed with solvent (the `pytest11` entry point `solvent`) and inert until a
 project opts in, with `solvent_specs = true` in its pytest ini options (or
-`--solvent` on the command line): until then it adds two options and a suffix
-test per collected file, and imports nothing of solvent's. `-p no:solvent`
-turns it off altogether.
+`--solvent` on the command line): until then it only declares its options and
+compares each collected file's suffix with `.margin`, and imports nothing else
+of solvent's (no Z3, no Lark). `-p no:solvent` turns it off altogether.
 
 Opted in, each `*.margin` file pytest collects is checked once, at collection,
-with the options `[tool.solvent]` sets (as `solvent check` would run it), and
+with the options and baseline of `[tool.solvent]` in the pyproject.toml nearest
+pytest's rootdir (as `solvent check` would run it; `jobs` is `solvent_jobs`), and
 gives one item per result, named as in JUnit (the check's line-free name, e.g.
 `gap-safety: move`), so that a node id survives moved lines:
 
