@@ -38,7 +38,8 @@ MAX_RLIMIT = 2**32 - 1  # Z3 keeps its resource limit in 32 bits: 2**32 would wr
 MAX_WHOLE = 1_000_000  # depths, runs, jobs: beyond this a run would never end (or a pool never start)
 FORMATS = ("human", "json", "junit", "sarif")
 
-_CHECK_EPILOG = """exit status: 0 every check proved; 1 a violation (or an UNKNOWN with --strict); 2 a usage or spec
+_CHECK_EPILOG = """exit status: 0 every check proved (or accepted); 1 a violation the baseline does not accept (or an
+UNKNOWN with --strict, or a stale baseline entry with --fail-stale); 2 a usage or spec
 error, or a run that checked nothing (an empty spec, one of only comments, a spec none of whose
 checks apply, or --only choosing only checks that apply to none of the specs); 3 UNKNOWNs but no
 violation; 4 a bug in solvent; 130 interrupted.
