@@ -588,9 +588,9 @@ def _check(args: argparse.Namespace) -> int:
     interrupted = interrupted or _Interrupt.seen  # a Ctrl-C in a destructor, noticed after the last result
     reports = run.so_far()
     seconds = time.perf_counter() - start
-    stale_fails = False
+    stale_fails, write_failed = False, False
     if not interrupted:
-        stale_fails = _accept(args, baseline, reports, files)
+        stale_fails, write_failed = _accept(args, baseline, reports, files)
         nothing_checked(reports, args.only)
         if args.output or args.format != "human":  # the report goes elsewhere; the person still sees why
             for r in reports:
@@ -606,28 +606,34 @@ def _check(args: argparse.Namespace) -> int:
         return EXIT_BUG
     if side.failure is not None:
         _say(f"solvent: error: --emit-tests {side.failure}")
-    if side.failure is not None or not written:
+    if side.failure is not None or not written or write_failed:
         return EXIT_USAGE
     code = exit_status(reports, args.strict)
     return 1 if stale_fails and code in (0, 3) else code
 
 
-def _accept(args: argparse.Namespace, baseline: Baseline, reports: list[SpecReport], files: list[Path]) -> bool:
-    """Apply the baseline (and `--write-baseline`) to the run; True if a stale entry no report shows fails it."""
+def _accept(
+    args: argparse.Namespace, baseline: Baseline, reports: list[SpecReport], files: list[Path]
+) -> tuple[bool, bool]:
+    """Apply the baseline (and `--write-baseline`) to the run.
+
+    Returns whether a stale entry that no report shows fails the run, and whether the write failed (said
+    here; the report is still printed, and the run exits 2).
+    """
     from checker.report.baseline import settle
 
-    try:
-        stale, written = settle(reports, baseline, args.only, args.fail_stale, args.write_baseline is not None, files)
-    except ValueError as err:
-        raise UsageError(f"--write-baseline: {err}") from None
-    if args.write_baseline is not None:
+    write = args.write_baseline is not None
+    stale, written, failure = settle(reports, baseline, args.only, args.fail_stale, write, files)
+    if failure is not None:
+        _say(f"solvent: error: --write-baseline: {failure}")
+    elif write:
         where = os.path.relpath(baseline.target) if baseline.target is not None else "?"
         _say(f"wrote {written} baseline entr{'y' if written == 1 else 'ies'} to {where}")
     shown = {id(s) for r in reports for s in r.stale}
     for s in stale:  # an entry for a spec that no longer exists is in no spec's report: said here
         if id(s) not in shown:
             _say(f"solvent: {'error' if s.fails else 'warning'}: {s.message()}")
-    return any(s.fails and id(s) not in shown for s in stale)
+    return any(s.fails and id(s) not in shown for s in stale), failure is not None
 
 
 class _SideOutput:

@@ -135,8 +135,8 @@ def test_write_baseline_appends_and_keeps_what_is_there(capsys, project):
 def test_write_baseline_to_its_own_file(capsys, project):
     Path("specs").mkdir()
     shutil.move("violated.margin", "specs/violated.margin")
-    code, _, err = run(capsys, "check", "specs", "--write-baseline", "ci/baseline.toml")
-    assert code == 2 and "ci/baseline.toml" in err  # its directory must exist
+    code, out, err = run(capsys, "check", "specs", "--write-baseline", "ci/baseline.toml")
+    assert code == 2 and out == "" and "the directory ci does not exist" in err  # said before the run
     Path("ci").mkdir()
     code, _, err = run(capsys, "check", "specs", "--write-baseline", "ci/baseline.toml")
     assert code == 0 and "wrote 2 baseline entries to ci/baseline.toml" in err
@@ -161,6 +161,17 @@ def test_write_baseline_refuses_what_it_cannot_do(capsys, project):
     code, _, err = run(capsys, "check", "violated.margin", "--write-baseline", "violated.margin")
     assert code == 2 and "spec being read" in err and "Traceback" not in err
     assert Path("violated.margin").read_text(encoding="utf-8") == (FIXTURES / "violated.margin").read_text("utf-8")
+    # Entries written inline: appending tables would break the file; the write is refused after the run,
+    # whose report is still printed, and the file is left as it was.
+    inline = (
+        '[tool.solvent]\njobs = 1\naccept = [{spec = "violated.margin", check = "property", '
+        'name = "property: maintenance_below_initial", reason = "known"}]\n'
+    )
+    Path("pyproject.toml").write_text(inline, encoding="utf-8")
+    code, out, err = run(capsys, "check", "violated.margin", "--write-baseline")
+    assert code == 2 and "invalid TOML" in err and "add them by hand" in err
+    assert "ACCEPTED  property: maintenance_below_initial" in out and "VIOLATED  maintenance-le-initial" in out
+    assert Path("pyproject.toml").read_text(encoding="utf-8") == inline
     os.remove("pyproject.toml")
     code, _, err = run(capsys, "check", "violated.margin", "--write-baseline", "--jobs", "1")
     assert code == 2 and "no pyproject.toml" in err

@@ -143,22 +143,28 @@ def for_run(option: str | None, write: str | None, start: Path) -> Baseline:
     baseline = load_baseline(find_pyproject(start), Path(name) if name else None, must_exist=write is None)
     if write is not None and baseline.target is None:
         raise ValueError("--write-baseline: no pyproject.toml here or above to hold the entries; name a FILE")
+    if write is not None and baseline.target is not None and not baseline.target.parent.is_dir():
+        raise ValueError(f"--write-baseline {baseline.target}: the directory {baseline.target.parent} does not exist")
     return baseline
 
 
 def settle(
     reports: Sequence[SpecReport], baseline: Baseline, only: Sequence[str], fail_stale: bool, write: bool,
     inputs: Sequence[Path] = (),
-) -> tuple[list[Stale], int]:
-    """Apply `baseline` to a finished run; with `write`, first append the run's new violations to it.
+) -> tuple[list[Stale], int, str | None]:
+    """Apply `baseline` to a finished run; with `write`, also append the run's other violations to it.
 
-    Returns the stale entries and the number of entries written. A write that fails is a `ValueError`.
+    Returns the stale entries, the number of entries written and why the write failed (None when it did
+    not): a failed write leaves the run's report as the baseline it had makes it.
     """
     stale = apply_baseline(reports, baseline, only, fail_stale)
-    written = write_entries(baseline, new_entries(reports), inputs) if write else 0
+    try:
+        written = write_entries(baseline, new_entries(reports), inputs) if write else 0
+    except ValueError as err:
+        return stale, 0, str(err)
     if written:  # read back what was written: the report shows the new entries as accepted
         stale = apply_baseline(reports, load_baseline(baseline.pyproject, baseline.file), only, fail_stale)
-    return stale, written
+    return stale, written, None
 
 
 def apply_baseline(
