@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from checker.core.options import Options
+    from checker.report.baseline import Baseline
     from checker.report.render import SpecReport
 
 EXIT_USAGE = 2
@@ -37,7 +38,8 @@ MAX_RLIMIT = 2**32 - 1  # Z3 keeps its resource limit in 32 bits: 2**32 would wr
 MAX_WHOLE = 1_000_000  # depths, runs, jobs: beyond this a run would never end (or a pool never start)
 FORMATS = ("human", "json", "junit", "sarif")
 
-_CHECK_EPILOG = """exit status: 0 every check proved; 1 a violation (or an UNKNOWN with --strict); 2 a usage or spec
+_CHECK_EPILOG = """exit status: 0 every check proved (or accepted); 1 a violation the baseline does not accept (or an
+UNKNOWN with --strict, or a stale baseline entry with --fail-stale); 2 a usage or spec
 error, or a run that checked nothing (an empty spec, one of only comments, a spec none of whose
 checks apply, or --only choosing only checks that apply to none of the specs); 3 UNKNOWNs but no
 violation; 4 a bug in solvent; 130 interrupted.
@@ -49,7 +51,12 @@ character devices are fine. Several may be given in one run: each gets the same 
 settings: [tool.solvent] in the nearest pyproject.toml (from the working directory up) sets defaults
 for the options above, under their long names without dashes (format, strict, quiet, rlimit, timeout,
 engines, split, params, depth, max-k, search-runs, search-depth, only, jobs, synthesize, output, json,
-junit, sarif, emit-tests); paths are relative to that file. The command line wins.
+junit, sarif, emit-tests, baseline, fail-stale); paths are relative to that file. The command line wins.
+
+accepted findings: [[tool.solvent.accept]] tables there (or [[accept]] tables in the --baseline file),
+each with spec, check, name (the JUnit test name) and reason, list violations the project accepts: they
+are reported as ACCEPTED with the reason and do not fail the run. An entry that matches no violation is
+reported as stale (a failure with --fail-stale). --write-baseline appends the run's other violations.
 """
 
 
@@ -298,6 +305,27 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--emit-tests", metavar="DIR", help="write a pytest file per violation into DIR (created if missing)"
     )
+    check.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="accepted findings: a TOML file of [[accept]] tables (spec, check, name, reason), beside any "
+        "[[tool.solvent.accept]] in pyproject.toml; an accepted violation is reported as ACCEPTED and does not fail",
+    )
+    check.add_argument(
+        "--write-baseline",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="FILE",
+        help="append an entry for each violation not yet accepted (reason `TODO: say why this is accepted`) to "
+        "FILE (default: the --baseline file, else pyproject.toml); existing entries are never changed",
+    )
+    check.add_argument(
+        "--fail-stale",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="a baseline entry that matches no violation (now proved, renamed) fails the run (exit status 1)",
+    )
 
     comp = sub.add_parser("compile", help="compile a spec to a standalone Python engine")
     comp.add_argument("path", metavar="RULES.margin")
@@ -411,17 +439,34 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
 
 
+def check_settings(start: Path) -> tuple[argparse.Namespace, Options]:
+    """`solvent check`'s arguments and options as `[tool.solvent]` near `start` sets them (the pytest plugin's).
+
+    Raises `SpecError` for a bad setting, as `solvent check` would report it.
+    """
+    parser = build_parser()
+    argv = ["check", "."]
+    args = _with_settings(parser, argv, parser.parse_args(argv), start)
+    return args, _options(args)
+
+
 def _with_settings(
-    parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: argparse.Namespace
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    args: argparse.Namespace,
+    start: Path | None = None,
 ) -> argparse.Namespace:
-    """`args` of `check` with `[tool.solvent]` (checker.settings) as the defaults: the command line wins."""
+    """`args` of `check` with `[tool.solvent]` (checker.settings) as the defaults: the command line wins.
+
+    The settings are those of the pyproject.toml nearest `start` (default: the working directory).
+    """
     from pathlib import Path
 
     from checker.settings import load_settings
 
     check = _subparser(parser, "check")
     actions = {a.dest: a for a in check._actions}
-    settings = load_settings(Path.cwd(), actions)
+    settings = load_settings(start or Path.cwd(), actions)
     if not settings.values:
         return args
     values = dict(settings.values)
@@ -488,6 +533,7 @@ def _check(args: argparse.Namespace) -> int:
 
     from checker.checks.catalogue import IDS
     from checker.parallel import Finished, Run
+    from checker.report.baseline import for_run
     from checker.report.files import OutputError, check_target, prepare_directory
     from checker.report.render import exit_status, nothing_checked
     from checker.solve import configure
@@ -507,6 +553,10 @@ def _check(args: argparse.Namespace) -> int:
             prepare_directory(Path(args.emit_tests))
         except OutputError as err:
             raise UsageError(f"--emit-tests {err}") from None
+    try:  # a malformed entry stops the run before it starts
+        baseline = for_run(args.baseline, args.write_baseline, Path.cwd())
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     options = _options(args)
     configure(options.seed)
     start = time.perf_counter()
@@ -538,7 +588,9 @@ def _check(args: argparse.Namespace) -> int:
     interrupted = interrupted or _Interrupt.seen  # a Ctrl-C in a destructor, noticed after the last result
     reports = run.so_far()
     seconds = time.perf_counter() - start
+    stale_fails, write_failed = False, False
     if not interrupted:
+        stale_fails, write_failed = _accept(args, baseline, reports, files)
         nothing_checked(reports, args.only)
         if args.output or args.format != "human":  # the report goes elsewhere; the person still sees why
             for r in reports:
@@ -554,9 +606,34 @@ def _check(args: argparse.Namespace) -> int:
         return EXIT_BUG
     if side.failure is not None:
         _say(f"solvent: error: --emit-tests {side.failure}")
-    if side.failure is not None or not written:
+    if side.failure is not None or not written or write_failed:
         return EXIT_USAGE
-    return exit_status(reports, args.strict)
+    code = exit_status(reports, args.strict)
+    return 1 if stale_fails and code in (0, 3) else code
+
+
+def _accept(
+    args: argparse.Namespace, baseline: Baseline, reports: list[SpecReport], files: list[Path]
+) -> tuple[bool, bool]:
+    """Apply the baseline (and `--write-baseline`) to the run.
+
+    Returns whether a stale entry that no report shows fails the run, and whether the write failed (said
+    here; the report is still printed, and the run exits 2).
+    """
+    from checker.report.baseline import settle
+
+    write = args.write_baseline is not None
+    stale, written, failure = settle(reports, baseline, args.only, args.fail_stale, write, files)
+    if failure is not None:
+        _say(f"solvent: error: --write-baseline: {failure}")
+    elif write:
+        where = os.path.relpath(baseline.target) if baseline.target is not None else "?"
+        _say(f"wrote {written} baseline entr{'y' if written == 1 else 'ies'} to {where}")
+    shown = {id(s) for r in reports for s in r.stale}
+    for s in stale:  # an entry for a spec that no longer exists is in no spec's report: said here
+        if id(s) not in shown:
+            _say(f"solvent: {'error' if s.fails else 'warning'}: {s.message()}")
+    return any(s.fails and id(s) not in shown for s in stale), failure is not None
 
 
 class _SideOutput:

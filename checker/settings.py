@@ -69,7 +69,12 @@ KEYS: Mapping[str, Key] = {
     "junit": Key("junit", "path"),
     "sarif": Key("sarif", "path"),
     "emit-tests": Key("emit_tests", "path"),
+    "baseline": Key("baseline", "path"),
+    "fail-stale": Key("fail_stale", "bool"),
 }
+
+# Tables of `[tool.solvent]` that are not options: their own module reads and checks them.
+OWN_MODULE = {"accept": "checker.report.baseline"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,8 @@ def load_settings(start: Path, actions: Mapping[str, argparse.Action]) -> Settin
     problems: list[Diagnostic] = []
     values: dict[str, Any] = {}
     for name, raw in table.items():
+        if name in OWN_MODULE:
+            continue
         key = KEYS.get(name)
         if key is None:
             hint = did_you_mean(name.replace("_", "-"), KEYS) if name.replace("_", "-") not in KEYS else None

@@ -160,6 +160,17 @@ class Synthesis:
 
 
 @dataclass(frozen=True)
+class Acceptance:
+    """A VIOLATED result a team accepts: the reason its baseline entry gives, and where that entry is."""
+
+    reason: str
+    where: str  # "pyproject.toml:12:1": the entry in the baseline (checker/report/baseline.py)
+
+    def to_json(self) -> dict[str, object]:
+        return {"reason": self.reason, "where": self.where}
+
+
+@dataclass(frozen=True)
 class CheckResult:
     id: str  # the check's stable id, e.g. "gap-safety"
     name: str  # what it was applied to, e.g. "gap-safety: env move"
@@ -170,9 +181,12 @@ class CheckResult:
     counterexample: Counterexample | None = None
     where: str = ""  # "path:line:col" of the construct the result is about, when there is one
     synthesis: Synthesis | None = None  # `--synthesize`: where in the parameter space a violated check holds
+    accepted: Acceptance | None = None  # a VIOLATED result listed in the baseline: reported, but not a failure
 
     def to_json(self) -> dict[str, object]:
         extra: dict[str, object] = {"synthesis": self.synthesis.to_json()} if self.synthesis is not None else {}
+        if self.accepted is not None:
+            extra["accepted"] = self.accepted.to_json()
         return {
             "id": self.id,
             "name": self.name,

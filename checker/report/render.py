@@ -19,10 +19,14 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from checker.core.results import CheckResult, Counterexample, Step, Synthesis, Verdict, show
 from checker.report.text import json_safe, printable
+
+if TYPE_CHECKING:
+    from checker.report.baseline import Stale
 
 
 @dataclass
@@ -34,6 +38,7 @@ class SpecReport:
     bug: str | None = None  # an internal error (a bug in solvent) that stopped this spec's checks
     seconds: float = 0.0
     unchecked: str | None = None  # why nothing was checked, when nothing was (see `nothing_checked`)
+    stale: list[Stale] = field(default_factory=list)  # baseline entries for this spec matching no violation
 
 
 # The three whole-spec sanity results of `well-defined`, given for every spec (an empty one too): proved,
@@ -87,7 +92,9 @@ def counts(reports: Sequence[SpecReport]) -> Counter[str]:
     c: Counter[str] = Counter()
     for r in reports:
         for res in r.results:
-            c[res.verdict.value] += 1
+            c["ACCEPTED" if res.accepted is not None else res.verdict.value] += 1
+        c["STALE"] += len(r.stale)
+        c["STALE FAILS"] += sum(1 for s in r.stale if s.fails)
         if r.error is not None:
             c["ERROR"] += 1
         if r.unchecked is not None:
@@ -96,11 +103,14 @@ def counts(reports: Sequence[SpecReport]) -> Counter[str]:
 
 
 def exit_status(reports: Sequence[SpecReport], strict: bool) -> int:
-    """0 all proved, 1 a violation (or an unknown with --strict), 2 a spec error or nothing checked, 3 unknowns only."""
+    """0 all proved, 1 a violation (or an unknown with --strict), 2 a spec error or nothing checked, 3 unknowns only.
+
+    An accepted violation (baseline) is not a violation here; a stale baseline entry is one with `fail-stale`.
+    """
     c = counts(reports)
     if c["ERROR"] or c["UNCHECKED"]:
         return 2
-    if c["VIOLATED"]:
+    if c["VIOLATED"] or c["STALE FAILS"]:
         return 1
     if c["UNKNOWN"]:
         return 1 if strict else 3
@@ -110,6 +120,10 @@ def exit_status(reports: Sequence[SpecReport], strict: bool) -> int:
 def summary_line(reports: Sequence[SpecReport], seconds: float) -> str:
     c = counts(reports)
     parts = [f"{c['PROVED']} proved", f"{c['VIOLATED']} violated", f"{c['UNKNOWN']} unknown", f"{c['SKIPPED']} skipped"]
+    if c["ACCEPTED"]:
+        parts.append(f"{c['ACCEPTED']} accepted")
+    if c["STALE"]:
+        parts.append(f"{c['STALE']} stale baseline entr{'ies' if c['STALE'] != 1 else 'y'}")
     if c["ERROR"]:
         parts.append(f"{c['ERROR']} spec{'s' if c['ERROR'] != 1 else ''} with errors")
     if c["UNCHECKED"]:
@@ -211,18 +225,25 @@ def _human(report: SpecReport, quiet: bool = False) -> list[str]:
         return out
 
     results = [r for r in report.results if not quiet or r.verdict not in (Verdict.PROVED, Verdict.SKIPPED)]
-    if quiet and not results and report.bug is None and report.unchecked is None:
+    if quiet and not results and report.bug is None and report.unchecked is None and not report.stale:
         return []
     width = max((len(r.name) for r in results), default=0)
     for r in results:
         detail = f"  [{r.proof}]" if r.verdict is Verdict.PROVED and r.proof and r.proof != "single-state" else ""
-        out.append(f"  {r.verdict.value:<9} {r.name.ljust(width)}  {r.seconds:6.3f}s{detail}")
+        verdict = "ACCEPTED" if r.accepted is not None else r.verdict.value
+        out.append(f"  {verdict:<9} {r.name.ljust(width)}  {r.seconds:6.3f}s{detail}")
         if r.verdict is not Verdict.PROVED and r.reason:
             out.append(f"            {r.reason}")
+        if r.accepted is not None:  # known and accepted: the reason, not the whole counterexample again
+            out.append(f"            accepted ({r.accepted.where}): {r.accepted.reason}")
+            continue
         if r.counterexample is not None:
             out += counterexample_table(r.counterexample, "            ")
         if r.synthesis is not None:
             out += synthesis_lines(r.synthesis, "            ")
+    for stale in report.stale:
+        out.append(f"  {'STALE':<9} {stale.entry.name}")
+        out.append(f"            {stale.message()}")
     if report.bug is not None:
         out += ["  SOLVENT BUG: checking stopped here", *("    " + line for line in report.bug.splitlines())]
     if report.unchecked is not None:
@@ -243,6 +264,7 @@ def to_json(reports: Sequence[SpecReport], seconds: float) -> str:
                 "seconds": round(r.seconds, 4),
                 "checks": [res.to_json() for res in r.results],
                 "unchecked": r.unchecked,
+                "stale": [_stale_json(s) for s in r.stale],
             }
             for r in reports
         ],
@@ -253,10 +275,18 @@ def to_json(reports: Sequence[SpecReport], seconds: float) -> str:
             "skipped": c["SKIPPED"],
             "spec_errors": c["ERROR"],
             "unchecked_specs": c["UNCHECKED"],
+            "accepted": c["ACCEPTED"],
+            "stale": c["STALE"],
             "seconds": round(seconds, 4),
         },
     }
     return json_safe(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def _stale_json(stale: Stale) -> dict[str, object]:
+    e = stale.entry
+    return {"check": e.check, "name": e.name, "reason": e.reason, "where": e.where, "now": stale.now,
+            "fails": stale.fails}
 
 
 _AT_LINE = re.compile(r" ?\bat line \d+")
@@ -295,12 +325,19 @@ def to_junit(reports: Sequence[SpecReport], strict: bool) -> str:
                 text = "\n".join(
                     [res.reason, *(counterexample_table(res.counterexample) if res.counterexample else [])]
                 )
-                ET.SubElement(case, "failure", message=res.reason or "violated").text = text
+                if res.accepted is not None:  # in the baseline: shown, not a failure
+                    message = f"ACCEPTED ({res.accepted.where}): {res.accepted.reason}"
+                    ET.SubElement(case, "skipped", message=message).text = text
+                else:
+                    ET.SubElement(case, "failure", message=res.reason or "violated").text = text
             elif res.verdict is Verdict.UNKNOWN:
                 tag = "failure" if strict else "skipped"
                 ET.SubElement(case, tag, message=f"UNKNOWN: {res.reason}")
             elif res.verdict is Verdict.SKIPPED:
                 ET.SubElement(case, "skipped", message=res.reason)
+        for stale in r.stale:
+            case = ET.SubElement(suite, "testcase", classname=r.path, name=f"stale baseline entry: {stale.entry.name}")
+            ET.SubElement(case, "failure" if stale.fails else "skipped", message=stale.message())
         if r.unchecked is not None:
             case = ET.SubElement(suite, "testcase", classname=r.path, name="nothing checked")
             ET.SubElement(case, "error", message="nothing checked").text = f"nothing was checked: {r.unchecked}"
@@ -326,6 +363,8 @@ def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
     rules = [{"id": c.id, "shortDescription": {"text": c.summary}} for c in CATALOGUE]
     rules.append({"id": "spec-error", "shortDescription": {"text": "the spec does not compile (syntax, names, units)"}})
     rules.append({"id": "nothing-checked", "shortDescription": {"text": "no check applied to the spec"}})
+    stale_rule = "stale-baseline-entry"
+    rules.append({"id": stale_rule, "shortDescription": {"text": "an accepted finding that no longer occurs"}})
     results: list[dict[str, object]] = []
     for r in reports:
         if r.error is not None:
@@ -350,7 +389,13 @@ def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
             # position. This one is the spec and the line-free name, as JUnit's: an alert survives moved lines.
             digest = hashlib.sha256(f"{r.path}\0{stable}".encode("utf-8", "surrogatepass")).hexdigest()
             result["partialFingerprints"] = {"solventCheck/v1": digest[:32]}
+            if res.accepted is not None:
+                # An external suppression (the baseline, not the spec): code scanning shows it as dismissed.
+                result["suppressions"] = [_suppression(res.accepted.reason, res.accepted.where)]
             results.append(result)
+        for stale in r.stale:
+            level = "error" if stale.fails else "warning"
+            results.append(_sarif_result(stale_rule, level, stale.message(), stale.entry.where))
     driver: dict[str, object] = {"name": "solvent", "version": version(), "rules": rules}
     doc = {
         "version": "2.1.0",
@@ -362,6 +407,12 @@ def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
 
 # The first line of a rendered diagnostic (dsl.diagnostics): `path:line:col: error: message [code]`.
 _DIAGNOSTIC_HEAD = re.compile(r"(.+:\d+:\d+): error: (.*)")
+
+
+def _suppression(reason: str, where: str) -> dict[str, object]:
+    entry = _sarif_result("", "", "", where)["locations"]
+    assert isinstance(entry, list)
+    return {"kind": "external", "status": "accepted", "justification": reason, "location": entry[0]}
 
 
 def _sarif_result(
