@@ -89,9 +89,12 @@ class Structure:
 
     def owner(self, const: z3.ExprRef) -> str | None:
         """The asset a constant belongs to (`pos[BTC]@before` -> BTC), or None when it is shared."""
-        for name in re.findall(r"\[([^\]]+)\]", str(const)):
-            if name in self.assets:
-                return str(name)
+        return self._owner_of(const.decl().name())  # the symbol itself: `str` would run Z3's pretty printer
+
+    def _owner_of(self, name: str) -> str | None:
+        for part in re.findall(r"\[([^\]]+)\]", name):
+            if part in self.assets:
+                return str(part)
         return None
 
 
@@ -302,15 +305,75 @@ def by_bracket(
 
 
 def _conjuncts(assertions: Sequence[z3.BoolRef]) -> list[z3.BoolRef]:
+    """The assertions with every `And` flattened and `true` and repeats dropped, in order.
+
+    Repeats are many: the encoder conjoins a definedness condition at every use of a `let`, and the
+    same condition (the same Z3 term) comes back for every use.
+    """
     out: list[z3.BoolRef] = []
+    seen: set[int] = set()
     stack = list(reversed(assertions))
     while stack:
         a = stack.pop()
-        if z3.is_and(a):
+        i = a.get_id()
+        if i in seen:
+            continue
+        seen.add(i)
+        kind = _kind(a)
+        if kind == z3.Z3_OP_AND:
             stack.extend(reversed(a.children()))
-        elif not z3.is_true(a):
+        elif kind != z3.Z3_OP_TRUE:
             out.append(a)
     return out
+
+
+def _kind(e: z3.ExprRef) -> int:
+    """The operator of `e` (`Z3_OP_AND`, ...; -1 for a quantifier), through Z3's C API: z3py's `is_and`
+    and `is_true` each build wrapper objects, which cost a second per query at 50 assets."""
+    ref, ast = e.ctx.ref(), e.as_ast()
+    if z3.Z3_get_ast_kind(ref, ast) != z3.Z3_APP_AST:
+        return -1
+    return int(z3.Z3_get_decl_kind(ref, z3.Z3_get_app_decl(ref, ast)))
+
+
+class _Scan:
+    """Per term: the assets whose constants it mentions, and whether it contains one of `sum_ids`.
+
+    Each distinct subterm is visited once for all the conjuncts scanned (they share most of their
+    subterms); walking every conjunct afresh cost seconds of Python at 50 assets, more than the solver.
+    """
+
+    def __init__(self, structure: Structure, sum_ids: set[int]) -> None:
+        self.structure = structure
+        self.sum_ids = sum_ids
+        self.memo: dict[int, tuple[frozenset[str], bool]] = {}
+
+    def __call__(self, root: z3.ExprRef) -> tuple[frozenset[str], bool]:
+        memo = self.memo
+        kids: dict[int, list[z3.ExprRef]] = {}
+        stack = [root]
+        while stack:
+            e = stack[-1]
+            i = e.get_id()
+            if i in memo:
+                stack.pop()
+                continue
+            if i not in kids:
+                kids[i] = e.children()
+                stack.extend(k for k in kids[i] if k.get_id() not in memo)
+                continue
+            stack.pop()
+            if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+                asset = self.structure.owner(e)
+                memo[i] = (frozenset() if asset is None else frozenset((asset,)), i in self.sum_ids)
+                continue
+            owners: frozenset[str] = frozenset()
+            has_sum = i in self.sum_ids
+            for k in kids[i]:
+                o, h = memo[k.get_id()]
+                owners, has_sum = owners | o, has_sum or h
+            memo[i] = (owners, has_sum)
+        return memo[root.get_id()]
 
 
 def by_asset(assertions: list[z3.BoolRef], structure: Structure, solve: Solve) -> Split | None:
@@ -327,18 +390,17 @@ def by_asset(assertions: list[z3.BoolRef], structure: Structure, solve: Solve) -
     local: dict[str, list[z3.BoolRef]] = {a: [] for a in assets}
     shared: list[z3.BoolRef] = []
     final: list[z3.BoolRef] = []
+    scan = _Scan(structure, sum_ids)
     for c in _conjuncts(assertions):
-        ids = _subterm_ids([c])
-        if ids & sum_ids:
+        named, has_sum = scan(c)
+        if has_sum:
             final.append(z3.substitute(c, *subst))
             continue
-        owners = {structure.owner(x) for x in free_constants([c])}
-        named = owners - {None}
         if not named:
             shared.append(c)
             final.append(c)
         elif len(named) == 1:
-            local[next(iter(named))].append(c)  # type: ignore[index]
+            local[next(iter(named))].append(c)
         else:
             final.append(z3.substitute(c, *subst))  # about several assets: kept, abstracted
     summand = [dict(s.parts) for s in sums]
