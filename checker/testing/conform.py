@@ -116,21 +116,23 @@ def conform(
     examples: int = DEFAULT_EXAMPLES,
     seed: int = 0,
     timeout: float = DEFAULT_TIMEOUT,
+    strategies: Any = None,
 ) -> ConformResult:
     """Test `impl` (a callable, `module:function`, `file.py:function`) or `impl_cmd` (a JSON-lines program)
     against `spec` on boundary then generated cases; a `ConformResult`, or `ConformError` on bad input.
 
     `mapping` is a TOML file's path, a dict of the same shape, or a parsed `Mapping`; `tolerance`
-    (spec name -> "0.01" or {"below": ..., "above": ...}) is laid over the mapping's.
+    (spec name -> "0.01" or {"below": ..., "above": ...}) is laid over the mapping's. `strategies`, the
+    spec's `checker.strategies(spec)` when the caller has it already, saves computing the boundary points again.
     """
     loaded = _spec(spec)
     parsed, plan = _plan(loaded, mapping, tolerance)
     adapter = _adapter(impl, impl_cmd, timeout)
     runner = _Runner(loaded, plan, adapter)
     try:
-        from checker.testing.strategies import strategies
+        from checker.testing.strategies import strategies as make
 
-        s = strategies(loaded)
+        s = strategies if strategies is not None else make(loaded)
         boundary = runner.unique(runner.prepare(pt) for pt in s.boundary)
         first, tried_boundary = None, 0
         for number, pt in enumerate(boundary, 1):

@@ -143,7 +143,7 @@ def python_impl(target: str | Callable[[dict[str, Any]], Any], timeout: float = 
         listed = ", ".join(public) or "none"
         raise ImplError(f"--impl {target!r}: {module_name} has no `{attr}`; its functions: {listed}")
     if not callable(function):
-        raise ImplError(f"--impl {target!r}: `{attr}` is a {type(function).__name__}, not a function")
+        raise ImplError(f"--impl {target!r}: `{attr}` is not callable (it is of type {type(function).__name__})")
     return PythonImpl(function, target, timeout)
 
 
@@ -163,7 +163,7 @@ def _from_file(path: Path) -> Any:
 
 def _described(err: BaseException) -> str:
     """`ValueError: message (engine.py:42)`: the exception and the innermost frame it came from."""
-    frames = traceback.extract_tb(err.__traceback__)
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if not f.filename.startswith("<frozen")]
     where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
     message = str(err)
     if len(message) > 300:

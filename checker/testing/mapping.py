@@ -20,6 +20,7 @@ file's line and column (the key or the value at fault), collected together.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping as AnyMapping
@@ -101,7 +102,17 @@ class Plan:
 
 def load_mapping(path: str | Path) -> Mapping:
     """Read and parse a TOML mapping file; a `SpecError` located in the file when it is malformed."""
-    source = read_source(path)
+    try:
+        source = read_source(path)
+    except SpecError as err:  # the reader's hints speak of specs; this is the mapping file
+        hint = "check the path given to --mapping (a TOML file, spec/conformance.md §3)"
+        raise SpecError([dataclasses.replace(d, hint=hint) for d in err.diagnostics]) from None
+    return loads_mapping(source.text, source.path)
+
+
+def loads_mapping(text: str, path: str = "<mapping>") -> Mapping:
+    """Parse a mapping given as TOML text, reported under `path`."""
+    source = SourceFile(path, text)
     try:
         data = tomllib.loads(source.text, parse_float=Decimal)  # `0.01` unquoted is exact, not a binary float
     except tomllib.TOMLDecodeError as err:

@@ -1,0 +1,158 @@
+"""`solvent conform` / `checker.conform`: the shipped Binance engine conforms, each of its three realistic
+bugs is found with the right output named, JSON lines work, and the report replays as a pytest test.
+
+Protects spec/conformance.md: exact comparison (float error visible), declared one-sided tolerances
+(rounding direction), boundary cases (bracket edges), Hypothesis shrinking, and the replay snippet.
+"""
+
+from __future__ import annotations
+
+import sys
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import checker
+import dsl
+from checker.cli import main
+from checker.testing.conform import ConformResult, Mismatch
+from checker.testing.strategies import SpecStrategies
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "examples" / "binance_usdm_perp.margin"
+ENGINES = ROOT / "examples" / "conform"
+MAPPING = ENGINES / "binance.toml"
+FEW = 30  # generated cases per run: the boundary cases come on top
+
+
+@cache
+def _spec() -> dsl.Spec:
+    return dsl.load(SPEC)
+
+
+@cache
+def _strategies() -> SpecStrategies:
+    return checker.strategies(_spec())
+
+
+def _run(variant: str = "", **options: Any) -> ConformResult:
+    impl = f"{ENGINES / ('binance_engine' + (f'_{variant}' if variant else ''))}.py:margin"
+    options.setdefault("mapping", MAPPING)
+    return checker.conform(_spec(), impl, examples=FEW, strategies=_strategies(), **options)
+
+
+def _mismatch(result: ConformResult) -> Mismatch:
+    assert result.mismatch is not None, result.report()
+    return result.mismatch
+
+
+def test_the_correct_engine_conforms() -> None:
+    result = _run()
+    assert result.ok, result.report()
+    assert result.boundary_cases > 20 and result.generated_cases > 0
+    assert result.report().startswith("conforms:")
+
+
+def test_floats_are_found_exactly() -> None:
+    m = _mismatch(_run("float"))
+    d = m.differences[0]
+    # The float's exact value, not its rounded repr: the error is visible however small it is.
+    assert isinstance(d.impl, Fraction) and isinstance(d.spec, Fraction)
+    assert d.impl != d.spec and d.impl.denominator & (d.impl.denominator - 1) == 0  # a binary fraction
+    assert abs(d.impl - d.spec) < Fraction(1, 10**9)
+    assert m.shrunk  # Hypothesis found a simpler case than the boundary points
+
+
+def test_a_bracket_edge_off_by_one_is_found_at_the_edge() -> None:
+    m = _mismatch(_run("bracket"))
+    named = {d.output: d for d in m.differences}
+    assert "mmr" in named and named["mmr"].impl == Fraction(4, 1000) and named["mmr"].spec == Fraction(5, 1000)
+    assert not m.shrunk and "mm_bracket edge" in m.case.label
+    values = {name: v for name, _, v in m.case.values}
+    assert abs(values["size"]) * values["mark"] in {Fraction(c) for c in (50_000, 250_000, 1_000_000, 10**7)}
+
+
+def test_the_wrong_rounding_direction_is_found_and_the_right_one_is_within_tolerance() -> None:
+    m = _mismatch(_run("rounding"))
+    named = {d.output: d for d in m.differences}
+    assert "maintenance" in named
+    d = named["maintenance"]
+    assert d.difference is not None and -Fraction(1, 100) < d.difference < 0  # rounded down, by less than a cent
+    assert d.impl_name == "maint_margin_cents" and d.scale == Fraction(1, 100)
+    text = _run("rounding").report()
+    assert "maintenance: margin role `maintenance`" in text and "tolerance from -0 to +0.01" in text
+
+
+def test_without_the_tolerance_the_correct_rounding_is_a_mismatch_too() -> None:
+    """The declared tolerance is what admits rounding up: an exact comparison finds the correct engine's cents."""
+    mapping = checker.testing.mapping.load_mapping(MAPPING)
+    exact = type(mapping)(mapping.names, (), mapping.fixed, mapping.compare, None)
+    m = _mismatch(_run(mapping=exact))
+    assert {d.output for d in m.differences} <= {"maintenance", "initial"}
+    assert all(d.difference is not None and 0 < d.difference < Fraction(1, 100) for d in m.differences)
+
+
+def test_json_lines_engine_conforms_and_its_bug_is_found() -> None:
+    cmd = [sys.executable, str(ENGINES / "jsonl_engine.py")]
+    ok = checker.conform(_spec(), impl_cmd=cmd, mapping=MAPPING, examples=10, strategies=_strategies())
+    assert ok.ok, ok.report()
+    bad = checker.conform(
+        _spec(), impl_cmd=[*cmd, "--variant", "bracket"], mapping=MAPPING, examples=10, strategies=_strategies()
+    )
+    assert bad.mismatch is not None and bad.mismatch.differences[0].output == "mmr"
+
+
+def test_the_replay_snippet_reproduces_the_mismatch(tmp_path: Path) -> None:
+    report = _run("rounding").report()
+    snippet = report.split("replay (pytest):\n", 1)[1]
+    code = "\n".join(line[2:] for line in snippet.splitlines())
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "snippet", "exec"), namespace)
+    with pytest.raises(AssertionError, match="maintenance"):
+        namespace["test_conform_case"]()
+    # ... and the same case passes on the correct engine.
+    fixed = code.replace("binance_engine_rounding.py", "binance_engine.py")
+    exec(compile(fixed, "snippet", "exec"), namespace)
+    namespace["test_conform_case"]()
+
+
+def test_assert_conforms_in_a_test() -> None:
+    checker.assert_conforms(
+        _spec(), f"{ENGINES / 'binance_engine.py'}:margin", mapping=MAPPING, examples=5, strategies=_strategies()
+    )
+    with pytest.raises(AssertionError, match="MISMATCH"):
+        checker.assert_conforms(
+            _spec(),
+            f"{ENGINES / 'binance_engine_bracket.py'}:margin",
+            mapping=MAPPING,
+            examples=5,
+            strategies=_strategies(),
+        )
+
+
+def test_a_python_callable_and_a_dict_mapping() -> None:
+    """No file at all: a function and a dict; names the implementation does not return are not compared."""
+
+    def engine(case: dict[str, Any]) -> dict[str, Any]:
+        size, mark, entry = (Fraction(case[k]) for k in ("position", "mark", "entry"))
+        return {"equity": str(Fraction(case["collateral"]) + size * (mark - entry)), "unrelated": 1.5}
+
+    result = checker.conform(
+        _spec(),
+        engine,
+        mapping={"names": {"position": "size"}, "compare": ["equity"]},
+        examples=10,
+        strategies=_strategies(),
+    )
+    assert result.ok, result.report()
+
+
+def test_the_cli_exit_status_and_report(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["conform", str(SPEC), "--mapping", str(MAPPING), "--examples", "5"]
+    assert main([*args, "--impl", f"{ENGINES / 'binance_engine.py'}:margin"]) == 0
+    assert main([*args, "--impl", f"{ENGINES / 'binance_engine_bracket.py'}:margin"]) == 1
+    out = capsys.readouterr().out
+    assert "MISMATCH" in out and "mmr: let `mmr`" in out and "input (spec name" in out
