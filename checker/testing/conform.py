@@ -341,6 +341,12 @@ class _Runner:
         """Call the implementation on `pt`; the differences beyond tolerance, or None when it conforms."""
         try:
             answer = self.impl(self.request(pt))
+            if self.plan.only_returned and not any(out.impl in answer for out in self.plan.outputs):
+                got = ", ".join(sorted(map(str, answer))) or "nothing"
+                raise ImplError(
+                    f"returned none of the spec's lets and roles (it returned: {got}); name its outputs in a "
+                    "mapping (spec/conformance.md §3)"
+                )
             differences = tuple(d for out in self.plan.outputs for d in self._compare(out, pt, answer))
         except ImplError as err:
             raise ConformError(_bad_case(self.impl.name, case, str(err))) from None
@@ -352,6 +358,8 @@ class _Runner:
             expected = getattr(engine, engine.NAMES[out.spec])(pt.params, pt.state, pt.inputs)
         except engine.UndefinedError:
             return []  # the spec leaves the value undefined here (spec/conformance.md §4): any answer is accepted
+        if out.impl not in answer and self.plan.only_returned:
+            return []
         if out.impl not in answer:
             got = ", ".join(sorted(map(str, answer))) or "nothing"
             raise ImplError(f"returned no `{out.impl}` ({out.what}); it returned: {got}")
@@ -412,8 +420,9 @@ def _plan(
         compare = tuple(parsed.compare) + tuple(n for n in merged if n not in parsed.compare)
         parsed = dataclasses.replace(parsed, tolerance=tuple(merged.items()), compare=compare)
     plan = resolve(parsed, spec)
-    if not plan.outputs:
-        plan = resolve(dataclasses.replace(parsed, compare=tuple(n for n in spec.engine.NAMES)), spec)
+    if not plan.outputs:  # nothing declared: every spec output the implementation returns, under its own name
+        every = resolve(dataclasses.replace(parsed, compare=tuple(spec.engine.NAMES)), spec)
+        plan = dataclasses.replace(every, only_returned=True)
     return parsed, plan
 
 

@@ -98,6 +98,7 @@ class Plan:
     sent: tuple[Name, ...]  # params (not fixed), states and inputs, in the spec's order
     outputs: tuple[Output, ...]  # in the spec's order
     fixed: tuple[str, ...]
+    only_returned: bool = False  # nothing declared: compare the spec outputs the implementation returns
 
 
 def load_mapping(path: str | Path) -> Mapping:
