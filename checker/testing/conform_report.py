@@ -39,7 +39,7 @@ def render(result: ConformResult) -> str:
         out += [*_difference(d), ""]
     out.append("input (spec name = value   [implementation name]):")
     out += [f"  {line}" for line in input_lines(m.case)]
-    out += ["", "replay (pytest):", *(f"  {line}" for line in _snippet(result, m.case))]
+    out += ["", "replay (pytest):", *(f"  {line}".rstrip() for line in _snippet(result, m.case))]
     return "\n".join(out)
 
 
