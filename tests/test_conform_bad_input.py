@@ -142,3 +142,48 @@ def test_neither_or_both_implementations(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         main(["conform", SPEC, "--impl", "a:b", "--impl-cmd", "x"])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_ctrl_c_kills_the_program(tmp_path: Path) -> None:
+    """Ctrl-C while the program computes: the run stops with KeyboardInterrupt and the program is gone."""
+    import os
+    import signal
+    import time
+
+    pidfile = tmp_path / "pid"
+    # As at a terminal: a shell without job control starts background jobs with SIGINT ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            checker.conform(
+                SPEC, impl_cmd=[sys.executable, str(IMPLS / "jsonl_bad.py"), "hang", str(pidfile)], timeout=60
+            )
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+    pid = int(pidfile.read_text())
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the JSON-lines program {pid} is still running")
+
+
+def test_an_implementation_that_answers_differently_each_time() -> None:
+    """Not deterministic: Hypothesis cannot reproduce its failure, and that is bad input, not a verdict."""
+    seen: set[str] = set()
+
+    def engine(case: dict[str, str]) -> dict[str, str]:
+        size, mark, entry = (Fraction(case[k]) for k in ("size", "mark", "entry"))
+        key = repr(sorted(case.items()))
+        first = key not in seen
+        seen.add(key)
+        wrong = first and len(seen) > 90  # wrong the first time it sees a generated case, right ever after
+        return {"upnl": str(size * (mark - entry) + (1 if wrong else 0))}
+
+    with pytest.raises(checker.ConformError, match="answered the same case differently"):
+        checker.conform(SPEC, engine, mapping={"compare": ["upnl"]}, examples=100)

@@ -1,10 +1,14 @@
 """A JSON-lines engine that misbehaves as told by its first argument."""
 
 import json
+import os
 import sys
 import time
 
 how = sys.argv[1]
+if len(sys.argv) > 2:  # where to say who it is, for a test that it is killed
+    with open(sys.argv[2], "w") as f:
+        f.write(str(os.getpid()))
 for line in sys.stdin:
     if how == "hang":
         time.sleep(60)
