@@ -195,3 +195,61 @@ def test_a_per_asset_output_is_named_with_its_asset() -> None:
     m = _mismatch(result)
     assert [d.output for d in m.differences] == ["notional[ETH]"]
     assert "notional[ETH]: let `notional`" in result.report()
+
+
+def _engine_with_steps(spec: dsl.Spec, tamper: str = "") -> Any:
+    """`_engine_as_impl` that also takes every action (`@action`, `@args`) as the protocol says."""
+    e, p = spec.engine, spec.program
+    outputs = _engine_as_impl(spec)
+
+    def impl(case: dict[str, Any]) -> dict[str, Any]:
+        action = case.get("@action")
+        if action is None:
+            return outputs(case)
+        params = e.Params(**{e.FIELDS[x.sym.name]: case[x.sym.name] for x in p.params})
+        state = e.State(**{e.FIELDS[s.name]: case[s.name] for s in p.states})
+        inputs = e.Inputs(**{e.FIELDS[s.name]: case[s.name] for s in p.inputs})
+        args = {e.ARGS[action][k]: v for k, v in case.get("@args", {}).items()}
+        try:
+            after = getattr(e, e.STEPS[action])(params, state, inputs, **args)
+        except e.GuardError:
+            return {"@refused": True}
+        out = {s.name: getattr(after, e.FIELDS[s.name]) for s in p.states}
+        if action == tamper:  # the bug: moves a cent more than asked
+            out["wallet"] += Fraction(1, 100)
+        return out
+
+    return impl
+
+
+def test_actions_conform_and_a_wrong_next_state_is_found() -> None:
+    """Every action of the spec compared: taken where the spec takes it, refused where it refuses, same next state."""
+    spec = _spec()
+    actions = {a.name: a.name for a in spec.program.actions}
+    mapping = {"actions": actions, "compare": ["equity"]}
+    ok = checker.conform(spec, _engine_with_steps(spec), mapping=mapping, examples=20, strategies=_strategies())
+    assert ok.ok, ok.report()
+    bad = checker.conform(
+        spec, _engine_with_steps(spec, "withdraw"), mapping=mapping, examples=50, strategies=_strategies()
+    )
+    m = _mismatch(bad)
+    assert [d.output for d in m.differences] == ["withdraw: wallet'"]
+    assert m.differences[0].difference == Fraction(1, 100)
+    assert dict(m.case.args)["withdraw"]  # the arguments it was taken with are part of the case
+    assert "withdraw(x = " in bad.report() and 'args={"' in bad.report()
+
+
+def test_an_action_taken_where_the_spec_refuses_it() -> None:
+    spec = _spec()
+
+    def eager(case: dict[str, Any]) -> dict[str, Any]:
+        """Liquidates everyone: never refuses."""
+        return {"size": "0"} if case.get("@action") else {"equity": "0"}
+
+    m = _mismatch(
+        checker.conform(
+            spec, eager, mapping={"actions": {"liquidate": "liquidate"}}, examples=5, strategies=_strategies()
+        )
+    )
+    assert m.differences[0].output == "liquidate taken"
+    assert m.differences[0].impl is True and m.differences[0].spec is False

@@ -151,17 +151,28 @@ def test_ctrl_c_kills_the_program(tmp_path: Path) -> None:
     import time
 
     pidfile = tmp_path / "pid"
+
+    def interrupt() -> None:  # once the program runs and has had a case to chew on
+        for _ in range(600):
+            if pidfile.exists() and pidfile.read_text():
+                break
+            time.sleep(0.05)
+        time.sleep(3.0)
+        os.kill(os.getpid(), signal.SIGINT)
+
     # As at a terminal: a shell without job control starts background jobs with SIGINT ignored.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer = threading.Thread(target=interrupt, daemon=True)
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             checker.conform(
-                SPEC, impl_cmd=[sys.executable, str(IMPLS / "jsonl_bad.py"), "hang", str(pidfile)], timeout=60
+                SPEC, impl_cmd=[sys.executable, str(IMPLS / "jsonl_bad.py"), "hang", str(pidfile)], timeout=120
             )
+    except checker.ConformError as err:
+        pytest.fail(f"not interrupted: {err}")
     finally:
-        timer.cancel()
+        timer.join()
         signal.signal(signal.SIGINT, previous)
     pid = int(pidfile.read_text())
     for _ in range(50):

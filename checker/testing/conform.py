@@ -23,87 +23,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from collections.abc import Mapping as AnyMapping
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from checker.testing.boundary import Point
 from checker.testing.impl import Implementation, ImplError, jsonlines_impl, python_impl
-from checker.testing.mapping import Mapping, Output, Plan, Tolerance, load_mapping, parse_mapping, resolve
-from checker.testing.values import decimal_text, decimalize, read_flag, read_number
-from dsl import Spec, ir
+from checker.testing.mapping import Mapping, Plan, load_mapping, parse_mapping, resolve
+from checker.testing.runner import Case, ConformError, ConformResult, Difference, Mismatch, Runner
+from checker.testing.values import decimal_text
+from dsl import Spec
 
 __all__ = ["ConformError", "ConformResult", "Difference", "Mismatch", "assert_case", "assert_conforms", "conform"]
 
 DEFAULT_EXAMPLES = 200
 DEFAULT_TIMEOUT = 5.0  # seconds per case: a safety net against a hung implementation, not a verdict
-
-
-class ConformError(Exception):
-    """The implementation could not be tested (not importable, raised, wrong shape, no answer in time): exit 2."""
-
-
-@dataclass(frozen=True, slots=True)
-class Difference:
-    """One output on which the implementation and the spec disagree beyond the tolerance (values in spec units)."""
-
-    output: str  # the spec's name, `name[ASSET]` for a per-asset output
-    impl_name: str
-    what: str  # "margin role `maintenance` (rules.margin:88)"
-    impl: Fraction | bool | None  # None: the implementation returned nan or an infinity
-    impl_raw: str  # as the implementation returned it
-    spec: Fraction | bool
-    scale: Fraction
-    tolerance: Tolerance
-
-    @property
-    def difference(self) -> Fraction | None:
-        """Implementation minus spec, for numbers; None for flags and non-finite answers."""
-        if isinstance(self.impl, Fraction) and isinstance(self.spec, Fraction):
-            return self.impl - self.spec
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    """One case as tried: why it was chosen, its number in the run, and its values by spec name."""
-
-    label: str  # "boundary: mm_bracket edge 50000", "generated", "replayed"
-    number: int
-    values: tuple[tuple[str, str, Any], ...]  # (spec name, implementation name or "" when fixed, value)
-
-
-@dataclass(frozen=True, slots=True)
-class Mismatch:
-    """The case on which the implementation differs, and every output that differs on it."""
-
-    case: Case
-    differences: tuple[Difference, ...]
-    shrunk: bool  # found by Hypothesis and shrunk
-
-
-@dataclass(frozen=True, slots=True)
-class ConformResult:
-    """The outcome of a conformance run; `ok` when no case differed. `report()` is the text for a person."""
-
-    spec: str
-    impl: str
-    mapping: str | None
-    boundary_cases: int
-    generated_cases: int
-    seed: int
-    mismatch: Mismatch | None
-
-    @property
-    def ok(self) -> bool:
-        return self.mismatch is None
-
-    def report(self) -> str:
-        """The human report (what `solvent conform` prints)."""
-        from checker.testing.conform_report import render
-
-        return render(self)
 
 
 def conform(
@@ -128,7 +62,7 @@ def conform(
     loaded = _spec(spec)
     parsed, plan = _plan(loaded, mapping, tolerance)
     adapter = _adapter(impl, impl_cmd, timeout)
-    runner = _Runner(loaded, plan, adapter)
+    runner = Runner(loaded, plan, adapter)
     try:
         from checker.testing.strategies import strategies as make
 
@@ -137,7 +71,8 @@ def conform(
         first, tried_boundary = None, 0
         for number, pt in enumerate(boundary, 1):
             tried_boundary = number
-            found = runner.run(pt, Case(f"boundary: {pt.label}", number, runner.values(pt)))
+            args = runner.boundary_args(s, pt)
+            found = runner.run(pt, Case(f"boundary: {pt.label}", number, runner.values(pt), args))
             if found:
                 first = Mismatch(found[0], found[1], False)
                 break
@@ -166,16 +101,19 @@ def assert_case(
     mapping: Mapping | AnyMapping[str, Any] | str | Path | None = None,
     tolerance: AnyMapping[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    args: AnyMapping[str, AnyMapping[str, Any]] | None = None,
 ) -> None:
     """Replay one case (spec name -> value; parameters left out take their defaults) on `impl` and the spec;
-    an `AssertionError` with the report when they differ. This is what a mismatch's pytest snippet calls."""
+    an `AssertionError` with the report when they differ. This is what a mismatch's pytest snippet calls.
+    `args` gives the arguments of compared actions (action -> argument -> value)."""
     loaded = _spec(spec)
     parsed, plan = _plan(loaded, mapping, tolerance)
     adapter = _adapter(impl, impl_cmd, timeout)
-    runner = _Runner(loaded, plan, adapter)
+    runner = Runner(loaded, plan, adapter)
     try:
         pt = runner.point(case)
-        found = runner.run(pt, Case("replayed", 1, runner.values(pt)))
+        steps = tuple((a, tuple((k, Fraction(v)) for k, v in vs.items())) for a, vs in (args or {}).items())
+        found = runner.run(pt, Case("replayed", 1, runner.values(pt), steps))
         if found:
             result = runner.result(parsed, 1, 0, 0, Mismatch(found[0], found[1], False))
             raise AssertionError(result.report())
@@ -200,7 +138,7 @@ class _Found(Exception):
         self.case, self.differences = case, differences
 
 
-def _generate(runner: _Runner, s: Any, examples: int, seed: int, start: int) -> tuple[int, Mismatch | None]:
+def _generate(runner: Runner, s: Any, examples: int, seed: int, start: int) -> tuple[int, Mismatch | None]:
     """Hypothesis' cases (`examples` of them, then shrinking on a mismatch): how many were tried, and the mismatch."""
     if examples <= 0:
         return 0, None
@@ -214,6 +152,15 @@ def _generate(runner: _Runner, s: Any, examples: int, seed: int, start: int) -> 
     # small whole numbers reads better than a solver's point; the biased points (boundary-seeded) follow.
     drawn = st.one_of(s.uniform_points(), s.points())
     points = drawn.map(runner.prepare).filter(lambda pt: pt is not None)
+    # Arguments of compared actions: plain cents, small and large (the guard may hold or not: both are tested).
+    number = st.one_of(st.integers(-100, 100), st.integers(-(10**8), 10**8)).map(lambda k: Fraction(k, 100))
+    with_args = [step for step in runner.plan.steps if step.args]
+    arguments = st.tuples(
+        *(
+            st.tuples(st.just(step.spec), st.tuples(*(st.tuples(st.just(a), number) for _, a in step.args)))
+            for step in with_args
+        )
+    )
 
     @with_seed(seed)
     @settings(
@@ -226,10 +173,10 @@ def _generate(runner: _Runner, s: Any, examples: int, seed: int, start: int) -> 
         report_multiple_bugs=False,
         print_blob=False,
     )
-    @given(points)
-    def one(pt: Point) -> None:
+    @given(points, arguments)
+    def one(pt: Point, args: Any) -> None:
         tried[0] += 1
-        case = Case("generated", start + tried[0], runner.values(pt))
+        case = Case("generated", start + tried[0], runner.values(pt), args)
         try:
             found = runner.run(pt, case)
         except ConformError as err:
@@ -251,144 +198,6 @@ def _generate(runner: _Runner, s: Any, examples: int, seed: int, start: int) -> 
             "results flaky); a conformance test needs a deterministic implementation"
         ) from None
     return tried[0], None
-
-
-class _Runner:
-    """One spec, its plan and one implementation: builds requests, calls, compares."""
-
-    def __init__(self, spec: Spec, plan: Plan, impl: Implementation) -> None:
-        self.spec, self.plan, self.impl = spec, plan, impl
-        self.engine = spec.engine
-        program = spec.program
-        self.syms: dict[str, ir.Symbol] = {p.sym.name: p.sym for p in program.params}
-        self.syms.update({s.name: s for s in (*program.states, *program.inputs)})
-        self.defaults = self.engine.Params()
-
-    # -- cases
-
-    def prepare(self, pt: Point) -> Point | None:
-        """`pt` with the fixed parameters at their defaults and every value a finite decimal; None if that
-        makes it invalid (a `where` or `assume` no longer holds)."""
-        engine = self.engine
-        params = pt.params
-        if self.plan.fixed:
-            pinned = {engine.FIELDS[n]: getattr(self.defaults, engine.FIELDS[n]) for n in self.plan.fixed}
-            params = dataclasses.replace(params, **pinned)
-        try:
-            params, state, inputs = (_decimalized(obj) for obj in (params, pt.state, pt.inputs))
-        except (ValueError, TypeError):
-            return None
-        if not engine.assumptions_hold(params) or not engine.where_holds(params, state, inputs):
-            return None
-        return Point(pt.label, params, state, inputs)
-
-    @staticmethod
-    def unique(points: Any) -> list[Point]:
-        seen, out = set(), []
-        for pt in points:
-            if pt is not None and (pt.params, pt.state, pt.inputs) not in seen:
-                seen.add((pt.params, pt.state, pt.inputs))
-                out.append(pt)
-        return out
-
-    def point(self, case: AnyMapping[str, Any]) -> Point:
-        """A point from spec-named values (the replay of a reported case); `ConformError` if it is not valid."""
-        engine, program = self.engine, self.spec.program
-        unknown = [k for k in case if k not in self.syms]
-        if unknown:
-            raise ConformError(f"the case names {', '.join(unknown)}, which are not parameters, states or inputs")
-        try:
-            params = engine.Params(
-                **{engine.FIELDS[p.sym.name]: case[p.sym.name] for p in program.params if p.sym.name in case}
-            )
-            parts = [
-                cls(**{engine.FIELDS[s.name]: case[s.name] for s in syms if s.name in case})
-                for syms, cls in ((program.states, engine.State), (program.inputs, engine.Inputs))
-            ]
-        except (TypeError, ValueError) as err:
-            raise ConformError(f"the case is not valid for the spec: {err}") from None
-        if not engine.where_holds(params, *parts):
-            raise ConformError(f"the case is not valid for the spec: {engine.failing_where(params, *parts)} fails")
-        return Point("replayed", params, parts[0], parts[1])
-
-    def values(self, pt: Point) -> tuple[tuple[str, str, Any], ...]:
-        """Every parameter, state and input of `pt` by spec name, with the implementation's name ("" if fixed)."""
-        sent = {n.spec: n.impl for n in self.plan.sent}
-        return tuple((name, sent.get(name, ""), self._value(pt, name)) for name in self.syms)
-
-    def _value(self, pt: Point, name: str) -> Any:
-        sym = self.syms[name]
-        obj = {ir.Kind.PARAM: pt.params, ir.Kind.STATE: pt.state}.get(sym.kind, pt.inputs)
-        return getattr(obj, self.engine.FIELDS[name])
-
-    def request(self, pt: Point) -> dict[str, Any]:
-        """What the implementation is sent: its names, decimal strings (flags as bools, per-asset as dicts)."""
-
-        def text(v: Any, scale: Fraction) -> Any:
-            if isinstance(v, bool):
-                return v
-            if isinstance(v, AnyMapping):
-                return {a: text(x, scale) for a, x in v.items()}
-            out = decimal_text(v / scale)
-            assert out is not None, "prepare() made every value a finite decimal; scales are powers of ten"
-            return out
-
-        return {n.impl: text(self._value(pt, n.spec), n.scale) for n in self.plan.sent}
-
-    # -- running and comparing
-
-    def run(self, pt: Point, case: Case) -> tuple[Case, tuple[Difference, ...]] | None:
-        """Call the implementation on `pt`; the differences beyond tolerance, or None when it conforms."""
-        try:
-            answer = self.impl(self.request(pt))
-            if self.plan.only_returned and not any(out.impl in answer for out in self.plan.outputs):
-                got = ", ".join(sorted(map(str, answer))) or "nothing"
-                raise ImplError(
-                    f"returned none of the spec's lets and roles (it returned: {got}); name its outputs in a "
-                    "mapping (spec/conformance.md §3)"
-                )
-            differences = tuple(d for out in self.plan.outputs for d in self._compare(out, pt, answer))
-        except ImplError as err:
-            raise ConformError(_bad_case(self.impl.name, case, str(err))) from None
-        return (case, differences) if differences else None
-
-    def _compare(self, out: Output, pt: Point, answer: dict[str, Any]) -> list[Difference]:
-        engine = self.engine
-        try:
-            expected = getattr(engine, engine.NAMES[out.spec])(pt.params, pt.state, pt.inputs)
-        except engine.UndefinedError:
-            return []  # the spec leaves the value undefined here (spec/conformance.md §4): any answer is accepted
-        if out.impl not in answer and self.plan.only_returned:
-            return []
-        if out.impl not in answer:
-            got = ", ".join(sorted(map(str, answer))) or "nothing"
-            raise ImplError(f"returned no `{out.impl}` ({out.what}); it returned: {got}")
-        raw = answer[out.impl]
-        if not out.indexed:
-            return self._one(out, out.spec, raw, expected)
-        if not isinstance(raw, AnyMapping) or set(raw) != set(expected):
-            raise ImplError(f"`{out.impl}` is per asset: return an object with one value for each of {list(expected)}")
-        return [d for a in expected for d in self._one(out, f"{out.spec}[{a}]", raw[a], expected[a])]
-
-    def _one(self, out: Output, label: str, raw: Any, expected: Any) -> list[Difference]:
-        shown = raw if isinstance(raw, str) else repr(raw)
-        try:
-            if not out.numeric:
-                got_flag = read_flag(raw)
-                if got_flag == expected:
-                    return []
-                return [Difference(label, out.impl, out.what, got_flag, shown, expected, out.scale, out.tolerance)]
-            number = read_number(raw)
-        except (TypeError, ValueError) as err:
-            raise ImplError(f"returned a wrong value for `{out.impl}` ({out.what}): {err}") from None
-        got = None if number is None else number * out.scale
-        if got is not None and out.tolerance.admits(got - expected):
-            return []
-        return [Difference(label, out.impl, out.what, got, shown, expected, out.scale, out.tolerance)]
-
-    def result(self, mapping: Mapping, boundary: int, generated: int, seed: int, m: Mismatch | None) -> ConformResult:
-        path = mapping.source.path if mapping.source is not None else None
-        return ConformResult(self.spec.source.path, self.impl.name, path, boundary, generated, seed, m)
 
 
 # ---- helpers -------------------------------------------------------------
@@ -420,7 +229,9 @@ def _plan(
         compare = tuple(parsed.compare) + tuple(n for n in merged if n not in parsed.compare)
         parsed = dataclasses.replace(parsed, tolerance=tuple(merged.items()), compare=compare)
     plan = resolve(parsed, spec)
-    if not plan.outputs:  # nothing declared: every spec output the implementation returns, under its own name
+    if (
+        not plan.outputs and not plan.steps
+    ):  # nothing declared: every spec output the implementation returns, under its own name
         every = resolve(dataclasses.replace(parsed, compare=tuple(spec.engine.NAMES)), spec)
         plan = dataclasses.replace(every, only_returned=True)
     return parsed, plan
@@ -456,24 +267,3 @@ def _size(case: Case) -> int:
         return 1 if isinstance(v, bool) else len(decimal_text(v) or str(v))
 
     return sum(chars(v) for _, impl, v in case.values if impl)
-
-
-def _decimalized(obj: Any) -> Any:
-    """The engine dataclass `obj` rebuilt with every number a finite decimal (`values.decimalize`)."""
-
-    def one(v: Any) -> Any:
-        if isinstance(v, bool) or not isinstance(v, Fraction | AnyMapping):
-            return v
-        if isinstance(v, AnyMapping):
-            return {a: one(x) for a, x in v.items()}
-        return decimalize(v)
-
-    values = {f.name: one(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    return type(obj)(**values)
-
-
-def _bad_case(impl: str, case: Case, problem: str) -> str:
-    from checker.testing.conform_report import input_lines
-
-    lines = [f"the implementation {impl} {problem}", f"  on case {case.number} ({case.label}), input:"]
-    return "\n".join(lines + [f"    {line}" for line in input_lines(case)])

@@ -19,7 +19,7 @@ from checker.testing.values import decimal_text, show
 if TYPE_CHECKING:
     import argparse
 
-    from checker.testing.conform import Case, ConformResult, Difference
+    from checker.testing.runner import Case, ConformResult, Difference
 
 
 def render(result: ConformResult) -> str:
@@ -70,6 +70,8 @@ def input_lines(case: Case) -> list[str]:
     for name, impl, value in case.values:
         tag = "[fixed at its default]" if not impl else (f"[{impl}]" if impl != name else "")
         lines.append(f"{name.ljust(width)} = {_value(value)}   {tag}".rstrip())
+    for action, args in case.args:
+        lines.append(f"{action}({', '.join(f'{a} = {show(v)}' for a, v in args)})   [the action's arguments]")
     return lines
 
 
@@ -81,20 +83,30 @@ def _value(v: Any) -> str:
 
 def _snippet(result: ConformResult, case: Case) -> list[str]:
     values = {name: _json_value(v) for name, impl, v in case.values if impl}
-    impl = result.impl
+    if result.target is not None:
+        impl = json.dumps(result.target)
+    elif result.command is not None:
+        impl = "None"
+    else:
+        impl = f"my_engine,  # the function under test: {result.impl}"
     lines = [
         "import checker",
         "",
         "def test_conform_case():",
         "    checker.assert_case(",
         f"        {json.dumps(result.spec)},",
-        f"        {json.dumps(impl) if ':' in impl and ' ' not in impl else 'None, impl_cmd=' + json.dumps(impl)},",
-        "        {",
+        f"        {impl}" + ("," if not impl.startswith("my_engine") else ""),
+        "        case={",
         *(f"            {json.dumps(k)}: {json.dumps(v)}," for k, v in values.items()),
         "        },",
     ]
+    if result.command is not None:
+        lines.append(f"        impl_cmd={json.dumps(list(result.command))},")
     if result.mapping:
         lines.append(f"        mapping={json.dumps(result.mapping)},")
+    if case.args:
+        args = {action: {a: _json_value(v) for a, v in vs} for action, vs in case.args}
+        lines.append(f"        args={json.dumps(args)},")
     return [*lines, "    )"]
 
 

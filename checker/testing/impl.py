@@ -60,8 +60,10 @@ class _Overran(BaseException):
 class PythonImpl:
     """A Python function called in this process, with a per-call time limit."""
 
-    def __init__(self, function: Callable[[dict[str, Any]], Any], name: str, timeout: float) -> None:
-        self.function, self.name, self.timeout = function, name, timeout
+    def __init__(
+        self, function: Callable[[dict[str, Any]], Any], name: str, timeout: float, target: str | None = None
+    ) -> None:
+        self.function, self.name, self.timeout, self.target = function, name, timeout, target
 
     def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -144,7 +146,7 @@ def python_impl(target: str | Callable[[dict[str, Any]], Any], timeout: float = 
         raise ImplError(f"--impl {target!r}: {module_name} has no `{attr}`; its functions: {listed}")
     if not callable(function):
         raise ImplError(f"--impl {target!r}: `{attr}` is not callable (it is of type {type(function).__name__})")
-    return PythonImpl(function, target, timeout)
+    return PythonImpl(function, target, timeout, target)
 
 
 def _from_file(path: Path) -> Any:
@@ -175,7 +177,7 @@ class JsonLinesImpl:
     """A subprocess: one JSON object per line on its stdin, one result object per line on its stdout."""
 
     def __init__(self, command: Sequence[str], timeout: float) -> None:
-        self.name, self.timeout = shlex.join(command), timeout
+        self.name, self.timeout, self.argv = shlex.join(command), timeout, tuple(command)
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the process; closed with it
         try:
             self._proc = subprocess.Popen(

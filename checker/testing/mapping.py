@@ -35,8 +35,8 @@ from dsl.api import read_source
 from dsl.diagnostics import Diagnostic, Severity, SourceFile, Span, SpecError, did_you_mean
 from dsl.units import is_numeric
 
-CODE = "conform-mapping"  # the one diagnostic code of a mapping file (spec/conformance.md §3.4)
-_KEYS = ("fixed", "compare", "names", "tolerance")
+CODE = "conform-mapping"  # the one diagnostic code of a mapping file (spec/conformance.md §3.5)
+_KEYS = ("fixed", "compare", "names", "tolerance", "actions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,7 @@ class Mapping:
     fixed: tuple[str, ...] = ()
     compare: tuple[str, ...] = ()
     source: SourceFile | None = None  # the file it was read from, for located errors
+    actions: tuple[tuple[str, str], ...] = ()  # (implementation action name, spec action name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,16 @@ class Output:
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """One compared action: the implementation's name for it, its arguments (engine keyword -> spec name)."""
+
+    spec: str
+    impl: str
+    args: tuple[tuple[str, str], ...]  # (the engine function's parameter, the argument's spec name)
+    what: str  # "action `liquidate` (rules.margin:124)"
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """A mapping checked against a spec: the values sent (spec name -> `Name`) and the outputs compared."""
 
@@ -99,6 +110,9 @@ class Plan:
     outputs: tuple[Output, ...]  # in the spec's order
     fixed: tuple[str, ...]
     only_returned: bool = False  # nothing declared: compare the spec outputs the implementation returns
+    steps: tuple[Step, ...] = ()  # compared actions, in the spec's order
+    states: tuple[Name, ...] = ()  # every state variable (a next state's values), with tolerances below
+    state_tolerance: tuple[tuple[str, Tolerance], ...] = ()
 
 
 def load_mapping(path: str | Path) -> Mapping:
@@ -176,6 +190,16 @@ def parse_mapping(data: AnyMapping[str, Any], source: SourceFile | None = None) 
             )
         else:
             tolerance.append((name, tol))
+    actions: list[tuple[str, str]] = []
+    raw_actions = data.get("actions", {})
+    if not isinstance(raw_actions, AnyMapping):
+        bad("`actions` must be a table: implementation action name = spec action name", "", "actions")
+        raw_actions = {}
+    for impl, value in raw_actions.items():
+        if isinstance(value, str):
+            actions.append((impl, value))
+        else:
+            bad(f"`{impl}` must name an action of the spec", "actions", impl, 'e.g. liquidate = "liquidate"')
     lists: dict[str, tuple[str, ...]] = {}
     for key in ("fixed", "compare"):
         value = data.get(key, [])
@@ -185,7 +209,7 @@ def parse_mapping(data: AnyMapping[str, Any], source: SourceFile | None = None) 
         lists[key] = tuple(value)
     if errors:
         raise SpecError(errors)
-    return Mapping(tuple(names), tuple(tolerance), lists["fixed"], lists["compare"], source)
+    return Mapping(tuple(names), tuple(tolerance), lists["fixed"], lists["compare"], source, tuple(actions))
 
 
 def resolve(mapping: Mapping, spec: Spec) -> Plan:
@@ -232,7 +256,10 @@ def resolve(mapping: Mapping, spec: Spec) -> Plan:
             errors.append(_diag(f"`{name}` is not a let or role of the spec", _locate(src, "", "compare", name), hint))
     compared = {n.spec for n in mapping.names if n.spec in outputs} | set(mapping.compare)
     tolerances = dict(mapping.tolerance)
+    states = {s.name: s for s in program.states}
     for name in tolerances:
+        if name in states and mapping.actions and is_numeric(states[name].ty):
+            continue  # a next state's tolerance
         if name not in outputs or name not in compared:
             why = "is not compared" if name in outputs else "is not a let or role of the spec"
             advice = "list it in `compare` or `[names]`" if name in outputs else did_you_mean(name, outputs)
@@ -245,6 +272,19 @@ def resolve(mapping: Mapping, spec: Spec) -> Plan:
                     "remove this line",
                 )
             )
+    steps = []
+    spec_actions = {a.name: a for a in program.actions}
+    for impl, name in mapping.actions:
+        a = spec_actions.get(name)
+        if a is None:
+            hint = did_you_mean(name, spec_actions) or "see the spec's `action` declarations"
+            errors.append(_diag(f"`{name}` is not an action of the spec", _locate(src, "actions", impl, name), hint))
+            continue
+        engine_args = spec.engine.ARGS.get(name, {})
+        where = f"{a.span.source.path}:{a.span.line}"
+        steps.append(
+            Step(name, impl, tuple((py, arg) for arg, py in engine_args.items()), f"action `{name}` ({where})")
+        )
     if errors:
         raise SpecError(errors)
     sent = tuple(by_spec.get(name, Name(name, name)) for name in sendable if name not in fixed)
@@ -270,7 +310,9 @@ def resolve(mapping: Mapping, spec: Spec) -> Plan:
                 f"{kind} ({where})",
             )
         )
-    return Plan(sent, tuple(out), tuple(fixed))
+    state_names = tuple(by_spec.get(s.name, Name(s.name, s.name)) for s in program.states)
+    state_tol = tuple((n, t) for n, t in tolerances.items() if n in states)
+    return Plan(sent, tuple(out), tuple(fixed), False, tuple(steps), state_names, state_tol)
 
 
 # ---- helpers -------------------------------------------------------------

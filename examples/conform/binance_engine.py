@@ -7,6 +7,7 @@ rounded up (a requirement is never understated); the liquidation decision is
 taken on the exact values. Decimal arithmetic, 50 significant digits.
 
     margin({"position_amt": "0.5", "mark_price": "64000", ...}) -> {"maint_margin_cents": 16000, ...}
+    margin({..., "@action": "liquidate"}) -> the account after liquidation, or {"@refused": True}
 
 The variants next to it each change one thing, as real bugs do:
 binance_engine_float.py (binary floats), binance_engine_bracket.py (a bracket
@@ -20,6 +21,7 @@ from decimal import ROUND_CEILING, Context, Decimal
 from typing import Any
 
 EXACT = Context(prec=50)
+LIQUIDATION_FEE = "0.005"  # the clearance fee, a fraction of the notional, capped at what margin is left
 
 # (notional cap, maintenance margin rate, maintenance amount, max leverage): Binance's BTCUSDT brackets.
 # A notional belongs to the first bracket whose cap it is below (caps are exclusive).
@@ -56,6 +58,8 @@ class Engine:
         return int((amount * 100).to_integral_value(rounding=ROUND_CEILING, context=EXACT))
 
     def margin(self, account: dict[str, Any]) -> dict[str, Any]:
+        if account.get("@action") == "liquidate":
+            return self.liquidate(account)
         size = self.num(account["position_amt"])
         mark = self.num(account["mark_price"])
         entry = self.num(account["entry_price"])
@@ -74,6 +78,24 @@ class Engine:
             "maint_margin_cents": self.cents_up(maintenance),
             "initial_margin_cents": self.cents_up(initial),
             "liquidation": balance < maintenance,
+        }
+
+
+    def liquidate(self, account: dict[str, Any]) -> dict[str, Any]:
+        """Close the position at mark; the fee goes to the insurance fund, which also absorbs a deficit."""
+        figures = self.margin({k: v for k, v in account.items() if k != "@action"})
+        if not figures["liquidation"]:
+            return {"@refused": True}
+        size = self.num(account["position_amt"])
+        mark = self.num(account["mark_price"])
+        balance = self.num(figures["margin_balance"])
+        zero = self.num("0")
+        fee = min(abs(size) * mark * self.num(LIQUIDATION_FEE), max(balance, zero))
+        return {
+            "position_amt": "0",
+            "entry_price": str(mark),
+            "isolated_wallet": str(max(balance, zero) - fee),
+            "insurance": str(self.num(account["insurance"]) + fee + min(balance, zero)),
         }
 
 

@@ -18,9 +18,7 @@ class FloatEngine(Engine):
     def margin(self, account: dict[str, Any]) -> dict[str, Any]:
         out = super().margin(account)
         # A float engine reports floats: the numbers it computed, not their text.
-        for key in ("position_notional", "maint_rate", "maint_amount", "margin_balance"):
-            out[key] = float(out[key])
-        return out
+        return {k: float(v) if isinstance(v, str) and k != "@refused" else v for k, v in out.items()}
 
 
 def margin(account: dict[str, Any]) -> dict[str, Any]:
