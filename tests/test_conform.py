@@ -253,3 +253,12 @@ def test_an_action_taken_where_the_spec_refuses_it() -> None:
     )
     assert m.differences[0].output == "liquidate taken"
     assert m.differences[0].impl is True and m.differences[0].spec is False
+
+
+def test_a_tolerance_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--tolerance NAME=VALUE` declares NAME compared, within VALUE either side; on a flag it is an error."""
+    impl = f"{ENGINES / 'binance_engine_rounding.py'}:margin"
+    args = ["conform", str(SPEC), "--impl", impl, "--mapping", str(MAPPING), "--examples", "5"]
+    assert main([*args, "--tolerance", "maintenance=0.01", "--tolerance", "initial=0.01"]) == 0
+    assert main([*args, "--tolerance", "liquidatable=1"]) == 2
+    assert "`liquidatable` is a flag: it is compared exactly" in capsys.readouterr().err

@@ -226,7 +226,11 @@ def _plan(
     if tolerance:
         extra = parse_mapping({"tolerance": dict(tolerance)})
         merged = dict(parsed.tolerance) | dict(extra.tolerance)
-        compare = tuple(parsed.compare) + tuple(n for n in merged if n not in parsed.compare)
+        # A tolerance given here also declares its output compared (a state's applies to next states).
+        states = {s.name for s in spec.program.states}
+        compare = tuple(parsed.compare) + tuple(
+            n for n in dict(extra.tolerance) if n not in parsed.compare and n not in states
+        )
         parsed = dataclasses.replace(parsed, tolerance=tuple(merged.items()), compare=compare)
     plan = resolve(parsed, spec)
     if (
