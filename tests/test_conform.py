@@ -262,3 +262,35 @@ def test_a_tolerance_from_the_command_line(capsys: pytest.CaptureFixture[str]) -
     assert main([*args, "--tolerance", "maintenance=0.01", "--tolerance", "initial=0.01"]) == 0
     assert main([*args, "--tolerance", "liquidatable=1"]) == 2
     assert "`liquidatable` is a flag: it is compared exactly" in capsys.readouterr().err
+
+
+def test_the_command_leaves_nothing_in_the_working_directory(tmp_path: Path) -> None:
+    """No `.hypothesis/` where `solvent conform` runs: no example database, and the source-constant cache elsewhere."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_STORAGE_DIRECTORY"}
+    env["PYTHONPATH"] = str(ROOT)
+    impl = f"{ENGINES / 'binance_engine_rounding.py'}:margin"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "checker",
+            "conform",
+            str(SPEC),
+            "--impl",
+            impl,
+            "--mapping",
+            str(MAPPING),
+            "--examples",
+            "20",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -120,6 +120,12 @@ def _json_value(v: Any) -> Any:
 
 def run_cli(args: argparse.Namespace) -> int:
     """`solvent conform`: run, print the report on stdout; 0 conforms, 1 mismatch, 2 bad input."""
+    import os
+    import tempfile
+
+    # Hypothesis caches what it reads from source files under ./.hypothesis; a command should not leave a
+    # directory behind wherever it is run (the example database is off anyway), so the cache goes to the temp dir.
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "solvent-hypothesis"))
     from checker.report.text import printable
     from checker.testing.conform import ConformError, conform
 

@@ -157,7 +157,9 @@ def _from_file(path: Path) -> Any:
     if spec is None or spec.loader is None:
         raise ImplError(f"--impl: {str(path)!r} is not a Python module")
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.resolve().parent))  # its sibling modules import as they would when run as a script
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # its sibling modules import as they would when it runs as a script
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module

@@ -272,6 +272,7 @@ class Runner:
 
     def _one(self, out: Output, label: str, raw: Any, expected: Any) -> list[Difference]:
         shown = raw if isinstance(raw, str) else repr(raw)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
         try:
             if not out.numeric:
                 got_flag = read_flag(raw)
