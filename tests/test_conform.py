@@ -42,7 +42,8 @@ def _strategies() -> SpecStrategies:
 def _run(variant: str = "", **options: Any) -> ConformResult:
     impl = f"{ENGINES / ('binance_engine' + (f'_{variant}' if variant else ''))}.py:margin"
     options.setdefault("mapping", MAPPING)
-    return checker.conform(_spec(), impl, examples=FEW, strategies=_strategies(), **options)
+    options.setdefault("examples", FEW)
+    return checker.conform(_spec(), impl, strategies=_strategies(), **options)
 
 
 def _mismatch(result: ConformResult) -> Mismatch:
@@ -294,3 +295,55 @@ def test_the_command_leaves_nothing_in_the_working_directory(tmp_path: Path) -> 
     )
     assert done.returncode == 1, done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+_PROBE_RUN = """
+import contextlib, hashlib, sys
+import checker, dsl
+import checker.testing.conform as conform
+from checker.testing.impl import python_impl
+
+root, probe, guard = sys.argv[1], sys.argv[2] == "probe", sys.argv[3] == "guard"
+if probe:
+    import solvent_conform_constants_probe  # a local module full of constants, as a user's tests are
+if not guard:
+    conform._no_local_constants = contextlib.nullcontext
+engine = python_impl(root + "/examples/conform/binance_engine.py:margin").function
+seen = []
+def recording(case):
+    seen.append(case)
+    return engine(case)
+result = checker.conform(root + "/examples/binance_usdm_perp.margin", recording,
+                         mapping=root + "/examples/conform/binance.toml", examples=40)
+assert result.ok
+print(hashlib.sha256(repr(seen).encode()).hexdigest())
+"""
+
+
+@pytest.mark.slow
+def test_the_cases_do_not_depend_on_which_local_modules_are_loaded(tmp_path: Path) -> None:
+    """Hypothesis draws constants found in local source files; a conformance run does not: the same cases
+    whatever else is loaded (spec/conformance.md §4). Fresh processes, as a user's runs are."""
+    import os
+    import subprocess
+
+    numbers = ", ".join(str(n) for n in range(-3000, 3000, 7))
+    (tmp_path / "solvent_conform_constants_probe.py").write_text(f"NUMBERS = [{numbers}]\n", encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path)]))
+    env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(tmp_path / "hypothesis")
+
+    def cases(probe: str, guard: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE_RUN, str(ROOT), probe, guard],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert cases("probe", "guard") == cases("plain", "guard")
+    # ... and the probe would change them, were the guard not there (this test can fail).
+    assert cases("probe", "no-guard") != cases("plain", "no-guard")
