@@ -17,7 +17,7 @@ down instead of up).
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Context, Decimal
+from decimal import ROUND_CEILING, Context, Decimal, localcontext
 from typing import Any
 
 EXACT = Context(prec=50)
@@ -37,8 +37,18 @@ BRACKETS = [
     ("300000000", "0.25", "25016300", 2),
     (None, "0.50", "100016300", 1),
 ]
-MIN_INITIAL_RATE = {125: "0.008", 100: "0.01", 50: "0.02", 20: "0.05", 10: "0.10", 5: "0.20", 4: "0.25",
-                    3: "0.3334", 2: "0.50", 1: "1"}
+MIN_INITIAL_RATE = {
+    125: "0.008",
+    100: "0.01",
+    50: "0.02",
+    20: "0.05",
+    10: "0.10",
+    5: "0.20",
+    4: "0.25",
+    3: "0.3334",
+    2: "0.50",
+    1: "1",
+}
 
 
 class Engine:
@@ -80,7 +90,6 @@ class Engine:
             "liquidation": balance < maintenance,
         }
 
-
     def liquidate(self, account: dict[str, Any]) -> dict[str, Any]:
         """Close the position at mark; the fee goes to the insurance fund, which also absorbs a deficit."""
         figures = self.margin({k: v for k, v in account.items() if k != "@action"})
@@ -104,8 +113,5 @@ ENGINE = Engine()
 
 def margin(account: dict[str, Any]) -> dict[str, Any]:
     """The engine's entry point: an account's figures (decimal strings) -> its margin figures."""
-    with_context = EXACT.copy()
-    from decimal import localcontext
-
-    with localcontext(with_context):
+    with localcontext(EXACT):
         return ENGINE.margin(account)

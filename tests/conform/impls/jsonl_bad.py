@@ -9,7 +9,7 @@ how = sys.argv[1]
 if len(sys.argv) > 2:  # where to say who it is, for a test that it is killed
     with open(sys.argv[2], "w") as f:
         f.write(str(os.getpid()))
-for line in sys.stdin:
+for _line in sys.stdin:
     if how == "hang":
         time.sleep(60)
     elif how == "junk":
