@@ -198,3 +198,10 @@ def test_an_implementation_that_answers_differently_each_time() -> None:
 
     with pytest.raises(checker.ConformError, match="answered the same case differently"):
         checker.conform(SPEC, engine, mapping={"compare": ["upnl"]}, examples=100)
+
+
+def test_a_spec_with_nothing_to_compare(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    spec = tmp_path / "empty.margin"
+    spec.write_text('spec "nothing to compare"\nunit USD\nstate c: USD\n', encoding="utf-8")
+    assert main(["conform", str(spec), "--impl", f"{BAD}:raises"]) == 2
+    assert "has no let, role or action to compare" in capsys.readouterr().err

@@ -240,6 +240,8 @@ def _plan(
     ):  # nothing declared: every spec output the implementation returns, under its own name
         every = resolve(dataclasses.replace(parsed, compare=tuple(spec.engine.NAMES)), spec)
         plan = dataclasses.replace(every, only_returned=True)
+    if not plan.outputs and not plan.steps:
+        raise ConformError(f"{spec.source.path} has no let, role or action to compare: nothing to test")
     return parsed, plan
 
 
