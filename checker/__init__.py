@@ -6,7 +6,8 @@ Layers, bottom up (each imports only the ones below it):
 - `checker.core`: the shared context of one spec (options, encoder, transitions, replay, results);
 - `checker.checks` (the single-state catalogue) and `checker.mc` (the model checker), side by side;
 - `checker.run`: one spec through both; `checker.report`: human, JSON, JUnit, SARIF and emitted tests;
-- `checker.testing`: Hypothesis strategies from a spec (`checker.strategies(spec)`);
+- `checker.testing`: Hypothesis strategies from a spec (`checker.strategies(spec)`) and conformance
+  of an existing engine to a spec (`checker.conform(spec, impl)`, spec/conformance.md);
 - `checker.cli` on top.
 
 The names below are the public API; they are imported lazily so that `solvent --help` stays fast.
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
     from checker.core.results import Verdict as Verdict
     from checker.run import run_checks as run_checks
     from checker.solve import configure as configure
+    from checker.testing.conform import ConformError as ConformError
+    from checker.testing.conform import ConformResult as ConformResult
+    from checker.testing.conform import assert_case as assert_case
+    from checker.testing.conform import assert_conforms as assert_conforms
+    from checker.testing.conform import conform as conform
     from checker.testing.strategies import strategies as strategies
 
 _PUBLIC = {
@@ -36,6 +42,11 @@ _PUBLIC = {
     "run_checks": "checker.run",
     "configure": "checker.solve",
     "strategies": "checker.testing.strategies",
+    "conform": "checker.testing.conform",
+    "assert_conforms": "checker.testing.conform",
+    "assert_case": "checker.testing.conform",
+    "ConformError": "checker.testing.conform",
+    "ConformResult": "checker.testing.conform",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -336,7 +336,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = sub.add_parser("explain", help="print the documentation of a check")
     explain.add_argument("check_id", nargs="?", metavar="CHECK-ID")
+
+    conform = sub.add_parser(
+        "conform",
+        help="test an existing engine against a spec (spec/conformance.md)",
+        epilog="exit status: 0 conforms on every case tried; 1 a mismatch; 2 bad input (spec, mapping, "
+        "an implementation that cannot be imported or started, raises, answers in the wrong shape or hangs)",
+    )
+    conform.add_argument("spec", metavar="RULES.margin")
+    impl = conform.add_mutually_exclusive_group(required=True)
+    impl.add_argument("--impl", metavar="MODULE:FUNCTION", help="a Python function: pkg.module:fn or path/engine.py:fn")
+    impl.add_argument("--impl-cmd", metavar="COMMAND", help='a program speaking JSON lines, e.g. "node engine.js"')
+    conform.add_argument("--mapping", metavar="MAPPING.toml", help="names, units, fixed parameters and tolerances")
+    conform.add_argument(
+        "--tolerance", metavar="NAME=VALUE", action="append", type=_tolerance, help="|impl - spec| <= VALUE for NAME"
+    )
+    conform.add_argument("--examples", type=_whole, default=200, help="generated cases")
+    conform.add_argument("--seed", type=_whole, default=0, help="Hypothesis seed (default 0)")
+    conform.add_argument("--timeout", type=_positive_seconds, default=5, help="per-case time limit, seconds")
     return parser
+
+
+def _tolerance(text: str) -> tuple[str, str]:
+    import argparse
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. equity=0.01), not {text!r}")
+    return name.strip(), value.strip()
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -419,6 +446,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return _check(_with_settings(parser, argv, args))
         if args.command == "compile":
             return _compile(args)
+        if args.command == "conform":
+            from checker.testing.conform_report import run_cli
+
+            return run_cli(args)
         return _explain(args)
     except (UsageError, OptionsError, OutputError) as err:
         _say(f"solvent: error: {err}")
