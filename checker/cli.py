@@ -564,7 +564,7 @@ def _check(args: argparse.Namespace) -> int:
 
     from checker.checks.catalogue import IDS
     from checker.parallel import Finished, Run
-    from checker.report.baseline import for_run
+    from checker.report.baseline import apply_baseline, for_run
     from checker.report.files import OutputError, check_target, prepare_directory
     from checker.report.render import exit_status, nothing_checked
     from checker.solve import configure
@@ -608,6 +608,9 @@ def _check(args: argparse.Namespace) -> int:
                 report = run.reports[event.index]
                 assert report is not None
                 done[event.index] = event
+                # Accepted violations are marked as each spec finishes, so that its progress line counts
+                # them as accepted and no test is emitted for them; the run's stale entries are judged at the end.
+                apply_baseline([report], baseline, args.only, args.fail_stale)
                 status.finished(report)
                 while flushed < len(files) and (finished := done[flushed]) is not None:
                     side.spec_done(run.reports[flushed], finished.at_load)
@@ -735,8 +738,9 @@ class _Status:
             line = f"{report.path}: spec error"
         else:
             c = counts([report])
+            accepted = f", {c['ACCEPTED']} accepted" if c["ACCEPTED"] else ""
             line = (
-                f"checked {report.path}: {c['PROVED']} proved, {c['VIOLATED']} violated, "
+                f"checked {report.path}: {c['PROVED']} proved, {c['VIOLATED']} violated{accepted}, "
                 f"{c['UNKNOWN']} unknown, {c['SKIPPED']} skipped ({report.seconds:.1f} s)"
             )
             if report.bug is not None:

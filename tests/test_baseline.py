@@ -67,6 +67,17 @@ def test_accepted_violations_are_reported_and_do_not_fail(capsys, project):
     assert "VIOLATED  property: maintenance_below_initial" in out
 
 
+def test_accepted_violations_get_no_emitted_test_and_count_as_accepted_in_progress(capsys, project):
+    with open("pyproject.toml", "a", encoding="utf-8") as f:
+        f.write(accept("maintenance-le-initial", "maintenance-le-initial", "ruled out off-chain"))
+    code, _, err = run(capsys, "check", "violated.margin", "proved.margin", "--emit-tests", "emitted")
+    assert code == 1, err
+    # The progress line (not a terminal, several specs) says what the report says.
+    assert "checked violated.margin: " in err and "1 violated, 1 accepted" in err
+    emitted = sorted(p.name for p in Path("emitted").glob("test_*.py"))
+    assert emitted == ["test_violated__property_maintenance_below_initial.py"], emitted
+
+
 def test_accepted_findings_in_json_junit_and_sarif(capsys, project):
     import jsonschema
     from test_ci import sarif_validator
