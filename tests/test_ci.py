@@ -151,7 +151,9 @@ def test_settings_from_the_nearest_pyproject(capsys, tmp_path, monkeypatch):
 def test_settings_strict_and_split(capsys, tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text("[tool.solvent]\nstrict = true\nsplit = false\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    from checker.cli import _subparser, _with_settings, build_parser
+    from checker.cli_check import subparser as _subparser
+    from checker.cli_check import with_settings as _with_settings
+    from checker.cli_common import build_parser
 
     parser = build_parser()
     args = _with_settings(parser, ["check", "x.margin"], parser.parse_args(["check", "x.margin"]))
@@ -276,7 +278,7 @@ def test_the_documented_recipe_parses(tmp_path, monkeypatch):
     import shlex
     import tomllib
 
-    from checker.cli import build_parser
+    from checker.cli_common import build_parser
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     recipe = readme.split("## Settings and CI", 1)[1].split("\n## ", 1)[0]
@@ -289,7 +291,7 @@ def test_the_documented_recipe_parses(tmp_path, monkeypatch):
     assert toml is not None
     (tmp_path / "pyproject.toml").write_text(toml.group(1), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    from checker.cli import _with_settings
+    from checker.cli_check import with_settings as _with_settings
 
     parser = build_parser()
     args = _with_settings(parser, ["check", "specs"], parser.parse_args(["check", "specs"]))

@@ -71,7 +71,7 @@ class _Setup:
     """What every spec of the session is checked with: `[tool.solvent]`, the baseline, the plugin's options."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from checker.cli import check_settings
+        from checker.cli_check import check_settings
         from checker.report.baseline import for_run
 
         start = config.rootpath
