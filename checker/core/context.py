@@ -64,9 +64,10 @@ class Context:
         two frames a check compares along a path, for adjacent-bracket pieces); then the whole query
         with the whole budget (the portfolio). A query with a large structure is split before any
         whole try: Z3 took longer to take in the whole query (1.4 s at 50 assets, ending "incomplete")
-        than the split took to prove it, and its cheap try comes only if the split leaves it open. The model checker's queries are asked whole: their
-        frames each look up every table, and a split on one of them left pieces as hard as the whole
-        (measured on the bundled examples: several times slower).
+        than the split took to prove it, and its cheap try comes only if the split leaves it open.
+        The model checker's queries are asked whole: their frames each look up every table, and a
+        split on one of them left pieces as hard as the whole (measured on the bundled examples:
+        several times slower).
         Each query is solved in a fresh Z3 context: Z3's search depends on the numbering of terms in
         its context, and a context shared by all the queries of a spec made an answer depend on which
         queries came before.
