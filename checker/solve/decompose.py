@@ -89,9 +89,7 @@ class Structure:
 
     def owner(self, const: z3.ExprRef) -> str | None:
         """The asset a constant belongs to (`pos[BTC]@before` -> BTC), or None when it is shared."""
-        return self._owner_of(const.decl().name())  # the symbol itself: `str` would run Z3's pretty printer
-
-    def _owner_of(self, name: str) -> str | None:
+        name = const.decl().name()  # the symbol itself: `str` would run Z3's pretty printer
         for part in re.findall(r"\[([^\]]+)\]", name):
             if part in self.assets:
                 return str(part)
