@@ -21,7 +21,16 @@ from __future__ import annotations
 import os
 import sys
 
-from checker.cli_common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, Interrupt, UsageError, build_parser, say
+from checker.cli_common import (
+    EXIT_BUG,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Interrupt,
+    UsageError,
+    build_parser,
+    is_interrupt,
+    say,
+)
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing is a tenth of this module's start-up
 if TYPE_CHECKING:
@@ -33,15 +42,6 @@ def _terminated(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _is_interrupt(exc: BaseException | None) -> bool:
-    while exc is not None:
-        # ctypes turns a KeyboardInterrupt raised while it converts arguments into an ArgumentError
-        if isinstance(exc, KeyboardInterrupt) or "KeyboardInterrupt" in str(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
 def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
     """Ctrl-C inside a `__del__` (Z3 frees its terms in destructors): record it instead of losing it.
 
@@ -49,7 +49,7 @@ def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
     had been pressed. Recorded, it stops the run at the next result. After an interrupt, what objects
     left half-built by it say as they are freed (e.g. a `z3.Context` without its `owner`) is not shown.
     """
-    if _is_interrupt(unraisable.exc_value):
+    if is_interrupt(unraisable.exc_value):
         Interrupt.seen = True
     elif not Interrupt.seen:
         sys.__unraisablehook__(unraisable)
@@ -61,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _main(argv)
     except KeyboardInterrupt:  # also while the heavy modules load, before any other handler exists
+        Interrupt.seen = True
+        code = None
+    except Exception as exc:  # only a Ctrl-C in disguise (see is_interrupt) is handled; the rest is re-raised
+        if not is_interrupt(exc):
+            raise
         Interrupt.seen = True
         code = None
     if not Interrupt.seen:

@@ -10,7 +10,17 @@ from __future__ import annotations
 import os
 import sys
 
-from checker.cli_common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, FORMATS, Interrupt, UsageError, build_parser, say
+from checker.cli_common import (
+    EXIT_BUG,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    FORMATS,
+    Interrupt,
+    UsageError,
+    build_parser,
+    is_interrupt,
+    say,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -170,6 +180,10 @@ def run_check(args: argparse.Namespace) -> int:
                     flushed += 1
     except KeyboardInterrupt:
         interrupted = Interrupt.seen = True
+    except Exception as exc:  # only a Ctrl-C in disguise (see is_interrupt) is handled; the rest is re-raised
+        if not is_interrupt(exc):
+            raise
+        interrupted = Interrupt.seen = True  # the results so far are still reported
     finally:
         status.stop()
     interrupted = interrupted or Interrupt.seen  # a Ctrl-C in a destructor, noticed after the last result

@@ -65,6 +65,16 @@ class Interrupt:
     seen = False
 
 
+def is_interrupt(exc: BaseException | None) -> bool:
+    """Whether `exc` is a Ctrl-C, also in disguise: ctypes turns a KeyboardInterrupt raised while it
+    converts a Z3 call's arguments into an `ArgumentError` ("argument 1: KeyboardInterrupt")."""
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt) or "KeyboardInterrupt" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _number(text: str, what: str) -> Fraction:
     """`text` as an exact number, through the one capped reader (no hundred-million-digit Fractions)."""
     import argparse

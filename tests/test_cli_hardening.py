@@ -512,6 +512,29 @@ def test_ctrl_c_swallowed_by_a_destructor_still_stops_the_run(capsys, monkeypatc
     assert 0 < out.count("PROVED") <= 2  # the run stopped at the next result, not at the end
 
 
+def test_ctrl_c_disguised_by_ctypes_stops_the_run_cleanly(capsys, monkeypatch):
+    """Ctrl-C while ctypes converts a Z3 call's arguments arrives as `ArgumentError("argument 1:
+    KeyboardInterrupt")`, not as KeyboardInterrupt (seen once in the start-up test above, under load):
+    exit 130 with the results so far, no traceback."""
+    import ctypes
+
+    import checker.run
+
+    real = checker.run.run_checks
+
+    def interrupted_once(spec, options, only=()):
+        for i, result in enumerate(real(spec, options, only)):
+            yield result
+            if i == 0:
+                raise ctypes.ArgumentError("argument 1: KeyboardInterrupt: ")
+
+    monkeypatch.setattr(checker.run, "run_checks", interrupted_once)
+    code, out, err = run(capsys, "check", PROVED, "--jobs", "1")
+    assert code == 130, err
+    assert "interrupted: the results above are those finished before Ctrl-C" in out
+    assert out.count("PROVED") == 1 and "Traceback" not in out + err
+
+
 def test_the_library_checks_a_deep_spec_at_the_default_recursion_limit(monkeypatch):
     # dsl.loads accepts 990 nested minus signs under Python's default limit; run_checks must too
     # (it failed with a ctypes.ArgumentError wrapping a RecursionError while encoding).
