@@ -237,9 +237,11 @@ def test_the_machine_runs_the_spec_and_checks_its_invariants(tmp_path: Path, gua
     if not broken:
         run_state_machine_as_test(machine, settings=config)
         return
-    # The withdrawal's fee is not covered by the guard: deposit, then withdraw everything.
+    # The withdrawal's fee is not covered by the guard: deposit, then withdraw everything. Finding it is
+    # what is tested; shrinking the run (13 of the test's 14 s) is Hypothesis's own business.
+    no_shrink = settings(config, phases=[Phase.explicit, Phase.reuse, Phase.generate])
     with pytest.raises(AssertionError, match="invariant:solvent fails after"):
-        run_state_machine_as_test(machine, settings=config)
+        run_state_machine_as_test(machine, settings=no_shrink)
 
 
 def test_the_machine_takes_only_steps_the_engine_allows() -> None:
