@@ -152,8 +152,10 @@ def test_ctrl_c_kills_the_program(tmp_path: Path) -> None:
 
     pidfile = tmp_path / "pid"
 
-    def interrupt() -> None:  # once the program runs and has had a case to chew on
-        for _ in range(600):
+    def interrupt() -> None:  # once the program has a case to chew on (it writes its pid then): the run is
+        # waiting for its answer, past the solver queries that choose the cases (Z3 takes a Ctrl-C that
+        # lands in one of them for itself)
+        for _ in range(2400):  # up to 120 s: choosing the cases takes seconds, more on a busy machine
             if pidfile.exists() and pidfile.read_text():
                 break
             time.sleep(0.05)

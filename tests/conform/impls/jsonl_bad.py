@@ -6,10 +6,10 @@ import sys
 import time
 
 how = sys.argv[1]
-if len(sys.argv) > 2:  # where to say who it is, for a test that it is killed
-    with open(sys.argv[2], "w") as f:
-        f.write(str(os.getpid()))
 for _line in sys.stdin:
+    if len(sys.argv) > 2:  # where to say who it is, once it has a case: for a test that it is killed
+        with open(sys.argv[2], "w") as f:
+            f.write(str(os.getpid()))
     if how == "hang":
         time.sleep(60)
     elif how == "junk":
