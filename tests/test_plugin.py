@@ -93,6 +93,8 @@ def test_verdicts_become_outcomes_and_a_violation_shows_its_counterexample(proje
 
 def test_opt_in(project):
     (project.path / "pyproject.toml").write_text(SETTINGS, encoding="utf-8")
+    # The project's own ordinary test, a placeholder that passes: what is asserted is the outcome count,
+    # which shows the specs beside it are not collected until the project opts in.
     project.makepyfile(test_other="def test_other():\n    assert True\n")
     result = project.runpytest(*plugin())
     result.assert_outcomes(passed=1)  # the specs are not collected

@@ -153,12 +153,16 @@ def parse_mapping(data: AnyMapping[str, Any], source: SourceFile | None = None) 
         if key not in _KEYS:
             hint = did_you_mean(str(key), _KEYS) or f"the keys are {', '.join(_KEYS)}"
             bad(f"unknown key `{key}`", "", str(key), hint)
+    def table(key: str, what: str) -> AnyMapping[str, Any]:
+        """The table under `key` (empty when absent); anything else is reported and read as empty."""
+        raw = data.get(key, {})
+        if isinstance(raw, AnyMapping):
+            return raw
+        bad(f"`{key}` must be a table: {what}", "", key)
+        return {}
+
     names: list[Name] = []
-    raw_names = data.get("names", {})
-    if not isinstance(raw_names, AnyMapping):
-        bad("`names` must be a table: implementation name = spec name", "", "names")
-        raw_names = {}
-    for impl, value in raw_names.items():
+    for impl, value in table("names", "implementation name = spec name").items():
         if isinstance(value, str):
             names.append(Name(impl, value))
         elif isinstance(value, AnyMapping) and set(value) <= {"spec", "scale"} and isinstance(value.get("spec"), str):
@@ -175,11 +179,7 @@ def parse_mapping(data: AnyMapping[str, Any], source: SourceFile | None = None) 
                 'e.g. maint_cents = { spec = "maintenance", scale = "0.01" }',
             )
     tolerance: list[tuple[str, Tolerance]] = []
-    raw_tol = data.get("tolerance", {})
-    if not isinstance(raw_tol, AnyMapping):
-        bad("`tolerance` must be a table: spec name = tolerance", "", "tolerance")
-        raw_tol = {}
-    for name, value in raw_tol.items():
+    for name, value in table("tolerance", "spec name = tolerance").items():
         tol = _tolerance(value)
         if tol is None:
             bad(
@@ -191,11 +191,7 @@ def parse_mapping(data: AnyMapping[str, Any], source: SourceFile | None = None) 
         else:
             tolerance.append((name, tol))
     actions: list[tuple[str, str]] = []
-    raw_actions = data.get("actions", {})
-    if not isinstance(raw_actions, AnyMapping):
-        bad("`actions` must be a table: implementation action name = spec action name", "", "actions")
-        raw_actions = {}
-    for impl, value in raw_actions.items():
+    for impl, value in table("actions", "implementation action name = spec action name").items():
         if isinstance(value, str):
             actions.append((impl, value))
         else:
