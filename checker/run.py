@@ -16,7 +16,7 @@ from checker.core.options import Options
 from checker.core.results import CheckResult, Verdict
 from checker.mc.bmc import invariants
 from checker.mc.goals import reachable_goals
-from dsl import Spec
+from dsl import Spec, ir
 from dsl.limits import enough_recursion
 
 
@@ -27,7 +27,20 @@ def run_checks(spec: Spec, options: Options, only: Sequence[str] = ()) -> Iterat
     end raises it (`dsl.limits`), so that a spec `dsl.load` accepted can be checked at any depth it allows.
     """
     with enough_recursion():
-        yield from _run(spec, options, only)
+        for result in _run(spec, options, only):
+            yield counted(spec.program, result)
+
+
+def counted(program: ir.Program, result: CheckResult) -> CheckResult:
+    """A proof about a spec with `accounts N` says that it holds for those N accounts (dsl.accounts).
+
+    Every account is unrolled in every state, so a proof is bounded by the declared count; a proof
+    for any number of accounts (by a cutoff argument) is not attempted yet.
+    """
+    if not program.accounts or result.verdict is not Verdict.PROVED:
+        return result
+    n = program.accounts
+    return dataclasses.replace(result, proof=f"{result.proof or 'single-state'}, {n} account{'s' if n != 1 else ''}")
 
 
 def _run(spec: Spec, options: Options, only: Sequence[str]) -> Iterator[CheckResult]:

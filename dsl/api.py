@@ -14,6 +14,7 @@ stack still run out (a caller already deep in its own), the result is a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import linecache
 import os
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dsl import ir
+from dsl.accounts import expand
 from dsl.codegen import generate
 from dsl.diagnostics import Diagnostic, Severity, SourceFile, SpecError
 from dsl.elaborate import elaborate
@@ -271,7 +273,28 @@ def _deep(function: Callable[..., T], *args: object) -> T:
 
 def compile_source(source: SourceFile) -> Spec:
     """Parse and check `source`; raise `SpecError` with every problem found."""
-    return Spec(_deep(lambda: elaborate(parse(source), source)))
+    return Spec(_deep(lambda: _front_end(source)))
+
+
+def _front_end(source: SourceFile) -> ir.Program:
+    """The passes in order: parse, expand the accounts (`dsl.accounts`), elaborate."""
+    module, count = expand(parse(source))
+    if not count:
+        return elaborate(module, source)
+    try:
+        program = elaborate(module, source)
+    except SpecError as err:
+        # Every account's copy of a declaration has the same span: one message per place, account 1's
+        # (whose names are the names as written).
+        seen: set[tuple[str, int, int]] = set()
+        unique = []
+        for d in err.diagnostics:
+            key = (d.code, d.span.line if d.span else 0, d.span.col if d.span else 0)
+            if key not in seen:
+                seen.add(key)
+                unique.append(d)
+        raise SpecError(unique) from None
+    return dataclasses.replace(program, accounts=count)
 
 
 def loads(text: str, path: str = "<string>") -> Spec:

@@ -17,6 +17,8 @@ KEYWORDS = frozenset(
         "spec",
         "unit",
         "assets",
+        "accounts",
+        "shared",
         "param",
         "assume",
         "state",
@@ -183,6 +185,14 @@ class AssetsDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountsDecl:
+    """`accounts N`: the spec describes N accounts (N is the count the checker unrolls)."""
+
+    count: Num
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Bound:
     """A range end: a number, or an infinity (`value` None, `negative` its sign)."""
 
@@ -215,6 +225,7 @@ class VarDecl:
     unit: UnitExpr
     where: Expr | None
     span: Span = field(compare=False)
+    shared: bool = False  # `shared state`: one value for the whole venue, not one per account
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +363,7 @@ Decl = (
     SpecDecl
     | UnitDecl
     | AssetsDecl
+    | AccountsDecl
     | ParamDecl
     | AssumeDecl
     | VarDecl

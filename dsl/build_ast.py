@@ -13,6 +13,7 @@ caps of `dsl.numbers`, a unit power beyond `MAX_UNIT_POWER`) is a located
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from typing import Any
 
@@ -161,6 +162,14 @@ class _ToAst:
     def assets_decl(self, meta: Any, *names: ast.Ident) -> ast.AssetsDecl:
         return ast.AssetsDecl(names, self.sp(meta))
 
+    def accounts_decl(self, meta: Any, tok: Token) -> ast.AccountsDecl:
+        span = _tok_span(self.src, tok)
+        try:
+            value = _number(str(tok), False)
+        except ValueError as err:
+            raise SpecError([_syntax(span, f"this number is too large: {err}", "write it with fewer digits")]) from None
+        return ast.AccountsDecl(ast.Num(value, str(tok), span), self.sp(meta))
+
     def set_ref(self, meta: Any, name: ast.Ident) -> ast.Ident:
         return name
 
@@ -202,8 +211,9 @@ class _ToAst:
         indexed = rest[0] if len(rest) == 3 else None
         return ast.VarDecl(kind, name, indexed, rest[-2], rest[-1], self.sp(meta))
 
-    def state_decl(self, meta: Any, name: ast.Ident, *rest: Any) -> ast.VarDecl:
-        return self._var("state", meta, name, rest)
+    def state_decl(self, meta: Any, shared: Token | None, name: ast.Ident, *rest: Any) -> ast.VarDecl:
+        decl = self._var("state", meta, name, rest)
+        return dataclasses.replace(decl, shared=True) if shared is not None else decl
 
     def input_decl(self, meta: Any, name: ast.Ident, *rest: Any) -> ast.VarDecl:
         return self._var("input", meta, name, rest)

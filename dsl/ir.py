@@ -440,6 +440,7 @@ class Program:
     invariants: tuple[Constraint, ...]
     properties: tuple[Constraint, ...]
     step_properties: tuple[StepProperty, ...] = ()
+    accounts: int = 0  # `accounts N`: the count the spec was expanded to (dsl.accounts); 0 for one account
 
     def role(self, name: str) -> Symbol | None:
         """The LET symbol playing margin role `name`, if the spec declares it."""

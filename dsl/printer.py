@@ -234,6 +234,8 @@ def _decl(d: ast.Decl) -> list[str]:
             return ["unit " + ", ".join(n.name for n in names)]
         case ast.AssetsDecl(names=names):
             return ["assets " + ", ".join(n.name for n in names)]
+        case ast.AccountsDecl(count=count):
+            return [f"accounts {count.text}"]
         case ast.ParamDecl(name=name, indexed=indexed, unit=unit, default=default, range=rng):
             out = f"param {name.name}{_index(indexed)}: {unit_to_source(unit)}"
             if isinstance(default, ast.Num):
@@ -246,7 +248,7 @@ def _decl(d: ast.Decl) -> list[str]:
         case ast.AssumeDecl(expr=e):
             return [f"assume {expr_to_source(e)}"]
         case ast.VarDecl(kind=kind, name=name, indexed=indexed, unit=unit, where=where):
-            out = f"{kind} {name.name}{_index(indexed)}: {unit_to_source(unit)}"
+            out = f"{'shared ' if d.shared else ''}{kind} {name.name}{_index(indexed)}: {unit_to_source(unit)}"
             return [out if where is None else f"{out} where {expr_to_source(where)}"]
         case ast.LetDecl():
             return [_let(d)]

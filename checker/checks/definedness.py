@@ -15,6 +15,7 @@ from checker.core.replay import Scene, View
 from checker.core.results import CheckResult, Verdict
 from checker.core.steps import Transition, action_step, env_step, forced_test
 from dsl import ir
+from dsl.accounts import is_copy
 
 
 def well_defined(cx: Context) -> Iterator[CheckResult]:
@@ -84,7 +85,7 @@ def _step_obligations(cx: Context) -> Iterator[CheckResult]:
     """Partial operations in action guards and bodies and in env bounds, where the step can run."""
     p = cx.program
     eng = cx.spec.engine
-    steps: list[ir.Action | ir.Env] = [*p.actions, *p.envs]
+    steps: list[ir.Action | ir.Env] = [*(a for a in p.actions if not is_copy(a.name)), *p.envs]
     for step in steps:
         f = cx.enc.frame()
         extra: list[z3.BoolRef] = []

@@ -1,0 +1,460 @@
+"""Many accounts: a spec that declares `accounts N`, expanded into one the rest of the pipeline knows.
+
+Takes the AST from `dsl.parser` and returns an AST without `accounts` (and the
+count), which `dsl.elaborate` then checks like any other spec. The pass sits
+between parsing and elaboration so that both back ends, the replay of
+counterexamples and the catalogue see one ordinary program.
+
+What a declaration means once `accounts N` is there (spec/language.md §3.3.1):
+
+- every `state` is per account; a `shared state` is one value for the venue
+  (an insurance fund, a default fund); every `input` is shared market data;
+  parameters and tables are shared;
+- a `let` or margin role that reads a per-account name is per account;
+- an action acts on one account: it is copied once per account, and may also
+  update every account at once (`x'[i in accounts] = e`, socialised loss);
+- an env move acts on all accounts at once: its per-account items are copied
+  for every account in the same step (one price move hits every position:
+  correlated default);
+- `sum(i in accounts: e)`, `all(...)`, `any(...)` and `x[i]` read across accounts.
+
+The copies of account 1 keep the names as written (`collateral`, `liquidate`,
+`equity`), so the catalogue's checks, which are about one account, read as
+before; account k > 1 gets `name#k` (`#` cannot occur in a name the user
+writes, so no copy can clash with a declaration). The system is symmetric
+under any permutation of the accounts (every account starts, acts and moves by
+the same rules), so an invariant or property about one account is asked of
+account 1 only: a run that breaks it for account k breaks it for account 1
+after renaming. `init` holds for every account. The count bounds every
+multi-step result; `checker` says so in each proof.
+
+Guarantees: no declaration the user wrote is dropped; a per-account name read
+where no account is meant (an `assume`, a shared state's update, a `conserved`
+total, an input's `where`) is a located error with a hint, as is a shared name
+read with an account (`insurance[i]`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+
+from dsl import ast
+from dsl.diagnostics import Diagnostic, Label, Severity, Span, SpecError
+
+MAX_ACCOUNTS = 64  # the checker unrolls every account in every frame: beyond this, say so rather than hang
+SET = "accounts"
+
+
+def expand(module: ast.Module) -> tuple[ast.Module, int]:
+    """`module` with its accounts expanded, and the count (0 when the spec declares no `accounts`)."""
+    decls = [d for d in module.decls if isinstance(d, ast.AccountsDecl)]
+    shared = [d for d in module.decls if isinstance(d, ast.VarDecl) and d.shared]
+    if not decls:
+        if shared:
+            raise SpecError(
+                [
+                    _error(
+                        "shared-without-accounts",
+                        f"`shared state {shared[0].name.name}` in a spec that declares no `accounts`",
+                        shared[0].span,
+                        "every state of a one-account spec is already that account's; declare `accounts N` "
+                        "to describe several accounts, or drop `shared`",
+                    )
+                ]
+            )
+        return module, 0
+    count = _count(decls, module)
+    expanded = _Expander(module, count).run()
+    return expanded, count
+
+
+def _count(decls: list[ast.AccountsDecl], module: ast.Module) -> int:
+    if len(decls) > 1:
+        raise SpecError(
+            [
+                _error(
+                    "accounts-twice",
+                    "`accounts` is declared twice",
+                    decls[1].span,
+                    "declare the number of accounts once",
+                    (Label(decls[0].span, "first declared here"),),
+                )
+            ]
+        )
+    d = decls[0]
+    assets = [x for x in module.decls if isinstance(x, ast.AssetsDecl)]
+    if assets:
+        raise SpecError(
+            [
+                _error(
+                    "accounts-with-assets",
+                    "a spec cannot yet declare both `accounts` and `assets`",
+                    d.span,
+                    "per-account positions in several assets are not supported yet: model one asset per spec, "
+                    "or one account with several assets",
+                    (Label(assets[0].span, "`assets` declared here"),),
+                )
+            ]
+        )
+    value = d.count.value
+    if value.denominator != 1 or not 1 <= value <= MAX_ACCOUNTS:
+        raise SpecError(
+            [
+                _error(
+                    "accounts-count",
+                    f"the number of accounts must be a whole number from 1 to {MAX_ACCOUNTS}, not {d.count.text}",
+                    d.count.span,
+                    "two or three accounts already show correlated defaults and the waterfall; "
+                    "the checker unrolls every account in every step",
+                )
+            ]
+        )
+    return int(value)
+
+
+def _error(
+    code: str, message: str, span: Span | None, hint: str | None = None, labels: tuple[Label, ...] = ()
+) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, code, message, span, labels, hint)
+
+
+def copy_name(name: str, account: int) -> str:
+    """The name of account `account`'s copy of a per-account declaration (account 1 keeps the name)."""
+    return name if account == 1 else f"{name}#{account}"
+
+
+class _Expander:
+    def __init__(self, module: ast.Module, count: int) -> None:
+        self.module = module
+        self.count = count
+        self.diags: list[Diagnostic] = []
+        self.per: set[str] = {
+            d.name.name for d in module.decls if isinstance(d, ast.VarDecl) and d.kind == "state" and not d.shared
+        }
+        self.shared_names: set[str] = {
+            d.name.name for d in module.decls if isinstance(d, ast.VarDecl) and (d.shared or d.kind == "input")
+        }
+        self._derive_per_account_lets()
+
+    def _derive_per_account_lets(self) -> None:
+        """A let or role reading a per-account name (directly or through another let) is per account."""
+        defs: dict[str, ast.Expr] = {}
+        for d in self.module.decls:
+            if isinstance(d, ast.LetDecl):
+                defs[d.name.name] = d.expr
+            elif isinstance(d, ast.TupleLetDecl):
+                for n in d.names:
+                    defs[n.name] = d.expr
+            elif isinstance(d, ast.MarginBlock):
+                for r in d.roles:
+                    defs[r.role.name] = r.expr
+        changed = True
+        while changed:
+            changed = False
+            for name, e in defs.items():
+                if name not in self.per and _bare_reads(e) & self.per:
+                    self.per.add(name)
+                    changed = True
+
+    # ---- driver
+    def run(self) -> ast.Module:
+        out: list[ast.Decl] = []
+        for d in self.module.decls:
+            out.extend(self._decl(d))
+        if self.diags:
+            seen: set[tuple[str, int, int]] = set()
+            unique = []
+            for diag in self.diags:
+                key = (diag.code, diag.span.line if diag.span else 0, diag.span.col if diag.span else 0)
+                if key not in seen:
+                    seen.add(key)
+                    unique.append(diag)
+            raise SpecError(unique)
+        return ast.Module(tuple(out), self.module.span)
+
+    def _decl(self, d: ast.Decl) -> list[ast.Decl]:
+        match d:
+            case ast.AccountsDecl():
+                return []
+            case ast.SpecDecl() | ast.UnitDecl() | ast.AssetsDecl() | ast.ParamDecl() | ast.TableDecl():
+                return [d]
+            case ast.AssumeDecl(expr=e):
+                return [dataclasses.replace(d, expr=self.shared(e, "an `assume` (it is about parameters)"))]
+            case ast.VarDecl(kind="state", shared=False):
+                return [
+                    dataclasses.replace(
+                        d,
+                        name=_renamed(d.name, k),
+                        where=None if d.where is None else self.sub(d.where, k),
+                    )
+                    for k in self.accounts()
+                ]
+            case ast.VarDecl():
+                what = f"the `where` of shared `{d.name.name}`"
+                return [dataclasses.replace(d, where=None if d.where is None else self.shared(d.where, what))]
+            case ast.LetDecl():
+                if d.name.name not in self.per:
+                    return [dataclasses.replace(d, expr=self.shared(d.expr, f"shared `{d.name.name}`"))]
+                return [
+                    dataclasses.replace(d, name=_renamed(d.name, k), expr=self.sub(d.expr, k)) for k in self.accounts()
+                ]
+            case ast.TupleLetDecl():
+                if not any(n.name in self.per for n in d.names):
+                    return [dataclasses.replace(d, expr=self.shared(d.expr, "a shared `let`"))]
+                return [
+                    dataclasses.replace(d, names=tuple(_renamed(n, k) for n in d.names), expr=self.sub(d.expr, k))
+                    for k in self.accounts()
+                ]
+            case ast.MarginBlock():
+                return self._margin(d)
+            case ast.ActionDecl():
+                return self._action(d)
+            case ast.EnvDecl():
+                return [self._env(d)]
+            case ast.NamedFormula():
+                return [self._formula(d)]
+        raise AssertionError(f"unhandled declaration {type(d).__name__}")  # pragma: no cover
+
+    def accounts(self) -> range:
+        return range(1, self.count + 1)
+
+    # ---- declarations
+    def _margin(self, d: ast.MarginBlock) -> list[ast.Decl]:
+        """Account 1's roles stay the margin block; every other account's roles become lets of its own."""
+        first = tuple(
+            dataclasses.replace(r, expr=self.sub(r.expr, 1) if r.role.name in self.per else self.shared(r.expr, ""))
+            for r in d.roles
+        )
+        out: list[ast.Decl] = [dataclasses.replace(d, roles=first)]
+        for k in self.accounts():
+            if k == 1:
+                continue
+            for r in d.roles:
+                if r.role.name in self.per:
+                    out.append(ast.LetDecl(_renamed(r.role, k), None, None, self.sub(r.expr, k), r.span))
+        return out
+
+    def _action(self, d: ast.ActionDecl) -> list[ast.Decl]:
+        reads = set().union(*(_bare_reads(e) for e in _action_exprs(d)))
+        writes = {s.target.name.name for s in d.body if isinstance(s, ast.Assign)}
+        if not (reads | writes) & self.per:
+            return [self._action_copy(d, None)]
+        return [self._action_copy(d, k) for k in self.accounts()]
+
+    def _action_copy(self, d: ast.ActionDecl, k: int | None) -> ast.ActionDecl:
+        def sub(e: ast.Expr) -> ast.Expr:
+            return self.sub(e, k) if k is not None else self.shared(e, f"shared action `{d.name.name}`")
+
+        body: list[ast.LetDecl | ast.Assign] = []
+        for s in d.body:
+            if isinstance(s, ast.LetDecl):
+                body.append(dataclasses.replace(s, expr=sub(s.expr)))
+            else:
+                body.extend(self._assign(s, k, sub))
+        params = tuple(dataclasses.replace(p, choice=None if p.choice is None else sub(p.choice)) for p in d.params)
+        return dataclasses.replace(
+            d,
+            name=_renamed(d.name, k or 1),
+            params=params,
+            guard=None if d.guard is None else sub(d.guard),
+            body=tuple(body),
+        )
+
+    def _assign(self, s: ast.Assign, k: int | None, sub: Callable[[ast.Expr], ast.Expr]) -> list[ast.Assign]:
+        t = s.target
+        name = t.name.name
+        if isinstance(t.index, ast.Binder) and t.index.set.name == SET:
+            if name not in self.per:
+                self._shared_indexed(t.name, t.span)
+                return [s]
+            # `x'[i in accounts] = e`: every account's x, in this one step.
+            return [
+                ast.Assign(
+                    dataclasses.replace(t, name=_renamed(t.name, j), index=None),
+                    self.sub(s.expr, k, {t.index.var.name: j}),
+                    s.span,
+                )
+                for j in self.accounts()
+            ]
+        if name in self.per:
+            if k is None:  # cannot happen: an action writing per-account state is per account
+                raise AssertionError("per-account update in a shared action")  # pragma: no cover
+            return [ast.Assign(dataclasses.replace(t, name=_renamed(t.name, k)), sub(s.expr), s.span)]
+        return [dataclasses.replace(s, expr=sub(s.expr))]
+
+    def _env(self, d: ast.EnvDecl) -> ast.EnvDecl:
+        """An env move hits every account at once: its per-account items are copied for each, in one step."""
+        guard = None if d.guard is None else self.shared(d.guard, f"the guard of env `{d.name.name}`")
+        items: list[ast.EnvItem] = []
+        for item in d.items:
+            t = item.target
+            name = t.name.name
+            binder = t.index.var.name if isinstance(t.index, ast.Binder) and t.index.set.name == SET else None
+            if name in self.per:
+                for j in self.accounts():
+                    bound = {binder: j} if binder else {}
+                    items.append(
+                        ast.EnvItem(
+                            dataclasses.replace(t, name=_renamed(t.name, j), index=None),
+                            self.sub(item.lo, j, bound),
+                            self.sub(item.hi, j, bound),
+                            item.span,
+                        )
+                    )
+            else:
+                if binder:
+                    self._shared_indexed(t.name, t.span)
+                what = f"the new value of shared `{name}` (one value for the whole venue, set once per step)"
+                items.append(dataclasses.replace(item, lo=self.shared(item.lo, what), hi=self.shared(item.hi, what)))
+        return dataclasses.replace(d, guard=guard, items=tuple(items))
+
+    def _formula(self, d: ast.NamedFormula) -> ast.NamedFormula:
+        reads = _bare_reads(d.expr) & self.per
+        if d.kind == "conserved":
+            return dataclasses.replace(d, expr=self.shared(d.expr, "a `conserved` total (it is the venue's)"))
+        if not reads:
+            return dataclasses.replace(d, expr=self.shared(d.expr, ""))
+        if d.kind == "init":  # every account starts this way
+            return dataclasses.replace(d, expr=_chain("and", [self.sub(d.expr, k) for k in self.accounts()], d.span))
+        # An invariant or property about one account: asked of account 1 (the accounts are symmetric).
+        return dataclasses.replace(d, expr=self.sub(d.expr, 1))
+
+    # ---- expressions
+    def shared(self, e: ast.Expr, what: str) -> ast.Expr:
+        """`e` where no account is meant: a bare per-account name is an error."""
+        return self._walk(e, None, {}, what)
+
+    def sub(self, e: ast.Expr, k: int | None, bound: dict[str, int] | None = None) -> ast.Expr:
+        """`e` read for account `k` (None: shared), with account variables `bound`."""
+        return self._walk(e, k, dict(bound or {}), "")
+
+    def _walk(self, e: ast.Expr, k: int | None, bound: dict[str, int], what: str, quantified: bool = False) -> ast.Expr:
+        def walk(x: ast.Expr, inner: dict[str, int] = bound, q: bool = quantified) -> ast.Expr:
+            return self._walk(x, k, inner, what, q)
+
+        match e:
+            case ast.Num() | ast.BoolLit() | ast.RowRef():
+                return e
+            case ast.Ref(name=n, index=None):
+                if n.name not in self.per:
+                    return e
+                if quantified:
+                    self._ambiguous(n)
+                    return e
+                if k is None:
+                    self._missing(n, what)
+                    return e
+                return dataclasses.replace(e, name=_renamed(n, k))
+            case ast.Ref(name=n, index=ast.Ident(name=i)) if i in bound:
+                if n.name not in self.per:
+                    self._shared_indexed(n, e.span)
+                    return e
+                return dataclasses.replace(e, name=_renamed(n, bound[i]), index=None)
+            case ast.Ref():
+                return e
+            case ast.Call(args=args):
+                return dataclasses.replace(e, args=tuple(walk(a) for a in args))
+            case ast.Quant(kind=kind, var=v, set=s, body=body) if s.name == SET:
+                op = {"sum": "+", "all": "and", "any": "or"}[kind]
+                return _chain(op, [walk(body, {**bound, v.name: j}, True) for j in self.accounts()], e.span)
+            case ast.Quant(body=body):
+                return dataclasses.replace(e, body=walk(body))
+            case ast.Unary(operand=x):
+                return dataclasses.replace(e, operand=walk(x))
+            case ast.Binary(left=a, right=b):
+                return dataclasses.replace(e, left=walk(a), right=walk(b))
+            case ast.Ite(cond=c, then=t, orelse=o):
+                return dataclasses.replace(e, cond=walk(c), then=walk(t), orelse=walk(o))
+        raise AssertionError(f"unhandled expression {type(e).__name__}")  # pragma: no cover
+
+    # ---- diagnostics
+    def _missing(self, n: ast.Ident, what: str) -> None:
+        where = f" in {what}" if what else " here"
+        self.diags.append(
+            _error(
+                "account-missing",
+                f"`{n.name}` is per account, but no account is meant{where}",
+                n.span,
+                f"say which accounts: `sum(i in accounts: {n.name}[i])`, `all(i in accounts: ...)` or "
+                f"`any(i in accounts: ...)`; or read `{n.name}` in a per-account `let`, action or invariant",
+            )
+        )
+
+    def _ambiguous(self, n: ast.Ident) -> None:
+        self.diags.append(
+            _error(
+                "account-ambiguous",
+                f"`{n.name}` is per account: inside `sum/all/any(... in accounts: ...)` say which account",
+                n.span,
+                f"write `{n.name}[i]` for the account the quantifier binds; for the current account's value, "
+                "name it in a `let` outside the quantifier",
+            )
+        )
+
+    def _shared_indexed(self, n: ast.Ident, span: Span) -> None:
+        self.diags.append(
+            _error(
+                "account-shared",
+                f"`{n.name}` is shared: it has one value for the venue, not one per account",
+                span,
+                f"write `{n.name}` without an account; to keep one per account, declare it as a `state` "
+                "without `shared`",
+            )
+        )
+
+
+def is_copy(name: str) -> bool:
+    """Whether `name` is the copy of a declaration for an account other than the first.
+
+    By symmetry a check about one account's action, `where` or update need only be asked of account
+    1's copy; the checker skips the others (they are still part of every state and every run).
+    """
+    return "#" in name
+
+
+def _renamed(n: ast.Ident, k: int) -> ast.Ident:
+    return dataclasses.replace(n, name=copy_name(n.name, k))
+
+
+def _chain(op: str, parts: list[ast.Expr], span: Span) -> ast.Expr:
+    """`a op b op c ...`, left-associated, with `span` for every link (the quantifier's)."""
+    out = parts[0]
+    for p in parts[1:]:
+        out = ast.Binary(op, out, p, span)
+    return out
+
+
+def _bare_reads(e: ast.Expr) -> set[str]:
+    """Names read without an index in `e`, outside any quantifier over accounts' bodies' indexed reads."""
+    out: set[str] = set()
+    stack: list[ast.Expr] = [e]
+    while stack:
+        x = stack.pop()
+        match x:
+            case ast.Ref(name=n, index=None):
+                out.add(n.name)
+            case ast.Call(args=args):
+                stack.extend(args)
+            case ast.Quant(body=body):
+                stack.append(body)
+            case ast.Unary(operand=o):
+                stack.append(o)
+            case ast.Binary(left=a, right=b):
+                stack.extend((a, b))
+            case ast.Ite(cond=c, then=t, orelse=o):
+                stack.extend((c, t, o))
+    return out
+
+
+def _action_exprs(d: ast.ActionDecl) -> Iterable[ast.Expr]:
+    if d.guard is not None:
+        yield d.guard
+    for p in d.params:
+        if p.choice is not None:
+            yield p.choice
+    for s in d.body:
+        yield s.expr
+
+
+__all__ = ["MAX_ACCOUNTS", "copy_name", "expand", "is_copy"]
