@@ -64,10 +64,22 @@ CASES: dict[str, Case] = {
     "euler_v2_vault.margin": Case(),
     # One GMX v2 long: no_bad_debt needs the forced liquidation, the move bound and position_solvent.
     "gmx_v2_perp.margin": Case(),
+    # Two accounts, an insurance fund capped at what it holds and socialised loss after it: every check and
+    # the invariants proved for the declared 2 accounts (dsl.accounts).
+    "perp_venue_waterfall.margin": Case(),
     # ---- known-bad variants ----
     # lt * (1 + bonus) > 1 also leaves an underwater account no liquidation that makes progress.
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
     "bad/aave_partial_insolvent_liquidation.margin": Case(_v("liquidation-no-bad-debt: liquidate")),
+    # OKEx 2018: the fund pays every shortfall and nothing comes after it; the fund goes negative in one
+    # liquidation (single-state) and in a run from `init` (open, price moves, liquidate: a replayed trace).
+    "bad/perp_venue_fund_pays_every_shortfall.margin": Case(
+        _v(
+            "liquidation-no-bad-debt: liquidate",
+            "invariant: fund_solvent",
+            "invariant: where of insurance stays true",
+        )
+    ),
     # Aave v3.3's dust rule without its 100% close factor for small positions: a trigger failure. The
     # liquidation takes an argument, so there is no multi-step follow-up.
     "bad/aave_dust_rule_blocks_liquidation.margin": Case(_v("liquidation-enabled")),
