@@ -163,14 +163,7 @@ class _Expander:
         for d in self.module.decls:
             out.extend(self._decl(d))
         if self.diags:
-            seen: set[tuple[str, int, int]] = set()
-            unique = []
-            for diag in self.diags:
-                key = (diag.code, diag.span.line if diag.span else 0, diag.span.col if diag.span else 0)
-                if key not in seen:
-                    seen.add(key)
-                    unique.append(diag)
-            raise SpecError(unique)
+            raise SpecError(once_per_place(self.diags))
         return ast.Module(tuple(out), self.module.span)
 
     def _decl(self, d: ast.Decl) -> list[ast.Decl]:
@@ -404,6 +397,21 @@ class _Expander:
         )
 
 
+def once_per_place(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per code and place: every account's copy of a declaration has the same span.
+
+    The first is kept, which is account 1's (its names are the names as written).
+    """
+    seen: set[tuple[str, int, int]] = set()
+    unique = []
+    for d in diags:
+        key = (d.code, d.span.line if d.span else 0, d.span.col if d.span else 0)
+        if key not in seen:
+            seen.add(key)
+            unique.append(d)
+    return unique
+
+
 def is_copy(name: str) -> bool:
     """Whether `name` is the copy of a declaration for an account other than the first.
 
@@ -457,4 +465,4 @@ def _action_exprs(d: ast.ActionDecl) -> Iterable[ast.Expr]:
         yield s.expr
 
 
-__all__ = ["MAX_ACCOUNTS", "copy_name", "expand", "is_copy"]
+__all__ = ["MAX_ACCOUNTS", "copy_name", "expand", "is_copy", "once_per_place"]

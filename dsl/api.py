@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dsl import ir
-from dsl.accounts import expand
+from dsl.accounts import expand, once_per_place
 from dsl.codegen import generate
 from dsl.diagnostics import Diagnostic, Severity, SourceFile, SpecError
 from dsl.elaborate import elaborate
@@ -284,16 +284,7 @@ def _front_end(source: SourceFile) -> ir.Program:
     try:
         program = elaborate(module, source)
     except SpecError as err:
-        # Every account's copy of a declaration has the same span: one message per place, account 1's
-        # (whose names are the names as written).
-        seen: set[tuple[str, int, int]] = set()
-        unique = []
-        for d in err.diagnostics:
-            key = (d.code, d.span.line if d.span else 0, d.span.col if d.span else 0)
-            if key not in seen:
-                seen.add(key)
-                unique.append(d)
-        raise SpecError(unique) from None
+        raise SpecError(once_per_place(err.diagnostics)) from None
     return dataclasses.replace(program, accounts=count)
 
 
