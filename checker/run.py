@@ -32,15 +32,42 @@ def run_checks(spec: Spec, options: Options, only: Sequence[str] = ()) -> Iterat
 
 
 def counted(program: ir.Program, result: CheckResult) -> CheckResult:
-    """A proof about a spec with `accounts N` says that it holds for those N accounts (dsl.accounts).
+    """A proof about a spec with `accounts N` says how many accounts it holds for (dsl.accounts).
 
-    Every account is unrolled in every state, so a proof is bounded by the declared count; a proof
-    for any number of accounts (by a cutoff argument) is not attempted yet.
+    Every account is unrolled in every state, so a proof holds for the declared N; it holds for any
+    number of accounts when `any_number_of_accounts` says the cutoff argument applies.
     """
     if not program.accounts or result.verdict is not Verdict.PROVED:
         return result
     n = program.accounts
-    return dataclasses.replace(result, proof=f"{result.proof or 'single-state'}, {n} account{'s' if n != 1 else ''}")
+    scope = "any number of accounts" if any_number_of_accounts(program, result) else f"{n} account" + "s" * (n != 1)
+    return dataclasses.replace(result, proof=f"{result.proof or 'single-state'}, {scope}")
+
+
+def any_number_of_accounts(program: ir.Program, result: CheckResult) -> bool:
+    """Whether a proof for the declared accounts holds for any number of them (a cutoff, spec/language.md 3.3.1).
+
+    When no rule reads or writes another account (`accounts_local`: no `sum/all/any` over accounts
+    outside a `conserved` total, no `x'[i in accounts]` update in an action), an account's step
+    depends only on its own state and the shared state. A venue of any number of accounts, seen
+    from one observed account and the one that acts, is then a venue of two: a proof about account
+    1 that looks at one state (single-state) or one step (plain induction with k=1) carries over to
+    every account of every venue size, given at least two accounts were checked (so that "another
+    account acts" was a case). Not with a forced action: a step is then allowed only if no account
+    is due a forced step, so more accounts allow fewer steps, which a check that some step exists
+    (liquidation-enabled) cannot carry over. k > 1 (several accounts may act in turn), lemmas (the
+    round with lemmas may assume goals proved with k > 1), Spacer (its invariant may relate
+    accounts), conservation (the total sums every account) and bounded results stay at N.
+    """
+    n = program.accounts
+    if not program.accounts_local or n < 2 or any(a.forced for a in program.actions):
+        return False
+    if result.id == "conservation":
+        return False
+    proof = result.proof
+    if proof.startswith("inductive"):
+        return proof == "inductive, k=1"
+    return not proof.startswith("bounded")
 
 
 def _run(spec: Spec, options: Options, only: Sequence[str]) -> Iterator[CheckResult]:

@@ -25,8 +25,11 @@ writes, so no copy can clash with a declaration). The system is symmetric
 under any permutation of the accounts (every account starts, acts and moves by
 the same rules), so an invariant or property about one account is asked of
 account 1 only: a run that breaks it for account k breaks it for account 1
-after renaming. `init` holds for every account. The count bounds every
-multi-step result; `checker` says so in each proof.
+after renaming. Every account's copy of an invariant is kept (named `inv#k`)
+so that the checker can assume it. `init` holds for every account. Whether a
+proof holds for the declared count or for any number of accounts is decided
+by `checker.run.any_number_of_accounts` (`Accounts.local` is its first
+condition).
 
 Guarantees: no declaration the user wrote is dropped; a per-account name read
 where no account is meant (an `assume`, a shared state's update, a `conserved`
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from dsl import ast
 from dsl.diagnostics import Diagnostic, Label, Severity, Span, SpecError
@@ -46,8 +50,16 @@ MAX_ACCOUNTS = 64  # the checker unrolls every account in every frame: beyond th
 SET = "accounts"
 
 
-def expand(module: ast.Module) -> tuple[ast.Module, int]:
-    """`module` with its accounts expanded, and the count (0 when the spec declares no `accounts`)."""
+@dataclass(frozen=True, slots=True)
+class Accounts:
+    """What the expansion found: the count, and whether every rule reads only its own account."""
+
+    count: int = 0  # 0: the spec declares no `accounts`
+    local: bool = False  # no rule reads or writes another account (the cutoff below applies)
+
+
+def expand(module: ast.Module) -> tuple[ast.Module, Accounts]:
+    """`module` with its accounts expanded, and what was found (count 0: the spec declares no `accounts`)."""
     decls = [d for d in module.decls if isinstance(d, ast.AccountsDecl)]
     shared = [d for d in module.decls if isinstance(d, ast.VarDecl) and d.shared]
     if not decls:
@@ -63,10 +75,11 @@ def expand(module: ast.Module) -> tuple[ast.Module, int]:
                     )
                 ]
             )
-        return module, 0
+        return module, Accounts()
     count = _count(decls, module)
-    expanded = _Expander(module, count).run()
-    return expanded, count
+    expander = _Expander(module, count)
+    expanded = expander.run()
+    return expanded, Accounts(count, not expander.crossing)
 
 
 def _count(decls: list[ast.AccountsDecl], module: ast.Module) -> int:
@@ -129,6 +142,8 @@ class _Expander:
         self.module = module
         self.count = count
         self.diags: list[Diagnostic] = []
+        self.crossing: list[Span] = []  # where a rule reads or writes across accounts (not a `conserved` total)
+        self.counting = True  # whether a quantifier over accounts met now is such a place
         self.per: set[str] = {
             d.name.name for d in module.decls if isinstance(d, ast.VarDecl) and d.kind == "state" and not d.shared
         }
@@ -206,7 +221,7 @@ class _Expander:
             case ast.EnvDecl():
                 return [self._env(d)]
             case ast.NamedFormula():
-                return [self._formula(d)]
+                return list(self._formula(d))
         raise AssertionError(f"unhandled declaration {type(d).__name__}")  # pragma: no cover
 
     def accounts(self) -> range:
@@ -262,6 +277,7 @@ class _Expander:
                 self._shared_indexed(t.name, t.span)
                 return [s]
             # `x'[i in accounts] = e`: every account's x, in this one step.
+            self.crossing.append(s.span)
             return [
                 ast.Assign(
                     dataclasses.replace(t, name=_renamed(t.name, j), index=None),
@@ -302,16 +318,24 @@ class _Expander:
                 items.append(dataclasses.replace(item, lo=self.shared(item.lo, what), hi=self.shared(item.hi, what)))
         return dataclasses.replace(d, guard=guard, items=tuple(items))
 
-    def _formula(self, d: ast.NamedFormula) -> ast.NamedFormula:
+    def _formula(self, d: ast.NamedFormula) -> list[ast.NamedFormula]:
         reads = _bare_reads(d.expr) & self.per
-        if d.kind == "conserved":
-            return dataclasses.replace(d, expr=self.shared(d.expr, "a `conserved` total (it is the venue's)"))
+        if d.kind == "conserved":  # a total over the venue, not a rule: it does not make the rules cross accounts
+            self.counting = False
+            try:
+                return [dataclasses.replace(d, expr=self.shared(d.expr, "a `conserved` total (it is the venue's)"))]
+            finally:
+                self.counting = True
         if not reads:
-            return dataclasses.replace(d, expr=self.shared(d.expr, ""))
+            return [dataclasses.replace(d, expr=self.shared(d.expr, ""))]
         if d.kind == "init":  # every account starts this way
-            return dataclasses.replace(d, expr=_chain("and", [self.sub(d.expr, k) for k in self.accounts()], d.span))
-        # An invariant or property about one account: asked of account 1 (the accounts are symmetric).
-        return dataclasses.replace(d, expr=self.sub(d.expr, 1))
+            return [dataclasses.replace(d, expr=_chain("and", [self.sub(d.expr, k) for k in self.accounts()], d.span))]
+        if d.kind == "invariant" and d.name is not None:
+            # Asked of account 1 (the accounts are symmetric); every account's copy is kept, since induction
+            # may assume the invariant of every account (of the one that acts, above all).
+            return [dataclasses.replace(d, name=_renamed(d.name, k), expr=self.sub(d.expr, k)) for k in self.accounts()]
+        # A property about one account: asked of account 1 (the accounts are symmetric).
+        return [dataclasses.replace(d, expr=self.sub(d.expr, 1))]
 
     # ---- expressions
     def shared(self, e: ast.Expr, what: str) -> ast.Expr:
@@ -349,6 +373,8 @@ class _Expander:
             case ast.Call(args=args):
                 return dataclasses.replace(e, args=tuple(walk(a) for a in args))
             case ast.Quant(kind=kind, var=v, set=s, body=body) if s.name == SET:
+                if self.counting:
+                    self.crossing.append(e.span)
                 op = {"sum": "+", "all": "and", "any": "or"}[kind]
                 return _chain(op, [walk(body, {**bound, v.name: j}, True) for j in self.accounts()], e.span)
             case ast.Quant(body=body):
@@ -465,4 +491,4 @@ def _action_exprs(d: ast.ActionDecl) -> Iterable[ast.Expr]:
         yield s.expr
 
 
-__all__ = ["MAX_ACCOUNTS", "copy_name", "expand", "is_copy", "once_per_place"]
+__all__ = ["MAX_ACCOUNTS", "Accounts", "copy_name", "expand", "is_copy", "once_per_place"]

@@ -278,14 +278,14 @@ def compile_source(source: SourceFile) -> Spec:
 
 def _front_end(source: SourceFile) -> ir.Program:
     """The passes in order: parse, expand the accounts (`dsl.accounts`), elaborate."""
-    module, count = expand(parse(source))
-    if not count:
+    module, accounts = expand(parse(source))
+    if not accounts.count:
         return elaborate(module, source)
     try:
         program = elaborate(module, source)
     except SpecError as err:
         raise SpecError(once_per_place(err.diagnostics)) from None
-    return dataclasses.replace(program, accounts=count)
+    return dataclasses.replace(program, accounts=accounts.count, accounts_local=accounts.local)
 
 
 def loads(text: str, path: str = "<string>") -> Spec:

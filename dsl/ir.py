@@ -441,6 +441,7 @@ class Program:
     properties: tuple[Constraint, ...]
     step_properties: tuple[StepProperty, ...] = ()
     accounts: int = 0  # `accounts N`: the count the spec was expanded to (dsl.accounts); 0 for one account
+    accounts_local: bool = False  # with accounts: no rule reads or writes another account (dsl.accounts)
 
     def role(self, name: str) -> Symbol | None:
         """The LET symbol playing margin role `name`, if the spec declares it."""

@@ -201,3 +201,72 @@ def test_a_bad_accounts_spec_exits_2_with_a_located_message(tmp_path: Path) -> N
     assert run.returncode == 2, run.stdout + run.stderr
     assert "bad.margin:27:38: error:" in run.stdout + run.stderr or "[unit-mismatch]" in run.stdout + run.stderr
     assert "Traceback" not in run.stderr
+
+
+LOCAL = """\
+spec "local rules"
+unit USD, BTC
+accounts 2
+param mmr: rate = 1% in [0.1%, 10%]
+state collateral: USD where collateral >= 0
+state size: BTC
+shared state insurance: USD where insurance >= 0
+input mark: USD/BTC where mark > 0
+margin:
+    equity = collateral
+    maintenance = abs(size) * mark * mmr
+    liquidatable when equity < maintenance
+action liquidate when liquidatable:
+    size' = 0
+    insurance' = insurance + collateral
+    collateral' = 0
+action open(q: BTC) when collateral >= abs(size + q) * mark * mmr:
+    size' = size + q
+env move: mark' in [mark / 2, mark * 2]
+init: size == 0 and insurance >= 0
+invariant fund_solvent: insurance >= 0
+conserved value: sum(i in accounts: collateral[i]) + insurance
+"""
+
+
+def _proofs(text: str) -> dict[str, str]:
+    configure(0)
+    return {r.name: r.proof for r in run_checks(dsl.loads(text), Options()) if r.verdict is Verdict.PROVED}
+
+
+def test_local_rules_give_proofs_for_any_number_of_accounts() -> None:
+    """No rule reads another account: one-state and one-step (k=1) proofs hold at every venue size."""
+    proofs = _proofs(LOCAL)
+    assert proofs["invariant: fund_solvent"] == "inductive, k=1, any number of accounts"
+    assert proofs["gap-safety: move"] == "single-state, any number of accounts"
+    # A conserved total sums every account: its proof stays at the declared count.
+    assert proofs["conservation: value by liquidate"] == "single-state, 2 accounts"
+
+
+def test_a_rule_that_reads_across_accounts_keeps_the_declared_count() -> None:
+    """`at_most_two` holds for 2 accounts and fails for 3: the proof must not claim more than 2."""
+    text = LOCAL.replace(
+        "invariant fund_solvent: insurance >= 0",
+        "invariant fund_solvent: insurance >= 0\n"
+        "invariant at_most_two: sum(i in accounts: if size[i] != 0 then 1 else 0) <= 2",
+    )
+    assert dsl.loads(text).program.accounts_local is False
+    proofs = _proofs(text)
+    assert proofs["invariant: at_most_two"].endswith(", 2 accounts")
+    assert proofs["invariant: fund_solvent"].endswith(", 2 accounts")
+    configure(0)
+    three = {
+        r.name: r
+        for r in run_checks(dsl.loads(text.replace("accounts 2", "accounts 3")), Options(), only=("invariant",))
+    }
+    assert three["invariant: at_most_two"].verdict is Verdict.VIOLATED
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_forced_steps_keep_the_declared_count(count: int) -> None:
+    """A forced step ties the accounts together (no other step while one is due): no cutoff claimed."""
+    text = LOCAL.replace("action liquidate", "forced action liquidate").replace("accounts 2", f"accounts {count}")
+    assert dsl.loads(text).program.accounts_local is True
+    proofs = _proofs(text)
+    assert proofs["invariant: fund_solvent"] == f"inductive, k=1, {count} accounts"
+    assert proofs["liquidation-enabled"] == f"single-state, {count} accounts"

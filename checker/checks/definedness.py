@@ -193,7 +193,9 @@ def _formula_obligations(cx: Context) -> Iterator[CheckResult]:
         before += [ok, term, *tr.eager]
     formulas = [(f"init:{i}", "init", c.expr, c.span) for i, c in enumerate(p.init)]
     formulas += [(f"property:{c.name}", f"property `{c.name}`", c.expr, c.span) for c in p.properties]
-    formulas += [(f"invariant:{c.name}", f"invariant `{c.name}`", c.expr, c.span) for c in p.invariants]
+    formulas += [
+        (f"invariant:{c.name}", f"invariant `{c.name}`", c.expr, c.span) for c in p.invariants if not is_copy(c.name)
+    ]
     formulas += [(f"conserved:{c.name}", f"conserved `{c.name}`", c.expr, c.span) for c in p.conserved]
     for key, label, expr, _span in formulas:
         tr = cx.enc.translation(f)

@@ -49,9 +49,19 @@ class Goal:
     # and the property on the engine for (before, after) views of that step (instead of `runtime_holds`).
     then: Callable[[Context, Frame], Any] | None = None
     step_holds: Callable[[View, View], bool] | None = None
+    # With `accounts`: the same goal for every other account (dsl.accounts). Only account 1's is asked;
+    # the copies are assumed wherever the goal is (a hypothesis of induction, a proved fact), which is
+    # sound because the accounts are symmetric: what holds for account 1 holds for each.
+    copies: tuple[Z3Holds, ...] = ()
 
     def holds(self, cx: Context, frame: Frame) -> z3.BoolRef:
         return self.z3_holds(cx, frame)
+
+    def assumed(self, cx: Context, frame: Frame) -> z3.BoolRef:
+        """The goal as a hypothesis: for account 1 and, with `accounts`, for every other account too."""
+        if not self.copies:
+            return self.z3_holds(cx, frame)
+        return z3.And(self.z3_holds(cx, frame), *[c(cx, frame) for c in self.copies])
 
     def runtime(self, view: View) -> bool:
         try:
@@ -91,8 +101,10 @@ def spec_goals(program: ir.Program) -> list[Goal]:
             _compiled(f"invariant:{c.name}"),
             f"`{c.name}` fails",
             c.span.where,
+            copies=_copies(program.invariants, c.name),
         )
         for c in program.invariants
+        if not is_copy(c.name)  # another account's copy: assumed with the goal, never asked on its own
     ]
 
     def every_where(v: View) -> bool:
@@ -108,11 +120,17 @@ def spec_goals(program: ir.Program) -> list[Goal]:
             every_where,
             f"the `where` of `{c.name}` ({c.span.where}) fails",
             c.span.where,
+            copies=_copies(program.wheres, c.name),
         )
         for c in program.wheres
         if c.name in states and not is_copy(c.name)  # another account's copy: the same goal by symmetry
     ]
     return out
+
+
+def _copies(constraints: tuple[ir.Constraint, ...], name: str) -> tuple[Z3Holds, ...]:
+    """The other accounts' copies of constraint `name` (`name#2`, ...), as goals to assume."""
+    return tuple(_formula_holds(c.expr) for c in constraints if is_copy(c.name) and c.name.split("#")[0] == name)
 
 
 def _roles(*names: str) -> Callable[[Frame], tuple[list[z3.ExprRef], z3.BoolRef]]:
