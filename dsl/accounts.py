@@ -244,23 +244,71 @@ class _Expander:
         return out
 
     def _action(self, d: ast.ActionDecl) -> list[ast.Decl]:
+        other = [p for p in d.params if _is_account_param(p)]
+        if other:
+            return self._two_account_action(d, other)
         reads = set().union(*(_bare_reads(e) for e in _action_exprs(d)))
         writes = {s.target.name.name for s in d.body if isinstance(s, ast.Assign)}
         if not (reads | writes) & self.per:
             return [self._action_copy(d, None)]
         return [self._action_copy(d, k) for k in self.accounts()]
 
-    def _action_copy(self, d: ast.ActionDecl, k: int | None) -> ast.ActionDecl:
+    def _two_account_action(self, d: ast.ActionDecl, other: list[ast.ActionParam]) -> list[ast.Decl]:
+        """`action a(w: account)`: one copy per acting account k and other account w != k.
+
+        By symmetry every pair is the pair (1, 2), whose copy keeps the name; the others are `a#k.w`.
+        """
+        if len(other) > 1:
+            self.diags.append(
+                _error(
+                    "account-params",
+                    f"`{d.name.name}` names {len(other)} other accounts; an action may name at most one",
+                    other[1].span,
+                    "split the step into actions that each involve the acting account and one other",
+                )
+            )
+            return []
+        if self.count < 2:
+            self.diags.append(
+                _error(
+                    "account-params",
+                    f"`{d.name.name}` acts on another account, but the spec declares only one account",
+                    other[0].span,
+                    "declare `accounts 2` or more",
+                )
+            )
+            return []
+        self.crossing.append(d.span)
+        w = other[0].name.name
+        out: list[ast.Decl] = []
+        for k in self.accounts():
+            for j in self.accounts():
+                if j == k:
+                    continue
+                name = d.name.name if (k, j) == (1, 2) else f"{d.name.name}#{k}.{j}"
+                copy = self._action_copy(d, k, {w: j})
+                out.append(dataclasses.replace(copy, name=dataclasses.replace(d.name, name=name)))
+        return out
+
+    def _action_copy(self, d: ast.ActionDecl, k: int | None, others: dict[str, int] | None = None) -> ast.ActionDecl:
+        bound = others or {}
+
         def sub(e: ast.Expr) -> ast.Expr:
-            return self.sub(e, k) if k is not None else self.shared(e, f"shared action `{d.name.name}`")
+            if k is None:
+                return self.shared(e, f"shared action `{d.name.name}`")
+            return self.sub(e, k, bound)
 
         body: list[ast.LetDecl | ast.Assign] = []
         for s in d.body:
             if isinstance(s, ast.LetDecl):
                 body.append(dataclasses.replace(s, expr=sub(s.expr)))
             else:
-                body.extend(self._assign(s, k, sub))
-        params = tuple(dataclasses.replace(p, choice=None if p.choice is None else sub(p.choice)) for p in d.params)
+                body.extend(self._assign(s, k, sub, bound))
+        params = tuple(
+            dataclasses.replace(p, choice=None if p.choice is None else sub(p.choice))
+            for p in d.params
+            if not _is_account_param(p)
+        )
         return dataclasses.replace(
             d,
             name=_renamed(d.name, k or 1),
@@ -269,9 +317,17 @@ class _Expander:
             body=tuple(body),
         )
 
-    def _assign(self, s: ast.Assign, k: int | None, sub: Callable[[ast.Expr], ast.Expr]) -> list[ast.Assign]:
+    def _assign(
+        self, s: ast.Assign, k: int | None, sub: Callable[[ast.Expr], ast.Expr], others: dict[str, int]
+    ) -> list[ast.Assign]:
         t = s.target
         name = t.name.name
+        if isinstance(t.index, ast.Ident) and t.index.name in others:  # `x'[w] = e`: the other account's x
+            if name not in self.per:
+                self._shared_indexed(t.name, t.span)
+                return [s]
+            target = dataclasses.replace(t, name=_renamed(t.name, others[t.index.name]), index=None)
+            return [ast.Assign(target, sub(s.expr), s.span)]
         if isinstance(t.index, ast.Binder) and t.index.set.name == SET:
             if name not in self.per:
                 self._shared_indexed(t.name, t.span)
@@ -326,7 +382,8 @@ class _Expander:
                 return [dataclasses.replace(d, expr=self.shared(d.expr, "a `conserved` total (it is the venue's)"))]
             finally:
                 self.counting = True
-        if not reads:
+        others = self._step_others(d)
+        if not reads and not others:
             return [dataclasses.replace(d, expr=self.shared(d.expr, ""))]
         if d.kind == "init":  # every account starts this way
             return [dataclasses.replace(d, expr=_chain("and", [self.sub(d.expr, k) for k in self.accounts()], d.span))]
@@ -334,8 +391,17 @@ class _Expander:
             # Asked of account 1 (the accounts are symmetric); every account's copy is kept, since induction
             # may assume the invariant of every account (of the one that acts, above all).
             return [dataclasses.replace(d, name=_renamed(d.name, k), expr=self.sub(d.expr, k)) for k in self.accounts()]
-        # A property about one account: asked of account 1 (the accounts are symmetric).
-        return [dataclasses.replace(d, expr=self.sub(d.expr, 1))]
+        # A property about one account: asked of account 1 (the accounts are symmetric). On an action that
+        # names another account, that account is 2, as in the action's copy that keeps its name.
+        return [dataclasses.replace(d, expr=self.sub(d.expr, 1, others))]
+
+    def _step_others(self, d: ast.NamedFormula) -> dict[str, int]:
+        if d.on is None or d.on.step is None:
+            return {}
+        for x in self.module.decls:
+            if isinstance(x, ast.ActionDecl) and x.name.name == d.on.step.name:
+                return {p.name.name: 2 for p in x.params if _is_account_param(p)}
+        return {}
 
     # ---- expressions
     def shared(self, e: ast.Expr, what: str) -> ast.Expr:
@@ -346,18 +412,31 @@ class _Expander:
         """`e` read for account `k` (None: shared), with account variables `bound`."""
         return self._walk(e, k, dict(bound or {}), "")
 
-    def _walk(self, e: ast.Expr, k: int | None, bound: dict[str, int], what: str, quantified: bool = False) -> ast.Expr:
-        def walk(x: ast.Expr, inner: dict[str, int] = bound, q: bool = quantified) -> ast.Expr:
-            return self._walk(x, k, inner, what, q)
+    def _walk(self, e: ast.Expr, k: int | None, bound: dict[str, int], what: str) -> ast.Expr:
+        def walk(x: ast.Expr, inner: dict[str, int] = bound) -> ast.Expr:
+            return self._walk(x, k, inner, what)
 
         match e:
             case ast.Num() | ast.BoolLit() | ast.RowRef():
                 return e
+            case ast.Binary(
+                op="==" | "!=" as cmp, left=ast.Ref(name=a, index=None), right=ast.Ref(name=b, index=None)
+            ) if a.name in bound and b.name in bound:
+                # Two account variables compared: decided here, since every copy knows its accounts.
+                return ast.BoolLit((bound[a.name] == bound[b.name]) == (cmp == "=="), e.span)
+            case ast.Ref(name=n, index=None) if n.name in bound:
+                self.diags.append(
+                    _error(
+                        "account-variable",
+                        f"`{n.name}` names an account: it can only index a per-account value (`x[{n.name}]`) or be "
+                        "compared with another account (`==`, `!=`)",
+                        n.span,
+                        f"write e.g. `collateral[{n.name}]`",
+                    )
+                )
+                return e
             case ast.Ref(name=n, index=None):
                 if n.name not in self.per:
-                    return e
-                if quantified:
-                    self._ambiguous(n)
                     return e
                 if k is None:
                     self._missing(n, what)
@@ -375,8 +454,10 @@ class _Expander:
             case ast.Quant(kind=kind, var=v, set=s, body=body) if s.name == SET:
                 if self.counting:
                     self.crossing.append(e.span)
-                op = {"sum": "+", "all": "and", "any": "or"}[kind]
-                return _chain(op, [walk(body, {**bound, v.name: j}, True) for j in self.accounts()], e.span)
+                if v.name not in _account_uses(body):
+                    self._unused(v, e)
+                link = {"sum": "+", "all": "and", "any": "or"}[kind]
+                return _chain(link, [walk(body, {**bound, v.name: j}) for j in self.accounts()], e.span)
             case ast.Quant(body=body):
                 return dataclasses.replace(e, body=walk(body))
             case ast.Unary(operand=x):
@@ -400,14 +481,15 @@ class _Expander:
             )
         )
 
-    def _ambiguous(self, n: ast.Ident) -> None:
+    def _unused(self, v: ast.Ident, q: ast.Quant) -> None:
+        """A quantifier over accounts that never reads its account: every term is the same (`sum(i: abs(size))`)."""
         self.diags.append(
             _error(
                 "account-ambiguous",
-                f"`{n.name}` is per account: inside `sum/all/any(... in accounts: ...)` say which account",
-                n.span,
-                f"write `{n.name}[i]` for the account the quantifier binds; for the current account's value, "
-                "name it in a `let` outside the quantifier",
+                f"`{q.kind}({v.name} in accounts: ...)` never reads account `{v.name}`: every term is the same",
+                q.span,
+                f"write `x[{v.name}]` for account `{v.name}`'s value of a per-account `x` (a bare `x` is the current "
+                "account's)",
             )
         )
 
@@ -445,6 +527,35 @@ def is_copy(name: str) -> bool:
     1's copy; the checker skips the others (they are still part of every state and every run).
     """
     return "#" in name
+
+
+def _account_uses(e: ast.Expr) -> set[str]:
+    """The account variables `e` reads: as an index (`x[i]`, `x'[i]`) or in a comparison (`i == w`)."""
+    out: set[str] = set()
+    stack: list[ast.Expr] = [e]
+    while stack:
+        x = stack.pop()
+        match x:
+            case ast.Ref(index=ast.Ident(name=i)):
+                out.add(i)
+            case ast.Ref(name=n, index=None):
+                out.add(n.name)  # a bare variable: a comparison, or an error reported when it is walked
+            case ast.Call(args=args):
+                stack.extend(args)
+            case ast.Quant(body=body):
+                stack.append(body)
+            case ast.Unary(operand=o):
+                stack.append(o)
+            case ast.Binary(left=a, right=b):
+                stack.extend((a, b))
+            case ast.Ite(cond=c, then=t, orelse=o):
+                stack.extend((c, t, o))
+    return out
+
+
+def _is_account_param(p: ast.ActionParam) -> bool:
+    """`w: account`: an action argument that names another account (auto-deleveraging's counterparty)."""
+    return isinstance(p.unit, ast.UnitName) and p.unit.name.name == "account"
 
 
 def _renamed(n: ast.Ident, k: int) -> ast.Ident:

@@ -270,3 +270,48 @@ def test_forced_steps_keep_the_declared_count(count: int) -> None:
     proofs = _proofs(text)
     assert proofs["invariant: fund_solvent"] == f"inductive, k=1, {count} accounts"
     assert proofs["liquidation-enabled"] == f"single-state, {count} accounts"
+
+
+ADL = """\
+spec "another account"
+unit USD, BTC
+accounts 3
+state collateral: USD where collateral >= 0
+state size: BTC
+input mark: USD/BTC where mark > 0
+let score: USD = collateral
+action deleverage(w: account) when size[w] * size < 0 and all(i in accounts: i == w or score[i] <= score[w]):
+    size'[w] = size[w] + size
+    size' = 0
+"""
+
+
+def test_an_action_naming_another_account_is_copied_per_pair() -> None:
+    """Acting account k and other account w != k: (1, 2) keeps the name, by symmetry the one checked."""
+    p = dsl.loads(ADL).program
+    names = [a.name for a in p.actions]
+    assert names == [
+        "deleverage",
+        "deleverage#1.3",
+        "deleverage#2.1",
+        "deleverage#2.3",
+        "deleverage#3.1",
+        "deleverage#3.2",
+    ]
+    assert [is_copy(n) for n in names] == [False, True, True, True, True, True]
+    assert sorted(u.sym.name for u in p.action("deleverage#3.1").updates) == ["size", "size#3"]
+    assert p.accounts_local is False  # it writes another account: no cutoff
+
+
+def test_comparisons_of_accounts_are_decided_per_copy() -> None:
+    """`i == w` is known in each copy: the ranking compares w with every other account only."""
+    eng = dsl.loads(ADL).engine
+    f = eng.FIELDS
+    values = {"collateral": 1, "collateral#2": 5, "collateral#3": 9, "size": -1, "size#2": 2, "size#3": 3}
+    state = eng.State(**{f[k]: Fraction(v) for k, v in values.items()})
+    inputs = eng.Inputs(**{f["mark"]: Fraction(1)})
+    step = lambda name: getattr(eng, eng.STEPS[name])  # noqa: E731
+    with pytest.raises(eng.GuardError):  # account 2 is not the top-ranked opposite position: account 3 is
+        step("deleverage")(eng.Params(), state, inputs)
+    after = step("deleverage#1.3")(eng.Params(), state, inputs)
+    assert getattr(after, f["size"]) == 0 and getattr(after, f["size#3"]) == 2 and getattr(after, f["size#2"]) == 2

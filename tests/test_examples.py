@@ -67,12 +67,17 @@ CASES: dict[str, Case] = {
     # Two accounts, an insurance fund capped at what it holds and socialised loss after it: every check and
     # the invariants proved for the declared 2 accounts (dsl.accounts).
     "perp_venue_waterfall.margin": Case(),
+    # Auto-deleveraging against the top-ranked opposite position (an action naming another account), then
+    # socialised loss; ADL takes only profit and a flat account never loses (step properties).
+    "perp_venue_adl.margin": Case(),
     # ---- known-bad variants ----
     # lt * (1 + bonus) > 1 also leaves an underwater account no liquidation that makes progress.
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
     "bad/aave_partial_insolvent_liquidation.margin": Case(_v("liquidation-no-bad-debt: liquidate")),
     # OKEx 2018: the fund pays every shortfall and nothing comes after it; the fund goes negative in one
     # liquidation (single-state) and in a run from `init` (open, price moves, liquidate: a replayed trace).
+    # ADL that asks the counterparty's whole profit, not the closed part's, to cover the shortfall.
+    "bad/perp_venue_adl_whole_profit.margin": Case(_v("liquidation-no-bad-debt: deleverage")),
     "bad/perp_venue_fund_pays_every_shortfall.margin": Case(
         _v(
             "liquidation-no-bad-debt: liquidate",
