@@ -147,9 +147,7 @@ class _Expander:
         self.per: set[str] = {
             d.name.name for d in module.decls if isinstance(d, ast.VarDecl) and d.kind == "state" and not d.shared
         }
-        self.shared_names: set[str] = {
-            d.name.name for d in module.decls if isinstance(d, ast.VarDecl) and (d.shared or d.kind == "input")
-        }
+        self.declared: set[str] = _declared_names(module)  # an unknown name is left to elaborate (`undefined`)
         self._derive_per_account_lets()
 
     def _derive_per_account_lets(self) -> None:
@@ -323,13 +321,13 @@ class _Expander:
         t = s.target
         name = t.name.name
         if isinstance(t.index, ast.Ident) and t.index.name in others:  # `x'[w] = e`: the other account's x
-            if name not in self.per:
+            if name not in self.per and name in self.declared:
                 self._shared_indexed(t.name, t.span)
                 return [s]
             target = dataclasses.replace(t, name=_renamed(t.name, others[t.index.name]), index=None)
             return [ast.Assign(target, sub(s.expr), s.span)]
         if isinstance(t.index, ast.Binder) and t.index.set.name == SET:
-            if name not in self.per:
+            if name not in self.per and name in self.declared:
                 self._shared_indexed(t.name, t.span)
                 return [s]
             # `x'[i in accounts] = e`: every account's x, in this one step.
@@ -443,7 +441,7 @@ class _Expander:
                     return e
                 return dataclasses.replace(e, name=_renamed(n, k))
             case ast.Ref(name=n, index=ast.Ident(name=i)) if i in bound:
-                if n.name not in self.per:
+                if n.name not in self.per and n.name in self.declared:
                     self._shared_indexed(n, e.span)
                     return e
                 return dataclasses.replace(e, name=_renamed(n, bound[i]), index=None)
@@ -527,6 +525,20 @@ def is_copy(name: str) -> bool:
     1's copy; the checker skips the others (they are still part of every state and every run).
     """
     return "#" in name
+
+
+def _declared_names(module: ast.Module) -> set[str]:
+    """Every value name the spec declares (parameters, states, inputs, lets, roles, tables)."""
+    out: set[str] = set()
+    for d in module.decls:
+        match d:
+            case ast.ParamDecl() | ast.VarDecl() | ast.LetDecl() | ast.TableDecl():
+                out.add(d.name.name)
+            case ast.TupleLetDecl():
+                out.update(n.name for n in d.names)
+            case ast.MarginBlock():
+                out.update(r.role.name for r in d.roles)
+    return out
 
 
 def _account_uses(e: ast.Expr) -> set[str]:

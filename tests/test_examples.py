@@ -46,6 +46,16 @@ def _v(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
+_CCP_SKIPPED = {
+    name: Verdict.SKIPPED
+    for name in (
+        "requirement-monotone: maintenance",
+        "gap-safety",
+        "conservation",
+        *(f"invariant: where of {s} stays true" for s in ("posted", "skin", "fund_used", "assessed", "fund")),
+    )
+}
+
 CASES: dict[str, Case] = {
     # ---- good examples: fully PROVED single-state; invariants as noted ----
     # liquidation-enabled found a real gap here: `close_factor in [0, 1]` admitted 0, and then an
@@ -70,6 +80,9 @@ CASES: dict[str, Case] = {
     # Auto-deleveraging against the top-ranked opposite position (an action naming another account), then
     # socialised loss; ADL takes only profit and a flat account never loses (step properties).
     "perp_venue_adl.margin": Case(),
+    # A CCP's waterfall and a Cover 2 fund under a scenario range: single-state and step properties only
+    # (no `init`, no env move, no `conserved` total; the maintenance role is 0).
+    "ccp_cover2.margin": Case(other=_CCP_SKIPPED),
     # ---- known-bad variants ----
     # lt * (1 + bonus) > 1 also leaves an underwater account no liquidation that makes progress.
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
@@ -78,6 +91,10 @@ CASES: dict[str, Case] = {
     # liquidation (single-state) and in a run from `init` (open, price moves, liquidate: a replayed trace).
     # ADL that asks the counterparty's whole profit, not the closed part's, to cover the shortfall.
     "bad/perp_venue_adl_whole_profit.margin": Case(_v("liquidation-no-bad-debt: deleverage")),
+    # Nasdaq Clearing 2018: stress scenarios that miss the move that happens; here the down move only.
+    "bad/ccp_cover2_down_move_only.margin": Case(
+        _v("property: cover_1 on default_one", "property: cover_2 on default_pair"), other=_CCP_SKIPPED
+    ),
     "bad/perp_venue_fund_pays_every_shortfall.margin": Case(
         _v(
             "liquidation-no-bad-debt: liquidate",
