@@ -83,6 +83,8 @@ CASES: dict[str, Case] = {
     # A CCP's waterfall and a Cover 2 fund under a scenario range: single-state and step properties only
     # (no `init`, no env move, no `conserved` total; the maintenance role is 0).
     "ccp_cover2.margin": Case(other=_CCP_SKIPPED),
+    # Halts that leave the liquidation engine running, and an open-interest-scaled initial margin.
+    "perp_circuit_breaker.margin": Case(),
     # ---- known-bad variants ----
     # lt * (1 + bonus) > 1 also leaves an underwater account no liquidation that makes progress.
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
@@ -94,6 +96,10 @@ CASES: dict[str, Case] = {
     # Nasdaq Clearing 2018: stress scenarios that miss the move that happens; here the down move only.
     "bad/ccp_cover2_down_move_only.margin": Case(
         _v("property: cover_1 on default_one", "property: cover_2 on default_pair"), other=_CCP_SKIPPED
+    ),
+    # LME nickel 2022: a halt that also stops liquidations; a stuck account is reached from `init`.
+    "bad/perp_circuit_breaker_halt_strands_liquidation.margin": Case(
+        _v("liquidation-enabled", "liquidation-enabled: in reachable states")
     ),
     "bad/perp_venue_fund_pays_every_shortfall.margin": Case(
         _v(
