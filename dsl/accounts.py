@@ -96,20 +96,6 @@ def _count(decls: list[ast.AccountsDecl], module: ast.Module) -> int:
             ]
         )
     d = decls[0]
-    assets = [x for x in module.decls if isinstance(x, ast.AssetsDecl)]
-    if assets:
-        raise SpecError(
-            [
-                _error(
-                    "accounts-with-assets",
-                    "a spec cannot yet declare both `accounts` and `assets`",
-                    d.span,
-                    "per-account positions in several assets are not supported yet: model one asset per spec, "
-                    "or one account with several assets",
-                    (Label(assets[0].span, "`assets` declared here"),),
-                )
-            ]
-        )
     value = d.count.value
     if value.denominator != 1 or not 1 <= value <= MAX_ACCOUNTS:
         raise SpecError(
@@ -359,7 +345,7 @@ class _Expander:
                     bound = {binder: j} if binder else {}
                     items.append(
                         ast.EnvItem(
-                            dataclasses.replace(t, name=_renamed(t.name, j), index=None),
+                            dataclasses.replace(t, name=_renamed(t.name, j), index=None if binder else t.index),
                             self.sub(item.lo, j, bound),
                             self.sub(item.hi, j, bound),
                             item.span,
@@ -445,6 +431,11 @@ class _Expander:
                     self._shared_indexed(n, e.span)
                     return e
                 return dataclasses.replace(e, name=_renamed(n, bound[i]), index=None)
+            case ast.Ref(name=n) if n.name in self.per:  # indexed by an asset: this account's copy, same index
+                if k is None:
+                    self._missing(n, what)
+                    return e
+                return dataclasses.replace(e, name=_renamed(n, k))
             case ast.Ref():
                 return e
             case ast.Call(args=args):
@@ -583,24 +574,26 @@ def _chain(op: str, parts: list[ast.Expr], span: Span) -> ast.Expr:
 
 
 def _bare_reads(e: ast.Expr) -> set[str]:
-    """Names read without an index in `e`, outside any quantifier over accounts' bodies' indexed reads."""
+    """Names `e` reads for the current account: without an index, or with an asset's (not an account's)."""
     out: set[str] = set()
-    stack: list[ast.Expr] = [e]
+    stack: list[tuple[ast.Expr, frozenset[str]]] = [(e, frozenset())]
     while stack:
-        x = stack.pop()
+        x, accts = stack.pop()
         match x:
             case ast.Ref(name=n, index=None):
                 out.add(n.name)
+            case ast.Ref(name=n, index=ast.Ident(name=i)) if i not in accts:
+                out.add(n.name)
             case ast.Call(args=args):
-                stack.extend(args)
-            case ast.Quant(body=body):
-                stack.append(body)
+                stack.extend((a, accts) for a in args)
+            case ast.Quant(var=v, set=st, body=body):
+                stack.append((body, accts | {v.name} if st.name == SET else accts))
             case ast.Unary(operand=o):
-                stack.append(o)
+                stack.append((o, accts))
             case ast.Binary(left=a, right=b):
-                stack.extend((a, b))
+                stack.extend(((a, accts), (b, accts)))
             case ast.Ite(cond=c, then=t, orelse=o):
-                stack.extend((c, t, o))
+                stack.extend(((c, accts), (t, accts), (o, accts)))
     return out
 
 

@@ -315,3 +315,61 @@ def test_comparisons_of_accounts_are_decided_per_copy() -> None:
         step("deleverage")(eng.Params(), state, inputs)
     after = step("deleverage#1.3")(eng.Params(), state, inputs)
     assert getattr(after, f["size"]) == 0 and getattr(after, f["size#3"]) == 2 and getattr(after, f["size#2"]) == 2
+
+
+ASSETS = """\
+spec "accounts with assets"
+unit USD, COIN
+assets BTC, ETH
+accounts 2
+param mmr[assets]: rate = {BTC: 1%, ETH: 2%} in [0.1%, 10%]
+state usd: USD where usd >= 0
+state pos[assets]: COIN
+shared state insurance: USD where insurance >= 0
+input price[assets]: USD/COIN where all(a in assets: price[a] > 0)
+let notional[a in assets]: USD = abs(pos[a]) * price[a]
+margin:
+    equity = usd
+    maintenance = sum(a in assets: notional[a] * mmr[a])
+    liquidatable when equity < maintenance
+action liquidate when liquidatable:
+    pos'[a in assets] = 0
+    usd' = 0
+    insurance' = insurance + usd
+action buy(q: COIN) when usd >= (abs(pos[BTC] + q) * price[BTC]) * mmr[BTC]:
+    pos'[BTC] = pos[BTC] + q
+env move:
+    price'[a in assets] in [price[a] * 0.9, price[a] * 1.1]
+init: usd >= 0 and all(a in assets: pos[a] == 0) and insurance >= 0
+invariant fund_solvent: insurance >= 0
+"""
+
+
+def test_accounts_with_assets_copy_each_accounts_per_asset_states() -> None:
+    p = dsl.loads(ASSETS).program
+    assert [(s.name, s.indexed) for s in p.states] == [
+        ("usd", False),
+        ("usd#2", False),
+        ("pos", True),
+        ("pos#2", True),
+        ("insurance", False),
+    ]
+    assert sorted(u.sym.name for u in p.action("liquidate#2").updates) == ["insurance", "pos#2", "usd#2"]
+    assert sorted(u.sym.name for u in p.action("buy#2").updates) == ["pos#2"]
+    eng = dsl.loads(ASSETS).engine
+    f = eng.FIELDS
+    half = Fraction(1, 2)
+    state = eng.State(
+        **{
+            f["usd"]: Fraction(1),
+            f["usd#2"]: Fraction(0),
+            f["pos"]: {"BTC": Fraction(0), "ETH": Fraction(0)},
+            f["pos#2"]: {"BTC": Fraction(1), "ETH": half},
+            f["insurance"]: Fraction(0),
+        }
+    )
+    inputs = eng.Inputs(**{f["price"]: {"BTC": Fraction(100), "ETH": Fraction(10)}})
+    assert getattr(eng, eng.NAMES["maintenance#2"])(eng.Params(), state, inputs) == Fraction(11, 10)
+    configure(0)
+    results = {r.name: r for r in run_checks(dsl.loads(ASSETS), Options(), only=("invariant",))}
+    assert results["invariant: fund_solvent"].verdict is Verdict.PROVED
