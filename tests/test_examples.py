@@ -56,6 +56,11 @@ _CCP_SKIPPED = {
     )
 }
 
+_MAKER_SKIPPED = {
+    "requirement-monotone: initial": Verdict.SKIPPED,
+    "requirement-monotone: maintenance": Verdict.SKIPPED,
+}
+
 CASES: dict[str, Case] = {
     # ---- good examples: fully PROVED single-state; invariants as noted ----
     # liquidation-enabled found a real gap here: `close_factor in [0, 1]` admitted 0, and then an
@@ -85,7 +90,31 @@ CASES: dict[str, Case] = {
     "ccp_cover2.margin": Case(other=_CCP_SKIPPED),
     # Halts that leave the liquidation engine running, and an open-interest-scaled initial margin.
     "perp_circuit_breaker.margin": Case(),
+    # MakerDAO's Clipper (Liquidations 2.0): one vault kicked into a Dutch auction with time, price decay,
+    # resets and keeper incentives; the invariants are inductive at k=1. The vault's requirement reads no
+    # position state (its unit is DAI, the collateral ETH), so requirement-monotone is skipped.
+    "maker_clipper_auction.margin": Case(other=_MAKER_SKIPPED),
     # ---- known-bad variants ----
+    # Black Thursday (12 March 2020): a take at any price however stale, and no forced reset. A take below
+    # cusp * top (single step and after kick, tick: a replayed trace) and an auction past `tail`.
+    "bad/maker_clipper_no_reset.margin": Case(
+        _v(
+            "property: sells_above_cusp on take",
+            "property: sells_above_cusp on take, in reachable states",
+            "invariant: bounded_age",
+        ),
+        _MAKER_SKIPPED,
+    ),
+    # The redo incentive without clip.sol's chost floor: paid for resetting a lot worth less than chost
+    # (reached from `init`); incentive_capped fails only in states no run reaches (tab < chost).
+    "bad/maker_clipper_redo_pays_dust.margin": Case(
+        _v(
+            "property: incentive_capped on redo",
+            "property: no_incentive_on_dust on redo",
+            "property: no_incentive_on_dust on redo, in reachable states",
+        ),
+        _MAKER_SKIPPED,
+    ),
     # lt * (1 + bonus) > 1 also leaves an underwater account no liquidation that makes progress.
     "bad/aave_bonus_spiral.margin": Case(_v("liquidation-improves-health: liquidate", "liquidation-enabled")),
     "bad/aave_partial_insolvent_liquidation.margin": Case(_v("liquidation-no-bad-debt: liquidate")),
@@ -242,6 +271,9 @@ FAST = {
     "gmx_v2_perp.margin",
     "bad/gmx_v2_withdraw_counts_pnl.margin",
     "bad/gmx_v2_liquidation_factor_above_min.margin",
+    "maker_clipper_auction.margin",
+    "bad/maker_clipper_no_reset.margin",
+    "bad/maker_clipper_redo_pays_dust.margin",
 }
 
 
