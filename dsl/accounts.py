@@ -43,7 +43,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from dsl import ast
+from dsl import ast, ir
 from dsl.diagnostics import Diagnostic, Label, Severity, Span, SpecError
 
 MAX_ACCOUNTS = 64  # the checker unrolls every account in every frame: beyond this, say so rather than hang
@@ -561,6 +561,33 @@ def _is_account_param(p: ast.ActionParam) -> bool:
     return isinstance(p.unit, ast.UnitName) and p.unit.name.name == "account"
 
 
+def representative(name: str) -> bool:
+    """Whether a step is one the checker must take, when what it looks at is account 1 or shared.
+
+    The permutations of the accounts that keep account 1 map every account k > 1 onto account 2,
+    every pair (k, 1) onto (2, 1) and every pair (k, j) without account 1 onto (2, 3). A step of
+    account 3 (or of the pair (1, 3)) then does to account 1 and the shared state what the
+    representative does, from a state that is the same up to renaming: asking the representatives
+    is enough as the last step of a run (the runs before it take every step) and in one-step
+    checks. Names without a copy suffix are account 1's (or shared) and always taken.
+    """
+    if "#" not in name:
+        return True
+    return name.rpartition("#")[2] in ("2", "2.1", "2.3")
+
+
+def pair_goals(program: ir.Program) -> bool:
+    """Whether some step property is about a step of two accounts (`on deleverage`): its goal names account 2 too.
+
+    Such a goal is kept only by the permutations that keep accounts 1 and 2, for which the steps of
+    `representative` are not enough: the model checker then takes every step last.
+    """
+    pairs = {a.name for a in program.actions if "#" not in a.name} & {
+        a.name.rpartition("#")[0] for a in program.actions if "." in a.name.rpartition("#")[2]
+    }
+    return any(set(sp.steps) & pairs for sp in program.step_properties)
+
+
 def _renamed(n: ast.Ident, k: int) -> ast.Ident:
     return dataclasses.replace(n, name=copy_name(n.name, k))
 
@@ -607,4 +634,13 @@ def _action_exprs(d: ast.ActionDecl) -> Iterable[ast.Expr]:
         yield s.expr
 
 
-__all__ = ["MAX_ACCOUNTS", "Accounts", "copy_name", "expand", "is_copy", "once_per_place"]
+__all__ = [
+    "MAX_ACCOUNTS",
+    "Accounts",
+    "copy_name",
+    "expand",
+    "is_copy",
+    "once_per_place",
+    "pair_goals",
+    "representative",
+]

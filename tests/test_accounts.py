@@ -373,3 +373,27 @@ def test_accounts_with_assets_copy_each_accounts_per_asset_states() -> None:
     configure(0)
     results = {r.name: r for r in run_checks(dsl.loads(ASSETS), Options(), only=("invariant",))}
     assert results["invariant: fund_solvent"].verdict is Verdict.PROVED
+
+
+def test_the_last_step_of_a_run_is_one_of_a_few_representatives() -> None:
+    """Seen from account 1, account k > 1 is account 2, and a pair is (1, 2), (2, 1) or (2, 3)."""
+    from dsl.accounts import pair_goals, representative
+
+    assert [representative(n) for n in ("liquidate", "liquidate#2", "liquidate#3")] == [True, True, False]
+    kept = [n for n in ("d", "d#1.3", "d#2.1", "d#2.3", "d#3.1", "d#3.2", "d#4.2") if representative(n)]
+    assert kept == ["d", "d#2.1", "d#2.3"]
+    assert not pair_goals(dsl.loads(ADL).program)
+    with_pair_property = ADL + "property moves_size on deleverage: size'[w] == size[w] + size\n"
+    assert pair_goals(dsl.loads(with_pair_property).program)
+
+
+def test_three_accounts_find_what_needs_three() -> None:
+    """A violation that needs a step of account 3 last is still found (by its representative)."""
+    text = LOCAL.replace("accounts 2", "accounts 3").replace(
+        "invariant fund_solvent: insurance >= 0",
+        "invariant fund_solvent: insurance >= 0\ninvariant not_all_open: not all(i in accounts: size[i] != 0)",
+    )
+    configure(0)
+    results = {r.name: r for r in run_checks(dsl.loads(text), Options(), only=("invariant",))}
+    found = results["invariant: not_all_open"]
+    assert found.verdict is Verdict.VIOLATED and found.counterexample is not None

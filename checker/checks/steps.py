@@ -20,6 +20,7 @@ from checker.core.replay import Scene, View
 from checker.core.results import CheckResult
 from checker.core.steps import action_step, env_step
 from dsl import ir
+from dsl.accounts import representative
 
 
 def result_name(sp: ir.StepProperty, step: str) -> str:
@@ -34,7 +35,7 @@ def step_properties(cx: Context) -> Iterator[CheckResult]:
     steps: dict[str, ir.Action | ir.Env] = {a.name: a for a in p.actions}
     steps.update({e.name: e for e in p.envs})
     for sp in p.step_properties:
-        for name in sp.steps:
+        for name in filter(representative, sp.steps):  # with accounts: one step per class (dsl.accounts)
             step = steps[name]
             f0 = cx.enc.frame("before")
             if isinstance(step, ir.Action):

@@ -337,27 +337,48 @@ def lemmas(program: ir.Program) -> list[Lemma]:
     """Candidates solvent tries when the spec's goals are not inductive on their own.
 
     No bad debt (`equity >= 0`), and the sign of each numeric state that has no `where`
-    (`insurance >= 0`, `paid >= 0`, ...). Induction keeps those that hold together.
+    (`insurance >= 0`, `paid >= 0`, ...). Induction keeps those that hold together. With
+    `accounts`, a lemma about account 1 carries every other account's copy, assumed with it
+    (as a goal's copies are, see `Goal.copies`), rather than being a candidate of its own.
     """
     out: list[Lemma] = []
     if program.role("equity") is not None:
-        eq = _roles("equity")
+        lets = {let.sym.name for let in program.lets}
 
-        def solvent(cx: Context, frame: Frame) -> z3.BoolRef:
-            (e,), ok = eq(frame)
-            return z3.And(ok, e >= 0)
+        def solvent_of(name: str) -> Z3Holds:
+            def solvent(cx: Context, frame: Frame) -> z3.BoolRef:
+                e, ok = frame.let(name)
+                return z3.And(ok, e >= 0)
 
-        out.append(Lemma("equity >= 0", Goal("lemma: equity >= 0", "lemma", solvent, lambda v: True, "")))
+            return solvent
+
+        role = program.role("equity")
+        assert role is not None
+        others = tuple(solvent_of(n) for n in sorted(lets) if is_copy(n) and n.split("#")[0] == role.name)
+        goal = Goal("lemma: equity >= 0", "lemma", solvent_of(role.name), lambda v: True, "", copies=others)
+        out.append(Lemma("equity >= 0", goal))
     constrained = {c.name for c in program.wheres}
     for s in program.states:
-        if s.ty == BOOL or s.name in constrained:
+        if s.ty == BOOL or s.name in constrained or is_copy(s.name):
             continue
+        copies = [c for c in program.states if is_copy(c.name) and c.name.split("#")[0] == s.name]
         for sign in (">=", "<="):
             text = f"{s.name}{'[a]' if s.indexed else ''} {sign} 0"
-
-            def signed(cx: Context, frame: Frame, s: ir.Symbol = s, sign: str = sign) -> z3.BoolRef:
-                vs = [frame.var(s, a) for a in cx.enc.assets_of(s)]
-                return z3.And(*[v >= 0 if sign == ">=" else v <= 0 for v in vs])
-
-            out.append(Lemma(text, Goal(f"lemma: {text}", "lemma", signed, lambda v: True, "")))
+            goal = Goal(
+                f"lemma: {text}",
+                "lemma",
+                _signed(s, sign),
+                lambda v: True,
+                "",
+                copies=tuple(_signed(c, sign) for c in copies),
+            )
+            out.append(Lemma(text, goal))
     return out
+
+
+def _signed(s: ir.Symbol, sign: str) -> Z3Holds:
+    def signed(cx: Context, frame: Frame) -> z3.BoolRef:
+        vs = [frame.var(s, a) for a in cx.enc.assets_of(s)]
+        return z3.And(*[v >= 0 if sign == ">=" else v <= 0 for v in vs])
+
+    return signed
