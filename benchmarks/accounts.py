@@ -67,6 +67,7 @@ SPECS = ("examples/perp_venue_waterfall.margin", "examples/perp_venue_adl.margin
 COUNTS = (1, 2, 5, 10, 50)
 QUICK = (1, 2, 5)
 GOAL = "invariant: fund_solvent"
+FOLLOW_UP = "in reachable states"  # the model checker's follow-up of a single-state check it did not prove
 VERDICTS = ("PROVED", "VIOLATED", "UNKNOWN", "SKIPPED")
 
 
@@ -82,6 +83,11 @@ def scope(proof: str) -> str:
     """The accounts a proof holds for, as `checker.run.counted` appends it ("any number of accounts", "2 accounts")."""
     last = proof.rpartition(", ")[2]
     return last if "account" in last else ""
+
+
+def model_checker(result: dict[str, Any]) -> bool:
+    """Whether a result came from the model checker (`checker.mc`): an invariant, or the follow-up of a check."""
+    return result["id"] == "invariant" or result["name"].endswith(FOLLOW_UP)
 
 
 # ---- the task, in the worker ----------------------------------------------------------
@@ -112,8 +118,8 @@ def _accounts_task(send: Send, path: str, n: int) -> None:
     with METER.installed():
         t = time.perf_counter()
         for r in run_checks(spec, Options()):
-            send("result", {"name": r.name, "verdict": r.verdict.value, "proof": r.proof, "seconds": r.seconds,
-                            "at": time.perf_counter() - t})
+            send("result", {"id": r.id, "name": r.name, "verdict": r.verdict.value, "proof": r.proof,
+                            "seconds": r.seconds, "at": time.perf_counter() - t})
             send("split", METER.split(time.perf_counter() - t))  # so that a stopped run keeps its counts
         wall = time.perf_counter() - t
     send("split", METER.split(wall))
@@ -137,6 +143,7 @@ class Row:
     load_s: float | None = None  # dsl.loads
     engine_s: float | None = None  # spec.engine
     check_s: float | None = None  # run_checks, the whole catalogue
+    local_s: float | None = None  # of which until the last result of a single-state or single-step check
     actions: int = 0  # after expansion
     lets: int = 0
     engine_lines: int = 0
@@ -175,7 +182,7 @@ def measure(worker: Worker, path: str, n: int, budget: float) -> Row:
                     row.check_s = payload
             case "error":
                 row.status = f"error: {str(payload).strip().splitlines()[-1]}"
-                row.results.append({"name": "error", "verdict": "ERROR", "proof": "", "seconds": 0.0,
+                row.results.append({"id": "", "name": "error", "verdict": "ERROR", "proof": "", "seconds": 0.0,
                                     "at": 0.0, "traceback": payload})
 
     if not worker.run(("accounts", path, n), budget, on_message):
@@ -183,6 +190,8 @@ def measure(worker: Worker, path: str, n: int, budget: float) -> Row:
     counts = Counter(r["verdict"] for r in row.results)
     row.verdicts = {v: counts.get(v, 0) for v in VERDICTS}
     row.queries = int(row.split.get("queries", 0))
+    local = [r["at"] for r in row.results if not model_checker(r)]
+    row.local_s = max(local) if local and row.check_s is not None else None
     row.fund_proof = next((r["proof"] for r in row.results if r["name"] == GOAL and r["verdict"] == "PROVED"), "")
     slow = sorted(row.results, key=lambda r: -r["seconds"])[:3]
     row.slowest = [f"{r['name']}: {r['seconds']:.2f} s" for r in slow]
@@ -262,7 +271,9 @@ def render(rows: Sequence[Row], info: dict[str, Any]) -> str:
         "",
         "Columns: load ms = `dsl.loads` (parse, expand the accounts, elaborate, generate); engine ms = "
         "`spec.engine` (execute the generated module); actions = after expansion (account k's copies, and one "
-        "per pair for an action naming another account); check s = the whole catalogue; queries = calls of "
+        "per pair for an action naming another account); check s = the whole catalogue; one-state/step s = of which "
+        "until the last result of a check that looks at one state or one step (asked of account 1's copies only); "
+        "model checker s = the rest (the invariants by induction and BMC, and follow-ups); queries = calls of "
         "`Context.solve`; solve s = inside it (Z3 in this process, the portfolio's workers, fresh contexts); Z3 s = "
         "of which inside `z3.Solver.check` here; encode s = Python outside `solve`, witness search and replay "
         "(building Z3 terms, the checks' own code); `fund_solvent` = the proof of `invariant: "
@@ -272,16 +283,19 @@ def render(rows: Sequence[Row], info: dict[str, Any]) -> str:
     for path in dict.fromkeys(r.spec for r in rows):
         sel = [r for r in rows if r.spec == path]
         lines += [f"## {path}", "",
-                  "| N | load ms | engine ms | actions | engine lines | check s | results | queries | "
+                  "| N | load ms | engine ms | actions | engine lines | check s | one-state/step s | model checker s | "
+                  "results | queries | "
                   "proved / violated / unknown | solve s | Z3 s | encode s | `fund_solvent` | status |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|"]
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|"]
         for r in sel:
             v = r.verdicts or dict.fromkeys(VERDICTS, 0)
             split = r.split or {}
             counts = f"{v['PROVED']} / {v['VIOLATED']} / **{v['UNKNOWN']}**" if r.results else "—"
             lines.append(
                 f"| {r.accounts} | {_ms(r.load_s)} | {_ms(r.engine_s)} | {r.actions or '—'} | "
-                f"{r.engine_lines or '—'} | {_s(r.check_s)} | {r.count if r.results else '—'} | "
+                f"{r.engine_lines or '—'} | {_s(r.check_s)} | {_s(r.local_s)} | "
+                f"{_s(None if r.check_s is None or r.local_s is None else r.check_s - r.local_s)} | "
+                f"{r.count if r.results else '—'} | "
                 f"{r.queries if r.results else '—'} | {counts} | "
                 f"{_s(split['z3_search_s'] + split['solve_overhead_s']) if split else '—'} | "
                 f"{_s(split.get('z3_search_s')) if split else '—'} | "
@@ -293,6 +307,14 @@ def render(rows: Sequence[Row], info: dict[str, Any]) -> str:
         if slow:
             lines += ["", "Slowest results: " + "; ".join(f"N={r.accounts}: " + ", ".join(r.slowest) for r in slow)
                       + "."]
+        for r in sel:
+            if r.status.startswith("stopped"):
+                front = (r.load_s or 0.0) + (r.engine_s or 0.0)
+                last = f"the last, `{r.results[-1]['name']}`, at {r.results[-1]['at']:.1f} s of checking" \
+                    if r.results else "none yet"
+                lines += ["", f"N={r.accounts} was stopped at the budget, which counts the front end too: "
+                          f"{front:.1f} s went to `dsl.loads` and `spec.engine`, then the catalogue yielded "
+                          f"{r.count} results ({last}); the counts in its row are those results'."]
         unknown = [f"N={r.accounts} {x['name']}" for r in sel for x in r.results if x["verdict"] == "UNKNOWN"]
         if unknown:
             lines += ["", "UNKNOWN: " + "; ".join(unknown) + "."]

@@ -67,6 +67,7 @@ def test_the_sweep_runs_and_writes_its_report(tmp_path: Path) -> None:
         assert row["verdicts"]["VIOLATED"] == 0 and row["verdicts"]["UNKNOWN"] == 0, key  # good examples
         assert row["queries"] >= row["verdicts"]["PROVED"] > 0, key  # every proof asked the solver
         assert row["actions"] > 0 and row["load_s"] is not None and row["check_s"] is not None, key
+        assert 0 < row["local_s"] <= row["check_s"], key  # the one-state/step checks, then the model checker
     # The expansion copies every action per account; an action naming another account, per pair.
     assert rows["perp_venue_waterfall", 2]["actions"] == 2 * rows["perp_venue_waterfall", 1]["actions"]
     # The cutoff: one account proves nothing about others; two prove any number when no rule
