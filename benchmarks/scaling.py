@@ -508,17 +508,21 @@ def _bmc_task(send: Send, path: str, depth: int) -> None:
     send("done", time.perf_counter() - t)
 
 
-def _serve(conn: Any) -> None:
+Task = Callable[..., None]  # (send, *arguments): sends messages, "done" or "error" last
+TASKS: dict[str, Task] = {"check": _check_task, "bmc": _bmc_task}
+
+
+def _serve(conn: Any, tasks: dict[str, Task], warm: Callable[[], None]) -> None:
     """The worker: its own process group, warm once, then tasks one at a time until told to stop."""
     os.setpgid(0, 0)
     try:
         t = time.perf_counter()
-        warm_up()
+        warm()
         conn.send(("ready", time.perf_counter() - t))
         while (task := conn.recv()) is not None:
             send: Send = lambda what, payload: conn.send((what, payload))  # noqa: E731
             try:
-                {"check": _check_task, "bmc": _bmc_task}[task[0]](send, *task[1:])
+                tasks[task[0]](send, *task[1:])
             except Exception:
                 send("error", traceback.format_exc())
     except (EOFError, KeyboardInterrupt):
@@ -532,16 +536,19 @@ class Worker:
 
     A task that overruns its cap is stopped by killing the worker's whole process group (solvent's
     solver workers included); the next task starts a fresh worker (its warm-up is not timed).
+    `tasks` and `warm` let another benchmark (benchmarks/accounts.py) run its own tasks this way.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tasks: dict[str, Task] | None = None, warm: Callable[[], None] = warm_up) -> None:
+        self.tasks = TASKS if tasks is None else tasks
+        self.warm = warm
         self.proc: Any = None
         self.conn: Any = None
 
     def _start(self) -> None:
         ctx = multiprocessing.get_context("fork")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child,))
+        self.proc = ctx.Process(target=_serve, args=(child, self.tasks, self.warm))
         self.proc.start()
         child.close()
         if not self.conn.poll(600):
