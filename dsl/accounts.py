@@ -40,7 +40,7 @@ read with an account (`insurance[i]`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from dsl import ast, ir
@@ -283,11 +283,12 @@ class _Expander:
             return self.sub(e, k, bound)
 
         body: list[ast.LetDecl | ast.Assign] = []
+        explicit = self._explicit(d, k, bound)
         for s in d.body:
             if isinstance(s, ast.LetDecl):
                 body.append(dataclasses.replace(s, expr=sub(s.expr)))
             else:
-                body.extend(self._assign(s, k, sub, bound))
+                body.extend(self._assign(s, k, sub, bound, explicit))
         params = tuple(
             dataclasses.replace(p, choice=None if p.choice is None else sub(p.choice))
             for p in d.params
@@ -301,8 +302,26 @@ class _Expander:
             body=tuple(body),
         )
 
+    def _explicit(self, d: ast.ActionDecl, k: int | None, others: dict[str, int]) -> set[str]:
+        """The per-account copies this action's copy updates by name (`x' = e` for its account, `x'[w] = e`)."""
+        out: set[str] = set()
+        for s in d.body:
+            if not isinstance(s, ast.Assign) or s.target.name.name not in self.per:
+                continue
+            t = s.target
+            if t.index is None and k is not None:
+                out.add(copy_name(t.name.name, k))
+            elif isinstance(t.index, ast.Ident) and t.index.name in others:
+                out.add(copy_name(t.name.name, others[t.index.name]))
+        return out
+
     def _assign(
-        self, s: ast.Assign, k: int | None, sub: Callable[[ast.Expr], ast.Expr], others: dict[str, int]
+        self,
+        s: ast.Assign,
+        k: int | None,
+        sub: Callable[[ast.Expr], ast.Expr],
+        others: dict[str, int],
+        explicit: Collection[str] = (),
     ) -> list[ast.Assign]:
         t = s.target
         name = t.name.name
@@ -316,7 +335,8 @@ class _Expander:
             if name not in self.per and name in self.declared:
                 self._shared_indexed(t.name, t.span)
                 return [s]
-            # `x'[i in accounts] = e`: every account's x, in this one step.
+            # `x'[i in accounts] = e`: every account's x, in this one step, except the accounts whose x the
+            # action updates by name (`x' = ...` for its own account, `x'[w] = ...`): those updates win.
             self.crossing.append(s.span)
             return [
                 ast.Assign(
@@ -325,6 +345,7 @@ class _Expander:
                     s.span,
                 )
                 for j in self.accounts()
+                if copy_name(name, j) not in explicit
             ]
         if name in self.per:
             if k is None:  # cannot happen: an action writing per-account state is per account

@@ -397,3 +397,25 @@ def test_three_accounts_find_what_needs_three() -> None:
     results = {r.name: r for r in run_checks(dsl.loads(text), Options(), only=("invariant",))}
     found = results["invariant: not_all_open"]
     assert found.verdict is Verdict.VIOLATED and found.counterexample is not None
+
+
+def test_updates_by_name_take_precedence_over_an_update_of_every_account() -> None:
+    """`contrib' = ...` and `contrib'[w] = ...` win over `contrib'[i in accounts] = ...` for those two accounts."""
+    text = """\
+spec "precedence"
+unit USD
+accounts 3
+state contrib: USD where contrib >= 0
+action charge(w: account) when contrib > 0:
+    contrib' = 0
+    contrib'[w] = contrib[w] / 2
+    contrib'[i in accounts] = contrib[i] + 1
+"""
+    p = dsl.loads(text).program
+    updates = {u.sym.name for u in p.action("charge").updates}
+    assert updates == {"contrib", "contrib#2", "contrib#3"}
+    eng = dsl.loads(text).engine
+    f = eng.FIELDS
+    state = eng.State(**{f["contrib"]: Fraction(4), f["contrib#2"]: Fraction(6), f["contrib#3"]: Fraction(8)})
+    after = getattr(eng, eng.STEPS["charge"])(eng.Params(), state, eng.Inputs())
+    assert [getattr(after, f[n]) for n in ("contrib", "contrib#2", "contrib#3")] == [0, 3, 9]

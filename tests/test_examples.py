@@ -52,7 +52,7 @@ _CCP_SKIPPED = {
         "requirement-monotone: maintenance",
         "gap-safety",
         "conservation",
-        *(f"invariant: where of {s} stays true" for s in ("posted", "skin", "fund_used", "assessed", "fund")),
+        *(f"invariant: where of {s} stays true" for s in ("posted", "contrib", "skin", "assessed")),
     )
 }
 
