@@ -43,11 +43,12 @@ import dataclasses
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
-from dsl import ast, ir
+from dsl import ast
+from dsl.account_reads import SET, account_uses, action_exprs, bare_reads, declared_names, is_account_param
 from dsl.diagnostics import Diagnostic, Label, Severity, Span, SpecError
+from dsl.symmetry import copy_name
 
 MAX_ACCOUNTS = 64  # the checker unrolls every account in every frame: beyond this, say so rather than hang
-SET = "accounts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +119,6 @@ def _error(
     return Diagnostic(Severity.ERROR, code, message, span, labels, hint)
 
 
-def copy_name(name: str, account: int) -> str:
-    """The name of account `account`'s copy of a per-account declaration (account 1 keeps the name)."""
-    return name if account == 1 else f"{name}#{account}"
-
-
 class _Expander:
     def __init__(self, module: ast.Module, count: int) -> None:
         self.module = module
@@ -133,7 +129,7 @@ class _Expander:
         self.per: set[str] = {
             d.name.name for d in module.decls if isinstance(d, ast.VarDecl) and d.kind == "state" and not d.shared
         }
-        self.declared: set[str] = _declared_names(module)  # an unknown name is left to elaborate (`undefined`)
+        self.declared: set[str] = declared_names(module)  # an unknown name is left to elaborate (`undefined`)
         self._derive_per_account_lets()
 
     def _derive_per_account_lets(self) -> None:
@@ -152,7 +148,7 @@ class _Expander:
         while changed:
             changed = False
             for name, e in defs.items():
-                if name not in self.per and _bare_reads(e) & self.per:
+                if name not in self.per and bare_reads(e) & self.per:
                     self.per.add(name)
                     changed = True
 
@@ -228,10 +224,10 @@ class _Expander:
         return out
 
     def _action(self, d: ast.ActionDecl) -> list[ast.Decl]:
-        other = [p for p in d.params if _is_account_param(p)]
+        other = [p for p in d.params if is_account_param(p)]
         if other:
             return self._two_account_action(d, other)
-        reads = set().union(*(_bare_reads(e) for e in _action_exprs(d)))
+        reads = set().union(*(bare_reads(e) for e in action_exprs(d)))
         writes = {s.target.name.name for s in d.body if isinstance(s, ast.Assign)}
         if not (reads | writes) & self.per:
             return [self._action_copy(d, None)]
@@ -292,7 +288,7 @@ class _Expander:
         params = tuple(
             dataclasses.replace(p, choice=None if p.choice is None else sub(p.choice))
             for p in d.params
-            if not _is_account_param(p)
+            if not is_account_param(p)
         )
         return dataclasses.replace(
             d,
@@ -380,7 +376,7 @@ class _Expander:
         return dataclasses.replace(d, guard=guard, items=tuple(items))
 
     def _formula(self, d: ast.NamedFormula) -> list[ast.NamedFormula]:
-        reads = _bare_reads(d.expr) & self.per
+        reads = bare_reads(d.expr) & self.per
         if d.kind == "conserved":  # a total over the venue, not a rule: it does not make the rules cross accounts
             self.counting = False
             try:
@@ -405,7 +401,7 @@ class _Expander:
             return {}
         for x in self.module.decls:
             if isinstance(x, ast.ActionDecl) and x.name.name == d.on.step.name:
-                return {p.name.name: 2 for p in x.params if _is_account_param(p)}
+                return {p.name.name: 2 for p in x.params if is_account_param(p)}
         return {}
 
     # ---- expressions
@@ -464,7 +460,7 @@ class _Expander:
             case ast.Quant(kind=kind, var=v, set=s, body=body) if s.name == SET:
                 if self.counting:
                     self.crossing.append(e.span)
-                if v.name not in _account_uses(body):
+                if v.name not in account_uses(body):
                     self._unused(v, e)
                 link = {"sum": "+", "all": "and", "any": "or"}[kind]
                 return _chain(link, [walk(body, {**bound, v.name: j}) for j in self.accounts()], e.span)
@@ -530,85 +526,6 @@ def once_per_place(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
     return unique
 
 
-def is_copy(name: str) -> bool:
-    """Whether `name` is the copy of a declaration for an account other than the first.
-
-    By symmetry a check about one account's action, `where` or update need only be asked of account
-    1's copy; the checker skips the others (they are still part of every state and every run).
-    """
-    return "#" in name
-
-
-def _declared_names(module: ast.Module) -> set[str]:
-    """Every value name the spec declares (parameters, states, inputs, lets, roles, tables)."""
-    out: set[str] = set()
-    for d in module.decls:
-        match d:
-            case ast.ParamDecl() | ast.VarDecl() | ast.LetDecl() | ast.TableDecl():
-                out.add(d.name.name)
-            case ast.TupleLetDecl():
-                out.update(n.name for n in d.names)
-            case ast.MarginBlock():
-                out.update(r.role.name for r in d.roles)
-    return out
-
-
-def _account_uses(e: ast.Expr) -> set[str]:
-    """The account variables `e` reads: as an index (`x[i]`, `x'[i]`) or in a comparison (`i == w`)."""
-    out: set[str] = set()
-    stack: list[ast.Expr] = [e]
-    while stack:
-        x = stack.pop()
-        match x:
-            case ast.Ref(index=ast.Ident(name=i)):
-                out.add(i)
-            case ast.Ref(name=n, index=None):
-                out.add(n.name)  # a bare variable: a comparison, or an error reported when it is walked
-            case ast.Call(args=args):
-                stack.extend(args)
-            case ast.Quant(body=body):
-                stack.append(body)
-            case ast.Unary(operand=o):
-                stack.append(o)
-            case ast.Binary(left=a, right=b):
-                stack.extend((a, b))
-            case ast.Ite(cond=c, then=t, orelse=o):
-                stack.extend((c, t, o))
-    return out
-
-
-def _is_account_param(p: ast.ActionParam) -> bool:
-    """`w: account`: an action argument that names another account (auto-deleveraging's counterparty)."""
-    return isinstance(p.unit, ast.UnitName) and p.unit.name.name == "account"
-
-
-def representative(name: str) -> bool:
-    """Whether a step is one the checker must take, when what it looks at is account 1 or shared.
-
-    The permutations of the accounts that keep account 1 map every account k > 1 onto account 2,
-    every pair (k, 1) onto (2, 1) and every pair (k, j) without account 1 onto (2, 3). A step of
-    account 3 (or of the pair (1, 3)) then does to account 1 and the shared state what the
-    representative does, from a state that is the same up to renaming: asking the representatives
-    is enough as the last step of a run (the runs before it take every step) and in one-step
-    checks. Names without a copy suffix are account 1's (or shared) and always taken.
-    """
-    if "#" not in name:
-        return True
-    return name.rpartition("#")[2] in ("2", "2.1", "2.3")
-
-
-def pair_goals(program: ir.Program) -> bool:
-    """Whether some step property is about a step of two accounts (`on deleverage`): its goal names account 2 too.
-
-    Such a goal is kept only by the permutations that keep accounts 1 and 2, for which the steps of
-    `representative` are not enough: the model checker then takes every step last.
-    """
-    pairs = {a.name for a in program.actions if "#" not in a.name} & {
-        a.name.rpartition("#")[0] for a in program.actions if "." in a.name.rpartition("#")[2]
-    }
-    return any(set(sp.steps) & pairs for sp in program.step_properties)
-
-
 def _renamed(n: ast.Ident, k: int) -> ast.Ident:
     return dataclasses.replace(n, name=copy_name(n.name, k))
 
@@ -621,47 +538,4 @@ def _chain(op: str, parts: list[ast.Expr], span: Span) -> ast.Expr:
     return out
 
 
-def _bare_reads(e: ast.Expr) -> set[str]:
-    """Names `e` reads for the current account: without an index, or with an asset's (not an account's)."""
-    out: set[str] = set()
-    stack: list[tuple[ast.Expr, frozenset[str]]] = [(e, frozenset())]
-    while stack:
-        x, accts = stack.pop()
-        match x:
-            case ast.Ref(name=n, index=None):
-                out.add(n.name)
-            case ast.Ref(name=n, index=ast.Ident(name=i)) if i not in accts:
-                out.add(n.name)
-            case ast.Call(args=args):
-                stack.extend((a, accts) for a in args)
-            case ast.Quant(var=v, set=st, body=body):
-                stack.append((body, accts | {v.name} if st.name == SET else accts))
-            case ast.Unary(operand=o):
-                stack.append((o, accts))
-            case ast.Binary(left=a, right=b):
-                stack.extend(((a, accts), (b, accts)))
-            case ast.Ite(cond=c, then=t, orelse=o):
-                stack.extend(((c, accts), (t, accts), (o, accts)))
-    return out
-
-
-def _action_exprs(d: ast.ActionDecl) -> Iterable[ast.Expr]:
-    if d.guard is not None:
-        yield d.guard
-    for p in d.params:
-        if p.choice is not None:
-            yield p.choice
-    for s in d.body:
-        yield s.expr
-
-
-__all__ = [
-    "MAX_ACCOUNTS",
-    "Accounts",
-    "copy_name",
-    "expand",
-    "is_copy",
-    "once_per_place",
-    "pair_goals",
-    "representative",
-]
+__all__ = ["MAX_ACCOUNTS", "Accounts", "expand", "once_per_place"]

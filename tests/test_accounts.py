@@ -21,10 +21,10 @@ import dsl
 from checker import Options, Verdict, configure
 from checker.run import run_checks
 from dsl import ir
-from dsl.accounts import copy_name, is_copy
 from dsl.diagnostics import SourceFile, SpecError
 from dsl.parser import parse
 from dsl.printer import module_to_source
+from dsl.symmetry import copy_name, is_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -377,7 +377,7 @@ def test_accounts_with_assets_copy_each_accounts_per_asset_states() -> None:
 
 def test_the_last_step_of_a_run_is_one_of_a_few_representatives() -> None:
     """Seen from account 1, account k > 1 is account 2, and a pair is (1, 2), (2, 1) or (2, 3)."""
-    from dsl.accounts import pair_goals, representative
+    from dsl.symmetry import pair_goals, representative
 
     assert [representative(n) for n in ("liquidate", "liquidate#2", "liquidate#3")] == [True, True, False]
     kept = [n for n in ("d", "d#1.3", "d#2.1", "d#2.3", "d#3.1", "d#3.2", "d#4.2") if representative(n)]

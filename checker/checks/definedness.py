@@ -15,7 +15,7 @@ from checker.core.replay import Scene, View
 from checker.core.results import CheckResult, Verdict
 from checker.core.steps import Transition, action_step, env_step, forced_test
 from dsl import ir
-from dsl.accounts import is_copy
+from dsl.symmetry import is_copy
 
 
 def well_defined(cx: Context) -> Iterator[CheckResult]:

@@ -14,7 +14,7 @@ from checker.core.replay import Scene, View
 from checker.core.results import CheckResult
 from checker.core.steps import Transition, action_step, env_step
 from dsl import ir
-from dsl.accounts import is_copy
+from dsl.symmetry import is_copy
 
 
 def _conjuncts(e: ir.Expr) -> Iterator[ir.Expr]:

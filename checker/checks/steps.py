@@ -20,7 +20,7 @@ from checker.core.replay import Scene, View
 from checker.core.results import CheckResult
 from checker.core.steps import action_step, env_step
 from dsl import ir
-from dsl.accounts import representative
+from dsl.symmetry import representative
 
 
 def result_name(sp: ir.StepProperty, step: str) -> str:

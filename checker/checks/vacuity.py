@@ -12,8 +12,8 @@ from checker.core.replay import Scene
 from checker.core.results import CheckResult
 from checker.core.steps import action_step, env_step
 from dsl import ir
-from dsl.accounts import is_copy
 from dsl.diagnostics import Span
+from dsl.symmetry import is_copy
 
 
 def vacuity(cx: Context) -> Iterator[CheckResult]:

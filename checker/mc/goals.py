@@ -27,7 +27,7 @@ from checker.core.context import Context
 from checker.core.encode import Frame
 from checker.core.replay import View
 from dsl import ir
-from dsl.accounts import is_copy
+from dsl.symmetry import is_copy
 from dsl.units import BOOL
 
 Z3Holds = Callable[["Context", Frame], z3.BoolRef]

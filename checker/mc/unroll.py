@@ -15,7 +15,7 @@ from checker.core.replay import Scene
 from checker.core.results import CheckResult, Verdict
 from checker.core.steps import Transition, action_step, env_step
 from checker.mc.goals import Goal
-from dsl.accounts import pair_goals, representative
+from dsl.symmetry import pair_goals, representative
 
 
 def input_wheres(cx: Context, frame: Frame) -> z3.BoolRef:
