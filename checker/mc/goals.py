@@ -342,7 +342,8 @@ def lemmas(program: ir.Program) -> list[Lemma]:
     (as a goal's copies are, see `Goal.copies`), rather than being a candidate of its own.
     """
     out: list[Lemma] = []
-    if program.role("equity") is not None:
+    role = program.role("equity")
+    if role is not None:
         lets = {let.sym.name for let in program.lets}
 
         def solvent_of(name: str) -> Z3Holds:
@@ -352,8 +353,6 @@ def lemmas(program: ir.Program) -> list[Lemma]:
 
             return solvent
 
-        role = program.role("equity")
-        assert role is not None
         others = tuple(solvent_of(n) for n in sorted(lets) if is_copy(n) and n.split("#")[0] == role.name)
         goal = Goal("lemma: equity >= 0", "lemma", solvent_of(role.name), lambda v: True, "", copies=others)
         out.append(Lemma("equity >= 0", goal))
