@@ -246,9 +246,13 @@ def _scenario_json(s: ScenarioResult) -> dict[str, Any]:
         "losses": {
             "count": s.losses.count,
             "quantiles": _numbers(s.losses.quantiles),
-            "histogram": [{"lo": number_text(lo), "hi": number_text(hi), "count": n} for lo, hi, n in s.losses.histogram],
+            "histogram": [
+                {"lo": number_text(lo), "hi": number_text(hi), "count": n} for lo, hi, n in s.losses.histogram
+            ],
         },
-        "worst": [{"account": w.account, "loss": number_text(w.loss), "liquidated_at": w.liquidated_at} for w in s.worst],
+        "worst": [
+            {"account": w.account, "loss": number_text(w.loss), "liquidated_at": w.liquidated_at} for w in s.worst
+        ],
         "undefined": [{"account": u.account, "step": u.step, "message": u.message} for u in s.undefined],
         "notes": list(s.notes),
     }
