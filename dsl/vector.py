@@ -1,0 +1,519 @@
+"""The vectorized exact back end: IR expressions over many accounts at once, in scaled integers.
+
+Takes a `dsl.ir.Program` and evaluates its expressions over a `Frame`: one
+value per account for every per-account state, and one value shared by every
+account for each input and parameter. It returns, for each account, exactly
+what the Python back end (`dsl.codegen`) returns for that account alone; the
+tests hold the two to the same answers on random and boundary inputs.
+
+Numbers are `Num`s: numerators `n` over a denominator `d`, value `n / d`.
+`d` is one positive Python integer for all accounts (a *scale*: decimals and
+constants keep it static) or, after a division by a per-account value, an
+array of positive denominators. `n` is a numpy `int64` array, a numpy `object`
+array of Python integers, or a Python integer when the value is the same for
+every account (inputs, parameters, constants).
+
+Exactness on `int64`: every `Num` carries a bound on `|n|` (and on `d`), a
+Python integer computed from its operands' bounds before the array operation
+runs; a frame in `int64` mode raises `Overflow` when a bound (of the result or
+of any product on the way to it) would not fit in 63 bits, so an int64
+operation can never wrap. The caller then evaluates those accounts with
+`object` arrays, which are Python integers and never overflow
+(`checker.stress.engine` splits a batch so that only the accounts whose
+values are too large take that path).
+
+Partial operations (division by zero, `round_*` with a step <= 0, a table gap)
+make the value undefined for the accounts concerned: a `Num` or `Bool`
+carries a mask `u` of them, and `Ite`, `and`, `or` and `implies` keep only
+the undefinedness of the branch the account takes, as the Python back end
+(which short-circuits) does. Undefined accounts get a placeholder value that
+the caller must not use.
+
+numpy is imported here only; nothing else in `dsl` needs it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, TypeAlias
+
+import numpy as np
+
+from dsl import ir
+from dsl.diagnostics import InternalError
+from dsl.units import BOOL
+
+LIMIT = 2**63 - 1  # the largest |n| an int64 holds (and -2**63 is never produced: bounds are symmetric)
+
+
+class Overflow(Exception):
+    """An int64 evaluation would need a number beyond 63 bits: evaluate these accounts exactly instead."""
+
+
+@dataclass(slots=True)
+class Num:
+    n: Any  # numpy array (int64 or object) or a Python int shared by every account
+    d: Any  # a positive Python int, or an array of positive denominators
+    bn: int  # |n| <= bn for every account
+    bd: int  # d <= bd for every account
+    u: Any = None  # bool array: the accounts for which the value is undefined (None: none)
+
+
+@dataclass(slots=True)
+class Bool:
+    v: Any  # bool array or a Python bool
+    u: Any = None
+
+
+Value: TypeAlias = Num | Bool
+
+
+@dataclass(slots=True)
+class Frame:
+    """The values one evaluation reads. `values`: state, input and parameter values by name
+    (`name` or `name[ASSET]`), arguments and locals by name; `checked`: int64 mode (bounds are
+    checked, `Overflow` raised); `lets`: the lets computed so far (filled as they are read)."""
+
+    size: int
+    values: dict[str, Value]
+    checked: bool = True
+    lets: dict[str, Value] = field(default_factory=dict)
+
+
+Code: TypeAlias = Callable[[Frame], Value]
+
+
+def const(value: Fraction | int) -> Num:
+    """A number shared by every account."""
+    v = Fraction(value)
+    return Num(v.numerator, v.denominator, abs(v.numerator), v.denominator)
+
+
+def column(ints: Any, scale: int, bound: int | None = None) -> Num:
+    """Per-account values `ints[i] / scale`; `bound`: max |ints| if known (computed otherwise)."""
+    if bound is None:
+        bound = int(np.max(np.abs(ints))) if len(ints) else 0
+    return Num(ints, scale, bound, scale)
+
+
+def fraction_at(x: Num, i: int) -> Fraction:
+    """Account i's value of `x`, exactly."""
+    n = x.n if isinstance(x.n, int) else int(x.n[i])
+    d = x.d if isinstance(x.d, int) else int(x.d[i])
+    return Fraction(n, d)
+
+
+# ---- helpers over scalars and arrays ---------------------------------------------------------------
+
+
+def _scalar(x: Any) -> bool:
+    return isinstance(x, (int, bool))
+
+
+def _check(frame: Frame, bound: int) -> int:
+    if frame.checked and bound > LIMIT:
+        raise Overflow
+    return bound
+
+
+def _or(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a | b
+
+
+def _mask_and(cond: Any, u: Any) -> Any:
+    """The accounts of `u` for which `cond` holds (the undefinedness of a branch taken where cond)."""
+    if u is None or cond is False:
+        return None
+    if cond is True:
+        return u
+    return cond & u
+
+
+def _not(x: Any) -> Any:
+    return (not x) if isinstance(x, bool) else ~x
+
+
+def _where(c: Any, a: Any, b: Any) -> Any:
+    if isinstance(c, bool):
+        return a if c else b
+    return np.where(c, a, b)
+
+
+def _rescale(frame: Frame, x: Num, scale: int) -> tuple[Any, int]:
+    """x's numerators over the static denominator `scale` (a multiple of x.d), and their bound."""
+    k = scale // x.d
+    if k == 1:
+        return x.n, x.bn
+    return x.n * k, _check(frame, x.bn * k)
+
+
+def _pair(frame: Frame, a: Num, b: Num) -> tuple[Any, Any, Any, int, int]:
+    """a and b over one denominator: (na, nb, d, bound of na and nb, bound of d)."""
+    if isinstance(a.d, int) and isinstance(b.d, int):
+        scale = a.d * b.d // math.gcd(a.d, b.d)
+        na, ba = _rescale(frame, a, scale)
+        nb, bb = _rescale(frame, b, scale)
+        return na, nb, scale, max(ba, bb), scale
+    bound = _check(frame, max(a.bn * b.bd, b.bn * a.bd))
+    _check(frame, a.bd * b.bd)
+    return a.n * b.d, b.n * a.d, a.d * b.d, bound, a.bd * b.bd
+
+
+def _reduced(frame: Frame, n: Any, d: Any, bn: int, bd: int, u: Any) -> Num:
+    """n / d with a per-account d reduced to lowest terms (keeps denominators from growing step by step)."""
+    if isinstance(d, int) or _scalar(n):
+        if isinstance(d, int) and isinstance(n, int):
+            g = math.gcd(n, d)
+            return Num(n // g, d // g, abs(n) // g, d // g, u)  # d > 0: g >= 1
+        return Num(n, d, bn, bd, u)
+    common = np.gcd(n, d)  # d > 0, so the gcd is never 0
+    return Num(n // common, d // common, bn, bd, u)
+
+
+# ---- arithmetic -------------------------------------------------------------------------------------
+
+
+def add(frame: Frame, a: Num, b: Num, sign: int = 1) -> Num:
+    na, nb, d, bound, bd = _pair(frame, a, b)
+    n = na + nb if sign == 1 else na - nb
+    return Num(n, d, _check(frame, 2 * bound), bd, _or(a.u, b.u))
+
+
+def mul(frame: Frame, a: Num, b: Num) -> Num:
+    if _scalar(b.n) and isinstance(b.d, int) and not _scalar(a.n):
+        a, b = b, a
+    if _scalar(a.n) and isinstance(a.d, int) and isinstance(b.d, int):
+        # A number shared by all accounts times a scaled column: cancel what the scale allows,
+        # so that `notional * rate` does not multiply the denominators needlessly.
+        p, q = a.n, a.d
+        g = math.gcd(p, b.d) if p else b.d
+        p2, d2 = p // g, b.d // g
+        bn = _check(frame, b.bn * abs(p2))
+        _check(frame, d2 * q)
+        n = b.n * p2 if p2 != 1 else b.n
+        return Num(n, d2 * q, bn, d2 * q, _or(a.u, b.u))
+    bn = _check(frame, a.bn * b.bn)
+    bd = _check(frame, a.bd * b.bd)
+    if isinstance(a.d, int) and isinstance(b.d, int) and not (_scalar(a.n) and _scalar(b.n)):
+        return Num(a.n * b.n, a.d * b.d, bn, bd, _or(a.u, b.u))
+    return _reduced(frame, a.n * b.n, a.d * b.d, bn, bd, _or(a.u, b.u))
+
+
+def neg(x: Num) -> Num:
+    return Num(-x.n, x.d, x.bn, x.bd, x.u)
+
+
+def absolute(x: Num) -> Num:
+    return Num(abs(x.n) if _scalar(x.n) else np.abs(x.n), x.d, x.bn, x.bd, x.u)
+
+
+def _zero_mask(x: Any) -> Any:
+    return x == 0
+
+
+def div(frame: Frame, a: Num, b: Num) -> Num:
+    """a / b; undefined where b == 0 (those accounts get the placeholder 0)."""
+    if _scalar(b.n) and isinstance(b.d, int):
+        if b.n == 0:
+            undefined = True if _scalar(a.n) else np.ones(frame.size, dtype=bool)
+            return Num(0, 1, 0, 1, undefined)
+        sign = -1 if b.n < 0 else 1
+        return mul(frame, a, Num(sign * b.d, abs(b.n), b.bd, abs(b.n), b.u))
+    zero = b.n == 0
+    u = _or(_or(a.u, b.u), zero if zero.any() else None)
+    divisor = np.where(zero, 1, b.n)
+    n = a.n * b.d * np.sign(divisor)
+    d = a.d * np.abs(divisor)
+    bound = _check(frame, a.bn * b.bd)
+    bd = _check(frame, a.bd * b.bn)
+    return _reduced(frame, n, d, bound, bd, u)
+
+
+def minmax(frame: Frame, op: str, args: list[Num]) -> Num:
+    out = args[0]
+    for x in args[1:]:
+        na, nb, d, bound, bd = _pair(frame, out, x)
+        if _scalar(na) and _scalar(nb):
+            n = min(na, nb) if op == "min" else max(na, nb)
+        else:
+            n = np.minimum(na, nb) if op == "min" else np.maximum(na, nb)
+        out = Num(n, d, bound, bd, _or(out.u, x.u))
+    return out
+
+
+def round_to(frame: Frame, direction: str, x: Num, step: Num) -> Num:
+    """step * floor(x / step) (down) or step * ceil(x / step) (up); undefined where step <= 0."""
+    q = div(frame, x, step)
+    nonpositive = step.n <= 0
+    if _scalar(nonpositive):
+        u = _or(q.u, True if nonpositive else None)
+    else:
+        u = _or(q.u, nonpositive if nonpositive.any() else None)
+    k = q.n // q.d if direction == "down" else -((-q.n) // q.d)
+    # |floor(n / d)| <= |n| + 1 for d >= 1
+    return mul(frame, Num(k, 1, q.bn + 1, 1, u), Num(step.n, step.d, step.bn, step.bd, None))
+
+
+def ite(frame: Frame, c: Bool, t: Value, e: Value) -> Value:
+    u = _or(c.u, _or(_mask_and(c.v, t.u), _mask_and(_not(c.v), e.u)))
+    if isinstance(t, Bool) and isinstance(e, Bool):
+        return Bool(_where(c.v, t.v, e.v), u)
+    assert isinstance(t, Num) and isinstance(e, Num)
+    if isinstance(c.v, bool):
+        chosen = t if c.v else e
+        return Num(chosen.n, chosen.d, chosen.bn, chosen.bd, u)
+    nt, ne, d, bound, bd = _pair(frame, t, e)
+    return Num(np.where(c.v, nt, ne), d, bound, bd, u)
+
+
+def compare(frame: Frame, op: str, a: Num, b: Num) -> Bool:
+    na, nb, _, _, _ = _pair(frame, a, b)
+    match op:
+        case "<":
+            v = na < nb
+        case "<=":
+            v = na <= nb
+        case ">":
+            v = na > nb
+        case ">=":
+            v = na >= nb
+        case "==":
+            v = na == nb
+        case "!=":
+            v = na != nb
+        case _:
+            raise InternalError(f"unknown comparison {op!r}")
+    return Bool(bool(v) if _scalar(na) and _scalar(nb) else v, _or(a.u, b.u))
+
+
+def boolean(op: str, a: Bool, b: Bool) -> Bool:
+    """and / or / implies, with the undefinedness of `b` only where the Python back end evaluates b."""
+    if op == "and":
+        return Bool(a.v and b.v if isinstance(a.v, bool) and isinstance(b.v, bool) else a.v & b.v,
+                    _or(a.u, _mask_and(a.v, b.u)))
+    if op == "or":
+        return Bool(a.v or b.v if isinstance(a.v, bool) and isinstance(b.v, bool) else a.v | b.v,
+                    _or(a.u, _mask_and(_not(a.v), b.u)))
+    if op == "implies":
+        return boolean("or", Bool(_not(a.v), a.u), b)
+    raise InternalError(f"unknown boolean operator {op!r}")
+
+
+# ---- tables ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """A table ready for lookups: per result column, every row's value over one denominator."""
+
+    rows: tuple[ir.Row, ...]
+    contiguous: bool  # rows sorted and touching: a lookup is one binary search over the edges
+    values: tuple[tuple[Any, int, int], ...]  # per column: (int64 array of numerators, denominator, bound)
+
+
+def _prepare(table: ir.Table) -> _Table:
+    rows = table.rows
+    contiguous = all(rows[i].hi is not None and rows[i].hi == rows[i + 1].lo for i in range(len(rows) - 1))
+    values = []
+    for c in range(len(table.result_tys)):
+        cells = [r.values[c] for r in rows]
+        den = math.lcm(*(v.denominator for v in cells))
+        nums = [int(v * den) for v in cells]
+        bound = max(abs(v) for v in nums)
+        arr = np.array(nums, dtype=np.int64 if bound <= LIMIT else object)
+        values.append((arr, den, bound))
+    return _Table(rows, contiguous, tuple(values))
+
+
+def _threshold(edge: Fraction, d: int) -> int:
+    """The least integer n with n / d >= edge."""
+    return -((-edge.numerator * d) // edge.denominator)
+
+
+def lookup(frame: Frame, table: _Table, arg: Num, column_: int) -> Num:
+    """Column `column_` of the first bracket [lo, hi) holding arg; undefined where none does."""
+    arr, den, bound = table.values[column_]
+    rows = table.rows
+    if _scalar(arg.n) and isinstance(arg.d, int):
+        x = Fraction(arg.n, arg.d)
+        for i, r in enumerate(rows):
+            if (r.lo is None or x >= r.lo) and (r.hi is None or x < r.hi):
+                return Num(int(arr[i]), den, bound, den, arg.u)
+        return Num(0, 1, 0, 1, True)
+    if isinstance(arg.d, int) and table.contiguous:
+        d = arg.d
+        edges = [_threshold(r.lo, d) for r in rows[1:] if r.lo is not None]
+        for edge in edges:
+            _check(frame, abs(edge))
+        cut = np.array(edges, dtype=object if arg.n.dtype == object else np.int64)
+        index = np.searchsorted(cut, arg.n, side="right") if len(edges) else np.zeros(frame.size, dtype=np.intp)
+        u = arg.u
+        first, last = rows[0].lo, rows[-1].hi
+        if first is not None:
+            low = _threshold(first, d)
+            _check(frame, abs(low))
+            below = arg.n < low
+            u = _or(u, below if below.any() else None)
+        if last is not None:
+            high = _threshold(last, d)
+            _check(frame, abs(high))
+            above = arg.n >= high
+            u = _or(u, above if above.any() else None)
+        return Num(arr[index], den, bound, den, u)
+    # Gaps, overlaps or per-account denominators: the first row whose bracket holds the argument.
+    index = np.full(frame.size, -1, dtype=np.intp)
+    for i in range(len(rows) - 1, -1, -1):
+        r = rows[i]
+        inside: Any = True
+        if r.lo is not None:
+            inside = compare(frame, ">=", arg, const(r.lo)).v
+        if r.hi is not None:
+            inside = inside & compare(frame, "<", arg, const(r.hi)).v
+        index = np.where(inside, i, index)
+    missing = index < 0
+    return Num(arr[np.where(missing, 0, index)], den, bound, den, _or(arg.u, missing if missing.any() else None))
+
+
+# ---- compiling the IR -------------------------------------------------------------------------------
+
+
+class Compiled:
+    """A program's expressions as functions of a `Frame` (compiled once, evaluated per batch)."""
+
+    def __init__(self, program: ir.Program) -> None:
+        self.program = program
+        self.tables = {t.name: _prepare(t) for t in program.tables}
+        self.lets = {let.sym.name: let for let in program.lets}
+        self.let_code: dict[str, Code] = {}
+
+    def expr(self, e: ir.Expr, binding: Mapping[str, str] | None = None) -> Code:
+        """`e` as a function of a frame; `binding`: asset names of the bound variables in scope."""
+        return self._code(e, dict(binding or {}))
+
+    def let(self, name: str, asset: str | None = None) -> Code:
+        """The value of let `name` (for per-asset lets, at `asset`), computed once per frame."""
+        key = name if asset is None else f"{name}[{asset}]"
+        if key not in self.let_code:
+            let = self.lets[name]
+            body = self._code(let.expr, {let.binder: asset} if let.binder is not None and asset else {})
+
+            def value(frame: Frame, key: str = key, body: Code = body) -> Value:
+                if key not in frame.lets:
+                    frame.lets[key] = body(frame)
+                return frame.lets[key]
+
+            self.let_code[key] = value
+        return self.let_code[key]
+
+    def _code(self, e: ir.Expr, binding: dict[str, str]) -> Code:
+        match e:
+            case ir.Const(value=v) | ir.RowCell(value=v):
+                number = const(v)
+                return lambda frame: number
+            case ir.BoolConst(value=flag):
+                truth = Bool(flag)
+                return lambda frame: truth
+            case ir.Var(sym=sym, index=index):
+                key = sym.name if index is None else f"{sym.name}[{self._asset(index, binding)}]"
+                if sym.kind is ir.Kind.LET:
+                    return self.let(sym.name, None if index is None else self._asset(index, binding))
+                return lambda frame: frame.values[key]
+            case ir.Neg(x=x):
+                fx = self._code(x, binding)
+                return lambda frame: neg(_num(fx(frame)))
+            case ir.Abs(x=x):
+                fx = self._code(x, binding)
+                return lambda frame: absolute(_num(fx(frame)))
+            case ir.Arith(op=op, left=a, right=b):
+                fa, fb = self._code(a, binding), self._code(b, binding)
+                if op == "*":
+                    return lambda frame: mul(frame, _num(fa(frame)), _num(fb(frame)))
+                sign = 1 if op == "+" else -1
+                return lambda frame: add(frame, _num(fa(frame)), _num(fb(frame)), sign)
+            case ir.Div(left=a, right=b):
+                fa, fb = self._code(a, binding), self._code(b, binding)
+                return lambda frame: div(frame, _num(fa(frame)), _num(fb(frame)))
+            case ir.MinMax(op=op, args=args):
+                fargs = [self._code(x, binding) for x in args]
+                return lambda frame: minmax(frame, op, [_num(f(frame)) for f in fargs])
+            case ir.Round(direction=direction, x=x, step=step):
+                fx, fs = self._code(x, binding), self._code(step, binding)
+                return lambda frame: round_to(frame, direction, _num(fx(frame)), _num(fs(frame)))
+            case ir.Ite(cond=c, then=t, orelse=o):
+                fc, ft, fo = self._code(c, binding), self._code(t, binding), self._code(o, binding)
+                return lambda frame: ite(frame, _bool(fc(frame)), ft(frame), fo(frame))
+            case ir.Cmp(op=op, left=a, right=b):
+                fa, fb = self._code(a, binding), self._code(b, binding)
+                return lambda frame: compare(frame, op, _num(fa(frame)), _num(fb(frame)))
+            case ir.BoolOp(op=op, left=a, right=b):
+                fa, fb = self._code(a, binding), self._code(b, binding)
+                return lambda frame: boolean(op, _bool(fa(frame)), _bool(fb(frame)))
+            case ir.Not(x=x):
+                fx = self._code(x, binding)
+
+                def negate(frame: Frame) -> Value:
+                    v = _bool(fx(frame))
+                    return Bool(_not(v.v), v.u)
+
+                return negate
+            case ir.Sum(var=var, body=body):
+                parts = [self._code(body, {**binding, var: a}) for a in self.program.assets]
+
+                def total(frame: Frame) -> Value:
+                    out = const(0)
+                    for part in parts:
+                        out = add(frame, out, _num(part(frame)))
+                    return out
+
+                return total
+            case ir.Quant(kind=kind, var=var, body=body):
+                parts = [self._code(body, {**binding, var: a}) for a in self.program.assets]
+                op = "and" if kind == "all" else "or"
+
+                def quant(frame: Frame) -> Value:
+                    out = Bool(kind == "all")
+                    for part in parts:
+                        out = boolean(op, out, _bool(part(frame)))
+                    return out
+
+                return quant
+            case ir.TableCall(table=t, arg=a, column=col):
+                fa = self._code(a, binding)
+                prepared = self.tables[t.name]
+                return lambda frame: lookup(frame, prepared, _num(fa(frame)), col)
+            case ir.Next():
+                raise InternalError("a step property's `x'` has no batch evaluation")
+        raise InternalError(f"the batch back end has no case for {type(e).__name__}")
+
+    @staticmethod
+    def _asset(index: ir.Index, binding: Mapping[str, str]) -> str:
+        match index:
+            case ir.AssetName(name=a):
+                return a
+            case ir.BoundVar(name=v):
+                return binding[v]
+        raise InternalError(f"unknown index {index!r}")
+
+
+def _num(v: Value) -> Num:
+    if not isinstance(v, Num):
+        raise InternalError("a number was expected where the batch back end found a truth value")
+    return v
+
+
+def _bool(v: Value) -> Bool:
+    if not isinstance(v, Bool):
+        raise InternalError("a truth value was expected where the batch back end found a number")
+    return v
+
+
+def is_bool(e: ir.Expr) -> bool:
+    """Whether `e` is a truth value (its IR type is BOOL)."""
+    return getattr(e, "ty", None) == BOOL
