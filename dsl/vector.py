@@ -113,10 +113,17 @@ def _scalar(x: Any) -> bool:
     return isinstance(x, (int, bool))
 
 
-def _check(frame: Frame, bound: int) -> int:
-    if frame.checked and bound > LIMIT:
+def _check(frame: Frame, bound: int, *factors: int) -> int:
+    """`bound`, after making sure that it and the Python-int `factors` an array is multiplied by fit
+    int64 (a factor must fit even when the array is all zeros, or numpy refuses it)."""
+    if frame.checked and (bound > LIMIT or any(abs(f) > LIMIT for f in factors)):
         raise Overflow
     return bound
+
+
+def _ints(*xs: Any) -> list[int]:
+    """The Python ints among `xs` (the factors numpy will have to convert to int64)."""
+    return [x for x in xs if isinstance(x, int)]
 
 
 def _or(a: Any, b: Any) -> Any:
@@ -151,7 +158,8 @@ def _rescale(frame: Frame, x: Num, scale: int) -> tuple[Any, int]:
     k = scale // x.d
     if k == 1:
         return x.n, x.bn
-    return x.n * k, _check(frame, x.bn * k)
+    bound = _check(frame, x.bn * k, k)
+    return x.n * k, bound
 
 
 def _pair(frame: Frame, a: Num, b: Num) -> tuple[Any, Any, Any, int, int]:
@@ -161,7 +169,7 @@ def _pair(frame: Frame, a: Num, b: Num) -> tuple[Any, Any, Any, int, int]:
         na, ba = _rescale(frame, a, scale)
         nb, bb = _rescale(frame, b, scale)
         return na, nb, scale, max(ba, bb), scale
-    bound = _check(frame, max(a.bn * b.bd, b.bn * a.bd))
+    bound = _check(frame, max(a.bn * b.bd, b.bn * a.bd), *_ints(a.n, a.d, b.n, b.d))
     _check(frame, a.bd * b.bd)
     return a.n * b.d, b.n * a.d, a.d * b.d, bound, a.bd * b.bd
 
@@ -182,8 +190,9 @@ def _reduced(frame: Frame, n: Any, d: Any, bn: int, bd: int, u: Any) -> Num:
 
 def add(frame: Frame, a: Num, b: Num, sign: int = 1) -> Num:
     na, nb, d, bound, bd = _pair(frame, a, b)
+    bound = _check(frame, 2 * bound)
     n = na + nb if sign == 1 else na - nb
-    return Num(n, d, _check(frame, 2 * bound), bd, _or(a.u, b.u))
+    return Num(n, d, bound, bd, _or(a.u, b.u))
 
 
 def mul(frame: Frame, a: Num, b: Num) -> Num:
@@ -195,12 +204,12 @@ def mul(frame: Frame, a: Num, b: Num) -> Num:
         p, q = a.n, a.d
         g = math.gcd(p, b.d) if p else b.d
         p2, d2 = p // g, b.d // g
-        bn = _check(frame, b.bn * abs(p2))
+        bn = _check(frame, b.bn * abs(p2), p2)
         _check(frame, d2 * q)
         n = b.n * p2 if p2 != 1 else b.n
         return Num(n, d2 * q, bn, d2 * q, _or(a.u, b.u))
-    bn = _check(frame, a.bn * b.bn)
-    bd = _check(frame, a.bd * b.bd)
+    bn = _check(frame, a.bn * b.bn, *_ints(a.n, b.n))
+    bd = _check(frame, a.bd * b.bd, *_ints(a.d, b.d))
     if isinstance(a.d, int) and isinstance(b.d, int) and not (_scalar(a.n) and _scalar(b.n)):
         return Num(a.n * b.n, a.d * b.d, bn, bd, _or(a.u, b.u))
     return _reduced(frame, a.n * b.n, a.d * b.d, bn, bd, _or(a.u, b.u))
@@ -228,11 +237,11 @@ def div(frame: Frame, a: Num, b: Num) -> Num:
         return mul(frame, a, Num(sign * b.d, abs(b.n), b.bd, abs(b.n), b.u))
     zero = b.n == 0
     u = _or(_or(a.u, b.u), zero if zero.any() else None)
+    bound = _check(frame, a.bn * b.bd, *_ints(a.n, a.d, b.d))
+    bd = _check(frame, a.bd * b.bn)
     divisor = np.where(zero, 1, b.n)
     n = a.n * b.d * np.sign(divisor)
     d = a.d * np.abs(divisor)
-    bound = _check(frame, a.bn * b.bd)
-    bd = _check(frame, a.bd * b.bn)
     return _reduced(frame, n, d, bound, bd, u)
 
 
@@ -340,6 +349,8 @@ def _threshold(edge: Fraction, d: int) -> int:
 def lookup(frame: Frame, table: _Table, arg: Num, column_: int) -> Num:
     """Column `column_` of the first bracket [lo, hi) holding arg; undefined where none does."""
     arr, den, bound = table.values[column_]
+    if not frame.checked:
+        arr = arr.astype(object)
     rows = table.rows
     if _scalar(arg.n) and isinstance(arg.d, int):
         x = Fraction(arg.n, arg.d)

@@ -1,0 +1,367 @@
+"""One population through one scenario, exactly, on the vectorized back end (`dsl.vector`).
+
+The accounts live in `Book`s: a book holds, for its accounts, one integer
+column per per-account state over one scale per column. Accounts whose
+numbers fit run in an `int64` book; when an evaluation would overflow (the
+back end raises `Overflow` before any operation could wrap), the book is
+split: the accounts small enough to evaluate in int64 (found by probing the
+step's formulas with smaller bounds, on no data) stay, the others move to an
+`object` book, whose numbers are Python integers. Every account gets the
+answer the Python back end would give it; only the speed differs.
+
+A step (`Stepper.step`): the inputs take the scenario's values; then, round
+after round (at most `max_rounds`), each action that fires (`Rules.actions`,
+in the spec's order) is taken on every account where its guard holds, in
+account order. An action that updates or reads a shared state is taken one
+account at a time, so each sees the shared values the previous one left
+(sequential semantics); the others are taken on all their accounts at once.
+An account for which a guard or an update is undefined (division by zero, a
+table gap) is not changed by that action and is reported.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from checker.stress.rules import Rules, reads
+from dsl import ir
+from dsl import vector as V
+
+LIMIT = V.LIMIT
+SPLIT_QUANTILES = (0.9999, 0.999, 0.99, 0.9, 0.5, 0.0)  # where a book that would overflow is cut
+
+
+@dataclass(slots=True)
+class Book:
+    """Some accounts' states: `rows` (their positions in the population) and one column per state key."""
+
+    rows: Any  # int array of population positions
+    ints: dict[str, Any]  # state key -> numerators (int64 or object array)
+    scale: dict[str, int]  # state key -> denominator
+    checked: bool  # int64 (bounds checked) or object
+
+    def bound(self, key: str) -> int:
+        col = self.ints[key]
+        return int(np.max(np.abs(col))) if len(col) else 0
+
+    def take(self, mask: Any, checked: bool | None = None) -> Book:
+        """The accounts of this book selected by `mask`, as an int64 or object book."""
+        checked = self.checked if checked is None else checked
+        ints = {k: (v[mask] if checked else v[mask].astype(object)) for k, v in self.ints.items()}
+        return Book(self.rows[mask], ints, dict(self.scale), checked)
+
+
+@dataclass(slots=True)
+class StepTally:
+    """What happened to one book in one step."""
+
+    fired: int = 0
+    bad_debt: Fraction = Fraction(0)
+    undefined: list[tuple[int, str]] = field(default_factory=list)  # (population row, message)
+    first_fired: list[Any] = field(default_factory=list)  # population rows an action fired on
+
+
+class Stepper:
+    """The compiled rules of a run: evaluates and applies them to books."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self.code = V.Compiled(rules.program)
+        p = rules.program
+        self.shared_names = {k for s in rules.shared for k in rules.state_key(s)}
+        self.keys = rules.columns()
+        self.equity = self.code.let("equity") if p.role("equity") is not None else None
+        self.guards = {a.name: self.code.expr(a.guard) if a.guard is not None else None for a in rules.actions}
+        self.updates = {
+            a.name: [
+                (self._key(u), self.code.expr(u.expr)) for u in a.updates
+            ]
+            for a in rules.actions
+        }
+        self.locals = {a.name: [(let.sym.name, self.code.expr(let.expr)) for let in a.locals] for a in rules.actions}
+        self.choices = {
+            a.name: [(sym.name, self.code.expr(c)) for sym, c in zip(a.args, a.choices, strict=False)]
+            for a in rules.actions
+        }
+        self.sequential = {a.name: self._touches_shared(a) for a in rules.actions}
+        self.guard_shared = {
+            a.name: a.guard is not None and bool(reads(a.guard, p) & {s.name for s in rules.shared})
+            for a in rules.actions
+        }
+
+    def _key(self, u: ir.Update) -> str:
+        if u.index is None:
+            return u.sym.name
+        if isinstance(u.index, ir.AssetName):
+            return f"{u.sym.name}[{u.index.name}]"
+        raise NotImplementedError  # `x'[a in assets]` is unrolled by the caller of _key
+
+    def _touches_shared(self, a: ir.Action) -> bool:
+        shared = {s.name for s in self.rules.shared}
+        if any(u.sym.name in shared for u in a.updates):
+            return True
+        exprs = [u.expr for u in a.updates] + [let.expr for let in a.locals]
+        return any(reads(e, self.rules.program) & shared for e in exprs)
+
+    # ---- frames --------------------------------------------------------------------------------------
+
+    def frame(self, book: Book, scalars: dict[str, Fraction], mask: Any = None, bounds: bool = True) -> V.Frame:
+        """A frame of `book`'s accounts (those of `mask`), with the inputs, parameters and shared states."""
+        values: dict[str, V.Value] = {}
+        size = len(book.rows) if mask is None else int(np.count_nonzero(mask)) if mask.dtype == bool else len(mask)
+        for key, col in book.ints.items():
+            data = col if mask is None else col[mask]
+            values[key] = V.column(data, book.scale[key])
+        for name, value in scalars.items():
+            values[name] = V.const(value)
+        return V.Frame(size, values, checked=book.checked)
+
+    def probe(self, book: Book, scalars: dict[str, Fraction], caps: dict[str, int] | None = None) -> bool:
+        """Whether every formula of a step fits int64 for accounts within `caps` (default: the book's bounds)."""
+        values: dict[str, V.Value] = {}
+        empty = np.zeros(0, dtype=np.int64)
+        for key in book.ints:
+            cap = caps[key] if caps is not None else book.bound(key)
+            values[key] = V.Num(empty, book.scale[key], cap, book.scale[key])
+        for name, value in scalars.items():
+            values[name] = V.const(value)
+        frame = V.Frame(0, values, checked=True)
+        try:
+            if self.equity is not None:
+                self.equity(frame)
+            for a in self.rules.actions:
+                guard = self.guards[a.name]
+                if guard is not None:
+                    guard(frame)
+                self._updates(a, frame)
+        except V.Overflow:
+            return False
+        return True
+
+    def split(self, book: Book, scalars: dict[str, Fraction]) -> list[Book]:
+        """`book` as books that each evaluate without overflow: int64 where the step fits, object elsewhere."""
+        if not book.checked or self.probe(book, scalars):
+            return [book]
+        # Keep the accounts up to a quantile of each column's magnitudes, from the largest quantile
+        # down, until the step's formulas fit int64 for every account kept (bounds are monotone, so
+        # a probe on no data with those caps decides it). The rest are the large accounts.
+        magnitudes = {k: np.abs(v) for k, v in book.ints.items()}
+        size = len(book.rows)
+        for q in SPLIT_QUANTILES:
+            rank = int(q * (size - 1))
+            caps = {k: int(np.partition(m, rank)[rank]) for k, m in magnitudes.items()}
+            if self.probe(book, scalars, caps):
+                small = np.ones(size, dtype=bool)
+                for key, cap in caps.items():
+                    small &= magnitudes[key] <= cap
+                parts = [book.take(small), book.take(~small, checked=False)]
+                return [b for b in parts if len(b.rows)]
+        return [book.take(np.ones(size, dtype=bool), checked=False)]
+
+    # ---- a step --------------------------------------------------------------------------------------
+
+    def _updates(self, a: ir.Action, frame: V.Frame) -> list[tuple[str, V.Num]]:
+        for name, code in self.choices[a.name]:
+            frame.values[name] = code(frame)
+        for name, code in self.locals[a.name]:
+            frame.values[name] = code(frame)
+        return [(key, V._num(code(frame))) for key, code in self.updates[a.name]]
+
+    def fire(self, book: Book, scalars: dict[str, Fraction], shared: dict[str, Fraction],
+             tally: StepTally, candidates: Any) -> Any:
+        """Take every action once on the accounts of `candidates` where its guard holds: the accounts it fired on."""
+        fired_any = np.zeros(len(book.rows), dtype=bool)
+        for a in self.rules.actions:
+            if self.sequential[a.name]:
+                fired = self._fire_one_by_one(a, book, scalars, shared, tally, candidates)
+            else:
+                fired = self._fire_all(a, book, {**scalars, **shared}, tally, candidates)
+            fired_any |= fired
+        return fired_any
+
+    def _guard(self, a: ir.Action, book: Book, scalars: dict[str, Fraction], mask: Any,
+               tally: StepTally) -> Any:
+        """The guard of `a` on the accounts of `mask` (a bool array over the book)."""
+        guard = self.guards[a.name]
+        if guard is None:
+            return mask.copy()
+        frame = self.frame(book, scalars, mask)
+        g = V._bool(guard(frame))
+        holds = np.zeros(len(book.rows), dtype=bool)
+        where = np.flatnonzero(mask)
+        value = g.v if not isinstance(g.v, bool) else np.full(len(where), g.v)
+        undefined = _mask(g.u, len(where))
+        holds[where] = value & ~undefined
+        for i in where[undefined]:
+            tally.undefined.append((int(book.rows[i]), f"the guard of `{a.name}` is undefined"))
+        return holds
+
+    def _fire_all(self, a: ir.Action, book: Book, scalars: dict[str, Fraction], tally: StepTally,
+                  candidates: Any) -> Any:
+        holds = self._guard(a, book, scalars, candidates, tally)
+        if not holds.any():
+            return holds
+        frame = self.frame(book, scalars, holds)
+        self._bad_debt(frame, tally)
+        updates = self._updates(a, frame)
+        where = np.flatnonzero(holds)
+        bad = np.zeros(len(where), dtype=bool)
+        for _, value in updates:
+            bad |= _mask(value.u, len(where))
+        for i in where[bad]:
+            tally.undefined.append((int(book.rows[i]), f"an update of `{a.name}` is undefined"))
+        good = where[~bad]
+        for key, value in updates:
+            _write(book, key, good, _select(value, ~bad))
+        tally.fired += len(good)
+        tally.first_fired.append(book.rows[good])
+        out = np.zeros(len(book.rows), dtype=bool)
+        out[good] = True
+        return out
+
+    def _fire_one_by_one(self, a: ir.Action, book: Book, scalars: dict[str, Fraction],
+                         shared: dict[str, Fraction], tally: StepTally, candidates: Any) -> Any:
+        out = np.zeros(len(book.rows), dtype=bool)
+        if not self.guard_shared[a.name]:
+            order = np.flatnonzero(self._guard(a, book, {**scalars, **shared}, candidates, tally))
+        else:
+            order = np.flatnonzero(candidates)
+        for i in order.tolist():
+            one = np.zeros(len(book.rows), dtype=bool)
+            one[i] = True
+            if self.guard_shared[a.name] and not self._guard(a, book, {**scalars, **shared}, one, tally)[i]:
+                continue
+            try:
+                self._apply_one(a, book, {**scalars, **shared}, shared, one, i, tally)
+            except V.Overflow:  # this account's numbers are too large for int64 here: exactly, in Python ints
+                exact = Book(book.rows[one], {k: v[one].astype(object) for k, v in book.ints.items()},
+                             dict(book.scale), checked=False)
+                self._apply_one(a, exact, {**scalars, **shared}, shared, np.ones(1, dtype=bool), 0, tally,
+                                into=(book, i))
+            out[i] = True
+        return out
+
+    def _apply_one(self, a: ir.Action, book: Book, scalars: dict[str, Fraction], shared: dict[str, Fraction],
+                   one: Any, i: int, tally: StepTally, into: tuple[Book, int] | None = None) -> None:
+        frame = self.frame(book, scalars, one)
+        updates = self._updates(a, frame)
+        if any(_mask(v.u, 1)[0] for _, v in updates):
+            tally.undefined.append((int(book.rows[i]), f"an update of `{a.name}` is undefined"))
+            return
+        self._bad_debt(frame, tally)
+        target, row = into if into is not None else (book, i)
+        for key, value in updates:
+            if key in self.shared_names:
+                shared[key] = V.fraction_at(value, 0)
+            else:
+                _write(target, key, np.array([row]), value)
+        tally.fired += 1
+        tally.first_fired.append(target.rows[[row]])
+
+    def _bad_debt(self, frame: V.Frame, tally: StepTally) -> None:
+        if self.equity is None or frame.size == 0:
+            return
+        equity = V._num(self.equity(frame))
+        tally.bad_debt += _negative_part(equity, frame.size)
+
+    def equity_of(self, book: Book, scalars: dict[str, Fraction]) -> V.Num | None:
+        """Every account's equity in `book` at `scalars` (None when the spec has no equity role)."""
+        if self.equity is None:
+            return None
+        return V._num(self.equity(self.frame(book, scalars)))
+
+
+# ---- column helpers --------------------------------------------------------------------------------
+
+
+def _mask(u: Any, size: int) -> Any:
+    if u is None or u is False:
+        return np.zeros(size, dtype=bool)
+    if u is True:
+        return np.ones(size, dtype=bool)
+    return np.asarray(u, dtype=bool)
+
+
+def _select(value: V.Num, keep: Any) -> V.Num:
+    n = value.n if isinstance(value.n, int) else value.n[keep]
+    d = value.d if isinstance(value.d, int) else value.d[keep]
+    return V.Num(n, d, value.bn, value.bd)
+
+
+def _negative_part(x: V.Num, size: int) -> Fraction:
+    """The sum over the accounts of max(-x, 0), exactly."""
+    if isinstance(x.d, int):
+        n = np.broadcast_to(np.asarray(x.n), (size,))
+        return Fraction(-exact_sum(np.minimum(n, 0), x.bn), x.d)
+    return sum((-V.fraction_at(x, i) for i in range(size) if V.fraction_at(x, i) < 0), Fraction(0))
+
+
+def exact_sum(ints: Any, bound: int) -> int:
+    """The exact sum of integers (int64 or object) each at most `bound` in magnitude, as a Python int.
+
+    int64 sums are taken over chunks small enough that no partial sum can overflow."""
+    if len(ints) == 0:
+        return 0
+    if ints.dtype == object:
+        return int(sum(ints.tolist()))
+    chunk = max(1, LIMIT // max(bound, 1))
+    if chunk >= len(ints):
+        return int(ints.sum())
+    return sum(int(ints[i:i + chunk].sum()) for i in range(0, len(ints), chunk))
+
+
+def _write(book: Book, key: str, where: Any, value: V.Num) -> None:
+    """Set `key` of the accounts at positions `where` to `value` (one value per position), exactly.
+
+    The column's scale grows to a multiple of the values' denominators where they need it; a column
+    that no longer fits int64 makes the book an object book."""
+    if len(where) == 0:
+        return
+    scale = book.scale[key]
+    n, d = value.n, value.d
+    if isinstance(d, int):
+        if isinstance(n, int):
+            g = math.gcd(n, d)
+            n, d = n // g, d // g
+        new = scale * d // math.gcd(scale, d)
+        dens = None
+    else:
+        g = np.gcd(n, d)
+        n, dens = n // g, d // g
+        new = scale
+        for den in {int(x) for x in np.unique(dens)}:
+            new = new * den // math.gcd(new, den)
+    if new != scale:
+        factor = new // scale
+        if book.checked and book.bound(key) * factor > LIMIT:
+            _to_object(book)
+        book.ints[key] = book.ints[key] * factor
+        book.scale[key] = new
+    if dens is None:
+        factor = new // d
+        bound = (abs(n) if isinstance(n, int) else value.bn) * factor
+    else:
+        factor = 0
+        bound = value.bn * new
+    if book.checked and bound > LIMIT:  # compute in Python ints, keep int64 if the values fit after all
+        n = n if isinstance(n, int) else np.asarray(n).astype(object)
+        dens = dens if dens is None else np.asarray(dens).astype(object)
+    values = n * factor if dens is None else n * (new // dens)
+    if book.checked and bound > LIMIT and (isinstance(values, int) or int(np.max(np.abs(values))) > LIMIT):
+        _to_object(book)
+    column = book.ints[key]
+    if isinstance(values, int):
+        column[where] = values
+    else:
+        column[where] = values.astype(column.dtype) if column.dtype != object else values.astype(object)
+
+
+def _to_object(book: Book) -> None:
+    for k, v in book.ints.items():
+        book.ints[k] = v.astype(object)
+    book.checked = False

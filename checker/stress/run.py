@@ -1,0 +1,395 @@
+"""A stress run: a population through scenarios, in shards, merged into one exact report.
+
+`plan` cuts the work into `Shard`s (picklable: the spec travels as text, so a
+Dask worker needs solvent, not the files); `run_shard` runs one (pure: the
+same shard gives the same result anywhere); `merge` puts the shards' results
+together in shard order. `stress` does all three in this process.
+
+Shards split the scenarios, and the population too when the accounts are
+independent (a one-account spec, or an accounts spec whose firing actions
+touch no shared state). When they share a state (an insurance fund drawn
+account after account), a scenario runs over the whole population in one
+shard: splitting it would change the order the fund is drawn in.
+
+Per scenario the report has one row per step: step 0 is the starting point
+(the forced actions already enabled there fire), each later step one move of
+the inputs. An account's loss is its equity at the start minus its equity at
+the end (the `equity` role, at each point's inputs).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from checker.stress.engine import Book, Stepper, StepTally, exact_sum
+from checker.stress.model import (
+    Losses,
+    Population,
+    Scenario,
+    ScenarioResult,
+    StepStats,
+    StressOptions,
+    StressReport,
+    Undefined,
+    Worst,
+    number_text,
+)
+from checker.stress.rules import Rules, StressError, reads
+from dsl import vector as V
+
+MAX_UNDEFINED = 20  # undefined accounts listed per scenario (all are counted)
+QUANTILES = ("0.5", "0.9", "0.99", "1")
+BINS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    index: int
+    spec_text: str
+    spec_path: str
+    population: Population
+    offset: int  # the population slice's first account
+    scenarios: tuple[Scenario, ...]
+    options: StressOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One scenario over one population slice: per-step partial sums and per-account outcomes."""
+
+    scenario: str
+    liquidations: tuple[int, ...]
+    bad_debt: tuple[Fraction, ...]
+    undefined_count: tuple[int, ...]
+    totals: tuple[dict[str, Fraction], ...]
+    shared: tuple[dict[str, Fraction], ...]
+    outside: tuple[bool, ...]
+    inputs: tuple[dict[str, Fraction], ...]
+    ids: tuple[str, ...]
+    losses: tuple[Fraction, ...] | None  # per account, None without an equity role
+    liquidated_at: tuple[int, ...]  # per account, -1: never
+    undefined: tuple[Undefined, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ShardResult:
+    index: int
+    parts: tuple[Part, ...]
+
+
+def _rules(spec_text: str, spec_path: str, options: StressOptions) -> tuple[Rules, Stepper]:
+    key = (options.actions, options.fund, tuple(sorted(options.params.items())))
+    return _compiled(spec_text, spec_path, key)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(spec_text: str, spec_path: str, key: tuple[Any, ...]) -> tuple[Rules, Stepper]:
+    """The rules and their compiled form, once per process and spec (a worker runs many shards)."""
+    import dsl
+
+    actions, fund, params = key
+    program = dsl.loads(spec_text, spec_path).program
+    rules = Rules.of(program, StressOptions(actions=actions, fund=fund, params=dict(params)))
+    return rules, Stepper(rules)
+
+
+def rules_of(spec_text: str, spec_path: str, options: StressOptions) -> Rules:
+    """The rules a run of this spec with these options applies (StressError when it cannot run)."""
+    return _rules(spec_text, spec_path, options)[0]
+
+
+def independent(rules: Rules) -> bool:
+    """Whether the accounts can be split into shards: no firing action touches a shared state."""
+    shared = {s.name for s in rules.shared}
+    for a in rules.actions:
+        exprs = [u.expr for u in a.updates] + [let.expr for let in a.locals] + ([a.guard] if a.guard else [])
+        if any(u.sym.name in shared for u in a.updates) or any(reads(e, rules.program) & shared for e in exprs):
+            return False
+    return True
+
+
+def plan(spec_text: str, spec_path: str, population: Population, scenarios: Sequence[Scenario],
+         options: StressOptions, accounts_per_shard: int = 250_000) -> list[Shard]:
+    """The shards of a run: scenario by scenario, and population slices where the accounts are independent."""
+    rules = rules_of(spec_text, spec_path, options)
+    step = accounts_per_shard if independent(rules) else max(population.size, 1)
+    shards: list[Shard] = []
+    for scenario in scenarios:
+        for start in range(0, max(population.size, 1), step):
+            stop = min(start + step, population.size)
+            part = population if (start, stop) == (0, population.size) else population.slice(start, stop)
+            shards.append(Shard(len(shards), spec_text, spec_path, part, start, (scenario,), options))
+    return shards
+
+
+def run_shard(shard: Shard) -> ShardResult:
+    """One shard's results (pure: no clock, no randomness, no file)."""
+    rules, stepper = _rules(shard.spec_text, shard.spec_path, shard.options)
+    parts = tuple(_run(rules, stepper, shard.population, s, shard.options)[0] for s in shard.scenarios)
+    return ShardResult(shard.index, parts)
+
+
+def simulate(spec_text: str, spec_path: str, population: Population, scenario: Scenario,
+             options: StressOptions | None = None) -> tuple[Part, dict[str, list[Fraction]], dict[str, Fraction]]:
+    """One scenario over the whole population: its part, every account's final states, the shared ones."""
+    options = options or StressOptions()
+    rules, stepper = _rules(spec_text, spec_path, options)
+    part, books, shared = _run(rules, stepper, population, scenario, options)
+    final: dict[str, list[Fraction]] = {k: [Fraction(0)] * population.size for k in rules.columns()}
+    for book in books:
+        for key, column in book.ints.items():
+            for row, n in zip(book.rows.tolist(), column.tolist(), strict=True):
+                final[key][row] = Fraction(int(n), book.scale[key])
+    return part, final, shared
+
+
+def stress(spec_text: str, spec_path: str, population: Population, scenarios: Sequence[Scenario],
+           options: StressOptions | None = None) -> StressReport:
+    """The whole run in this process (the CLI and `checker.stress.distribute` do the same over workers)."""
+    options = options or StressOptions()
+    shards = plan(spec_text, spec_path, population, scenarios, options)
+    return merge(spec_text, spec_path, population, scenarios, options, [run_shard(s) for s in shards])
+
+
+# ---- one scenario over one slice ----------------------------------------------------------------------
+
+
+def _books(rules: Rules, population: Population) -> list[Book]:
+    keys = rules.columns()
+    missing = [k for k in keys if k not in population.columns]
+    if missing:
+        raise StressError("the population has no column " + ", ".join(f"`{k}`" for k in missing))
+    ints = {k: population.columns[k].ints for k in keys}
+    scale = {k: population.columns[k].scale for k in keys}
+    rows = np.arange(population.size)
+    if all(getattr(v, "dtype", None) == np.int64 for v in ints.values()):
+        return [Book(rows, {k: np.array(v) for k, v in ints.items()}, scale, True)]
+    whole = Book(rows, {k: np.asarray(v, dtype=object) for k, v in ints.items()}, scale, False)
+    fits = np.ones(population.size, dtype=bool)
+    for v in whole.ints.values():
+        fits &= np.array([abs(int(x)) <= V.LIMIT for x in v], dtype=bool)
+    small = whole.take(fits, checked=False)
+    small = Book(small.rows, {k: v.astype(np.int64) for k, v in small.ints.items()}, small.scale, True)
+    return [b for b in (small, whole.take(~fits)) if len(b.rows)]
+
+
+def _inputs_at(rules: Rules, scenario: Scenario, t: int, options: StressOptions) -> dict[str, Fraction]:
+    values = dict(options.start)
+    values.update(zip(scenario.inputs, scenario.steps[t], strict=True))
+    wanted = [k for s in rules.program.inputs if not s.name.count("#") for k in rules.state_key(s)]
+    missing = [k for k in wanted if k not in values]
+    if missing:
+        raise StressError(
+            f"scenario `{scenario.name}` gives no value of input " + ", ".join(f"`{k}`" for k in missing)
+            + "; give a starting value with --start NAME=VALUE"
+        )
+    return {k: values[k] for k in wanted}
+
+
+def _check_inputs(rules: Rules, scenario: Scenario, t: int, scalars: dict[str, Fraction]) -> None:
+    inputs = {s.name for s in rules.program.inputs}
+    frame = V.Frame(1, {k: V.const(v) for k, v in scalars.items()}, checked=False)
+    code = V.Compiled(rules.program)
+    for w in rules.program.wheres:
+        if not reads(w.expr, rules.program) <= inputs | set(rules.params):
+            continue
+        value = V._bool(code.expr(w.expr)(frame))
+        if value.v is False or value.u is True:
+            shown = ", ".join(f"{k} = {number_text(v)}" for k, v in scalars.items() if k.split("[")[0] in inputs)
+            raise StressError(
+                f"scenario `{scenario.name}`, step {t}: the inputs break `where` `{w.name}` "
+                f"({w.span.where}): {shown}"
+            )
+
+
+def _outside(rules: Rules, before: dict[str, Fraction], after: dict[str, Fraction]) -> bool:
+    """Whether the move from `before` to `after` leaves every env move's range for some input."""
+    code = V.Compiled(rules.program)
+    frame = V.Frame(1, {k: V.const(v) for k, v in before.items()}, checked=False)
+    for key, value in after.items():
+        if value == before.get(key):
+            continue
+        ranges = []
+        for env in rules.program.envs:
+            for u in env.updates:
+                name = u.sym.name if u.index is None else f"{u.sym.name}[{getattr(u.index, 'name', '')}]"
+                if name != key:
+                    continue
+                try:
+                    lo, hi = V._num(code.expr(u.lo)(frame)), V._num(code.expr(u.hi)(frame))
+                except KeyError:  # the range reads a state: not decided per scenario
+                    continue
+                ranges.append((V.fraction_at(lo, 0), V.fraction_at(hi, 0)))
+        if ranges and not any(lo <= value <= hi for lo, hi in ranges):
+            return True
+    return False
+
+
+def _run(rules: Rules, stepper: Stepper, population: Population, scenario: Scenario,
+         options: StressOptions) -> tuple[Part, list[Book], dict[str, Fraction]]:
+    if len(scenario.steps) == 0:
+        raise StressError(f"scenario `{scenario.name}` has no steps")
+    books = _books(rules, population)
+    shared = {k: population.shared[k] for k in rules.shared_keys() if k in population.shared}
+    missing = [k for k in rules.shared_keys() if k not in shared]
+    if missing:
+        raise StressError("no starting value of shared state " + ", ".join(f"`{k}`" for k in missing)
+                          + "; give it with --shared NAME=VALUE")
+    size = population.size
+    liquidated_at = np.full(size, -1, dtype=np.int64)
+    start_equity: list[Fraction] | None = None
+    rows: dict[str, list[Any]] = {k: [] for k in ("liq", "bad", "undef", "totals", "shared", "outside", "inputs")}
+    undefined: list[Undefined] = []
+    previous: dict[str, Fraction] | None = None
+    for t in range(len(scenario.steps)):
+        inputs = _inputs_at(rules, scenario, t, options)
+        _check_inputs(rules, scenario, t, {**inputs, **rules.params})
+        scalars = {**inputs, **rules.params}
+        if t == 0:
+            start_equity = _equity(stepper, books, scalars, size)
+        tally = StepTally()
+        new_books: list[Book] = []
+        for book in books:
+            new_books += stepper.split(book, {**scalars, **shared})
+        books = new_books
+        for book in books:
+            candidates = np.ones(len(book.rows), dtype=bool)
+            for _ in range(options.max_rounds):
+                if not candidates.any():
+                    break
+                candidates = stepper.fire(book, scalars, shared, tally, candidates)
+        for fired in tally.first_fired:
+            first = liquidated_at[fired] < 0
+            liquidated_at[fired[first]] = t
+        for row, message in tally.undefined:
+            if len(undefined) < MAX_UNDEFINED:
+                undefined.append(Undefined(population.account_id(int(row)), t, message))
+        rows["liq"].append(tally.fired)
+        rows["bad"].append(tally.bad_debt)
+        rows["undef"].append(len(tally.undefined))
+        rows["totals"].append(_totals(rules, books))
+        rows["shared"].append(dict(shared))
+        rows["outside"].append(previous is not None and _outside(rules, previous, inputs))
+        rows["inputs"].append(inputs)
+        previous = inputs
+    end = _equity(stepper, books, scalars, size)
+    losses = None
+    if start_equity is not None and end is not None:
+        losses = tuple(s - e for s, e in zip(start_equity, end, strict=True))
+    part = Part(
+        scenario.name, tuple(rows["liq"]), tuple(rows["bad"]), tuple(rows["undef"]), tuple(rows["totals"]),
+        tuple(rows["shared"]), tuple(rows["outside"]), tuple(rows["inputs"]),
+        tuple(population.account_id(i) for i in range(size)), losses, tuple(int(x) for x in liquidated_at),
+        tuple(undefined),
+    )
+    return part, books, shared
+
+
+def _equity(stepper: Stepper, books: list[Book], scalars: dict[str, Fraction], size: int) -> list[Fraction] | None:
+    """Every account's equity, in population order (None without an equity role)."""
+    if stepper.equity is None:
+        return None
+    out: list[Fraction] = [Fraction(0)] * size
+    for book in books:
+        try:
+            value = stepper.equity_of(book, scalars)
+        except V.Overflow:
+            value = stepper.equity_of(book.take(np.ones(len(book.rows), dtype=bool), checked=False), scalars)
+        assert value is not None
+        if isinstance(value.d, int) and not isinstance(value.n, int):
+            d = value.d
+            for row, n in zip(book.rows.tolist(), value.n.tolist(), strict=True):
+                out[row] = Fraction(n, d)
+        else:
+            for i, row in enumerate(book.rows.tolist()):
+                out[row] = V.fraction_at(value, i)
+    return out
+
+
+def _totals(rules: Rules, books: list[Book]) -> dict[str, Fraction]:
+    out: dict[str, Fraction] = {}
+    for key in rules.columns():
+        total = Fraction(0)
+        for book in books:
+            total += Fraction(exact_sum(book.ints[key], book.bound(key)), book.scale[key])
+        out[key] = total
+    return out
+
+
+# ---- merging --------------------------------------------------------------------------------------------
+
+
+def merge(spec_text: str, spec_path: str, population: Population, scenarios: Sequence[Scenario],
+          options: StressOptions, results: Sequence[ShardResult]) -> StressReport:
+    """The report of a run from its shards' results (in shard order, whatever order they finished in)."""
+    rules = rules_of(spec_text, spec_path, options)
+    parts: dict[str, list[Part]] = {}
+    for result in sorted(results, key=lambda r: r.index):
+        for part in result.parts:
+            parts.setdefault(part.scenario, []).append(part)
+    out = []
+    for scenario in scenarios:
+        if scenario.name in parts:
+            out.append(_scenario(rules, scenario, parts[scenario.name], options))
+    return StressReport(spec_path, rules.program.title, population.source, population.size, rules.fund, tuple(out))
+
+
+def _scenario(rules: Rules, scenario: Scenario, parts: list[Part], options: StressOptions) -> ScenarioResult:
+    steps = []
+    shared_fund = rules.fund is not None and rules.fund in rules.shared_keys()
+    for t in range(len(parts[0].liquidations)):
+        totals = {k: sum((p.totals[t][k] for p in parts), Fraction(0)) for k in parts[0].totals[t]}
+        shared = parts[0].shared[t]
+        fund = None if rules.fund is None else shared[rules.fund] if shared_fund else totals[rules.fund]
+        steps.append(StepStats(
+            parts[0].inputs[t], sum(p.liquidations[t] for p in parts), sum((p.bad_debt[t] for p in parts), Fraction(0)),
+            fund, shared, totals, sum(p.undefined_count[t] for p in parts), parts[0].outside[t],
+        ))
+    ids = [i for p in parts for i in p.ids]
+    at = [a for p in parts for a in p.liquidated_at]
+    losses = None if any(p.losses is None for p in parts) else [x for p in parts for x in p.losses or ()]
+    notes = list(rules.notes)
+    if any(s.outside_envelope for s in steps):
+        notes.append("some steps move the inputs beyond the spec's env move: the proofs do not cover them")
+    if losses is None:
+        notes.append("the spec has no `equity` role: no losses per account")
+    funds = [s.fund for s in steps if s.fund is not None]
+    undefined = tuple(u for p in parts for u in p.undefined)[:MAX_UNDEFINED]
+    return ScenarioResult(
+        scenario.name, scenario.inputs, scenario.times, tuple(steps), sum(1 for a in at if a >= 0),
+        sum((s.bad_debt for s in steps), Fraction(0)), min(funds) if funds else None,
+        _losses(losses or []), _worst(ids, losses or [], at, options.worst), undefined, tuple(notes),
+    )
+
+
+def _losses(losses: list[Fraction]) -> Losses:
+    if not losses:
+        return Losses(0, {}, ())
+    ordered = sorted(losses)
+    n = len(ordered)
+    quantiles = {q: ordered[min(n - 1, max(0, math.ceil(Fraction(q) * n) - 1))] for q in QUANTILES}
+    lo, hi = ordered[0], ordered[-1]
+    if lo == hi:
+        return Losses(n, quantiles, ((lo, hi, n),))
+    width = (hi - lo) / BINS
+    counts = [0] * BINS
+    for x in ordered:
+        counts[min(BINS - 1, int((x - lo) / width))] += 1
+    return Losses(n, quantiles, tuple((lo + width * i, lo + width * (i + 1), c) for i, c in enumerate(counts)))
+
+
+def _worst(ids: list[str], losses: list[Fraction], at: list[int], k: int) -> tuple[Worst, ...]:
+    if not losses:
+        return ()
+    order = sorted(range(len(losses)), key=lambda i: (-losses[i], i))[:k]
+    return tuple(Worst(ids[i], losses[i], at[i] if at[i] >= 0 else None) for i in order)
+
+
+
