@@ -189,3 +189,18 @@ def test_rules_that_read_another_account_are_refused() -> None:
     adl = ROOT / "examples" / "perp_venue_adl.margin"
     with pytest.raises(StressError, match="reads another account"):
         Rules.of(dsl.load(adl).program, StressOptions(actions=("deleverage",)))
+
+
+def test_shards_of_the_population_merge_into_the_same_report() -> None:
+    rng = np.random.default_rng(5)
+    rows = [{"wallet": 0, "collateral": int(abs(q) * 60 * int(rng.integers(1, 30))), "size": int(q),
+             "entry": 600_000, "insurance": 0, "funding_paid": 0} for q in rng.integers(-(10**5), 10**5, 50)]
+    population = _population(rows, SCALES)
+    scenarios = [Scenario(name, ("mark",), tuple((F(p),) for p in path))
+                 for name, path in (("down", (60_000, 59_000, 57_000)), ("up", (60_000, 62_000, 66_000)))]
+    whole = stress(BINANCE.read_text(), str(BINANCE), population, scenarios)
+    sharded = stress(BINANCE.read_text(), str(BINANCE), population, scenarios, accounts_per_shard=7)
+    assert sharded.to_json() == whole.to_json()
+    assert whole.scenarios[0].liquidated > 0 and whole.scenarios[1].liquidated > 0
+    worst = whole.scenarios[0].worst[0]
+    assert worst.loss == max(whole.scenarios[0].losses.quantiles.values())

@@ -95,16 +95,18 @@ class Population:
     columns: Mapping[str, Column]
     shared: Mapping[str, Fraction] = field(default_factory=dict)
     ids: Sequence[str] | None = None
+    first: int = 0  # a slice's first account in the whole population (for the row numbers without ids)
 
     def account_id(self, i: int) -> str:
         """The name of account i in reports."""
-        return self.ids[i] if self.ids is not None else str(i + 1)
+        return self.ids[i] if self.ids is not None else str(self.first + i + 1)
 
     def slice(self, start: int, stop: int) -> Population:
         """Accounts start..stop-1 (a shard), with the same shared values."""
-        ids = self.ids[start:stop] if self.ids is not None else [str(i + 1) for i in range(start, stop)]
+        ids = self.ids[start:stop] if self.ids is not None else None
         columns = {k: Column(c.name, c.ints[start:stop], c.scale) for k, c in self.columns.items()}
-        return Population(self.source, max(0, min(stop, self.size) - start), columns, self.shared, list(ids))
+        size = max(0, min(stop, self.size) - start)
+        return Population(self.source, size, columns, self.shared, ids, self.first + start)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,15 +20,16 @@ the end (the `equity` role, at each point's inputs).
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
+from checker.stress import exact
 from checker.stress.engine import Book, Stepper, StepTally, exact_sum
+from checker.stress.exact import Exact
 from checker.stress.model import (
     Losses,
     Population,
@@ -72,9 +73,9 @@ class Part:
     shared: tuple[dict[str, Fraction], ...]
     outside: tuple[bool, ...]
     inputs: tuple[dict[str, Fraction], ...]
-    ids: tuple[str, ...]
-    losses: tuple[Fraction, ...] | None  # per account, None without an equity role
-    liquidated_at: tuple[int, ...]  # per account, -1: never
+    offset: int  # the slice's first account in the population
+    losses: Exact | None  # per account of the slice, None without an equity role
+    liquidated_at: Any  # per account of the slice (int array), -1: never
     undefined: tuple[Undefined, ...]
 
 
@@ -132,7 +133,9 @@ def plan(spec_text: str, spec_path: str, population: Population, scenarios: Sequ
 def run_shard(shard: Shard) -> ShardResult:
     """One shard's results (pure: no clock, no randomness, no file)."""
     rules, stepper = _rules(shard.spec_text, shard.spec_path, shard.options)
-    parts = tuple(_run(rules, stepper, shard.population, s, shard.options)[0] for s in shard.scenarios)
+    parts = tuple(
+        _run(rules, stepper, shard.population, s, shard.options, shard.offset)[0] for s in shard.scenarios
+    )
     return ShardResult(shard.index, parts)
 
 
@@ -151,10 +154,10 @@ def simulate(spec_text: str, spec_path: str, population: Population, scenario: S
 
 
 def stress(spec_text: str, spec_path: str, population: Population, scenarios: Sequence[Scenario],
-           options: StressOptions | None = None) -> StressReport:
+           options: StressOptions | None = None, accounts_per_shard: int = 250_000) -> StressReport:
     """The whole run in this process (the CLI and `checker.stress.distribute` do the same over workers)."""
     options = options or StressOptions()
-    shards = plan(spec_text, spec_path, population, scenarios, options)
+    shards = plan(spec_text, spec_path, population, scenarios, options, accounts_per_shard)
     return merge(spec_text, spec_path, population, scenarios, options, [run_shard(s) for s in shards])
 
 
@@ -233,7 +236,7 @@ def _outside(rules: Rules, before: dict[str, Fraction], after: dict[str, Fractio
 
 
 def _run(rules: Rules, stepper: Stepper, population: Population, scenario: Scenario,
-         options: StressOptions) -> tuple[Part, list[Book], dict[str, Fraction]]:
+         options: StressOptions, offset: int = 0) -> tuple[Part, list[Book], dict[str, Fraction]]:
     if len(scenario.steps) == 0:
         raise StressError(f"scenario `{scenario.name}` has no steps")
     books = _books(rules, population)
@@ -244,7 +247,7 @@ def _run(rules: Rules, stepper: Stepper, population: Population, scenario: Scena
                           + "; give it with --shared NAME=VALUE")
     size = population.size
     liquidated_at = np.full(size, -1, dtype=np.int64)
-    start_equity: list[Fraction] | None = None
+    start_equity: Exact | None = None
     rows: dict[str, list[Any]] = {k: [] for k in ("liq", "bad", "undef", "totals", "shared", "outside", "inputs")}
     undefined: list[Undefined] = []
     previous: dict[str, Fraction] | None = None
@@ -282,35 +285,29 @@ def _run(rules: Rules, stepper: Stepper, population: Population, scenario: Scena
     end = _equity(stepper, books, scalars, size)
     losses = None
     if start_equity is not None and end is not None:
-        losses = tuple(s - e for s, e in zip(start_equity, end, strict=True))
+        losses = exact.minus(start_equity, end)
     part = Part(
         scenario.name, tuple(rows["liq"]), tuple(rows["bad"]), tuple(rows["undef"]), tuple(rows["totals"]),
         tuple(rows["shared"]), tuple(rows["outside"]), tuple(rows["inputs"]),
-        tuple(population.account_id(i) for i in range(size)), losses, tuple(int(x) for x in liquidated_at),
+        offset, losses, liquidated_at,
         tuple(undefined),
     )
     return part, books, shared
 
 
-def _equity(stepper: Stepper, books: list[Book], scalars: dict[str, Fraction], size: int) -> list[Fraction] | None:
+def _equity(stepper: Stepper, books: list[Book], scalars: dict[str, Fraction], size: int) -> Exact | None:
     """Every account's equity, in population order (None without an equity role)."""
     if stepper.equity is None:
         return None
-    out: list[Fraction] = [Fraction(0)] * size
+    pieces = []
     for book in books:
         try:
             value = stepper.equity_of(book, scalars)
         except V.Overflow:
             value = stepper.equity_of(book.take(np.ones(len(book.rows), dtype=bool), checked=False), scalars)
         assert value is not None
-        if isinstance(value.d, int) and not isinstance(value.n, int):
-            d = value.d
-            for row, n in zip(book.rows.tolist(), value.n.tolist(), strict=True):
-                out[row] = Fraction(n, d)
-        else:
-            for i, row in enumerate(book.rows.tolist()):
-                out[row] = V.fraction_at(value, i)
-    return out
+        pieces.append((book.rows, value))
+    return exact.gather(size, pieces)
 
 
 def _totals(rules: Rules, books: list[Book]) -> dict[str, Fraction]:
@@ -337,11 +334,12 @@ def merge(spec_text: str, spec_path: str, population: Population, scenarios: Seq
     out = []
     for scenario in scenarios:
         if scenario.name in parts:
-            out.append(_scenario(rules, scenario, parts[scenario.name], options))
+            out.append(_scenario(rules, population, scenario, parts[scenario.name], options))
     return StressReport(spec_path, rules.program.title, population.source, population.size, rules.fund, tuple(out))
 
 
-def _scenario(rules: Rules, scenario: Scenario, parts: list[Part], options: StressOptions) -> ScenarioResult:
+def _scenario(rules: Rules, population: Population, scenario: Scenario, parts: list[Part],
+              options: StressOptions) -> ScenarioResult:
     steps = []
     shared_fund = rules.fund is not None and rules.fund in rules.shared_keys()
     for t in range(len(parts[0].liquidations)):
@@ -352,9 +350,9 @@ def _scenario(rules: Rules, scenario: Scenario, parts: list[Part], options: Stre
             parts[0].inputs[t], sum(p.liquidations[t] for p in parts), sum((p.bad_debt[t] for p in parts), Fraction(0)),
             fund, shared, totals, sum(p.undefined_count[t] for p in parts), parts[0].outside[t],
         ))
-    ids = [i for p in parts for i in p.ids]
-    at = [a for p in parts for a in p.liquidated_at]
-    losses = None if any(p.losses is None for p in parts) else [x for p in parts for x in p.losses or ()]
+    at = np.concatenate([np.asarray(p.liquidated_at) for p in parts])
+    ends = np.cumsum([len(p.liquidated_at) for p in parts])
+    losses = None if any(p.losses is None for p in parts) else exact.concat([p.losses for p in parts if p.losses])
     notes = list(rules.notes)
     if any(s.outside_envelope for s in steps):
         notes.append("some steps move the inputs beyond the spec's env move: the proofs do not cover them")
@@ -362,34 +360,26 @@ def _scenario(rules: Rules, scenario: Scenario, parts: list[Part], options: Stre
         notes.append("the spec has no `equity` role: no losses per account")
     funds = [s.fund for s in steps if s.fund is not None]
     undefined = tuple(u for p in parts for u in p.undefined)[:MAX_UNDEFINED]
+    def account(i: int) -> str:
+        k = int(np.searchsorted(ends, i, side="right"))  # the part holding the i-th account of the scenario
+        return population.account_id(parts[k].offset + i - (int(ends[k - 1]) if k else 0))
+
     return ScenarioResult(
-        scenario.name, scenario.inputs, scenario.times, tuple(steps), sum(1 for a in at if a >= 0),
+        scenario.name, scenario.inputs, scenario.times, tuple(steps), int(np.count_nonzero(at >= 0)),
         sum((s.bad_debt for s in steps), Fraction(0)), min(funds) if funds else None,
-        _losses(losses or []), _worst(ids, losses or [], at, options.worst), undefined, tuple(notes),
+        _losses(losses), _worst(account, losses, at, options.worst), undefined, tuple(notes),
     )
 
 
-def _losses(losses: list[Fraction]) -> Losses:
-    if not losses:
+def _losses(losses: Exact | None) -> Losses:
+    if losses is None or len(losses) == 0:
         return Losses(0, {}, ())
-    ordered = sorted(losses)
-    n = len(ordered)
-    quantiles = {q: ordered[min(n - 1, max(0, math.ceil(Fraction(q) * n) - 1))] for q in QUANTILES}
-    lo, hi = ordered[0], ordered[-1]
-    if lo == hi:
-        return Losses(n, quantiles, ((lo, hi, n),))
-    width = (hi - lo) / BINS
-    counts = [0] * BINS
-    for x in ordered:
-        counts[min(BINS - 1, int((x - lo) / width))] += 1
-    return Losses(n, quantiles, tuple((lo + width * i, lo + width * (i + 1), c) for i, c in enumerate(counts)))
+    return Losses(len(losses), exact.quantiles(losses, QUANTILES), exact.histogram(losses, BINS))
 
 
-def _worst(ids: list[str], losses: list[Fraction], at: list[int], k: int) -> tuple[Worst, ...]:
-    if not losses:
+def _worst(account: Callable[[int], str], losses: Exact | None, at: Any, k: int) -> tuple[Worst, ...]:
+    if losses is None or len(losses) == 0:
         return ()
-    order = sorted(range(len(losses)), key=lambda i: (-losses[i], i))[:k]
-    return tuple(Worst(ids[i], losses[i], at[i] if at[i] >= 0 else None) for i in order)
-
-
-
+    return tuple(
+        Worst(account(i), losses.at(i), int(at[i]) if at[i] >= 0 else None) for i in exact.largest(losses, k)
+    )
