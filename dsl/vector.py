@@ -81,6 +81,7 @@ class Frame:
     values: dict[str, Value]
     checked: bool = True
     lets: dict[str, Value] = field(default_factory=dict)
+    brackets: dict[int, tuple[Any, Any]] = field(default_factory=dict)  # table lookups' rows, per slot
 
 
 Code: TypeAlias = Callable[[Frame], Value]
@@ -346,18 +347,15 @@ def _threshold(edge: Fraction, d: int) -> int:
     return -((-edge.numerator * d) // edge.denominator)
 
 
-def lookup(frame: Frame, table: _Table, arg: Num, column_: int) -> Num:
-    """Column `column_` of the first bracket [lo, hi) holding arg; undefined where none does."""
-    arr, den, bound = table.values[column_]
-    if not frame.checked:
-        arr = arr.astype(object)
+def bracket(frame: Frame, table: _Table, arg: Num) -> tuple[Any, Any]:
+    """The row of the first bracket [lo, hi) holding arg (an int, or an index array), and where none does."""
     rows = table.rows
     if _scalar(arg.n) and isinstance(arg.d, int):
         x = Fraction(arg.n, arg.d)
         for i, r in enumerate(rows):
             if (r.lo is None or x >= r.lo) and (r.hi is None or x < r.hi):
-                return Num(int(arr[i]), den, bound, den, arg.u)
-        return Num(0, 1, 0, 1, True)
+                return i, arg.u
+        return 0, True
     if isinstance(arg.d, int) and table.contiguous:
         d = arg.d
         edges = [_threshold(r.lo, d) for r in rows[1:] if r.lo is not None]
@@ -377,7 +375,7 @@ def lookup(frame: Frame, table: _Table, arg: Num, column_: int) -> Num:
             _check(frame, abs(high))
             above = arg.n >= high
             u = _or(u, above if above.any() else None)
-        return Num(arr[index], den, bound, den, u)
+        return index, u
     # Gaps, overlaps or per-account denominators: the first row whose bracket holds the argument.
     index = np.full(frame.size, -1, dtype=np.intp)
     for i in range(len(rows) - 1, -1, -1):
@@ -389,7 +387,17 @@ def lookup(frame: Frame, table: _Table, arg: Num, column_: int) -> Num:
             inside = inside & compare(frame, "<", arg, const(r.hi)).v
         index = np.where(inside, i, index)
     missing = index < 0
-    return Num(arr[np.where(missing, 0, index)], den, bound, den, _or(arg.u, missing if missing.any() else None))
+    return np.where(missing, 0, index), _or(arg.u, missing if missing.any() else None)
+
+
+def lookup(frame: Frame, table: _Table, row: Any, u: Any, column_: int) -> Num:
+    """Column `column_` of the table at `row` (from `bracket`), undefined where `u`."""
+    arr, den, bound = table.values[column_]
+    if isinstance(row, int):
+        return Num(int(arr[row]), den, bound, den, u)
+    if not frame.checked:
+        arr = arr.astype(object)
+    return Num(arr[row], den, bound, den, u)
 
 
 # ---- compiling the IR -------------------------------------------------------------------------------
@@ -403,6 +411,7 @@ class Compiled:
         self.tables = {t.name: _prepare(t) for t in program.tables}
         self.lets = {let.sym.name: let for let in program.lets}
         self.let_code: dict[str, Code] = {}
+        self.slots: dict[tuple[Any, ...], int] = {}  # (table, argument, binding) -> its bracket's slot
 
     def expr(self, e: ir.Expr, binding: Mapping[str, str] | None = None) -> Code:
         """`e` as a function of a frame; `binding`: asset names of the bound variables in scope."""
@@ -498,7 +507,16 @@ class Compiled:
             case ir.TableCall(table=t, arg=a, column=col):
                 fa = self._code(a, binding)
                 prepared = self.tables[t.name]
-                return lambda frame: lookup(frame, prepared, _num(fa(frame)), col)
+                # Every column of one table at one argument shares one bracket search per frame.
+                slot = self.slots.setdefault((t.name, a, tuple(sorted(binding.items()))), len(self.slots))
+
+                def cell(frame: Frame) -> Value:
+                    if slot not in frame.brackets:
+                        frame.brackets[slot] = bracket(frame, prepared, _num(fa(frame)))
+                    row, u = frame.brackets[slot]
+                    return lookup(frame, prepared, row, u, col)
+
+                return cell
             case ir.Next():
                 raise InternalError("a step property's `x'` has no batch evaluation")
         raise InternalError(f"the batch back end has no case for {type(e).__name__}")

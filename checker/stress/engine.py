@@ -44,10 +44,13 @@ class Book:
     ints: dict[str, Any]  # state key -> numerators (int64 or object array)
     scale: dict[str, int]  # state key -> denominator
     checked: bool  # int64 (bounds checked) or object
+    bounds: dict[str, int] = field(default_factory=dict)  # max |ints| per key, computed when first asked
 
     def bound(self, key: str) -> int:
-        col = self.ints[key]
-        return int(np.max(np.abs(col))) if len(col) else 0
+        if key not in self.bounds:
+            col = self.ints[key]
+            self.bounds[key] = int(np.max(np.abs(col))) if len(col) else 0
+        return self.bounds[key]
 
     def take(self, mask: Any, checked: bool | None = None) -> Book:
         """The accounts of this book selected by `mask`, as an int64 or object book."""
@@ -112,11 +115,8 @@ class Stepper:
 
     def frame(self, book: Book, scalars: dict[str, Fraction], mask: Any = None, bounds: bool = True) -> V.Frame:
         """A frame of `book`'s accounts (those of `mask`), with the inputs, parameters and shared states."""
-        values: dict[str, V.Value] = {}
         size = len(book.rows) if mask is None else int(np.count_nonzero(mask)) if mask.dtype == bool else len(mask)
-        for key, col in book.ints.items():
-            data = col if mask is None else col[mask]
-            values[key] = V.column(data, book.scale[key])
+        values = _Columns(book, mask)
         for name, value in scalars.items():
             values[name] = V.const(value)
         return V.Frame(size, values, checked=book.checked)
@@ -276,6 +276,25 @@ class Stepper:
         return V._num(self.equity(self.frame(book, scalars)))
 
 
+class _Columns(dict[str, V.Value]):
+    """A frame's values: a state's column is sliced from the book only when a formula reads it (the
+    whole book's bound stands for the slice's: a bound of a superset is a bound)."""
+
+    def __init__(self, book: Book, mask: Any) -> None:
+        super().__init__()
+        self.book = book
+        self.mask = mask
+
+    def __missing__(self, key: str) -> V.Value:
+        book = self.book
+        if key not in book.ints:
+            raise KeyError(key)
+        data = book.ints[key] if self.mask is None else book.ints[key][self.mask]
+        value = V.column(data, book.scale[key], book.bound(key))
+        self[key] = value
+        return value
+
+
 # ---- column helpers --------------------------------------------------------------------------------
 
 
@@ -342,6 +361,7 @@ def _write(book: Book, key: str, where: Any, value: V.Num) -> None:
             _to_object(book)
         book.ints[key] = book.ints[key] * factor
         book.scale[key] = new
+        book.bounds.pop(key, None)
     if dens is None:
         factor = new // d
         bound = (abs(n) if isinstance(n, int) else value.bn) * factor
@@ -354,6 +374,7 @@ def _write(book: Book, key: str, where: Any, value: V.Num) -> None:
     values = n * factor if dens is None else n * (new // dens)
     if book.checked and bound > LIMIT and (isinstance(values, int) or int(np.max(np.abs(values))) > LIMIT):
         _to_object(book)
+    book.bounds.pop(key, None)
     column = book.ints[key]
     if isinstance(values, int):
         column[where] = values
