@@ -31,6 +31,7 @@ import numpy as np
 from checker.stress.rules import Rules, reads
 from dsl import ir
 from dsl import vector as V
+from dsl.units import BOOL
 
 LIMIT = V.LIMIT
 SPLIT_QUANTILES = (0.9999, 0.999, 0.99, 0.9, 0.5, 0.0)  # where a book that would overflow is cut
@@ -45,6 +46,7 @@ class Book:
     scale: dict[str, int]  # state key -> denominator
     checked: bool  # int64 (bounds checked) or object
     bounds: dict[str, int] = field(default_factory=dict)  # max |ints| per key, computed when first asked
+    flags: frozenset[str] = frozenset()  # the keys of true/false states (0 or 1)
 
     def bound(self, key: str) -> int:
         if key not in self.bounds:
@@ -56,7 +58,7 @@ class Book:
         """The accounts of this book selected by `mask`, as an int64 or object book."""
         checked = self.checked if checked is None else checked
         ints = {k: (v[mask] if checked else v[mask].astype(object)) for k, v in self.ints.items()}
-        return Book(self.rows[mask], ints, dict(self.scale), checked)
+        return Book(self.rows[mask], ints, dict(self.scale), checked, flags=self.flags)
 
 
 @dataclass(slots=True)
@@ -77,6 +79,7 @@ class Stepper:
         self.code = V.Compiled(rules.program)
         p = rules.program
         self.shared_names = {k for s in rules.shared for k in rules.state_key(s)}
+        self.shared_flags = {k for s in rules.shared if s.ty == BOOL for k in rules.state_key(s)}
         self.keys = rules.columns()
         self.equity = self.code.let("equity") if p.role("equity") is not None else None
         self.guards = {a.name: self.code.expr(a.guard) if a.guard is not None else None for a in rules.actions}
@@ -118,7 +121,7 @@ class Stepper:
         size = len(book.rows) if mask is None else int(np.count_nonzero(mask)) if mask.dtype == bool else len(mask)
         values = _Columns(book, mask)
         for name, value in scalars.items():
-            values[name] = V.const(value)
+            values[name] = _scalar(value)
         return V.Frame(size, values, checked=book.checked)
 
     def probe(self, book: Book, scalars: dict[str, Fraction], caps: dict[str, int] | None = None) -> bool:
@@ -127,9 +130,10 @@ class Stepper:
         empty = np.zeros(0, dtype=np.int64)
         for key in book.ints:
             cap = caps[key] if caps is not None else book.bound(key)
-            values[key] = V.Num(empty, book.scale[key], cap, book.scale[key])
+            values[key] = V.Bool(np.zeros(0, dtype=bool)) if key in book.flags else V.Num(
+                empty, book.scale[key], cap, book.scale[key])
         for name, value in scalars.items():
-            values[name] = V.const(value)
+            values[name] = _scalar(value)
         frame = V.Frame(0, values, checked=True)
         try:
             if self.equity is not None:
@@ -166,13 +170,21 @@ class Stepper:
     # ---- a step --------------------------------------------------------------------------------------
 
     def _updates(self, a: ir.Action, frame: V.Frame) -> list[tuple[str, V.Num]]:
+        """The values of `a`'s updates (its chosen arguments and locals first), true/false as 0 and 1."""
         for name, code in self.choices[a.name]:
             frame.values[name] = code(frame)
         for name, code in self.locals[a.name]:
             frame.values[name] = code(frame)
-        return [(key, V._num(code(frame))) for key, code in self.updates[a.name]]
+        out = []
+        for key, code in self.updates[a.name]:
+            value = code(frame)
+            if isinstance(value, V.Bool):  # a true/false state: stored as 0 and 1
+                flag = value.v if isinstance(value.v, bool) else np.asarray(value.v, dtype=np.int64)
+                value = V.Num(int(flag) if isinstance(flag, bool) else flag, 1, 1, 1, value.u)
+            out.append((key, value))
+        return out
 
-    def fire(self, book: Book, scalars: dict[str, Fraction], shared: dict[str, Fraction],
+    def fire(self, book: Book, scalars: dict[str, Fraction], shared: dict[str, Any],
              tally: StepTally, candidates: Any) -> Any:
         """Take every action once on the accounts of `candidates` where its guard holds: the accounts it fired on."""
         fired_any = np.zeros(len(book.rows), dtype=bool)
@@ -225,7 +237,7 @@ class Stepper:
         return out
 
     def _fire_one_by_one(self, a: ir.Action, book: Book, scalars: dict[str, Fraction],
-                         shared: dict[str, Fraction], tally: StepTally, candidates: Any) -> Any:
+                         shared: dict[str, Any], tally: StepTally, candidates: Any) -> Any:
         out = np.zeros(len(book.rows), dtype=bool)
         if not self.guard_shared[a.name]:
             order = np.flatnonzero(self._guard(a, book, {**scalars, **shared}, candidates, tally))
@@ -240,13 +252,13 @@ class Stepper:
                 self._apply_one(a, book, {**scalars, **shared}, shared, one, i, tally)
             except V.Overflow:  # this account's numbers are too large for int64 here: exactly, in Python ints
                 exact = Book(book.rows[one], {k: v[one].astype(object) for k, v in book.ints.items()},
-                             dict(book.scale), checked=False)
+                             dict(book.scale), checked=False, flags=book.flags)
                 self._apply_one(a, exact, {**scalars, **shared}, shared, np.ones(1, dtype=bool), 0, tally,
                                 into=(book, i))
             out[i] = True
         return out
 
-    def _apply_one(self, a: ir.Action, book: Book, scalars: dict[str, Fraction], shared: dict[str, Fraction],
+    def _apply_one(self, a: ir.Action, book: Book, scalars: dict[str, Fraction], shared: dict[str, Any],
                    one: Any, i: int, tally: StepTally, into: tuple[Book, int] | None = None) -> None:
         frame = self.frame(book, scalars, one)
         updates = self._updates(a, frame)
@@ -256,7 +268,9 @@ class Stepper:
         self._bad_debt(frame, tally)
         target, row = into if into is not None else (book, i)
         for key, value in updates:
-            if key in self.shared_names:
+            if key in self.shared_flags:
+                shared[key] = bool(V.fraction_at(value, 0))  # a true/false state
+            elif key in self.shared_names:
                 shared[key] = V.fraction_at(value, 0)
             else:
                 _write(target, key, np.array([row]), value)
@@ -276,6 +290,11 @@ class Stepper:
         return V._num(self.equity(self.frame(book, scalars)))
 
 
+def _scalar(value: Fraction | bool) -> V.Value:
+    """A value shared by every account: a number, or a true/false shared state."""
+    return V.Bool(value) if isinstance(value, bool) else V.const(value)
+
+
 class _Columns(dict[str, V.Value]):
     """A frame's values: a state's column is sliced from the book only when a formula reads it (the
     whole book's bound stands for the slice's: a bound of a superset is a bound)."""
@@ -290,7 +309,10 @@ class _Columns(dict[str, V.Value]):
         if key not in book.ints:
             raise KeyError(key)
         data = book.ints[key] if self.mask is None else book.ints[key][self.mask]
-        value = V.column(data, book.scale[key], book.bound(key))
+        if key in book.flags:  # a true/false state, kept as 0 and 1
+            value: V.Value = V.Bool(np.asarray(data != 0, dtype=bool))
+        else:
+            value = V.column(data, book.scale[key], book.bound(key))
         self[key] = value
         return value
 

@@ -44,6 +44,7 @@ from checker.stress.model import (
 )
 from checker.stress.rules import Rules, StressError, reads
 from dsl import vector as V
+from dsl.units import BOOL
 
 MAX_UNDEFINED = 20  # undefined accounts listed per scenario (all are counted)
 QUANTILES = ("0.5", "0.9", "0.99", "1")
@@ -140,7 +141,7 @@ def run_shard(shard: Shard) -> ShardResult:
 
 
 def simulate(spec_text: str, spec_path: str, population: Population, scenario: Scenario,
-             options: StressOptions | None = None) -> tuple[Part, dict[str, list[Fraction]], dict[str, Fraction]]:
+             options: StressOptions | None = None) -> tuple[Part, dict[str, list[Fraction]], dict[str, Any]]:
     """One scenario over the whole population: its part, every account's final states, the shared ones."""
     options = options or StressOptions()
     rules, stepper = _rules(spec_text, spec_path, options)
@@ -172,14 +173,15 @@ def _books(rules: Rules, population: Population) -> list[Book]:
     ints = {k: population.columns[k].ints for k in keys}
     scale = {k: population.columns[k].scale for k in keys}
     rows = np.arange(population.size)
+    flags = frozenset(k for s in rules.per_account if s.ty == BOOL for k in rules.state_key(s))
     if all(getattr(v, "dtype", None) == np.int64 for v in ints.values()):
-        return [Book(rows, {k: np.array(v) for k, v in ints.items()}, scale, True)]
-    whole = Book(rows, {k: np.asarray(v, dtype=object) for k, v in ints.items()}, scale, False)
+        return [Book(rows, {k: np.array(v) for k, v in ints.items()}, scale, True, flags=flags)]
+    whole = Book(rows, {k: np.asarray(v, dtype=object) for k, v in ints.items()}, scale, False, flags=flags)
     fits = np.ones(population.size, dtype=bool)
     for v in whole.ints.values():
         fits &= np.array([abs(int(x)) <= V.LIMIT for x in v], dtype=bool)
     small = whole.take(fits, checked=False)
-    small = Book(small.rows, {k: v.astype(np.int64) for k, v in small.ints.items()}, small.scale, True)
+    small = Book(small.rows, {k: v.astype(np.int64) for k, v in small.ints.items()}, small.scale, True, flags=flags)
     return [b for b in (small, whole.take(~fits)) if len(b.rows)]
 
 
@@ -236,11 +238,12 @@ def _outside(rules: Rules, before: dict[str, Fraction], after: dict[str, Fractio
 
 
 def _run(rules: Rules, stepper: Stepper, population: Population, scenario: Scenario,
-         options: StressOptions, offset: int = 0) -> tuple[Part, list[Book], dict[str, Fraction]]:
+         options: StressOptions, offset: int = 0) -> tuple[Part, list[Book], dict[str, Any]]:
     if len(scenario.steps) == 0:
         raise StressError(f"scenario `{scenario.name}` has no steps")
     books = _books(rules, population)
-    shared = {k: population.shared[k] for k in rules.shared_keys() if k in population.shared}
+    flags = {k for s in rules.shared if s.ty == BOOL for k in rules.state_key(s)}
+    shared: dict[str, Any] = {k: (bool(v) if k in flags else v) for k, v in population.shared.items() if k in rules.shared_keys()}
     missing = [k for k in rules.shared_keys() if k not in shared]
     if missing:
         raise StressError("no starting value of shared state " + ", ".join(f"`{k}`" for k in missing)
