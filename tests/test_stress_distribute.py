@@ -1,0 +1,190 @@
+"""checker.stress.distribute: the same results in shard order in-process, on local processes and on Dask;
+Ctrl-C stops every worker and keeps what finished; a failing or dying worker names its shard.
+
+The shard functions live at the top of this module: spawned workers import it by name (multiprocessing
+and Dask's nannies pass the parent's `sys.path`)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from checker.stress.distribute import DistributeError, Interrupted, ShardError, run_shards, shard_name
+from checker.stress.progress import Progress
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def harmonic(shard: tuple[int, int]) -> tuple[int, Fraction, int]:
+    """Deterministic and exact: the shard's start and the sum of 1/k over it (and the worker's pid).
+    Later shards are cheaper, so that they tend to finish first on a pool."""
+    start, stop = shard
+    if start % 3 == 0:
+        time.sleep(0.05)
+    return start, sum((Fraction(1, k) for k in range(start, stop)), Fraction(0)), os.getpid()
+
+
+def fails_on_two(shard: int) -> int:
+    if shard == 2:
+        raise ValueError("a formula no one expected to be undefined")
+    return shard
+
+
+def dies_on_two(shard: int) -> int:
+    if shard == 2:
+        os._exit(3)
+    return shard
+
+
+def slow_unless_zero(shard: tuple[int, str]) -> int:
+    """Shard 0 returns at once; the others note their worker's pid in `directory` and sleep."""
+    index, directory = shard
+    if index == 0:
+        return 0
+    Path(directory, str(os.getpid())).write_text(str(index))
+    time.sleep(120)
+    return index
+
+
+SHARDS = [(k, k + 40) for k in range(1, 400, 40)]
+EXPECTED = [harmonic(s)[:2] for s in SHARDS]
+
+
+def test_in_process_and_local_processes_agree_in_shard_order() -> None:
+    alone = run_shards(SHARDS, harmonic, workers=1)
+    pooled = run_shards(SHARDS, harmonic, workers=2)
+    assert [r[:2] for r in alone] == EXPECTED
+    assert [r[:2] for r in pooled] == EXPECTED  # exact and in shard order, whatever finished first
+    assert {r[2] for r in alone} == {os.getpid()}
+    assert len({r[2] for r in pooled}) == 2 and os.getpid() not in {r[2] for r in pooled}
+
+
+def test_a_dask_local_cluster_gives_the_same_results() -> None:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        progress = Progress(mode="lines", stream=io.StringIO(), every=0)
+        results = run_shards(
+            SHARDS, harmonic, scheduler=cluster.scheduler_address, progress=progress, work=lambda s: s[1] - s[0]
+        )
+        assert [r[:2] for r in results] == EXPECTED
+        assert os.getpid() not in {r[2] for r in results}
+        assert progress.done == len(SHARDS) and progress.work == 40 * len(SHARDS)
+        with pytest.raises(ShardError, match=r"shard 3 of 5 failed on the Dask cluster .*ValueError") as err:
+            run_shards(list(range(5)), fails_on_two, scheduler=cluster.scheduler_address)
+        assert err.value.index == 2
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("distributed")
+    import checker.stress.distribute as distribute
+
+    monkeypatch.setattr(distribute, "CONNECT_TIMEOUT", 1)
+    with pytest.raises(DistributeError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"):
+        run_shards([1, 2], fails_on_two, scheduler="tcp://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_shard_that_raises_is_named(workers: int) -> None:
+    with pytest.raises(ShardError, match=r"^shard 3 of 5 failed: ValueError: a formula no one") as err:
+        run_shards(list(range(5)), fails_on_two, workers=workers)
+    assert err.value.index == 2
+    assert isinstance(err.value.__cause__, ValueError)
+    # On a pool one of shards 0 and 1 may not be done (its worker still starting) when shard 2 fails.
+    assert err.value.partial[2] is None and err.value.partial[:2] != [None, None]
+
+
+def test_a_worker_that_dies_is_named_not_waited_for() -> None:
+    start = time.monotonic()
+    with pytest.raises(ShardError, match=r"^shard 3 of 5: its worker process \(pid \d+\) died \(exit status 3\)"):
+        run_shards(list(range(5)), dies_on_two, workers=2)
+    assert time.monotonic() - start < 30
+
+
+def test_shard_names_use_a_label() -> None:
+    class Labelled:
+        label = "scenario crash-2020, accounts 1-1000"
+
+    assert shard_name(0, Labelled(), 4) == "shard 1 of 4 (scenario crash-2020, accounts 1-1000)"
+    assert shard_name(3, object(), 4) == "shard 4 of 4"
+
+
+def test_ctrl_c_stops_every_worker_and_keeps_the_partial_results(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.path.insert(0, {str(HERE)!r})
+        from checker.stress.distribute import Interrupted, run_shards
+        from test_stress_distribute import slow_unless_zero
+
+        try:
+            run_shards([(i, {str(tmp_path)!r}) for i in range(6)], slow_unless_zero, workers=2)
+        except Interrupted as err:
+            print(json.dumps(err.partial))
+            sys.exit(130)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # Its own session, and SIGINT to the whole group: what a terminal's Ctrl-C does.
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.05)
+    workers = [int(p.name) for p in tmp_path.iterdir()]
+    assert len(workers) == 2, child.communicate(timeout=5)
+    assert all(_alive(pid) for pid in workers)
+    os.killpg(child.pid, signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 130, err.decode()
+    assert json.loads(out) == [0, None, None, None, None, None]
+    assert "Traceback" not in err.decode()  # the workers ignored the Ctrl-C; the parent stopped them
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie still answers kill(0) until reaped: look at its state
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_ctrl_c_in_process_keeps_the_partial_results() -> None:
+    def interrupted_at_two(shard: int) -> int:
+        if shard == 2:
+            raise KeyboardInterrupt
+        return shard * 10
+
+    with pytest.raises(Interrupted) as err:
+        run_shards(list(range(4)), interrupted_at_two, workers=1)
+    assert err.value.partial == [0, 10, None, None]
+    assert isinstance(err.value, KeyboardInterrupt)
+
+
+def test_progress_hears_of_every_shard() -> None:
+    stream = io.StringIO()
+    progress = Progress(mode="lines", stream=stream, every=3600)
+    run_shards(SHARDS, harmonic, workers=1, progress=progress, work=lambda s: 1000 * (s[1] - s[0]))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stress: done, 10/10 shards, 4.0e5 account-steps in ")
+
+
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        run_shards([1], fails_on_two, workers=0)
