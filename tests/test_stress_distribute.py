@@ -188,3 +188,63 @@ def test_progress_hears_of_every_shard() -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         run_shards([1], fails_on_two, workers=0)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_plain_lines_come_at_most_every_n_seconds_then_a_final_line() -> None:
+    stream, clock = io.StringIO(), FakeClock()
+    progress = Progress(mode="lines", stream=stream, every=10, clock=clock)
+    progress.start(40, 40 * 800_000)
+    for _ in range(12):
+        clock.now += 3.5  # a line at 10.5 s, 21 s, 31.5 s and 42 s; nothing in between
+        progress.advance(800_000)
+    assert stream.getvalue().splitlines() == [
+        "stress: 3/40 shards, 2.4e6 account-steps, 10 s",
+        "stress: 6/40 shards, 4.8e6 account-steps, 21 s",
+        "stress: 9/40 shards, 7.2e6 account-steps, 32 s",
+        "stress: 12/40 shards, 9.6e6 account-steps, 42 s",
+    ]
+    progress.close()
+    assert stream.getvalue().splitlines()[-1] == (
+        "stress: stopped, 12/40 shards, 9.6e6 account-steps in 42 s (2.3e5 account-steps/s)"
+    )
+
+
+def test_auto_mode_is_plain_lines_off_a_terminal() -> None:
+    assert Progress(stream=io.StringIO()).mode == "lines"
+
+
+def test_a_terminal_gets_a_bar() -> None:
+    stream, clock = io.StringIO(), FakeClock()
+    with Progress(mode="bar", stream=stream, clock=clock) as progress:
+        progress.start(4, 4_000_000)
+        for _ in range(4):
+            clock.now += 2
+            progress.advance(1_000_000)
+        progress.close()
+    shown = stream.getvalue()
+    assert "\x1b[" in shown  # drawn for a terminal
+    assert "4/4" in shown and "shards" in shown and "5.0e5 account-steps/s" in shown
+    assert "stress: " not in shown  # no plain lines on a terminal
+
+
+def test_a_bar_stopped_early_says_so() -> None:
+    stream = io.StringIO()
+    progress = Progress(mode="bar", stream=stream)
+    progress.start(4, 0)
+    progress.advance(0)
+    progress.close()
+    assert stream.getvalue().rstrip().endswith("stress: stopped at 1/4 shards")
+
+
+def test_counts_for_people() -> None:
+    from checker.stress.progress import count_text
+
+    assert [count_text(n) for n in (0, 99_999, 100_000, 31_234_567, 2.6e9)] == ["0", "99999", "1.0e5", "3.1e7", "2.6e9"]
