@@ -16,6 +16,7 @@ import textwrap
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,13 +48,13 @@ def dies_on_two(shard: int) -> int:
     return shard
 
 
-def slow_unless_zero(shard: tuple[int, str]) -> int:
-    """Shard 0 returns at once; the others note their worker's pid in `directory` and sleep."""
-    index, directory = shard
+def slow_unless_zero(shard: tuple[int, str] | tuple[int, str, float]) -> int:
+    """Shard 0 returns at once; the others note their worker's pid in `directory` and sleep (120 s)."""
+    index, directory, *seconds = shard
     if index == 0:
         return 0
-    Path(directory, str(os.getpid())).write_text(str(index))
-    time.sleep(120)
+    Path(directory, f"{os.getpid()}-{index}").write_text(str(index))
+    time.sleep(seconds[0] if seconds else 120)
     return index
 
 
@@ -70,7 +71,7 @@ def test_in_process_and_local_processes_agree_in_shard_order() -> None:
     assert len({r[2] for r in pooled}) == 2 and os.getpid() not in {r[2] for r in pooled}
 
 
-def test_a_dask_local_cluster_gives_the_same_results() -> None:
+def test_a_dask_local_cluster_gives_the_same_results(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
         progress = Progress(mode="lines", stream=io.StringIO(), every=0)
@@ -80,9 +81,41 @@ def test_a_dask_local_cluster_gives_the_same_results() -> None:
         assert [r[:2] for r in results] == EXPECTED
         assert os.getpid() not in {r[2] for r in results}
         assert progress.done == len(SHARDS) and progress.work == 40 * len(SHARDS)
+        directory = tmp_path
         with pytest.raises(ShardError, match=r"shard 3 of 5 failed on the Dask cluster .*ValueError") as err:
             run_shards(list(range(5)), fails_on_two, scheduler=cluster.scheduler_address)
         assert err.value.index == 2
+        _ctrl_c_on_dask(cluster.scheduler_address, directory)
+
+
+def _ctrl_c_on_dask(address: str, directory: Path) -> None:
+    """Ctrl-C while shards run on Dask: Interrupted with what finished, and the run's tasks cancelled (a
+    running task's thread cannot be stopped by Dask: it ends on its own and its result is dropped)."""
+    import threading
+
+    import distributed
+
+    def ctrl_c_once_two_shards_run() -> None:
+        deadline = time.monotonic() + 30
+        while len(list(directory.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c_once_two_shards_run, daemon=True).start()
+    with pytest.raises(Interrupted) as err:
+        run_shards([(i, str(directory), 2.0) for i in range(6)], slow_unless_zero, scheduler=address)
+    # Dask may start shard 0 after the slow ones, or tell us of it after the Ctrl-C: done or not, it is right.
+    assert err.value.partial[0] in (0, None) and err.value.partial[1:] == [None] * 5
+    dask: Any = distributed  # untyped
+    with dask.Client(address, set_as_default=False) as client:
+        deadline = time.monotonic() + 10
+        while (left := client.run_on_scheduler(_stress_tasks)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert left == []
+
+
+def _stress_tasks(dask_scheduler: object) -> list[str]:
+    return [str(k) for k in dask_scheduler.tasks if str(k).startswith("solvent-stress-")]  # type: ignore[attr-defined]
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,7 +175,7 @@ def test_ctrl_c_stops_every_worker_and_keeps_the_partial_results(tmp_path: Path)
     deadline = time.monotonic() + 60
     while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline and child.poll() is None:
         time.sleep(0.05)
-    workers = [int(p.name) for p in tmp_path.iterdir()]
+    workers = [int(p.name.split("-")[0]) for p in tmp_path.iterdir()]
     assert len(workers) == 2, child.communicate(timeout=5)
     assert all(_alive(pid) for pid in workers)
     os.killpg(child.pid, signal.SIGINT)
