@@ -37,10 +37,15 @@ worker process suits the work (pure Python and numpy on exact integers). The
 results are the same as on one machine: each shard's result is exact and they
 are merged in shard order.
 
-Ctrl-C (KeyboardInterrupt): the workers are stopped (local processes killed,
-Dask tasks cancelled) and `Interrupted` is raised with the results finished so
-far, so that the caller can write a partial report. A shard that raises, or a
-worker that dies, is a `ShardError` naming the shard.
+Ctrl-C (KeyboardInterrupt): the workers are stopped and `Interrupted` is raised
+with the results finished so far, so that the caller can write a partial
+report. Local workers are killed and waited for (none is left behind). On Dask
+the run's tasks are cancelled; a shard already running on a worker cannot be
+stopped there (Dask does not kill a running task's thread, and the workers may
+serve others), so it runs to its end and its result is dropped. A shard that
+raises, or a worker that dies, is a `ShardError` naming the shard; on Dask a
+task whose workers keep dying fails with Dask's `KilledWorker` after the
+cluster's `distributed.scheduler.allowed-failures` retries (default 3).
 """
 
 from __future__ import annotations
