@@ -281,3 +281,50 @@ def test_counts_for_people() -> None:
     from checker.stress.progress import count_text
 
     assert [count_text(n) for n in (0, 99_999, 100_000, 31_234_567, 2.6e9)] == ["0", "99999", "1.0e5", "3.1e7", "2.6e9"]
+
+
+def _real_run() -> tuple[Any, Any, list[Any], Any]:
+    """A small run of the real runner: accounts of the Binance USDⓈ-M perpetual through two price paths."""
+    run = pytest.importorskip("checker.stress.run", reason="the stress runner (checker.stress.run)")
+    import numpy as np
+
+    from checker.stress.model import Column, Population, Scenario, StressOptions
+
+    spec = ROOT / "examples" / "binance_usdm_perp.margin"
+    scales = {"wallet": 100, "collateral": 100, "size": 1000, "entry": 10, "insurance": 100, "funding_paid": 100}
+    n = 300
+    rows = {
+        "wallet": [10_000 * (k % 7) for k in range(n)],
+        "collateral": [50_000 + 997 * k for k in range(n)],
+        "size": [(-1) ** k * (100 + 37 * k) for k in range(n)],
+        "entry": [200_000 + 113 * k for k in range(n)],
+        "insurance": [0] * n,
+        "funding_paid": [0] * n,
+    }
+    population = Population(
+        "generated", n, {k: Column(k, np.array(v, dtype=np.int64), scales[k]) for k, v in rows.items()}
+    )
+    paths = [[20_000, 19_000, 17_500, 21_000], [20_000, 22_000, 25_000, 18_000, 15_000]]
+    scenarios = [Scenario(f"path {j}", ("mark",), tuple((Fraction(p),) for p in path)) for j, path in enumerate(paths)]
+    options = StressOptions()
+    shards = run.plan(spec.read_text(), str(spec), population, scenarios, options, accounts_per_shard=70)
+    return run, (spec, population, scenarios, options), shards, run.run_shard
+
+
+def test_the_real_runner_gives_the_same_report_wherever_its_shards_run() -> None:
+    distributed = pytest.importorskip("distributed")
+    run, (spec, population, scenarios, options), shards, run_shard = _real_run()
+    assert len(shards) > 2
+
+    def report(results: list[Any]) -> Any:
+        return run.merge(spec.read_text(), str(spec), population, scenarios, options, results)
+
+    def work(shard: Any) -> int:
+        return int(shard.population.size * sum(len(s.steps) for s in shard.scenarios))
+
+    alone = report(run_shards(shards, run_shard, workers=1))
+    assert alone == run.stress(spec.read_text(), str(spec), population, scenarios, options)
+    assert report(run_shards(shards, run_shard, workers=2, work=work)) == alone
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as c:
+        assert report(run_shards(shards, run_shard, scheduler=c.scheduler_address)) == alone
+    assert sum(s.liquidated for s in alone.scenarios) > 0  # the paths do liquidate: the comparison means something

@@ -241,3 +241,32 @@ def test_never_over_a_spec_nor_with_another_suffix(tmp_path: Path) -> None:
         write_table(report(), tmp_path / "stress.xlsx")
     with pytest.raises(OutputError, match="is a directory"):
         write_json(report(), tmp_path, force=True)
+
+
+def test_a_real_run_reads_back_exactly(tmp_path: Path) -> None:
+    pytest.importorskip("checker.stress.run", reason="the stress runner (checker.stress.run)")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from test_stress_distribute import _real_run
+    finally:
+        sys.path.pop(0)
+    run, (spec, population, scenarios, options), _, _ = _real_run()
+    real = run.stress(spec.read_text(), str(spec), population, scenarios, options)
+    write_table(real, tmp_path / "real.csv")
+    write_table(real, tmp_path / "real.parquet")
+    with open(tmp_path / "real.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    import pyarrow.parquet as pq
+
+    parquet = pq.read_table(tmp_path / "real.parquet").to_pylist()
+    steps = [(s, t) for s in real.scenarios for t in s.steps]
+    assert len(rows) == len(parquet) == len(steps)
+    for row, prow, (s, t) in zip(rows, parquet, steps, strict=True):
+        assert row["scenario"] == prow["scenario"] == s.name
+        assert read_number(row["bad_debt"]) == _exact(prow["bad_debt"]) == t.bad_debt
+        assert read_number(row["fund"]) == _exact(prow["fund"]) == t.fund
+        for name, value in t.totals.items():
+            assert read_number(row[f"total.{name}"]) == _exact(prow[f"total.{name}"]) == value
+    assert "liquidated" in terminal(real)
