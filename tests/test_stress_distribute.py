@@ -73,7 +73,13 @@ def test_in_process_and_local_processes_agree_in_shard_order() -> None:
 
 def test_a_dask_local_cluster_gives_the_same_results(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+    import dask
+
+    # A task is failed at the first death of its worker (default: after 3), to keep the test short.
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster,
+    ):
         progress = Progress(mode="lines", stream=io.StringIO(), every=0)
         results = run_shards(
             SHARDS, harmonic, scheduler=cluster.scheduler_address, progress=progress, work=lambda s: s[1] - s[0]
@@ -86,6 +92,8 @@ def test_a_dask_local_cluster_gives_the_same_results(tmp_path: Path) -> None:
             run_shards(list(range(5)), fails_on_two, scheduler=cluster.scheduler_address)
         assert err.value.index == 2
         _ctrl_c_on_dask(cluster.scheduler_address, directory)
+        with pytest.raises(ShardError, match=r"^shard \d of 5: the Dask workers running it died"):
+            run_shards(list(range(5)), dies_on_two, scheduler=cluster.scheduler_address)
 
 
 def _ctrl_c_on_dask(address: str, directory: Path) -> None:

@@ -318,12 +318,17 @@ def _on_dask(shards: Sequence[T], fn: Callable[[T], R], address: str, results: l
     except (OSError, ValueError, TypeError) as err:
         raise DistributeError(f"cannot reach the Dask scheduler at {address}: {err}") from None
     futures: list[Any] = []
+    data: list[Any] = []
     total = len(shards)
     try:
         _check_workers(client, address)
         run = uuid.uuid4().hex[:12]  # keys unique per run: a scheduler shared by several runs keeps them apart
         keys = [f"solvent-stress-{run}-{i}" for i in range(total)]
-        futures = client.map(fn, list(shards), key=keys, pure=False, retries=0)
+        # The shards go to the workers as data first (round robin), each task then runs where its shard
+        # is: a shard inside the task graph would pass through the scheduler, and a population of a
+        # million accounts is tens of megabytes.
+        data = client.scatter(list(shards), hash=False)
+        futures = client.map(fn, data, key=keys, pure=False, retries=0)
         position = {f.key: i for i, f in enumerate(futures)}
         for future in dask.as_completed(futures, loop=client.loop):
             i = position[future.key]
@@ -339,7 +344,7 @@ def _on_dask(shards: Sequence[T], fn: Callable[[T], R], address: str, results: l
             yield i
     finally:
         if futures:
-            client.cancel(futures)  # Ctrl-C or an error: the cluster stops working for this run
+            client.cancel(futures + data)  # Ctrl-C or an error: the cluster stops working for this run
         client.close()
 
 
