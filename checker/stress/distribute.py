@@ -51,12 +51,14 @@ cluster's `distributed.scheduler.allowed-failures` retries (default 3).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import pickle
 import signal
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -317,20 +319,30 @@ def _on_dask(shards: Sequence[T], fn: Callable[[T], R], address: str, results: l
         client = dask.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, ValueError, TypeError) as err:
         raise DistributeError(f"cannot reach the Dask scheduler at {address}: {err}") from None
-    futures: list[Any] = []
-    data: list[Any] = []
+    live: dict[str, Any] = {}  # key -> future, for the tasks submitted and not yet taken in
     total = len(shards)
     try:
         _check_workers(client, address)
         run = uuid.uuid4().hex[:12]  # keys unique per run: a scheduler shared by several runs keeps them apart
-        keys = [f"solvent-stress-{run}-{i}" for i in range(total)]
-        # The shards go to the workers as data first (round robin), each task then runs where its shard
-        # is: a shard inside the task graph would pass through the scheduler, and a population of a
-        # million accounts is tens of megabytes.
-        data = client.scatter(list(shards), hash=False)
-        futures = client.map(fn, data, key=keys, pure=False, retries=0)
-        position = {f.key: i for i, f in enumerate(futures)}
-        for future in dask.as_completed(futures, loop=client.loop):
+        # A window of tasks in flight, each carrying its shard: the scheduler holds a few shards at a time,
+        # not the whole population once per scenario, and a task whose worker dies can be run again
+        # elsewhere from its own data (a shard scattered to a worker would die with it).
+        window = max(4, 2 * sum(client.nthreads().values()))
+        todo = iter(range(total))
+        position: dict[str, int] = {}
+        ready = dask.as_completed(loop=client.loop)
+
+        def submit(i: int) -> None:
+            with warnings.catch_warnings():  # "Sending large graph": a shard is data, one at a time (see above)
+                warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+                future = client.submit(fn, shards[i], key=f"solvent-stress-{run}-{i}", pure=False, retries=0)
+            position[future.key] = i
+            live[future.key] = future
+            ready.add(future)
+
+        for i in itertools.islice(todo, window):
+            submit(i)
+        for future in ready:
             i = position[future.key]
             try:
                 results[i] = future.result()
@@ -341,10 +353,14 @@ def _on_dask(shards: Sequence[T], fn: Callable[[T], R], address: str, results: l
                 else:
                     message = f"{name} failed on the Dask cluster at {address}: {_describe(err)}"
                 raise ShardError(message, i, results) from err
+            del live[future.key]  # taken in: the worker may forget it
+            following = next(todo, None)
+            if following is not None:
+                submit(following)
             yield i
     finally:
-        if futures:
-            client.cancel(futures + data)  # Ctrl-C or an error: the cluster stops working for this run
+        if live:
+            client.cancel(list(live.values()))  # Ctrl-C or an error: the cluster stops working for this run
         client.close()
 
 
