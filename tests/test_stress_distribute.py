@@ -336,3 +336,9 @@ def test_the_real_runner_gives_the_same_report_wherever_its_shards_run() -> None
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as c:
         assert report(run_shards(shards, run_shard, scheduler=c.scheduler_address)) == alone
     assert sum(s.liquidated for s in alone.scenarios) > 0  # the paths do liquidate: the comparison means something
+
+
+def test_lines_without_a_size_leave_account_steps_out() -> None:
+    stream = io.StringIO()
+    run_shards([1, 2, 3], str, workers=1, progress=Progress(mode="lines", stream=stream))
+    assert stream.getvalue().startswith("stress: done, 3/3 shards in ")

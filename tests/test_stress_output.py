@@ -270,3 +270,31 @@ def test_a_real_run_reads_back_exactly(tmp_path: Path) -> None:
         for name, value in t.totals.items():
             assert read_number(row[f"total.{name}"]) == _exact(prow[f"total.{name}"]) == value
     assert "liquidated" in terminal(real)
+
+
+def test_names_cannot_drive_a_terminal_or_break_a_file(tmp_path: Path) -> None:
+    import dataclasses
+
+    hostile = "grid\x1b[2J up\u202e\udcff\nnext"
+    base = report()
+    scenarios = (base.scenarios[0], dataclasses.replace(base.scenarios[1], name=hostile))
+    r = dataclasses.replace(base, scenarios=scenarios, title="T\x07")
+    text = terminal(r, width=200)
+    assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+    assert "grid\\x1b[2J up\\u202e\\udcff\\x0anext" in text and "T\\x07" in text
+    write_json(r, tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["scenarios"][1]["name"] == hostile  # exact, read back
+    write_table(r, tmp_path / "r.csv")
+    write_table(r, tmp_path / "r.parquet")
+    with open(tmp_path / "r.csv", newline="") as f:
+        names = {row["scenario"] for row in csv.DictReader(f)}
+    assert names == {"crash 2020-03-12", "grid\\x1b[2J up\\u202e\\udcff\\x0anext"}
+    import pyarrow.parquet as pq
+
+    assert set(pq.read_table(tmp_path / "r.parquet").column("scenario").to_pylist()) == names
+
+
+def test_the_json_and_a_table_cannot_be_one_file(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="would be written twice"):
+        check_outputs(tmp_path / "x.worst.csv", tmp_path / "x.csv")
+    check_outputs(tmp_path / "x.json", tmp_path / "x.csv")

@@ -22,6 +22,12 @@ and marked `≈` (the files keep it whole).
   `outside_envelope` is boolean, and the file's metadata has
   `written_by: solvent stress`.
 
+Names (scenarios, accounts, times) pass through solvent's one escaping rule
+(`checker.report.text`): on the terminal and in the tables a control
+character, a bidirectional override or a lone surrogate is written as a
+visible escape (`\\x1b`); the JSON escapes them its own way and reads back
+exactly.
+
 Files are written under the rule of `solvent check -o`
 (`checker.report.files.check_target`): never over a spec being read, never
 over a file the user wrote without `force`. The files this module writes are
@@ -45,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.report.files import OutputError, check_target, peek, write_target
+from checker.report.text import json_safe, printable
 from checker.stress.model import ScenarioResult, StressReport, number_text
 
 MARK = "solvent stress"  # Parquet metadata `written_by`
@@ -69,7 +76,7 @@ def renderable(report: StressReport) -> Any:
 
     fund = report.fund or "fund"
     grid = Table(
-        title=Text(f"{report.title}: {report.population_size} accounts ({report.population_source})"),
+        title=_text(f"{report.title}: {report.population_size} accounts ({report.population_source})"),
         title_justify="left",
     )
     for head, right in (
@@ -80,15 +87,22 @@ def renderable(report: StressReport) -> Any:
         (f"{fund} min", True),
         ("worst account (loss)", False),
     ):
-        grid.add_column(Text(head), justify="right" if right else "left", overflow="fold")
+        grid.add_column(_text(head), justify="right" if right else "left", overflow="fold")
     lines: list[Text] = []
     for s in report.scenarios:
         worst = f"{s.worst[0].account} ({shorten(s.worst[0].loss)})" if s.worst else "-"
         fund_min = shorten(s.fund_min) if s.fund_min is not None else "-"
         row = (s.name, str(max(len(s.steps) - 1, 0)), str(s.liquidated), shorten(s.bad_debt), fund_min, worst)
-        grid.add_row(*(Text(cell) for cell in row))  # Text, not str: a scenario's name is never markup
-        lines.extend(Text(f"  {s.name}: {note}") for note in notes(s))
+        grid.add_row(*(_text(cell) for cell in row))
+        lines.extend(_text(f"  {s.name}: {note}") for note in notes(s))
     return Group(grid, Text("notes:"), *lines) if lines else grid
+
+
+def _text(text: str) -> Any:
+    """A name or a note as rich shows it: never markup, control characters escaped (`checker.report.text`)."""
+    from rich.text import Text
+
+    return Text(printable(text, lines=False))
 
 
 def terminal(report: StressReport, width: int = 110) -> str:
@@ -144,7 +158,7 @@ def shorten(value: Fraction) -> str:
 
 def write_json(report: StressReport, path: Path, force: bool = False, inputs: Sequence[Path] = ()) -> None:
     """The report as JSON (`StressReport.to_json`) at `path`; `OutputError` if it may not be written there."""
-    text = json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n"
+    text = json_safe(json.dumps(report.to_json(), indent=2, ensure_ascii=False)) + "\n"
     check_output(path, force, inputs)
     write_target(path, text, True, inputs)  # `force` already applied, with recognition of our own files
 
@@ -172,8 +186,18 @@ def check_outputs(
 ) -> None:
     """Check every file a run will write (before the run, so that a refusal comes before the work)."""
     targets = ([json_path] if json_path is not None else []) + (list(table_paths(table_path)) if table_path else [])
-    for target in targets:
+    for k, target in enumerate(targets):
         check_output(target, force, inputs)
+        for other in targets[:k]:
+            if _same(target, other):
+                raise OutputError(f"{target} would be written twice (the JSON report and a table): name two files")
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # not there yet: the same if they name the same place
+        return os.path.abspath(a) == os.path.abspath(b)
 
 
 def write_table(report: StressReport, path: Path, force: bool = False, inputs: Sequence[Path] = ()) -> None:
@@ -253,8 +277,10 @@ def _csv_cell(cell: Cell) -> str | int:
             return ""
         case bool():
             return "true" if cell else "false"
-        case int() | str():
+        case int():
             return cell
+        case str():
+            return printable(cell, lines=False)
         case Fraction():
             return number_text(cell)
     raise AssertionError(f"unexpected cell {cell!r}")
@@ -295,7 +321,7 @@ def _arrow_column(values: list[Cell]) -> tuple[Any, dict[str, str] | None]:
         return pa.array(values, pa.bool_()), None
     if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
         return pa.array(values, pa.int64()), None
-    return pa.array([None if v is None else str(v) for v in values], pa.string()), None
+    return pa.array([None if v is None else printable(str(v), lines=False) for v in values], pa.string()), None
 
 
 def _exact(cell: Cell) -> Fraction:

@@ -78,7 +78,7 @@ class Progress:
             self._bar.update(self._task, advance=1, rate=self._rate(now))
         elif self.mode == "lines" and now - self._last_line >= self.every and self.done < self.total:
             self._last_line = now
-            self._line(f"{self.label}: {self.done}/{self.total} shards, {self._work_text()}, {self._seconds(now)}")
+            self._line(f"{self.label}: {self.done}/{self.total} shards{self._work_text()}, {self._seconds(now)}")
 
     def close(self) -> None:
         """The run is over (finished, stopped by Ctrl-C, or failed): the final line, or the bar left as it is."""
@@ -96,7 +96,7 @@ class Progress:
         rate = self._rate(now)
         tail = f" ({rate})" if rate else ""
         self._line(
-            f"{self.label}: {how}, {self.done}/{self.total} shards, {self._work_text()} in {self._seconds(now)}{tail}"
+            f"{self.label}: {how}, {self.done}/{self.total} shards{self._work_text()} in {self._seconds(now)}{tail}"
         )
 
     def __enter__(self) -> Progress:
@@ -134,7 +134,7 @@ class Progress:
         return f"{count_text(self.work / elapsed)} account-steps/s"
 
     def _work_text(self) -> str:
-        return f"{count_text(self.work)} account-steps"
+        return f", {count_text(self.work)} account-steps" if self.total_work or self.work else ""
 
     def _seconds(self, now: float) -> str:
         return f"{now - self._start:.0f} s"
