@@ -110,7 +110,9 @@ def run_shards(
 ) -> list[R]:
     """`[fn(s) for s in shards]`, computed where asked (see the module docstring), in shard order.
 
-    `work(shard)`: the shard's size in account-steps, for the progress display only. Raises
+    `workers`: local processes (default: the cores; 1: in this process); with `scheduler`, the
+    cluster's workers run the shards and `workers` is not used. `work(shard)`: the shard's size in
+    account-steps, for the progress display only. Raises
     `Interrupted` on Ctrl-C, `ShardError` when a shard fails, `DistributeError` when the cluster
     cannot be used."""
     if workers is not None and workers < 1:
@@ -174,10 +176,15 @@ def _worker_main(conn: Connection, fn: Callable[[Any], Any]) -> None:
             return
         index, shard = task
         try:
-            reply = (index, True, fn(shard))
-            conn.send(reply)  # pickled whole before anything is written: a result that fails to pickle raises here
-        except Exception as err:
-            conn.send((index, False, (_describe(err), traceback.format_exc(), _picklable(err))))
+            try:
+                reply = (index, True, fn(shard))
+                conn.send(reply)  # pickled whole before anything is written: a result that fails to pickle raises here
+            except (BrokenPipeError, ConnectionResetError):
+                raise
+            except Exception as err:
+                conn.send((index, False, (_describe(err), traceback.format_exc(), _picklable(err))))
+        except (BrokenPipeError, ConnectionResetError):  # the parent is gone (killed): nobody to answer
+            return
 
 
 @dataclass
