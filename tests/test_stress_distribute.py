@@ -342,3 +342,10 @@ def test_lines_without_a_size_leave_account_steps_out() -> None:
     stream = io.StringIO()
     run_shards([1, 2, 3], str, workers=1, progress=Progress(mode="lines", stream=stream))
     assert stream.getvalue().startswith("stress: done, 3/3 shards in ")
+
+
+def test_what_cannot_go_to_a_worker_process_is_named() -> None:
+    with pytest.raises(TypeError, match="cannot be sent to a worker process .*module-level function"):
+        run_shards([1, 2], lambda s: s, workers=2)
+    with pytest.raises(ShardError, match=r"^shard 2 of 2 cannot be sent to a worker process"):
+        run_shards([1, lambda: 0], str, workers=2)

@@ -203,12 +203,18 @@ def _in_pool(shards: Sequence[T], fn: Callable[[T], R], count: int, results: lis
         for _ in range(count):
             mine, theirs = context.Pipe()
             process = context.Process(target=_worker_main, args=(theirs, fn), daemon=True, name="solvent-stress")
-            with _sigint_held():
-                process.start()
-            theirs.close()
+            try:
+                with _sigint_held():
+                    process.start()
+            except (pickle.PicklingError, AttributeError, TypeError) as err:  # a lambda, a local function
+                raise TypeError(
+                    f"{fn!r} cannot be sent to a worker process ({err}); pass a module-level function"
+                ) from err
+            finally:
+                theirs.close()
             pool.append(_Worker(process, mine))
         for w in pool:
-            _give(w, next(todo, None), shards)
+            _give(w, next(todo, None), shards, results)
         while busy := [w for w in pool if w.index is not None]:
             ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
             for w in busy:
@@ -231,12 +237,12 @@ def _in_pool(shards: Sequence[T], fn: Callable[[T], R], count: int, results: lis
                 index, ok, value = reply
                 assert index == i
                 if not ok:
-                    message, trace, err = value
+                    message, trace, cause = value
                     error = ShardError(f"{shard_name(i, shards[i], total)} failed: {message}", i, results)
                     error.add_note(f"in the worker process:\n{trace}")
-                    raise error from err
+                    raise error from cause
                 results[i] = value
-                _give(w, next(todo, None), shards)
+                _give(w, next(todo, None), shards, results)
                 yield i
         for w in pool:
             with contextlib.suppress(OSError):
@@ -247,10 +253,15 @@ def _in_pool(shards: Sequence[T], fn: Callable[[T], R], count: int, results: lis
         _stop(pool)
 
 
-def _give(w: _Worker[T], index: int | None, shards: Sequence[T]) -> None:
+def _give(w: _Worker[T], index: int | None, shards: Sequence[T], results: list[Any]) -> None:
     w.index = index
-    if index is not None:
+    if index is None:
+        return
+    try:
         w.conn.send((index, shards[index]))
+    except (pickle.PicklingError, AttributeError, TypeError) as err:
+        name = shard_name(index, shards[index], len(shards))
+        raise ShardError(f"{name} cannot be sent to a worker process: {_describe(err)}", index, results) from err
 
 
 def _stop(pool: list[_Worker[T]]) -> None:
