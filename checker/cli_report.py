@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from checker.cli_common import UsageError, say
 
@@ -42,7 +43,7 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(source: Path) -> object:
+def _read(source: Path) -> Any:
     try:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
