@@ -187,7 +187,8 @@ def _scenario_section(page: Page, s: Mapping[str, Any], at: str, fund: str | Non
             "data": data,
             "layout": {
                 "title": {
-                    "text": f"path, {plot_text(fund) if fund else 'fund'}, liquidations and bad debt per {x_name}"
+                    "text": f"the path, {plot_text(fund) if fund else 'the fund'}, liquidations and bad debt "
+                    + ("over time" if x_name == "time" else "per step")
                 },
                 "xaxis": {"anchor": "y3", "title": {"text": x_name}},
                 "yaxis4": {"domain": [0.8, 1], "title": {"text": "path"}},
