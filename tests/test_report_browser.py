@@ -97,12 +97,25 @@ def test_stress_report_renders(browser: Any, tmp_path: Path) -> None:
     assert all(c["svgs"] >= 1 and c["traces"] >= 1 and c["points"] >= 1 for c in counts), counts
 
 
-def test_check_report_renders(browser: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_report_renders(
+    browser: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(ROOT)
     out = tmp_path / "check.html"
-    code, _, err = cli(capsys, "check", "examples/bad/perp_venue_fund_pays_every_shortfall.margin", "--only",
-                       "liquidation-no-bad-debt", "--only", "invariant", "--jobs", "1", "-q", "--html", out)
+    code, _, err = cli(
+        capsys,
+        "check",
+        "examples/bad/perp_venue_fund_pays_every_shortfall.margin",
+        "--only",
+        "liquidation-no-bad-debt",
+        "--only",
+        "invariant",
+        "--jobs",
+        "1",
+        "-q",
+        "--html",
+        out,
+    )
     assert code == 1, err
     counts = render(browser, out, tmp_path / "check.png")
     # A single-state counterexample (roles against mark) and two traces (roles; state and inputs).

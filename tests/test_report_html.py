@@ -47,8 +47,9 @@ def check_json(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("check") / "report.json"
     from checker.cli import main
 
-    code = main(["check", str(ROOT / BAD), "--only", "requirement-monotone", "--jobs", "1", "--format", "json",
-                 "-o", str(out)])
+    code = main(
+        ["check", str(ROOT / BAD), "--only", "requirement-monotone", "--jobs", "1", "--format", "json", "-o", str(out)]
+    )
     assert code == 1
     return json.loads(out.read_text())  # type: ignore[no-any-return]
 
@@ -127,9 +128,19 @@ UNDEFINED = """
 
 def test_undefined_points_are_skipped_and_said() -> None:
     spec = load(UNDEFINED)
-    cex = {"params": {"mmr": "0.05"}, "replayed": True,
-           "steps": [{"label": "state", "args": {}, "state": {"collateral": "10", "size": "1"},
-                      "inputs": {"mark": "100"}, "lets": {}}]}
+    cex = {
+        "params": {"mmr": "0.05"},
+        "replayed": True,
+        "steps": [
+            {
+                "label": "state",
+                "args": {},
+                "state": {"collateral": "10", "size": "1"},
+                "inputs": {"mark": "100"},
+                "lets": {},
+            }
+        ],
+    }
     [p], _ = plots.price_plots(spec.program, spec.engine, cex)
     maintenance = next(c for c in p.curves if c.name == "maintenance")
     equity = next(c for c in p.curves if c.name == "equity")
@@ -140,8 +151,19 @@ def test_undefined_points_are_skipped_and_said() -> None:
 
 def test_trace_is_plotted_over_its_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "inv.json"
-    code, _, _ = cli(capsys, "check", ROOT / "examples/bad/bitmex_linear_gap_assumption.margin", "--only",
-                     "invariant", "--jobs", "1", "--format", "json", "-o", out)
+    code, _, _ = cli(
+        capsys,
+        "check",
+        ROOT / "examples/bad/bitmex_linear_gap_assumption.margin",
+        "--only",
+        "invariant",
+        "--jobs",
+        "1",
+        "--format",
+        "json",
+        "-o",
+        out,
+    )
     assert code == 1
     data = json.loads(out.read_text())
     trace = next(c for c in data["specs"][0]["checks"] if c["name"] == "invariant: fund_solvent")
@@ -159,13 +181,28 @@ def test_trace_is_plotted_over_its_steps(tmp_path: Path, capsys: pytest.CaptureF
     assert "roles over the steps" in titles
 
 
-def test_hostile_text_is_escaped(check_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_text_is_escaped(
+    check_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = tmp_path / "hostile.margin"
     text = (ROOT / BAD).read_text()
     spec.write_text(text.replace('spec "Binance USD-M BTCUSDT perpetual, isolated margin"', f'spec "{HOSTILE}"'))
     out = tmp_path / "h.json"
-    code, _, _ = cli(capsys, "check", spec, "--only", "requirement-monotone", "--jobs", "1", "--format", "json",
-                     "-o", out, "--html", tmp_path / "h.html")
+    code, _, _ = cli(
+        capsys,
+        "check",
+        spec,
+        "--only",
+        "requirement-monotone",
+        "--jobs",
+        "1",
+        "--format",
+        "json",
+        "-o",
+        out,
+        "--html",
+        tmp_path / "h.html",
+    )
     assert code == 1
     data = json.loads(out.read_text())
     assert data["specs"][0]["title"] == HOSTILE
@@ -234,7 +271,7 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypa
         ("[1, 2]", "neither a check result"),
     ]:
         bad.write_text(text)
-        code, out_, err = cli(capsys, "report", bad, "-o", tmp_path / "x.html")
+        code, _, err = cli(capsys, "report", bad, "-o", tmp_path / "x.html")
         assert code == 2 and err.startswith("solvent: error: ") and message in err and "Traceback" not in err
     code, _, err = cli(capsys, "report", tmp_path / "missing.json", "-o", tmp_path / "x.html")
     assert code == 2 and "no such file" in err
@@ -242,8 +279,9 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypa
     assert code == 2 and "is the input report" in err
 
 
-def test_cli_report_names_a_missing_spec(check_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_report_names_a_missing_spec(
+    check_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = copy.deepcopy(check_json)
     data["specs"][0]["path"] = "gone/away.margin"
     source = tmp_path / "check.json"
@@ -252,3 +290,31 @@ def test_cli_report_names_a_missing_spec(check_json: dict[str, Any], tmp_path: P
     code, _, err = cli(capsys, "report", source, "-o", tmp_path / "x.html")
     assert code == 2 and "gone/away.margin: the spec this report names is not there" in err
     assert "run `solvent report` from the folder" in err
+
+
+def test_check_html_keeps_a_file_it_did_not_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mine = tmp_path / "mine.html"
+    mine.write_text("my notes")
+    args = ["check", ROOT / BAD, "--only", "requirement-monotone", "--jobs", "1", "-q"]
+    code, _, err = cli(capsys, *args, "--html", mine)
+    assert code == 2 and "pass --force" in err and mine.read_text() == "my notes"  # refused before the run
+    code, _, err = cli(capsys, *args, "--html", tmp_path / "r.json", "--json", tmp_path / "r.json")
+    assert code == 2 and "named for two reports" in err
+    ours = tmp_path / "ours.html"
+    for _ in range(2):  # the second run writes over the first one's report: solvent wrote it
+        assert cli(capsys, *args, "--html", ours)[0] == 1
+    assert "requirement-monotone: maintenance" in ours.read_text()
+
+
+def test_readme_commands_parse() -> None:
+    """The README's "HTML reports" commands are command lines solvent accepts."""
+    import shlex
+
+    from checker.cli_common import build_parser
+
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## HTML reports", 1)[1].split("\n## ", 1)[0]
+    commands = [line.split("#", 1)[0] for line in section.split("```", 2)[1].splitlines() if line.startswith("solvent")]
+    assert len(commands) == 3
+    for command in commands:
+        args = build_parser().parse_args(shlex.split(command)[1:])
+        assert args.command in ("check", "report")
