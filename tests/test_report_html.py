@@ -318,3 +318,74 @@ def test_readme_commands_parse() -> None:
     for command in commands:
         args = build_parser().parse_args(shlex.split(command)[1:])
         assert args.command in ("check", "report")
+
+
+LENDING = """
+    spec "two-asset lending"
+    unit USD, COIN
+    assets WETH, WBTC
+    param lt[assets]: rate = {WETH: 0.8, WBTC: 0.75} in [0, 1]
+    state supplied[assets]: COIN where all(a in assets: supplied[a] >= 0)
+    state debt: USD where debt >= 0
+    input price[assets]: USD/COIN where all(a in assets: price[a] > 0)
+    let value[a in assets]: USD = supplied[a] * price[a]
+    let collateral_value: USD = sum(a in assets: value[a])
+    let weighted: USD = sum(a in assets: value[a] * lt[a])
+    margin:
+        equity      = collateral_value - debt
+        initial     = collateral_value - weighted
+        maintenance = collateral_value - weighted
+        liquidatable when equity < maintenance
+"""
+
+
+def test_each_asset_of_a_per_asset_input_gets_its_plot() -> None:
+    spec = load(LENDING)
+    cex = {
+        "params": {"lt": {"WETH": "0.8", "WBTC": "0.75"}},
+        "replayed": True,
+        "steps": [
+            {
+                "label": "state",
+                "args": {},
+                "state": {"supplied": {"WETH": "1", "WBTC": "0.01"}, "debt": "2000"},
+                "inputs": {"price": {"WETH": "2000", "WBTC": "60000"}},
+                "lets": {},
+            }
+        ],
+    }
+    found, _ = plots.price_plots(spec.program, spec.engine, cex)
+    assert [p.input for p in found] == ["price[WETH]", "price[WBTC]"]
+    # weighted = debt: 0.8 p + 0.75 * 0.01 * 60000 = 2000, and 0.8 * 2000 + 0.0075 q = 2000.
+    assert [[(k.at, k.exact) for k in p.crossings] for p in found] == [
+        [(Fraction(3875, 2), True)],
+        [(Fraction(160000, 3), True)],
+    ]
+
+
+JUMP = """
+    spec "a requirement that jumps at mark 100"
+    unit USD, BTC
+    state collateral: USD where collateral >= 0
+    state size: BTC
+    input mark: USD/BTC where mark > 0
+    margin:
+        equity      = collateral
+        initial     = abs(size) * mark
+        maintenance = if mark < 100 then collateral / 2 else collateral * 2
+        liquidatable when equity < maintenance
+"""
+
+
+def test_a_jump_across_is_a_bracket_not_a_root() -> None:
+    spec = load(JUMP)
+    cex = {
+        "params": {},
+        "replayed": True,
+        "steps": [
+            {"label": "state", "args": {}, "state": {"collateral": "10", "size": "1"}, "inputs": {"mark": "120"}}
+        ],
+    }
+    [p], _ = plots.price_plots(spec.program, spec.engine, cex)
+    [k] = p.crossings
+    assert not k.exact and k.lo < 100 <= k.hi and k.hi - k.lo < Fraction(1, 10**9)

@@ -6,10 +6,9 @@ single-state counterexample gets equity and the requirements against each
 input around the violating state, with the point where equity crosses
 maintenance marked (`checker.report.plots` evaluates them exactly on the
 spec's engine, as the spec is now); a trace gets its states, inputs and roles
-over the steps. `stress_report_html` reads `StressReport.to_json`
-(`checker.stress.model`): a table across scenarios, then per scenario the fund
-path, liquidations and bad debt per step, the loss histogram and the worst
-accounts. `report_kind` tells the two JSON shapes apart.
+over the steps. `stress_report_html` (from `checker.report.stress_html`)
+reads `StressReport.to_json` (`checker.stress.model`). `report_kind` tells
+the two JSON shapes apart.
 
 Both give one self-contained page (`checker.report.page`). Malformed input
 raises `ReportInputError`, a message for `solvent: error:`.
@@ -143,10 +142,11 @@ def _spec_section(
     )
     for anchor, c in checks:
         cex = c["counterexample"]
-        where = f" ({c['where']})" if c.get("where") else ""
+        where = "; ".join(str(part) for part in (c.get("where"), c.get("proof")) if part)
         page.add(
-            f'<h3 id="{anchor}">{esc(c["name"])}</h3><p>{esc(c.get("reason", ""))}<span class="meta">{esc(where)}; '
-            f"{esc(c.get('proof', ''))}</span></p>"
+            f'<h3 id="{anchor}">{esc(c["name"])}</h3><p>{esc(c.get("reason", ""))}'
+            + (f' <span class="meta">({esc(where)})</span>' if where else "")
+            + "</p>"
         )
         try:
             if plots.is_trace(cex):
@@ -165,6 +165,11 @@ def _spec_section(
 
 def _price_figure(page: Page, p: plots.PricePlot) -> None:
     x_name = p.input
+    if not any(c.xs for c in p.curves):
+        page.text(f"{p.input} ({p.state_label}): no point of the window is plotted", "note warn")
+        for why in p.skipped:
+            page.text(why, "note warn")
+        return
     data = [line(c.name, c.xs, c.ys, x_name, **_style(c.name)) for c in p.curves if c.xs]
     at_x = [(c.name, y) for c in p.curves for x, y in zip(c.xs, c.ys, strict=True) if x == p.at]
     data.append(_markers("counterexample", [p.at] * len(at_x), [y for _, y in at_x], x_name, "x", "#cf222e", 13))

@@ -10,6 +10,11 @@ into code. Text goes through `html.escape`, figure JSON through `safe_json`
 element), and text that plotly itself shows (names, tick labels) through
 `plot_text` as well, since plotly reads a few HTML tags in it.
 
+It also holds what both kinds of report read: `report_kind` (a check result
+or a stress report, told by shape), `number` (an exact number from the JSON,
+through the capped reader) and `ReportInputError` (malformed input, reported
+as `solvent: error:`).
+
 Numbers reach the page as floats only here, for the plot to place them; the
 exact value of each point travels with it as text (`customdata`) and is what
 the hover label shows.
