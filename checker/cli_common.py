@@ -32,9 +32,9 @@ error, or a run that checked nothing (an empty spec, one of only comments, a spe
 checks apply, or --only choosing only checks that apply to none of the specs); 3 UNKNOWNs but no
 violation; 4 a bug in solvent; 130 interrupted.
 
--o FILE, --json FILE, --junit FILE and --sarif FILE never write over a spec being checked, and over
-an existing file only if solvent wrote it (a report or an engine) or with --force; /dev/null and other
-character devices are fine. Several may be given in one run: each gets the same results.
+-o FILE, --json FILE, --junit FILE, --sarif FILE and --html FILE never write over a spec being checked,
+and over an existing file only if solvent wrote it (a report or an engine) or with --force; /dev/null and
+other character devices are fine. Several may be given in one run: each gets the same results.
 
 settings: [tool.solvent] in the nearest pyproject.toml (from the working directory up) sets defaults
 for the options above, under their long names without dashes (format, strict, quiet, rlimit, timeout,

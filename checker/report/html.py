@@ -97,7 +97,7 @@ def _summary(page: Page, s: Mapping[str, Any], checks: Sequence[Mapping[str, Any
         f"{esc(counts or 'no checks')}</p>"
     )
     if s.get("error") or s.get("bug"):
-        page.add(f'<p class="ERROR">{esc(s.get("error") or s.get("bug"))}</p>')
+        page.add(f'<pre class="ERROR">{esc(s.get("error") or s.get("bug"))}</pre>')
 
     def row(j: int) -> list[str | Cell]:
         c, v = checks[j], verdicts[j]
