@@ -1,4 +1,4 @@
-"""The `solvent` command line: check, compile, explain, conform.
+"""The `solvent` command line: check, compile, explain, conform, report.
 
 Thin on purpose: this module parses the arguments (`checker.cli_common`, the
 grammar every command shares), dispatches, turns errors into exit statuses
@@ -108,6 +108,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return run_check(with_settings(parser, argv, args))
         if args.command == "compile":
             return _compile(args)
+        if args.command == "report":
+            from checker.cli_report import run_report
+
+            return run_report(args)
         if args.command == "conform":
             from checker.testing.conform_report import run_cli
 

@@ -140,8 +140,8 @@ def run_check(args: argparse.Namespace) -> int:
     files = spec_files(args.paths)
     # Where the results go is settled before the (long) run: a path that cannot be written is refused now,
     # not after the results are in.
-    for _, target in _report_files(args):
-        check_target(Path(target), args.force, files)
+    for fmt, target in _report_files(args):
+        check_target(Path(target), _force(args, fmt, target), files)
     if args.emit_tests:
         try:
             prepare_directory(Path(args.emit_tests))
@@ -328,6 +328,7 @@ def _report_files(args: argparse.Namespace) -> list[tuple[str, str]]:
 
     pairs = [(args.format, args.output)] if args.output else []
     pairs += [(fmt, getattr(args, fmt)) for fmt in FORMATS[1:] if getattr(args, fmt)]
+    pairs += [("html", args.html)] if getattr(args, "html", None) else []
     seen: dict[str, str] = {}
     for fmt, path in pairs:
         key = os.path.realpath(path)
@@ -343,6 +344,8 @@ def _render(fmt: str, args: argparse.Namespace, reports: list[SpecReport], secon
 
     if fmt == "json":
         return to_json(reports, seconds)
+    if fmt == "html":
+        return _html(reports, seconds)
     if fmt == "junit":
         return to_junit(reports, args.strict)
     if fmt == "sarif":
@@ -355,6 +358,29 @@ def _render(fmt: str, args: argparse.Namespace, reports: list[SpecReport], secon
         lines.append("interrupted: the results above are those finished before Ctrl-C")
     lines.append(summary_line(reports, seconds))
     return "\n".join(lines)
+
+
+def _force(args: argparse.Namespace, fmt: str, target: str) -> bool:
+    """--force, or an HTML report solvent wrote before (written again as `-o` rewrites its own reports)."""
+    from pathlib import Path
+
+    from checker.report.page import written_html
+
+    return bool(args.force) or (fmt == "html" and written_html(Path(target)))
+
+
+def _html(reports: list[SpecReport], seconds: float) -> str:
+    """`--html FILE`: the HTML report with plots, drawn from the JSON report of the same run."""
+    import json
+
+    from checker.report.files import OutputError
+    from checker.report.html import ReportInputError, check_report_html
+    from checker.report.render import to_json
+
+    try:
+        return check_report_html(json.loads(to_json(reports, seconds)))
+    except ReportInputError as err:
+        raise OutputError(f"--html: {err}") from None
 
 
 def _emit(
@@ -374,7 +400,7 @@ def _emit(
     for fmt, target in _report_files(args):
         text = _render(fmt, args, reports, seconds, interrupted)
         try:
-            write_target(Path(target), text + "\n", args.force, inputs)
+            write_target(Path(target), text if fmt == "html" else text + "\n", _force(args, fmt, target), inputs)
         except OutputError as err:
             ok = False
             if target == args.output:

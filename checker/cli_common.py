@@ -32,9 +32,9 @@ error, or a run that checked nothing (an empty spec, one of only comments, a spe
 checks apply, or --only choosing only checks that apply to none of the specs); 3 UNKNOWNs but no
 violation; 4 a bug in solvent; 130 interrupted.
 
--o FILE, --json FILE, --junit FILE and --sarif FILE never write over a spec being checked, and over
-an existing file only if solvent wrote it (a report or an engine) or with --force; /dev/null and other
-character devices are fine. Several may be given in one run: each gets the same results.
+-o FILE, --json FILE, --junit FILE, --sarif FILE and --html FILE never write over a spec being checked,
+and over an existing file only if solvent wrote it (a report or an engine) or with --force; /dev/null and
+other character devices are fine. Several may be given in one run: each gets the same results.
 
 settings: [tool.solvent] in the nearest pyproject.toml (from the working directory up) sets defaults
 for the options above, under their long names without dashes (format, strict, quiet, rlimit, timeout,
@@ -197,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
             f"--{fmt}", metavar="FILE", help=f"also write the {shown} report to FILE, from the same run (combinable)"
         )
     check.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write an HTML report with plots of each counterexample to FILE (see `solvent report`)",
+    )
+    check.add_argument(
         "--strict",
         action=argparse.BooleanOptionalAction,
         default=False,
@@ -304,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--force",
         action="store_true",
-        help="let -o, --json, --junit and --sarif overwrite a file solvent did not write (never a spec)",
+        help="let -o, --json, --junit, --sarif and --html overwrite a file solvent did not write (never a spec)",
     )
     check.add_argument(
         "--emit-tests", metavar="DIR", help="write a pytest file per violation into DIR (created if missing)"
@@ -336,6 +341,20 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("-o", "--output", metavar="ENGINE.py", help="where to write (default: stdout)")
     comp.add_argument(
         "--force", action="store_true", help="overwrite a file solvent did not write (never the spec itself)"
+    )
+
+    report = sub.add_parser(
+        "report",
+        help="an HTML report with plots from a check or stress JSON",
+        description="Write a self-contained HTML report with plots (plotly inline; it opens offline) from the "
+        "JSON of `solvent check --format json` or `solvent stress --format json`.",
+        epilog="exit status: 0 written; 2 bad input (not JSON, neither shape, a spec the report names is gone) "
+        "or an output solvent will not write over",
+    )
+    report.add_argument("input", metavar="INPUT.json")
+    report.add_argument("-o", "--output", metavar="REPORT.html", required=True, help="where to write the report")
+    report.add_argument(
+        "--force", action="store_true", help="overwrite a file solvent did not write (never a spec or the input)"
     )
 
     explain = sub.add_parser("explain", help="print the documentation of a check")
