@@ -72,8 +72,8 @@ def test_in_process_and_local_processes_agree_in_shard_order() -> None:
 
 
 def test_a_dask_local_cluster_gives_the_same_results(tmp_path: Path) -> None:
-    distributed = pytest.importorskip("distributed")
     import dask
+    import distributed
 
     # A task is failed at the first death of its worker (default: after 3), to keep the test short.
     with (
@@ -127,7 +127,6 @@ def _stress_tasks(dask_scheduler: object) -> list[str]:
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("distributed")
     import checker.stress.distribute as distribute
 
     monkeypatch.setattr(distribute, "CONNECT_TIMEOUT", 1)
@@ -293,9 +292,9 @@ def test_counts_for_people() -> None:
 
 def _real_run() -> tuple[Any, Any, list[Any], Any]:
     """A small run of the real runner: accounts of the Binance USDⓈ-M perpetual through two price paths."""
-    run = pytest.importorskip("checker.stress.run", reason="the stress runner (checker.stress.run)")
     import numpy as np
 
+    import checker.stress.run as run
     from checker.stress.model import Column, Population, Scenario, StressOptions
 
     spec = ROOT / "examples" / "binance_usdm_perp.margin"
@@ -320,7 +319,7 @@ def _real_run() -> tuple[Any, Any, list[Any], Any]:
 
 
 def test_the_real_runner_gives_the_same_report_wherever_its_shards_run() -> None:
-    distributed = pytest.importorskip("distributed")
+    import distributed
     run, (spec, population, scenarios, options), shards, run_shard = _real_run()
     assert len(shards) > 2
 
@@ -345,7 +344,7 @@ def test_lines_without_a_size_leave_account_steps_out() -> None:
 
 
 def test_what_cannot_go_to_a_worker_process_is_named() -> None:
-    with pytest.raises(TypeError, match="cannot be sent to a worker process .*module-level function"):
+    with pytest.raises(TypeError, match=r"cannot be sent to a worker process .*module-level function"):
         run_shards([1, 2], lambda s: s, workers=2)
     with pytest.raises(ShardError, match=r"^shard 2 of 2 cannot be sent to a worker process"):
         run_shards([1, lambda: 0], str, workers=2)

@@ -243,7 +243,8 @@ def _run(rules: Rules, stepper: Stepper, population: Population, scenario: Scena
         raise StressError(f"scenario `{scenario.name}` has no steps")
     books = _books(rules, population)
     flags = {k for s in rules.shared if s.ty == BOOL for k in rules.state_key(s)}
-    shared: dict[str, Any] = {k: (bool(v) if k in flags else v) for k, v in population.shared.items() if k in rules.shared_keys()}
+    keys = rules.shared_keys()
+    shared: dict[str, Any] = {k: (bool(v) if k in flags else v) for k, v in population.shared.items() if k in keys}
     missing = [k for k in rules.shared_keys() if k not in shared]
     if missing:
         raise StressError("no starting value of shared state " + ", ".join(f"`{k}`" for k in missing)
