@@ -88,13 +88,16 @@ class Population:
     `columns`: one per per-account state of the spec (indexed states one per asset, `name[ASSET]`).
     `shared`: the starting value of each shared state (`shared state` in an `accounts` spec).
     `ids`: each account's name in reports (a file's `account` column, else its 1-based row number).
-    `source`: where it came from, for reports (`book.csv`, `generated: 1000 accounts, seed 7`)."""
+    `source`: where it came from, for reports (`book.csv`, `generated: 1000 accounts, seed 7`).
+    `notes`: what a reader of the report should know about how it was read or made (a float column
+    read as its shortest decimal, how a generated book was drawn)."""
 
     source: str
     size: int
     columns: Mapping[str, Column]
     shared: Mapping[str, Fraction] = field(default_factory=dict)
     ids: Sequence[str] | None = None
+    notes: tuple[str, ...] = ()
 
     def account_id(self, i: int) -> str:
         """The name of account i in reports."""
