@@ -390,9 +390,12 @@ def read_price_path(path: str | Path, program: ir.Program, allow_gaps: bool = Fa
         try:
             column = column_from_cells(slot.name, cells)
         except CellError as err:
-            hint = "every row of a path needs a value for each input it moves" if "empty" in err.message else err.hint
+            empty = "every row of a path needs a value for each input it moves"
             raise StressInputError(
-                Place(file, lines[err.index], slot.name, j + 1), err.message, hint, "stress-cell"
+                Place(file, lines[err.index], slot.name, j + 1),
+                err.message,
+                empty if "empty" in err.message else err.hint,
+                "stress-cell",
             ) from None
         columns.append([column.value(i) for i in range(len(rows))])
     check_inputs(
