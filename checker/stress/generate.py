@@ -70,7 +70,7 @@ def generate(
     size: int,
     seed: int,
     start: Mapping[str, Fraction],
-    shared: Mapping[str, Fraction] | None = None,
+    shared: Mapping[str, Fraction | bool] | None = None,
 ) -> Population:
     """`size` accounts drawn for `program` with seed `seed` (see the module docstring)."""
     place = Place("--generate")
@@ -85,7 +85,7 @@ def generate(
                 f"a generated book is drawn around the starting market: give --start {slot.name}=VALUE",
                 "stress-start",
             )
-    shared_values = shared_start(program, lay, dict(shared or {}))
+    shared_values = shared_start(program, lay, shared or {})
     plans = [_plan(program, slot, start) for slot in lay.columns]
     rng = np.random.default_rng(seed)
     judge = _Judge(program, lay.columns, shared_values, start)
@@ -218,7 +218,7 @@ class _Judge:
     """Classifies one account on the spec's engine: "healthy", "band", "liquidatable" or "invalid"."""
 
     def __init__(
-        self, program: ir.Program, columns: tuple[Slot, ...], shared: Mapping[str, Fraction], start: Mapping[str, Any]
+        self, program: ir.Program, columns: tuple[Slot, ...], shared: Mapping[str, Any], start: Mapping[str, Any]
     ) -> None:
         from dsl.api import Spec
 

@@ -219,7 +219,7 @@ def engine_failures(
     program: ir.Program,
     rows: Callable[[int], Mapping[str, Fraction | bool]],
     size: int,
-    shared: Mapping[str, Fraction],
+    shared: Mapping[str, Fraction | bool],
     start: Mapping[str, Fraction],
 ) -> tuple[int, str] | None:
     """The first row (index) some `where` fails on, asked of the spec's engine, and the `where` it names.

@@ -95,7 +95,7 @@ class Population:
     source: str
     size: int
     columns: Mapping[str, Column]
-    shared: Mapping[str, Fraction] = field(default_factory=dict)
+    shared: Mapping[str, Fraction | bool] = field(default_factory=dict)  # a bool for a flag (`bool` state)
     ids: Sequence[str] | None = None
     notes: tuple[str, ...] = ()
 

@@ -42,7 +42,7 @@ ID_COLUMN = "account"
 def read_population(
     path: str | Path,
     program: ir.Program,
-    shared: Mapping[str, Fraction] | None = None,
+    shared: Mapping[str, Fraction | bool] | None = None,
     start: Mapping[str, Fraction] | None = None,
 ) -> Population:
     """The accounts in the CSV or Parquet file `path` for the spec `program` (see the module docstring).
@@ -70,7 +70,7 @@ def generate_population(
     size: int,
     seed: int,
     start: Mapping[str, Fraction],
-    shared: Mapping[str, Fraction] | None = None,
+    shared: Mapping[str, Fraction | bool] | None = None,
 ) -> Population:
     """`size` accounts drawn from the spec with `numpy.random.default_rng(seed)`, valid and mostly healthy
     at the `start` inputs; the same seed gives the same population (`checker.stress.generate`)."""
@@ -146,8 +146,9 @@ def _ids(table: Table) -> list[str]:
     return ids
 
 
-def shared_start(program: ir.Program, lay: Layout, given: dict[str, Fraction]) -> dict[str, Fraction]:
-    """The shared states' starting values: those given, 0 for the others where their `where` allows it."""
+def shared_start(program: ir.Program, lay: Layout, given: Mapping[str, Fraction | bool]) -> dict[str, Fraction | bool]:
+    """The shared states' starting values: those given, 0 (false for a flag) for the others where their
+    `where` allows it. A flag's value is a bool (1 and 0 are read as true and false)."""
     names = [s.name for s in lay.shared]
     for name in given:
         if name not in names:
@@ -156,16 +157,16 @@ def shared_start(program: ir.Program, lay: Layout, given: dict[str, Fraction]) -
             raise StressInputError(
                 Place("--shared"), f"`{name}` is not a shared state", f"{guess} {known}" if guess else known
             )
-    values: dict[str, Fraction] = {}
+    values: dict[str, Fraction | bool] = {}
     for slot in lay.shared:
-        value = Fraction(given.get(slot.name, 0))
+        value = _shared_value(slot, given.get(slot.name, False if slot.flag else Fraction(0)))
         where = where_of(program, slot.name)
         if where is not None and not _scalar_where(where, program, {slot.name: value}):
             if slot.name in given:
-                message = f"{slot.name} = {number_text(value)} breaks the `where` of `{slot.name}`"
+                message = f"{slot.name} = {_text(value)} breaks the `where` of `{slot.name}`"
                 hint = f"give a value that satisfies `{where.span.text()}`"
             else:
-                message = f"the shared state `{slot.name}` needs a starting value: 0 breaks its `where`"
+                message = f"the shared state `{slot.name}` needs a starting value: {_text(value)} breaks its `where`"
                 hint = f"give it with --shared {slot.name}=VALUE (a value that satisfies `{where.span.text()}`)"
             raise StressInputError(
                 Place("--shared"), message, hint, "stress-where", ((where.span.where, f"`{where.span.text()}`"),)
@@ -174,7 +175,23 @@ def shared_start(program: ir.Program, lay: Layout, given: dict[str, Fraction]) -
     return values
 
 
-def _scalar_where(where: ir.Constraint, program: ir.Program, values: Mapping[str, Fraction]) -> bool:
+def _shared_value(slot: Slot, value: Fraction | bool) -> Fraction | bool:
+    if not slot.flag:
+        if isinstance(value, bool):
+            raise StressInputError(Place("--shared"), f"`{slot.name}` is a number, not a flag", "give a number")
+        return Fraction(value)
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    raise StressInputError(
+        Place("--shared"), f"`{slot.name}` is a flag, not {number_text(value)}", "give true or false (or 1 or 0)"
+    )
+
+
+def _text(value: Fraction | bool) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else number_text(value)
+
+
+def _scalar_where(where: ir.Constraint, program: ir.Program, values: Mapping[str, Fraction | bool]) -> bool:
     """Whether `where` holds for one value per name (unsupported forms are left to the run: True)."""
 
     def lookup(sym: ir.Symbol, asset: str | None) -> Any:

@@ -276,11 +276,14 @@ class Grid:
 
 
 def parse_assignment(text: str, option: str = "--start") -> tuple[str, Fraction]:
-    """`NAME=VALUE` (`mark=60000`, `price[BTC]=60000`, `insurance=1e6`): the name and its exact value."""
+    """`NAME=VALUE` (`mark=60000`, `price[BTC]=60000`, `insurance=1e6`): the name and its exact value
+    (`true`/`false`, for a flag, are 1 and 0)."""
     name, eq, value = text.partition("=")
     name = name.strip()
     if not eq or not name:
         raise StressInputError(Place(option), f"{shown(text)} is not NAME=VALUE", f"e.g. {option} mark=60000")
+    if value.strip().lower() in ("true", "false"):
+        return name, Fraction(value.strip().lower() == "true")
     try:
         return name, exact_number(value)
     except ValueError as err:
