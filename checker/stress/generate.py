@@ -94,10 +94,13 @@ def generate(
     pool: list[list[int]] = []  # per account, one integer per column (over 10**places)
     near = 0
     spare: list[list[int]] = []  # valid, not liquidatable, beyond the band's quota
+    rejected = {"invalid": 0, "liquidatable": 0}
     for _ in range(MAX_ROUNDS):
         batch = _draw(plans, rng, want)
         for row in zip(*batch, strict=True):
             verdict = judge.verdict(plans, list(row))
+            if verdict in rejected:
+                rejected[verdict] += 1
             if verdict == "healthy" and len(pool) - near < want - near_quota:
                 pool.append(list(row))
             elif verdict == "band" and near < near_quota:
@@ -112,9 +115,11 @@ def generate(
     if len(pool) < want:
         raise StressInputError(
             place,
-            f"only {len(pool)} of {want} drawn accounts were valid and not liquidatable",
-            "the spec's `where`s or margin rules reject most accounts drawn around these starting inputs; "
-            "check --start, or read the population from a file",
+            f"only {len(pool)} of {want} accounts could be drawn valid and not liquidatable "
+            f"({rejected['invalid']} draws broke a `where` or an undefined formula, "
+            f"{rejected['liquidatable']} were liquidatable)",
+            "the generator draws each state on its own within simple bounds (`x >= 0`); `where`s that relate "
+            "states (`fees_due <= collateral`) reject most draws: check --start, or read the population from a file",
         )
     columns = _expand(plans, pool, size, rng, judge, notes)
     source = f"generated: {size} accounts, seed {seed}"

@@ -99,12 +99,15 @@ def reads(expr: ir.Expr, kind: ir.Kind) -> set[str]:
 # ---- exact, vectorized `where`s -------------------------------------------------------------------
 
 
-def where_mask(expr: ir.Expr, lookup: Lookup, size: int, assets: tuple[str, ...]) -> Any:
+def where_mask(
+    expr: ir.Expr, lookup: Lookup, size: int, assets: tuple[str, ...], bound: Mapping[str, str] | None = None
+) -> Any:
     """A numpy bool array: for each row, whether `expr` holds; None where the form is not supported.
 
     `lookup(sym, asset)` gives a variable's values: `(ints, scale)` for a column, a Fraction (or a
-    bool) for one value shared by every row. Exact: a comparison with a constant compares integers."""
-    return _mask(expr, lookup, size, assets, {})
+    bool) for one value shared by every row. Exact: a comparison with a constant compares integers.
+    `bound`: values of the variables of enclosing `all`/`any` (asset names), for evaluating a body."""
+    return _mask(expr, lookup, size, assets, dict(bound or {}))
 
 
 def _mask(e: ir.Expr, lookup: Lookup, n: int, assets: tuple[str, ...], bound: dict[str, str]) -> Any:

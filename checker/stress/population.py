@@ -283,6 +283,28 @@ def _check_slow(
     raise _where_error(table, lay, population, where, i, None)
 
 
+def _culprit(where: ir.Constraint, lay: Layout, population: Population, i: int) -> str | None:
+    """The column of the asset for which `all(a in assets: ...)` fails on row i (`supplied[WBTC]`)."""
+    if not (isinstance(where.expr, ir.Quant) and where.expr.kind == "all"):
+        return None
+    columns = {(s.sym.name, s.asset): population.columns[s.name] for s in lay.columns}
+
+    def lookup(sym: ir.Symbol, asset: str | None) -> Any:
+        c = columns.get((sym.name, asset))
+        return (c.ints[i : i + 1], c.scale) if c is not None else population.shared.get(sym.name)
+
+    for asset in population_assets(lay):
+        mask = where_mask(where.expr.body, lookup, 1, (), {where.expr.var: asset})
+        if mask is not None and not mask[0]:
+            return f"{where.name}[{asset}]" if f"{where.name}[{asset}]" in population.columns else None
+    return None
+
+
+def population_assets(lay: Layout) -> list[str]:
+    """The assets the columns name, in order."""
+    return list(dict.fromkeys(s.asset for s in lay.columns if s.asset is not None))
+
+
 def _is_flag(lay: Layout, name: str) -> bool:
     slot = lay.column(name)
     return slot is not None and slot.flag
@@ -297,7 +319,9 @@ def _where_error(
     others = ""
     if count and count > 1:
         others = " (and so does 1 other row)" if count == 2 else f" (and so do {count - 1:,} other rows)"
-    first = next((n for n in cols if n.partition("[")[0] == where.name), cols[0] if cols else None)
+    first = _culprit(where, lay, population, i) or next(
+        (n for n in cols if n.partition("[")[0] == where.name), cols[0] if cols else None
+    )
     message = f"{values} breaks the `where` of `{where.name}`{others}"
     hint = "fix the value, or check the units and signs of this column (the spec states them in `where`)"
     return StressInputError(

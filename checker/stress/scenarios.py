@@ -438,7 +438,10 @@ def _times(file: str, j: int, cells: list[str], lines: list[int], allow_gaps: bo
     for i in range(1, len(micros)):
         if micros[i] == micros[i - 1]:
             raise StressInputError(
-                place(i), f"the time {shown(cells[i].strip())} repeats line {lines[i - 1]}", "one row per time"
+                place(i),
+                f"the time {shown(cells[i].strip())} repeats line {lines[i - 1]}",
+                "one row per time",
+                "stress-time",
             )
         if micros[i] < micros[i - 1]:
             hint = "sort the file by time, oldest first"

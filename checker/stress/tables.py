@@ -98,7 +98,9 @@ def _exact(i: int, cell: str | None) -> Fraction:
     try:
         return exact_number(cell)
     except ValueError as err:
-        raise CellError(i, f"{shown(cell)} is not a number ({err})", _NUMBER_HINT) from None
+        text = str(err)
+        message = text if text.endswith("is not a number") else f"{shown(cell)} is not a number ({text})"
+        raise CellError(i, message, _NUMBER_HINT) from None
 
 
 _NUMBER_HINT = "write a decimal (`1250.5`, `-3`, `2e-3`) or a ratio (`1/3`), without units or thousands separators"
