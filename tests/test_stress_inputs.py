@@ -354,3 +354,58 @@ def test_scenario_errors_name_the_option(perp: dsl.ir.Program) -> None:
         uniform_shocks(perp, {"mark": F(1)}, "mrak", F(0), F(0), 1)
     with pytest.raises(StressInputError, match="backwards"):
         uniform_shocks(perp, {"mark": F(1)}, "mark", F(1, 2), F(-1, 2), 3)
+
+
+def test_hostile_header_is_shown_safely(tmp_path: Path, perp: dsl.ir.Program) -> None:
+    book = tmp_path / "b.csv"
+    book.write_text('collateral,size,entry,"\x1b[31mred\nline"\n1,1,1,1\n', encoding="utf-8")
+    with pytest.raises(StressInputError) as info:
+        read_population(book, perp)
+    text = info.value.render()
+    assert "\x1b" not in text and "\ufffd[31mred\ufffdline" in text and text.count("\n") == 1
+
+
+def test_where_error_names_the_account(tmp_path: Path, perp: dsl.ir.Program) -> None:
+    book = tmp_path / "b.csv"
+    book.write_text("account,collateral,size,entry\nann,1,1,1\nbo,-1,1,1\n", encoding="utf-8")
+    with pytest.raises(StressInputError, match=r"collateral = -1 \(account 'bo'\) breaks"):
+        read_population(book, perp)
+
+
+def test_params_are_those_of_the_run(tmp_path: Path) -> None:
+    spec = dsl.loads(
+        'spec "p"\nunit USD\nparam floor: USD = 10 in [0, 100]\nstate c: USD where c >= floor\n'
+        "input p: USD where p > 0\nmargin:\n    equity = c\n    maintenance = 0\n    liquidatable when c < 0\n",
+        "param.margin",
+    ).program
+    book = tmp_path / "b.csv"
+    book.write_text("c\n20\n", encoding="utf-8")
+    assert read_population(book, spec).size == 1
+    with pytest.raises(StressInputError, match="c = 20 breaks the `where` of `c`"):
+        read_population(book, spec, params={"floor": F(30)})
+
+
+@pytest.mark.parametrize(
+    ("times", "message"),
+    [
+        (["0", "", "120"], "the time is empty"),
+        (["0", "\u0661\u0662", "120"], "'\u0661\u0662' is not a whole number of seconds"),  # not ASCII digits
+        (["2020-03-12T00:00:00+01:00", "2020-03-12T00:00:00Z", "x"], "is not a time"),
+    ],
+)
+def test_bad_times(tmp_path: Path, perp: dsl.ir.Program, times: list[str], message: str) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("time,mark\n" + "".join(f"{t},100\n" for t in times), encoding="utf-8")
+    with pytest.raises(StressInputError, match=message) as info:
+        read_price_path(path, perp)
+    assert info.value.row == (3 if message != "is not a time" else 4) and info.value.column == "time"
+
+
+def test_iso_times_with_zones_are_ordered_in_utc(tmp_path: Path, perp: dsl.ir.Program) -> None:
+    path = tmp_path / "p.csv"
+    # 00:00 at +01:00 is 23:00 UTC the day before: the second row is later, the third repeats the first
+    path.write_text(
+        "time,mark\n2020-03-12T00:00:00+01:00,1\n2020-03-12T00:00:00Z,2\n2020-03-11T23:00:00,3\n", encoding="utf-8"
+    )
+    with pytest.raises(StressInputError, match="is before line 3"):
+        read_price_path(path, perp)

@@ -69,12 +69,23 @@ class StressInputError(Exception):
 
     def render(self) -> str:
         """The compiler-style text: `file:row:col: error: message [code]`, notes, then the hint."""
-        column = f"column `{self.place.column}`: " if self.place.column is not None else ""
-        out = [f"{self.place.where}: error: {column}{self.message} [{self.code}]"]
-        out.extend(f"{location}: note: {text}" for location, text in self.notes)
+        column = f"column `{_name(self.place.column)}`: " if self.place.column is not None else ""
+        out = [f"{_printable(self.place.where)}: error: {column}{_printable(self.message)} [{self.code}]"]
+        out.extend(f"{_printable(location)}: note: {_printable(text)}" for location, text in self.notes)
         if self.hint:
-            out.append(f"  = hint: {self.hint}")
+            out.append(f"  = hint: {_printable(self.hint)}")
         return "\n".join(out)
+
+
+def _printable(text: str) -> str:
+    """`text` with every control character (a terminal escape, a newline in a column name) shown as U+FFFD."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
+
+
+def _name(name: str, limit: int = 60) -> str:
+    """A column name from a file, as a message quotes it: printable, at most `limit` characters."""
+    clean = _printable(name)
+    return clean if len(clean) <= limit else clean[:limit] + f"... ({len(clean)} characters)"
 
 
 def shown(text: str, limit: int = 40) -> str:

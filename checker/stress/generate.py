@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from checker.stress.errors import Place, StressInputError
-from checker.stress.layout import Slot, layout, where_of
+from checker.stress.layout import Slot, engine_params, layout, where_of
 from checker.stress.model import Column, Population
 from checker.stress.population import param_value, shared_start
 from checker.stress.tables import int_array
@@ -71,8 +71,10 @@ def generate(
     seed: int,
     start: Mapping[str, Fraction],
     shared: Mapping[str, Fraction | bool] | None = None,
+    params: Mapping[str, Fraction] | None = None,
 ) -> Population:
-    """`size` accounts drawn for `program` with seed `seed` (see the module docstring)."""
+    """`size` accounts drawn for `program` with seed `seed` (see the module docstring); `params`: parameter
+    values other than the defaults (`name`, `name[ASSET]`), as the run uses them."""
     place = Place("--generate")
     if size < 1:
         raise StressInputError(place, f"{size} accounts: a population needs at least one", "e.g. --generate 10000")
@@ -85,10 +87,10 @@ def generate(
                 f"a generated book is drawn around the starting market: give --start {slot.name}=VALUE",
                 "stress-start",
             )
-    shared_values = shared_start(program, lay, shared or {})
-    plans = [_plan(program, slot, start) for slot in lay.columns]
+    shared_values = shared_start(program, lay, shared or {}, params)
+    plans = [_plan(program, slot, start, params) for slot in lay.columns]
     rng = np.random.default_rng(seed)
-    judge = _Judge(program, lay.columns, shared_values, start)
+    judge = _Judge(program, lay.columns, shared_values, start, params)
     want = min(size, POOL)
     near_quota = int(want * NEAR)
     pool: list[list[int]] = []  # per account, one integer per column (over 10**places)
@@ -131,7 +133,9 @@ def _money(program: ir.Program) -> Dim | None:
     return equity.ty if equity is not None and isinstance(equity.ty, Dim) else None
 
 
-def _prices(program: ir.Program, start: Mapping[str, Fraction]) -> list[tuple[Dim, str | None, Fraction]]:
+def _prices(
+    program: ir.Program, start: Mapping[str, Fraction], params: Mapping[str, Fraction] | None
+) -> list[tuple[Dim, str | None, Fraction]]:
     """Every known price: (its unit, its asset or None, its value) from inputs' starts and parameters."""
     out: list[tuple[Dim, str | None, Fraction]] = []
     for sym in program.inputs:
@@ -143,19 +147,21 @@ def _prices(program: ir.Program, start: Mapping[str, Fraction]) -> list[tuple[Di
     for p in program.params:
         if isinstance(p.sym.ty, Dim) and not p.sym.ty.dimensionless:
             for a in program.assets if p.sym.indexed else [None]:
-                value = param_value(program, p.sym.name, a)
+                value = param_value(program, p.sym.name, a, params)
                 if value is not None and value > 0:
                     out.append((p.sym.ty, a, value))
     return out
 
 
-def _plan(program: ir.Program, slot: Slot, start: Mapping[str, Fraction]) -> Plan:
+def _plan(
+    program: ir.Program, slot: Slot, start: Mapping[str, Fraction], params: Mapping[str, Fraction] | None = None
+) -> Plan:
     ty = slot.sym.ty
     lower, strict = _lower_bound(program, slot)
     if not isinstance(ty, Dim):
         return Plan(slot, "flag", Fraction(0), 0, None, False)
     money = _money(program)
-    prices = [(d, a, v) for d, a, v in _prices(program, start) if a is None or a == slot.asset]
+    prices = [(d, a, v) for d, a, v in _prices(program, start, params) if a is None or a == slot.asset]
     for d, _, value in prices:
         if d == ty and slot.sym.kind is ir.Kind.STATE and any(s.ty == ty for s in program.inputs):
             return Plan(slot, "price", value, 4, lower, strict)
@@ -223,14 +229,19 @@ class _Judge:
     """Classifies one account on the spec's engine: "healthy", "band", "liquidatable" or "invalid"."""
 
     def __init__(
-        self, program: ir.Program, columns: tuple[Slot, ...], shared: Mapping[str, Any], start: Mapping[str, Any]
+        self,
+        program: ir.Program,
+        columns: tuple[Slot, ...],
+        shared: Mapping[str, Any],
+        start: Mapping[str, Any],
+        params: Mapping[str, Fraction] | None = None,
     ) -> None:
         from dsl.api import Spec
 
         self.engine = engine = Spec(program).engine
         self.program = program
         fields = engine.FIELDS
-        self.params = engine.Params()
+        self.params = engine_params(engine, program, params)
         self.inputs = engine.Inputs(**{fields[s.name]: _packed(s, start, program.assets) for s in program.inputs})
         self.shared = {fields[name]: value for name, value in shared.items()}
         self.states = [s for s in program.states if fields[s.name] not in self.shared]

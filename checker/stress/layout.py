@@ -224,6 +224,7 @@ def engine_failures(
     size: int,
     shared: Mapping[str, Fraction | bool],
     start: Mapping[str, Fraction],
+    params: Mapping[str, Fraction] | None = None,
 ) -> tuple[int, str] | None:
     """The first row (index) some `where` fails on, asked of the spec's engine, and the `where` it names.
 
@@ -234,7 +235,7 @@ def engine_failures(
 
     engine = Spec(program).engine
     fields = engine.FIELDS
-    params = engine.Params()
+    engine_args = engine_params(engine, program, params)
     lay = layout(program)
     inputs = engine.Inputs(**{fields[sym.name]: _packed(sym, start, program.assets) for sym in program.inputs})
     fixed = {fields[s.sym.name]: _packed(s.sym, shared, program.assets) for s in lay.shared}
@@ -245,10 +246,23 @@ def engine_failures(
             **fixed,
             **{fields[sym.name]: _packed(sym, values, program.assets, copy=True) for sym in per_account},
         )
-        failed = engine.failing_where(params, state, inputs)
+        failed = engine.failing_where(engine_args, state, inputs)
         if failed is not None:
             return i, failed
     return None
+
+
+def engine_params(engine: Any, program: ir.Program, given: Mapping[str, Fraction] | None) -> Any:
+    """The engine's `Params` with the values in `given` (`name`, `name[ASSET]`), defaults elsewhere."""
+    values: dict[str, Any] = {}
+    for p in program.params:
+        name = p.sym.name
+        if not p.sym.indexed and given and name in given:
+            values[engine.FIELDS[name]] = Fraction(given[name])
+        elif p.sym.indexed and given and any(f"{name}[{a}]" in given for a in program.assets):
+            default = dict(p.default) if isinstance(p.default, tuple) else {}
+            values[engine.FIELDS[name]] = {a: Fraction(given.get(f"{name}[{a}]", default[a])) for a in program.assets}
+    return engine.Params(**values)
 
 
 def _packed(sym: ir.Symbol, values: Mapping[str, Any], assets: tuple[str, ...], copy: bool = False) -> Any:

@@ -44,15 +44,17 @@ def read_population(
     program: ir.Program,
     shared: Mapping[str, Fraction | bool] | None = None,
     start: Mapping[str, Fraction] | None = None,
+    params: Mapping[str, Fraction] | None = None,
 ) -> Population:
     """The accounts in the CSV or Parquet file `path` for the spec `program` (see the module docstring).
 
     `shared`: the starting values of shared states (by name). `start`: the inputs' starting values,
     needed only when a state's `where` reads an input (`posted >= abs(position) * mark * im_rate`).
+    `params`: parameter values other than the defaults (`name` or `name[ASSET]`), as the run uses them.
     Raises `StressInputError` on any problem with the file or the values."""
     lay = layout(program)
     file = str(path)
-    shared_values = shared_start(program, lay, dict(shared or {}))
+    shared_values = shared_start(program, lay, dict(shared or {}), params)
     table = read_parquet(file) if Path(file).suffix.lower() in (".parquet", ".pq") else read_csv(file)
     _check_header(table, lay)
     notes: list[str] = []
@@ -61,7 +63,7 @@ def read_population(
         columns[slot.name] = _column(table, slot, notes)
     ids = _ids(table) if ID_COLUMN in table.header else None
     population = Population(file, table.size, columns, shared_values, ids, tuple(notes))
-    check_wheres(program, lay, population, table, dict(start or {}))
+    check_wheres(program, lay, population, table, dict(start or {}), params)
     return population
 
 
@@ -71,12 +73,13 @@ def generate_population(
     seed: int,
     start: Mapping[str, Fraction],
     shared: Mapping[str, Fraction | bool] | None = None,
+    params: Mapping[str, Fraction] | None = None,
 ) -> Population:
     """`size` accounts drawn from the spec with `numpy.random.default_rng(seed)`, valid and mostly healthy
     at the `start` inputs; the same seed gives the same population (`checker.stress.generate`)."""
     from checker.stress.generate import generate
 
-    return generate(program, size, seed, start, shared)
+    return generate(program, size, seed, start, shared, params)
 
 
 def _column(table: Table, slot: Slot, notes: list[str]) -> Column:
@@ -146,7 +149,12 @@ def _ids(table: Table) -> list[str]:
     return ids
 
 
-def shared_start(program: ir.Program, lay: Layout, given: Mapping[str, Fraction | bool]) -> dict[str, Fraction | bool]:
+def shared_start(
+    program: ir.Program,
+    lay: Layout,
+    given: Mapping[str, Fraction | bool],
+    params: Mapping[str, Fraction] | None = None,
+) -> dict[str, Fraction | bool]:
     """The shared states' starting values: those given, 0 (false for a flag) for the others where their
     `where` allows it. A flag's value is a bool (1 and 0 are read as true and false)."""
     names = [s.name for s in lay.shared]
@@ -161,7 +169,7 @@ def shared_start(program: ir.Program, lay: Layout, given: Mapping[str, Fraction 
     for slot in lay.shared:
         value = _shared_value(slot, given.get(slot.name, False if slot.flag else Fraction(0)))
         where = where_of(program, slot.name)
-        if where is not None and not _scalar_where(where, program, {slot.name: value}):
+        if where is not None and not _scalar_where(where, program, {slot.name: value}, params):
             if slot.name in given:
                 message = f"{slot.name} = {_text(value)} breaks the `where` of `{slot.name}`"
                 hint = f"give a value that satisfies `{where.span.text()}`"
@@ -191,12 +199,17 @@ def _text(value: Fraction | bool) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else number_text(value)
 
 
-def _scalar_where(where: ir.Constraint, program: ir.Program, values: Mapping[str, Fraction | bool]) -> bool:
+def _scalar_where(
+    where: ir.Constraint,
+    program: ir.Program,
+    values: Mapping[str, Fraction | bool],
+    params: Mapping[str, Fraction] | None,
+) -> bool:
     """Whether `where` holds for one value per name (unsupported forms are left to the run: True)."""
 
     def lookup(sym: ir.Symbol, asset: str | None) -> Any:
         if sym.kind is ir.Kind.PARAM:
-            return param_value(program, sym.name, asset)
+            return param_value(program, sym.name, asset, params)
         key = sym.name if asset is None else f"{sym.name}[{asset}]"
         return values.get(key)
 
@@ -204,8 +217,15 @@ def _scalar_where(where: ir.Constraint, program: ir.Program, values: Mapping[str
     return True if mask is None else bool(mask[0])
 
 
-def param_value(program: ir.Program, name: str, asset: str | None) -> Fraction | None:
-    """A parameter's default (for one asset of a per-asset parameter)."""
+def param_value(
+    program: ir.Program, name: str, asset: str | None, params: Mapping[str, Fraction] | None = None
+) -> Fraction | None:
+    """A parameter's value (for one asset of a per-asset one): from `params` (`name`, `name[ASSET]`),
+    else its default."""
+    given = params or {}
+    key = name if asset is None else f"{name}[{asset}]"
+    if key in given:
+        return Fraction(given[key])
     for p in program.params:
         if p.sym.name == name:
             return p.default if isinstance(p.default, Fraction) else dict(p.default).get(asset or "")
@@ -213,7 +233,12 @@ def param_value(program: ir.Program, name: str, asset: str | None) -> Fraction |
 
 
 def check_wheres(
-    program: ir.Program, lay: Layout, population: Population, table: Table, start: Mapping[str, Fraction]
+    program: ir.Program,
+    lay: Layout,
+    population: Population,
+    table: Table,
+    start: Mapping[str, Fraction],
+    params: Mapping[str, Fraction] | None = None,
 ) -> None:
     """Raise on the first row that breaks a `where` of a per-account state (exact, column by column)."""
     by_sym: dict[tuple[str, str | None], Column] = {
@@ -225,7 +250,7 @@ def check_wheres(
             c = by_sym[(sym.name, asset)]
             return (c.ints, c.scale)
         if sym.kind is ir.Kind.PARAM:
-            return param_value(program, sym.name, asset)
+            return param_value(program, sym.name, asset, params)
         key = sym.name if asset is None else f"{sym.name}[{asset}]"
         return population.shared.get(key, start.get(key))
 
@@ -242,7 +267,7 @@ def check_wheres(
         if bad is not None:
             raise _where_error(table, lay, population, where, bad, int(np.count_nonzero(~mask)))
     if slow:
-        _check_slow(program, lay, population, table, start, slow)
+        _check_slow(program, lay, population, table, start, slow, params)
 
 
 def _check_slow(
@@ -252,6 +277,7 @@ def _check_slow(
     table: Table,
     start: Mapping[str, Fraction],
     slow: list[ir.Constraint],
+    params: Mapping[str, Fraction] | None,
 ) -> None:
     inputs: dict[str, Fraction] = {}
     for slot in lay.inputs:
@@ -274,7 +300,7 @@ def _check_slow(
             name: (bool(c.ints[i]) if _is_flag(lay, name) else c.value(i)) for name, c in population.columns.items()
         }
 
-    failed = engine_failures(program, row, population.size, population.shared, inputs)
+    failed = engine_failures(program, row, population.size, population.shared, inputs, params)
     if failed is None:
         return
     i, text = failed
@@ -322,7 +348,8 @@ def _where_error(
     first = _culprit(where, lay, population, i) or next(
         (n for n in cols if n.partition("[")[0] == where.name), cols[0] if cols else None
     )
-    message = f"{values} breaks the `where` of `{where.name}`{others}"
+    account = f" (account {shown(population.ids[i])})" if population.ids is not None else ""
+    message = f"{values}{account} breaks the `where` of `{where.name}`{others}"
     hint = "fix the value, or check the units and signs of this column (the spec states them in `where`)"
     return StressInputError(
         table.place(i, first), message, hint, "stress-where", ((where.span.where, f"`{where.span.text()}`"),)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from dsl.numbers import exact_number, number_or_percent
 from dsl.units import Dim
 
 TIME = "time"
+_SECONDS = re.compile(r"[+-]?[0-9]{1,15}")  # integer seconds (ASCII digits: `int` would take others too)
 GAP_FACTOR = 10  # a step more than this many times the path's median step is a gap
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -87,6 +89,7 @@ def check_inputs(
     start: Mapping[str, Fraction],
     place: Callable[[int, Slot], Place],
     what: str,
+    params: Mapping[str, Fraction] | None = None,
 ) -> None:
     """Raise at the first step where a moved input's value breaks its `where` (exact, on whole paths).
 
@@ -100,7 +103,7 @@ def check_inputs(
 
     def lookup(sym: ir.Symbol, asset: str | None) -> Any:
         if sym.kind is ir.Kind.PARAM:
-            return param_value(program, sym.name, asset)
+            return param_value(program, sym.name, asset, params)
         if (sym.name, asset) in columns:
             ints, scale = columns[(sym.name, asset)]
             return (np.array(ints, dtype=object), scale)
@@ -359,9 +362,12 @@ def grid_scenarios(
 # ---- price paths from a file ----------------------------------------------------------------------
 
 
-def read_price_path(path: str | Path, program: ir.Program, allow_gaps: bool = False) -> Scenario:
+def read_price_path(
+    path: str | Path, program: ir.Program, allow_gaps: bool = False, params: Mapping[str, Fraction] | None = None
+) -> Scenario:
     """A historical path from the CSV file `path` (see the module docstring); `allow_gaps` accepts a
-    step more than `GAP_FACTOR` times the median step (a missing stretch of data)."""
+    step more than `GAP_FACTOR` times the median step (a missing stretch of data); `params`: parameter
+    values other than the defaults, for a `where` that reads one."""
     file = str(path)
     header, rows, lines = read_csv_rows(file)
     if TIME not in header:
@@ -407,6 +413,7 @@ def read_price_path(path: str | Path, program: ir.Program, allow_gaps: bool = Fa
         {},
         lambda i, slot: Place(file, lines[i], slot.name, header.index(slot.name) + 1),
         "the path",
+        params,
     )
     steps = tuple(tuple(col[i] for col in columns) for i in range(len(rows)))
     return Scenario(Path(file).stem, tuple(s.name for s in slots), steps, tuple(times))
@@ -418,13 +425,17 @@ def _times(file: str, j: int, cells: list[str], lines: list[int], allow_gaps: bo
     def place(i: int) -> Place:
         return Place(file, lines[i], TIME, j + 1)
 
-    seconds = all(c.strip().lstrip("+-").isdigit() for c in cells)
+    # The first time says which form the column uses; every other row must use the same.
+    seconds = bool(_SECONDS.fullmatch(next((c.strip() for c in cells if c.strip()), "")))
     micros: list[int] = []
     for i, cell in enumerate(cells):
         text = cell.strip()
         if not text:
             raise StressInputError(place(i), "the time is empty", "every row needs a time", "stress-time")
         if seconds:
+            if not _SECONDS.fullmatch(text):
+                hint = "the first row gives integer seconds; write every time so (or ISO 8601 in every row)"
+                raise StressInputError(place(i), f"{shown(text)} is not a whole number of seconds", hint, "stress-time")
             micros.append(int(text) * 10**6)
             continue
         try:
