@@ -409,3 +409,20 @@ def test_iso_times_with_zones_are_ordered_in_utc(tmp_path: Path, perp: dsl.ir.Pr
     )
     with pytest.raises(StressInputError, match="is before line 3"):
         read_price_path(path, perp)
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_column_against_column_is_exact(big: bool) -> None:
+    program = dsl.load(ROOT / "examples/maker_clipper_auction.margin").program
+    where = next(w for w in program.wheres if w.name == "tic")  # tic <= now
+    rng = random.Random(9)
+    top = 2**62 if big else 1000  # near int64's end, rescaling must not wrap around
+    tic = [rng.randint(-top, top) for _ in range(200)]
+    now = [rng.randint(-top, top) * 10 for _ in range(200)] + []
+    now[:5] = [t * 10 for t in tic[:5]]  # equal values: tic/10 == now/100
+    columns = {
+        "tic": (np.array(tic, dtype=np.int64), 10),
+        "now": (np.array(now, dtype=object if big else np.int64), 100),
+    }
+    mask = where_mask(where.expr, lambda s, a: columns.get(s.name), len(tic), program.assets)
+    assert list(mask) == [F(t, 10) <= F(n, 100) for t, n in zip(tic, now, strict=True)]

@@ -143,6 +143,8 @@ def _mask(e: ir.Expr, lookup: Lookup, n: int, assets: tuple[str, ...], bound: di
                 return _column_cmp(b, _FLIP[op], a)
             if isinstance(a, tuple) and isinstance(b, Fraction):
                 return _column_cmp(a, op, b)
+            if isinstance(a, tuple) and isinstance(b, tuple):
+                return _columns_cmp(a, op, b)
             return None
     return None
 
@@ -210,6 +212,23 @@ def _column_cmp(column: tuple[Any, int], op: str, c: Fraction) -> Any:
         arr = arr.astype(object)  # a constant beyond int64: compare as Python integers
     result = _compare(arr, op, bound)  # type: ignore[arg-type]  # numpy broadcasts the comparison
     return np.asarray(result, dtype=bool)
+
+
+def _columns_cmp(a: tuple[Any, int], op: str, b: tuple[Any, int]) -> Any:
+    """`a OP b` for two columns, exactly: both brought to one common scale (as Python integers where
+    the rescaled values could leave int64)."""
+    common = math.lcm(a[1], b[1])
+    sides = []
+    for ints, scale in (a, b):
+        arr, factor = np.asarray(ints), common // scale
+        if factor != 1:
+            big = arr.dtype == object or (len(arr) > 0 and max(int(arr.max()), -int(arr.min())) >= 2**62 // factor)
+            arr = (arr.astype(object) if big else arr) * factor
+        sides.append(arr)
+    left, right = sides
+    if left.dtype == object or right.dtype == object:
+        left, right = left.astype(object), right.astype(object)
+    return np.asarray(_compare(left, op, right), dtype=bool)  # type: ignore[arg-type]
 
 
 def first_false(mask: Any) -> int | None:
