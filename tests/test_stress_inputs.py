@@ -196,6 +196,11 @@ def test_parquet_exact_types_and_float_note(tmp_path: Path, perp: dsl.ir.Program
     assert [pop.columns["size"].value(i) for i in range(2)] == [F(1, 10), F(-5, 2)]  # repr, not the binary double
     assert pop.columns["entry"].scale == 1 and list(pop.ids or []) == ["x", "y"]
     assert any("floating point" in n and "`size`" in n for n in pop.notes)
+    pq.write_table(table.set_column(2, "size", pa.array([0.1, -2.5], type=pa.float32())), path)
+    assert [read_population(path, perp).columns["size"].value(i) for i in range(2)] == [F(1, 10), F(-5, 2)]
+    pq.write_table(table.set_column(2, "size", pa.array([0.1, float("nan")], type=pa.float64())), path)
+    with pytest.raises(StressInputError, match="nan is not a finite number"):
+        read_population(path, perp)
     pq.write_table(table.set_column(3, "entry", pa.array([60000, None], type=pa.int64())), path)
     with pytest.raises(StressInputError) as info:
         read_population(path, perp)

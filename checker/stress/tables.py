@@ -236,15 +236,20 @@ def arrow_column(name: str, array: Any, flag: bool, notes: list[str]) -> Column:
             return Column(name, np.array([int(v) for v in array.to_pylist()], dtype=object), 1)
         return Column(name, values.astype(np.int64), 1)
     if pa.types.is_decimal(kind):
+        if kind.scale >= 0:  # Arrow prints a decimal exactly, every place of its scale: the fast text path
+            return column_from_cells(name, array.cast(pa.string()).to_pylist(), False)
         places = kind.scale
-        scale = 10 ** max(places, 0)
-        return Column(name, int_array([_decimal_int(v, places) for v in array.to_pylist()]), scale)
+        return Column(name, int_array([_decimal_int(v, places) for v in array.to_pylist()]), 1)
     if pa.types.is_floating(kind):
-        texts = []
-        for i, v in enumerate(array.to_pylist()):
-            if not math.isfinite(v):
-                raise CellError(i, f"{v!r} is not a finite number", "a state's value is a finite number")
-            texts.append(repr(float(v)))
+        floats = array.to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(~np.isfinite(floats))
+        if len(bad):
+            value = floats[bad[0]]
+            raise CellError(int(bad[0]), f"{value!r} is not a finite number", "a state's value is a finite number")
+        if floats.dtype == np.float64:
+            texts = [repr(v) for v in floats.tolist()]  # the shortest decimal that reads back as the same double
+        else:  # float32 (or 16): the shortest decimal for its own precision, not for the double it widens to
+            texts = [np.format_float_positional(v, unique=True, trim="-") for v in floats]
         notes.append(
             f"column `{name}` is stored as floating point; each value was read as the shortest decimal that "
             "prints it (0.1 as 1/10), which is what was most likely meant; store decimals to be sure"
