@@ -244,7 +244,7 @@ def arrow_column(name: str, array: Any, flag: bool, notes: list[str]) -> Column:
         floats = array.to_numpy(zero_copy_only=False)
         bad = np.flatnonzero(~np.isfinite(floats))
         if len(bad):
-            value = floats[bad[0]]
+            value = float(floats[bad[0]])
             raise CellError(int(bad[0]), f"{value!r} is not a finite number", "a state's value is a finite number")
         if floats.dtype == np.float64:
             texts = [repr(v) for v in floats.tolist()]  # the shortest decimal that reads back as the same double
