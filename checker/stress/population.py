@@ -61,7 +61,8 @@ def read_population(
     columns: dict[str, Column] = {}
     for slot in lay.columns:
         columns[slot.name] = _column(table, slot, notes)
-    ids = _ids(table) if ID_COLUMN in table.header else None
+    # A spec may name a state `account`: then that column is the state's, and accounts go by row number.
+    ids = _ids(table) if ID_COLUMN in table.header and lay.column(ID_COLUMN) is None else None
     population = Population(file, table.size, columns, shared_values, ids, tuple(notes))
     check_wheres(program, lay, population, table, dict(start or {}), params)
     return population

@@ -5,7 +5,8 @@
 - `span_grid(program, start, scan)`: CME SPAN's 16 risk scenarios over a price scan range;
 - `uniform_shocks(program, start, input, lo, hi, count)`: `count` relative moves from lo to hi;
 - `parse_assignment`, `parse_shock`, `parse_grid`: the command line's text forms
-  (`mark=60000`, `mark=-50%:50%:21`, `span:mark=15%`), and `grid_scenarios` for a parsed grid.
+  (`mark=60000`, `mark=-50%:50%:21`, `span:mark=15%`; defined in `checker.stress.options`), and
+  `grid_scenarios` for a parsed grid.
 
 Every value is a `Fraction`; a move is `start * (1 + r)` exactly, split into `steps` equal exact
 steps when asked. A value that breaks the input's `where` (`mark > 0`: a price cannot reach zero)
@@ -19,7 +20,6 @@ import math
 import re
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -30,11 +30,11 @@ import numpy as np
 from checker.stress.errors import Place, StressInputError, shown
 from checker.stress.layout import Slot, first_false, layout, where_mask, where_of
 from checker.stress.model import Scenario, number_text
+from checker.stress.options import SHOCK_HINT, Grid, Shock, parse_assignment, parse_grid, parse_shock
 from checker.stress.population import param_value
 from checker.stress.tables import CellError, column_from_cells, read_csv_rows
 from dsl import ir
 from dsl.diagnostics import did_you_mean
-from dsl.numbers import exact_number, number_or_percent
 from dsl.units import Dim
 
 TIME = "time"
@@ -240,9 +240,9 @@ def uniform_shocks(
     place = Place("--shock")
     steps = _steps(steps, place)
     if count < 1 or (count == 1 and lo != hi):
-        raise StressInputError(place, f"{count} shocks from {_signed(lo)} to {_signed(hi)}", _SHOCK_HINT)
+        raise StressInputError(place, f"{count} shocks from {_signed(lo)} to {_signed(hi)}", SHOCK_HINT)
     if lo > hi:
-        raise StressInputError(place, f"the range {_signed(lo)} to {_signed(hi)} is backwards", _SHOCK_HINT)
+        raise StressInputError(place, f"the range {_signed(lo)} to {_signed(hi)} is backwards", SHOCK_HINT)
     slots = input_slots(program, input, place)
     starts = [_start(start, s, place) for s in slots]
     out = []
@@ -251,96 +251,6 @@ def uniform_shocks(
         targets = [s * (1 + r) for s in starts]
         out.append(_scenario(program, start, f"shock {input} {_signed(r)}", slots, starts, targets, steps, place))
     return tuple(out)
-
-
-_SHOCK_HINT = "write NAME=LO:HI:COUNT, e.g. mark=-50%:50%:21 (21 moves from -50% to +50%)"
-
-
-# ---- command-line text ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Shock:
-    """A parsed `--shock NAME=LO:HI:COUNT`."""
-
-    input: str
-    lo: Fraction
-    hi: Fraction
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Grid:
-    """A parsed `--grid span:...`: the price scans (name `*`: every price input) and volatility scans."""
-
-    kind: str
-    scan: tuple[tuple[str, Fraction], ...]
-    volatility: tuple[tuple[str, Fraction], ...] = ()
-
-
-def parse_assignment(text: str, option: str = "--start") -> tuple[str, Fraction]:
-    """`NAME=VALUE` (`mark=60000`, `price[BTC]=60000`, `insurance=1e6`): the name and its exact value
-    (`true`/`false`, for a flag, are 1 and 0)."""
-    name, eq, value = text.partition("=")
-    name = name.strip()
-    if not eq or not name:
-        raise StressInputError(Place(option), f"{shown(text)} is not NAME=VALUE", f"e.g. {option} mark=60000")
-    if value.strip().lower() in ("true", "false"):
-        return name, Fraction(value.strip().lower() == "true")
-    try:
-        return name, exact_number(value)
-    except ValueError as err:
-        raise StressInputError(Place(option), f"{name}: {err}", "write a decimal (60000, 1.5e6) or a ratio") from None
-
-
-def _relative(text: str, option: str, hint: str) -> Fraction:
-    try:
-        value, _ = number_or_percent(text)
-    except ValueError as err:
-        raise StressInputError(Place(option), f"{shown(text.strip())}: {err}", hint) from None
-    return value
-
-
-def parse_shock(text: str) -> Shock:
-    """`NAME=LO:HI:COUNT` (`mark=-50%:50%:21`): relative moves, a percentage or a plain ratio (`-0.5`)."""
-    name, eq, spec = text.partition("=")
-    parts = spec.split(":")
-    if not eq or not name.strip() or len(parts) != 3:
-        raise StressInputError(Place("--shock"), f"{shown(text)} is not NAME=LO:HI:COUNT", _SHOCK_HINT)
-    lo, hi = (_relative(p, "--shock", _SHOCK_HINT) for p in parts[:2])
-    count = parts[2].strip()
-    if not count.isdigit() or int(count) < 1 or len(count) > 6:
-        raise StressInputError(Place("--shock"), f"{shown(count)} is not a count of shocks", _SHOCK_HINT)
-    return Shock(name.strip(), lo, hi, int(count))
-
-
-_GRID_HINT = "write span:NAME=RANGE[,NAME=RANGE...][,vol:NAME=RANGE], e.g. span:mark=15%, or span:15% for every price"
-
-
-def parse_grid(text: str) -> Grid:
-    """`span:mark=15%` (SPAN over one input), `span:15%` (every price input), `span:mark=15%,vol:iv=25%`."""
-    kind, colon, rest = text.partition(":")
-    if kind.strip().lower() != "span" or not colon or not rest.strip():
-        raise StressInputError(Place("--grid"), f"{shown(text)} is not a grid", _GRID_HINT)
-    scan: list[tuple[str, Fraction]] = []
-    vols: list[tuple[str, Fraction]] = []
-    for item in rest.split(","):
-        item = item.strip()
-        is_vol = item.startswith("vol:")
-        name, eq, value = item.removeprefix("vol:").partition("=")
-        if not eq:
-            name, value = "*", name
-        if is_vol and name == "*":
-            raise StressInputError(Place("--grid"), f"{shown(item)} names no volatility input", _GRID_HINT)
-        r = _relative(value, "--grid", _GRID_HINT)
-        if r <= 0:
-            raise StressInputError(
-                Place("--grid"), f"the scan range {shown(value.strip())} is not positive", _GRID_HINT
-            )
-        (vols if is_vol else scan).append((name.strip(), r))
-    if not scan:
-        raise StressInputError(Place("--grid"), f"{shown(text)} moves no price", _GRID_HINT)
-    return Grid("span", tuple(scan), tuple(vols))
 
 
 def grid_scenarios(
