@@ -431,3 +431,14 @@ def test_column_against_column_is_exact(big: bool) -> None:
     }
     mask = where_mask(where.expr, lambda s, a: columns.get(s.name), len(tic), program.assets)
     assert list(mask) == [F(t, 10) <= F(n, 100) for t, n in zip(tic, now, strict=True)]
+
+
+def test_generated_book_reaches_every_tier() -> None:
+    program = dsl.load(ROOT / BINANCE).program
+    pop = generate_population(program, 1024, 7, {"mark": F(60000)})
+    size = pop.columns["size"]
+    notional = [abs(size.value(i)) * 60000 for i in range(pop.size)]
+    table = next(t for t in program.tables if t.name == "mm_bracket")
+    reached = {next(k for k, r in enumerate(table.rows) if r.hi is None or n < r.hi) for n in notional}
+    assert reached == set(range(len(table.rows)))  # a tiered table is stressed in every tier
+    assert any("exact copies" in n for n in generate_population(program, 1100, 7, {"mark": F(60000)}).notes)

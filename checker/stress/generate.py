@@ -10,13 +10,18 @@ is drawn depends on its unit and its `where` (what `checker.testing.strategies` 
   starting value (`start`, e.g. mark = 60000), per asset for an indexed one;
 - an amount in the money unit, or in a unit an input or parameter prices (`size: BTC` at `mark`,
   `supplied[a]: COIN` at `price[a]`, `debt: USDC` at `usdc_price`), is worth 10,000 money units times
-  10^u, u uniform in [-1, 1] (log-uniform from 1,000 to 100,000), with enough decimal places for six
-  significant digits (2 for dollars, 7 for bitcoin at 60,000); a state bounded below by its
-  `where` (`collateral >= 0`) is drawn above the bound, an unbounded priced one (`size`) is signed
-  (long or short at even odds);
+  the account's wealth 10^w times its own 10^v, v uniform in [-1, 1] (so an account's amounts
+  are of one size, a whale holds large collateral and a large position, while their ratios, the
+  leverage, spread over four decades, which the health check then trims). w is uniform in [-1, 1]
+  (accounts of 1,000 to 100,000), or up to just past the last finite bracket edge of a table whose
+  argument is in the money unit (the tiers of a tiered margin table, e.g. Binance's notional brackets
+  up to 300,000,000, are all reached). Amounts get enough decimal places for six significant
+  digits (2 for dollars, 7 for bitcoin at 60,000); a state bounded below by its `where`
+  (`collateral >= 0`) is drawn above the bound, an unbounded priced one (`size`) is signed (long or
+  short at even odds);
 - an unbounded state in the money unit (`insurance`, `funding_paid`, a USD balance that may be a
   loan) starts at 0: a fresh book; a flag (`bool` state) starts false; any other unit is drawn as a
-  plain number from 1 to 1,000 with 4 places.
+  plain number from 100 to 10,000 with 4 places.
 
 Health: the first accounts (up to `POOL`) are each checked on the spec's engine: every `where`
 holds, no formula is undefined, and the account is not `liquidatable`; among them about 95% are
@@ -24,8 +29,9 @@ healthy (`equity >= initial`) and about 5% in the margin-call band (below `initi
 liquidatable: near the maintenance threshold, where a stress move bites first). Candidates that
 fail are drawn again. Accounts beyond the pool are copies of pool accounts with every amount scaled
 by k in [0.5, 2] (exact: two decimal places). Where the margin rules are linear in the amounts
-(perpetuals, lending), scaling keeps an account's health; the generator checks this on a sample and,
-if a scaled copy changes health (a tiered table), uses unscaled copies instead (a note says so).
+(perpetuals, lending), scaling keeps an account's health; with a table (tiers) it may not, so the
+copies are exact; otherwise the generator checks a sample of scaled copies and, if one changes
+health (a `min`/`max` floor), uses exact copies too. A note says which.
 """
 
 from __future__ import annotations
@@ -89,6 +95,7 @@ def generate(
             )
     shared_values = shared_start(program, lay, shared or {}, params)
     plans = [_plan(program, slot, start, params) for slot in lay.columns]
+    reach = _reach(program)
     rng = np.random.default_rng(seed)
     judge = _Judge(program, lay.columns, shared_values, start, params)
     want = min(size, POOL)
@@ -98,7 +105,7 @@ def generate(
     spare: list[list[int]] = []  # valid, not liquidatable, beyond the band's quota
     rejected = {"invalid": 0, "liquidatable": 0}
     for _ in range(MAX_ROUNDS):
-        batch = _draw(plans, rng, want)
+        batch = _draw(plans, rng, want, reach)
         for row in zip(*batch, strict=True):
             verdict = judge.verdict(plans, list(row))
             if verdict in rejected:
@@ -198,8 +205,22 @@ def _lower_bound(program: ir.Program, slot: Slot) -> tuple[Fraction | None, bool
     return found
 
 
-def _draw(plans: list[Plan], rng: np.random.Generator, n: int) -> list[list[int]]:
-    """`n` candidate values per column, as integers over 10**places."""
+def _reach(program: ir.Program) -> int:
+    """The largest wealth exponent w, in hundredths: 1 (100,000), or past the last finite edge of a
+    table whose argument is in the money unit."""
+    money, top = _money(program), 100
+    for table in program.tables:
+        if money is None or table.arg_ty != money:
+            continue
+        edges = [e for row in table.rows for e in (row.lo, row.hi) if e is not None and e > 0]
+        if edges:
+            top = max(top, math.ceil(100 * math.log10(float(max(edges)) / BASE)) + 30)
+    return top
+
+
+def _draw(plans: list[Plan], rng: np.random.Generator, n: int, reach: int = 100) -> list[list[int]]:
+    """`n` candidate values per column, as integers over 10**places (`reach`: see `_reach`)."""
+    wealth = rng.integers(-100, reach + 1, size=n) / 100  # one per account: its amounts go together
     out: list[list[int]] = []
     for plan in plans:
         unit = 10**plan.places
@@ -211,7 +232,8 @@ def _draw(plans: list[Plan], rng: np.random.Generator, n: int) -> list[list[int]
                 base = plan.magnitude * unit
                 out.append([round(base * (10_000 + int(x)) / 10_000) for x in k])
             case "amount" | "signed" | "plain":
-                exps = rng.integers(-100, 101, size=n) / 100  # log-uniform over two decades
+                spread = rng.integers(-100, 101, size=n) / 100  # leverage from 1/100 to 100 before checks
+                exps = spread if plan.kind == "plain" else wealth + spread
                 signs = rng.integers(0, 2, size=n) * 2 - 1 if plan.kind == "signed" else np.ones(n, dtype=np.int64)
                 scaled = float(plan.magnitude) * unit * np.power(10.0, exps)
                 ints = [int(s) * max(1, int(v)) for s, v in zip(signs, np.rint(scaled), strict=True)]
@@ -286,10 +308,18 @@ def _expand(
     picks = rng.integers(0, len(pool), size=extra) if extra > 0 else np.zeros(0, dtype=np.int64)
     factors = rng.integers(50, 201, size=extra) if extra > 0 else np.zeros(0, dtype=np.int64)
     scaled = [p.kind in ("amount", "signed", "plain") for p in plans]
-    if extra > 0 and not _scaling_keeps_health(plans, pool, picks, factors, scaled, judge):
+    if extra > 0 and judge.program.tables:
+        # A table (a tier by notional, a bracket) makes the rules non-linear in the amounts: a scaled copy
+        # may cross a tier and change health, which only the engine could tell, account by account.
         factors = np.full(extra, 100, dtype=np.int64)
         notes.append(
-            "scaling an account changes its health under this spec's margin rules (a tiered table): accounts "
+            f"the spec's margin rules use tables (tiers), so scaling an account may change its health: accounts "
+            f"beyond the first {len(pool)} are exact copies of those"
+        )
+    elif extra > 0 and not _scaling_keeps_health(plans, pool, picks, factors, scaled, judge):
+        factors = np.full(extra, 100, dtype=np.int64)
+        notes.append(
+            "scaling an account changes its health under this spec's margin rules: accounts "
             f"beyond the first {len(pool)} are exact copies of those"
         )
     table = np.array(pool, dtype=object)  # Python integers: amounts times 100 may leave int64
