@@ -99,7 +99,7 @@ def _check_header(table: Table, lay: Layout) -> None:
     for name in table.header:
         if name in seen:
             raise StressInputError(
-                Place(table.file, 1, name, table.header.index(name) + 1),
+                Place(table.file, table.header_line, name, table.header.index(name) + 1),
                 "appears twice in the header",
                 "each state has one column; remove or rename the copy",
                 "stress-column",
@@ -108,10 +108,14 @@ def _check_header(table: Table, lay: Layout) -> None:
     for i, name in enumerate(table.header):
         if name in expected or name == ID_COLUMN:
             continue
-        place = Place(table.file, 1, name, i + 1)
+        place = Place(table.file, table.header_line, name, i + 1)
         if any(s.name == name for s in lay.shared):
             hint = f"a shared state is one value for the venue, not per account: give it with --shared {name}=VALUE"
             raise StressInputError(place, f"`{name}` is a shared state, not a column", hint, "stress-column")
+        per_asset = [s.name for s in lay.columns if s.sym.name == name and s.asset is not None]
+        if per_asset:
+            hint = f"one column per asset: {_listing(per_asset)}"
+            raise StressInputError(place, f"`{name}` is per asset", hint, "stress-column")
         if any(s.name == name or s.sym.name == name for s in lay.inputs):
             hint = "inputs are market data: they come from the scenarios (a price path, a grid, a shock)"
             raise StressInputError(place, f"`{name}` is an input, not a state of the accounts", hint, "stress-column")
@@ -120,15 +124,11 @@ def _check_header(table: Table, lay: Layout) -> None:
         raise StressInputError(
             place, "is not a state of the spec", f"{guess} {listing}" if guess else listing, "stress-column"
         )
-    missing = [n for n in expected if n not in seen]
+    missing = [n for n in expected if n not in seen]  # every column present is known by now
     if missing:
-        extra = [n for n in table.header if n not in expected and n != ID_COLUMN]
-        guess = did_you_mean(missing[0], extra) if extra else None
         what = f"the columns {_listing(missing)} are" if len(missing) > 1 else f"the column `{missing[0]}` is"
         hint = f"the spec's per-account states are {_listing(expected)}; each needs a column"
-        raise StressInputError(
-            Place(table.file, 1), f"{what} missing", f"{guess} {hint}" if guess else hint, "stress-column"
-        )
+        raise StressInputError(Place(table.file, table.header_line), f"{what} missing", hint, "stress-column")
 
 
 def _listing(names: Sequence[str]) -> str:

@@ -279,14 +279,14 @@ def read_price_path(
     step more than `GAP_FACTOR` times the median step (a missing stretch of data); `params`: parameter
     values other than the defaults, for a `where` that reads one."""
     file = str(path)
-    header, rows, lines = read_csv_rows(file)
+    header, rows, lines, header_line = read_csv_rows(file)
     if TIME not in header:
         guess = did_you_mean(TIME, header)
         hint = f"the first column is usually `{TIME}`: ISO 8601 (2020-03-12T00:00:00Z) or integer seconds"
-        raise StressInputError(Place(file, 1), f"no `{TIME}` column", f"{guess} {hint}" if guess else hint)
+        raise StressInputError(Place(file, header_line), f"no `{TIME}` column", f"{guess} {hint}" if guess else hint)
     slots: list[Slot] = []
     for i, name in enumerate(header):
-        place = Place(file, 1, name, i + 1)
+        place = Place(file, header_line, name, i + 1)
         if name == TIME:
             continue
         if header.index(name) != i:
@@ -298,7 +298,9 @@ def read_price_path(
             )
         slots.extend(found)
     if not slots:
-        raise StressInputError(Place(file, 1), "the path moves no input", "add a column per input, e.g. `mark`")
+        raise StressInputError(
+            Place(file, header_line), "the path moves no input", "add a column per input, e.g. `mark`"
+        )
     if len(rows) < 2:
         raise StressInputError(Place(file, lines[0]), "a path needs at least 2 rows (a start and a move)", None)
     times = _times(file, header.index(TIME), [r[header.index(TIME)] for r in rows], lines, allow_gaps)

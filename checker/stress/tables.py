@@ -125,6 +125,7 @@ class Table:
     cells: Mapping[str, Any]  # column name -> a tuple of text cells (CSV), or a pyarrow Array
     size: int
     lines: Sequence[int] | None  # CSV: the line each data row starts on
+    header_line: int = 1  # CSV: the line of the header (blank lines may come first)
 
     def row(self, i: int) -> int:
         return self.lines[i] if self.lines is not None else i + 1
@@ -144,14 +145,14 @@ def _open_error(file: str, err: OSError) -> StressInputError:
 
 def read_csv(file: str) -> Table:
     """`file` as a `population.Table` of text cells; blank lines are skipped, a BOM is allowed."""
-    header, rows, lines = read_csv_rows(file)
+    header, rows, lines, header_line = read_csv_rows(file)
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
     cells = dict(zip(header, columns, strict=True))  # tuples of text cells
-    return Table(file, tuple(header), cells, len(rows), lines)
+    return Table(file, tuple(header), cells, len(rows), lines, header_line)
 
 
-def read_csv_rows(file: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """The header (names stripped), the data rows and the line each data row starts on."""
+def read_csv_rows(file: str) -> tuple[list[str], list[list[str]], list[int], int]:
+    """The header (names stripped), the data rows, the line each data row starts on, the header's line."""
     try:
         with open(file, encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
@@ -190,7 +191,7 @@ def read_csv_rows(file: str) -> tuple[list[str], list[list[str]], list[int]]:
         raise StressInputError(
             Place(file, header_line), "the file has a header but no rows", "add one row per account", "stress-empty"
         )
-    return header, rows, lines
+    return header, rows, lines, header_line
 
 
 def read_parquet(file: str) -> Table:
