@@ -158,6 +158,11 @@ def test_where_reading_an_input_is_checked_on_the_engine(tmp_path: Path) -> None
     assert info.value.row == 3 and "breaks the `where` of `posted`" in info.value.message
     book.write_text(f"position,posted,contrib\n2,{enough},1\n", encoding="utf-8")
     assert read_population(book, program, start={"mark": F(100), "scenario": F(0)}).size == 1
+    shock = next(p.default for p in program.params if p.sym.name == "shock")
+    assert isinstance(shock, Fraction)
+    with pytest.raises(StressInputError) as info:  # an input's own `where` is not the accounts' fault
+        read_population(book, program, start={"mark": F(100), "scenario": shock + 1})
+    assert info.value.row is None and "the input `scenario` breaks its `where`" in info.value.message
 
 
 def test_where_mask_agrees_with_fractions(perp: dsl.ir.Program, aave: dsl.ir.Program) -> None:
@@ -442,3 +447,33 @@ def test_generated_book_reaches_every_tier() -> None:
     reached = {next(k for k, r in enumerate(table.rows) if r.hi is None or n < r.hi) for n in notional}
     assert reached == set(range(len(table.rows)))  # a tiered table is stressed in every tier
     assert any("exact copies" in n for n in generate_population(program, 1100, 7, {"mark": F(60000)}).notes)
+
+
+def test_files_that_are_not_regular_files(tmp_path: Path, perp: dsl.ir.Program) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    for path, message in [(fifo, "not a regular file"), (tmp_path, "is a directory"), (tmp_path / "no.csv", "no such")]:
+        with pytest.raises(StressInputError, match=message):
+            read_population(path, perp)
+        with pytest.raises(StressInputError, match=message):
+            read_price_path(path, perp)
+
+
+def test_deep_where_falls_back_to_the_engine() -> None:
+    import inspect
+    import sys
+
+    deep = " and ".join(["c >= 0"] * 300)
+    spec = dsl.loads(
+        f'spec "d"\nunit USD\nstate c: USD where {deep}\ninput p: USD where p > 0\n'
+        "margin:\n    equity = c\n    maintenance = 0\n    liquidatable when c < 0\n",
+        "deep.margin",
+    ).program
+    column = (np.array([1, -1], dtype=np.int64), 1)
+    assert list(where_mask(spec.wheres[0].expr, lambda s, a: column, 2, ())) == [True, False]
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 100)  # fewer frames than the `where` is deep
+    try:
+        assert where_mask(spec.wheres[0].expr, lambda s, a: column, 2, ()) is None  # then the engine checks it
+    finally:
+        sys.setrecursionlimit(limit)

@@ -107,7 +107,10 @@ def where_mask(
     `lookup(sym, asset)` gives a variable's values: `(ints, scale)` for a column, a Fraction (or a
     bool) for one value shared by every row. Exact: a comparison with a constant compares integers.
     `bound`: values of the variables of enclosing `all`/`any` (asset names), for evaluating a body."""
-    return _mask(expr, lookup, size, assets, dict(bound or {}))
+    try:
+        return _mask(expr, lookup, size, assets, dict(bound or {}))
+    except RecursionError:  # a `where` nested deeper than Python's stack: the engine checks it instead
+        return None
 
 
 def _mask(e: ir.Expr, lookup: Lookup, n: int, assets: tuple[str, ...], bound: dict[str, str]) -> Any:

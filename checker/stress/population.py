@@ -307,6 +307,17 @@ def _check_slow(
     i, text = failed
     named = [w for w in (*slow, *program.wheres) if f"`{w.name}`" in text]
     where = named[0] if named else slow[0]
+    if where.name not in {s.sym.name for s in lay.columns}:
+        # The engine checks every `where`; this one is an input's (or a shared state's): not the row's fault.
+        what = "input" if where.name in {s.sym.name for s in lay.inputs} else "shared state"
+        raise StressInputError(
+            Place("--start" if what == "input" else "--shared"),
+            f"the starting value of the {what} `{where.name}` breaks its `where`",
+            f"the accounts' `where`s are checked on the spec's engine at the starting inputs: give "
+            f"--start {where.name}=VALUE (or --shared) that satisfies `{where.span.text()}`",
+            "stress-start",
+            ((where.span.where, f"`{where.span.text()}`"),),
+        )
     raise _where_error(table, lay, population, where, i, None)
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -151,8 +153,23 @@ def read_csv(file: str) -> Table:
     return Table(file, tuple(header), cells, len(rows), lines, header_line)
 
 
+def regular_file(file: str) -> None:
+    """Raise unless `file` is a regular file: a FIFO or a device would block or never end."""
+    try:
+        info = os.stat(file)
+    except OSError as err:
+        raise _open_error(file, err) from None
+    except ValueError:  # a NUL in the name
+        raise StressInputError(Place(file), "is not a valid file name", "check the path", "stress-file") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise StressInputError(Place(file), "is a directory", "name a .csv or .parquet file", "stress-file")
+    if not stat.S_ISREG(info.st_mode):
+        raise StressInputError(Place(file), "is not a regular file", "save the data to a file first", "stress-file")
+
+
 def read_csv_rows(file: str) -> tuple[list[str], list[list[str]], list[int], int]:
     """The header (names stripped), the data rows, the line each data row starts on, the header's line."""
+    regular_file(file)
     try:
         with open(file, encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
@@ -199,6 +216,7 @@ def read_parquet(file: str) -> Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    regular_file(file)
     try:
         data = pq.read_table(file)
     except OSError as err:
