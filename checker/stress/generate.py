@@ -104,9 +104,13 @@ def generate(
     near = 0
     spare: list[list[int]] = []  # valid, not liquidatable, beyond the band's quota
     rejected = {"invalid": 0, "liquidatable": 0}
-    for _ in range(MAX_ROUNDS):
+    for round_ in range(MAX_ROUNDS):
+        if len(pool) >= want or (round_ >= 4 and len(pool) + len(spare) >= want):
+            break  # full, or the band is rare for this spec: healthy spares make up the rest
         batch = _draw(plans, rng, want, reach)
         for row in zip(*batch, strict=True):
+            if len(pool) >= want:
+                break
             verdict = judge.verdict(plans, list(row))
             if verdict in rejected:
                 rejected[verdict] += 1
@@ -117,8 +121,6 @@ def generate(
                 near += 1
             elif verdict in ("healthy", "band"):
                 spare.append(list(row))
-        if len(pool) >= want:
-            break
     pool = (pool + spare)[:want]
     notes = [f"generated with seed {seed}: accounts drawn around the starting inputs (checker.stress.generate)"]
     if len(pool) < want:
