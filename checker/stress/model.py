@@ -88,13 +88,16 @@ class Population:
     `columns`: one per per-account state of the spec (indexed states one per asset, `name[ASSET]`).
     `shared`: the starting value of each shared state (`shared state` in an `accounts` spec).
     `ids`: each account's name in reports (a file's `account` column, else its 1-based row number).
-    `source`: where it came from, for reports (`book.csv`, `generated: 1000 accounts, seed 7`)."""
+    `source`: where it came from, for reports (`book.csv`, `generated: 1000 accounts, seed 7`).
+    `notes`: what a reader of the report should know about how it was read or made (a float column
+    read as its shortest decimal, how a generated book was drawn)."""
 
     source: str
     size: int
     columns: Mapping[str, Column]
-    shared: Mapping[str, Fraction] = field(default_factory=dict)
+    shared: Mapping[str, Fraction | bool] = field(default_factory=dict)  # a bool for a flag (`bool` state)
     ids: Sequence[str] | None = None
+    notes: tuple[str, ...] = ()
     first: int = 0  # a slice's first account in the whole population (for the row numbers without ids)
 
     def account_id(self, i: int) -> str:
@@ -106,7 +109,7 @@ class Population:
         ids = self.ids[start:stop] if self.ids is not None else None
         columns = {k: Column(c.name, c.ints[start:stop], c.scale) for k, c in self.columns.items()}
         size = max(0, min(stop, self.size) - start)
-        return Population(self.source, size, columns, self.shared, ids, self.first + start)
+        return Population(self.source, size, columns, self.shared, ids, self.notes, self.first + start)
 
 
 @dataclass(frozen=True, slots=True)
