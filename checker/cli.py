@@ -108,6 +108,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return run_check(with_settings(parser, argv, args))
         if args.command == "compile":
             return _compile(args)
+        if args.command == "stress":
+            from checker.cli_stress import run_stress
+
+            return run_stress(args)
         if args.command == "report":
             from checker.cli_report import run_report
 

@@ -357,6 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite a file solvent did not write (never a spec or the input)"
     )
 
+    from checker.cli_stress import add_parser as add_stress
+
+    add_stress(sub, _whole_at_least)
+
     explain = sub.add_parser("explain", help="print the documentation of a check")
     explain.add_argument("check_id", nargs="?", metavar="CHECK-ID")
 

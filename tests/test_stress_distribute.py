@@ -222,7 +222,8 @@ def test_progress_hears_of_every_shard() -> None:
     progress = Progress(mode="lines", stream=stream, every=3600)
     run_shards(SHARDS, harmonic, workers=1, progress=progress, work=lambda s: 1000 * (s[1] - s[0]))
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("stress: done, 10/10 shards, 4.0e5 account-steps in ")
+    assert lines[0] == "stress: 10 shards, 4.0e5 account-steps"  # said at once: a CI log is never silent
+    assert len(lines) == 2 and lines[1].startswith("stress: done, 10/10 shards, 4.0e5 account-steps in ")
 
 
 def test_workers_must_be_positive() -> None:
@@ -246,6 +247,7 @@ def test_plain_lines_come_at_most_every_n_seconds_then_a_final_line() -> None:
         clock.now += 3.5  # a line at 10.5 s, 21 s, 31.5 s and 42 s; nothing in between
         progress.advance(800_000)
     assert stream.getvalue().splitlines() == [
+        "stress: 40 shards, 3.2e7 account-steps",
         "stress: 3/40 shards, 2.4e6 account-steps, 10 s",
         "stress: 6/40 shards, 4.8e6 account-steps, 21 s",
         "stress: 9/40 shards, 7.2e6 account-steps, 32 s",
@@ -340,7 +342,8 @@ def test_the_real_runner_gives_the_same_report_wherever_its_shards_run() -> None
 def test_lines_without_a_size_leave_account_steps_out() -> None:
     stream = io.StringIO()
     run_shards([1, 2, 3], str, workers=1, progress=Progress(mode="lines", stream=stream))
-    assert stream.getvalue().startswith("stress: done, 3/3 shards in ")
+    assert stream.getvalue().splitlines()[0] == "stress: 3 shards"
+    assert stream.getvalue().splitlines()[1].startswith("stress: done, 3/3 shards in ")
 
 
 def test_what_cannot_go_to_a_worker_process_is_named() -> None:

@@ -17,6 +17,7 @@ JSON shape of a report (`to_json`; `checker.report.html` reads it):
 
     {"spec": str, "title": str, "population": {"source": str, "size": int},
      "fund": str | null,            # the state whose path is "the fund" (shared, or summed)
+     "complete": bool,              # false: an interrupted run's finished shards only
      "scenarios": [{
         "name": str, "inputs": [str], "times": [str] | null,
         "steps": [{"inputs": {name: num}, "liquidations": int, "bad_debt": num,
@@ -207,6 +208,7 @@ class StressReport:
     population_size: int
     fund: str | None
     scenarios: tuple[ScenarioResult, ...]
+    complete: bool = True  # False: the run was interrupted and these are the scenarios' finished shards
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready data, every number an exact string (see the module docstring)."""
@@ -215,6 +217,7 @@ class StressReport:
             "title": self.title,
             "population": {"source": self.population_source, "size": self.population_size},
             "fund": self.fund,
+            "complete": self.complete,
             "scenarios": [_scenario_json(s) for s in self.scenarios],
         }
 

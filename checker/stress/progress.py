@@ -68,6 +68,9 @@ class Progress:
         self._start = self._last_line = self.clock()
         if self.mode == "bar":
             self._start_bar()
+        elif self.mode == "lines":  # a CI log says at once what is coming, not only after the first shard
+            work_text = f", {count_text(work)} account-steps" if work else ""
+            self._line(f"{self.label}: {shards} shard{'' if shards == 1 else 's'}{work_text}")
 
     def advance(self, work: int) -> None:
         """One more shard is done; it was `work` account-steps."""

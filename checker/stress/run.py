@@ -217,7 +217,7 @@ def _check_inputs(rules: Rules, scenario: Scenario, t: int, scalars: dict[str, F
 def _outside(rules: Rules, before: dict[str, Fraction], after: dict[str, Fraction]) -> bool:
     """Whether the move from `before` to `after` leaves every env move's range for some input."""
     code = V.Compiled(rules.program)
-    frame = V.Frame(1, {k: V.const(v) for k, v in before.items()}, checked=False)
+    frame = V.Frame(1, {k: V.const(v) for k, v in {**rules.params, **before}.items()}, checked=False)
     for key, value in after.items():
         if value == before.get(key):
             continue

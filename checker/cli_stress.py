@@ -1,0 +1,238 @@
+"""`solvent stress SPEC`: a population of accounts through scenarios, on the spec's own rules, exactly.
+
+Thin, like the rest of the command line: `add_parser` declares the options,
+`run_stress` reads the spec, the population and the scenarios
+(`checker.stress.population`, `checker.stress.scenarios`), cuts the run into
+shards (`checker.stress.run.plan`), runs them on local processes or a Dask
+cluster (`checker.stress.distribute`) and writes what was asked
+(`checker.stress.output`, `checker.report.html`). What a run computes is
+spec/stress.md.
+
+Exit status: 0 the run finished (1 with --fail-on-bad-debt when a scenario
+leaves bad debt or a fund below zero); 2 bad input (a spec error, a population
+or price-path problem, an option this spec cannot take, an output solvent will
+not write over); 130 interrupted: the shards that finished are merged and the
+partial report is written, marked as partial.
+"""
+
+from __future__ import annotations
+
+import argparse
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from checker.cli_common import EXIT_INTERRUPTED, UsageError, say
+
+_EPILOG = """scenarios (at least one; each may be repeated): --path FILE (a CSV of `time` and input columns),
+--grid span:mark=15% (CME SPAN's 16 price scenarios; span:15% for every price input), --shock
+mark=-50%:50%:21 (21 relative moves). --steps K splits each grid or shock move into K equal steps.
+
+population: --population FILE (CSV or Parquet: one column per per-account state, optional `account`
+ids) or --generate N [--seed S] (drawn from the spec, mostly healthy at the starting inputs).
+
+exit status: 0 done (1 with --fail-on-bad-debt when a scenario leaves bad debt or a fund below
+zero); 2 bad input; 4 a bug in solvent; 130 interrupted (the finished shards' report is written).
+"""
+
+
+def add_parser(sub: Any, whole_at_least: Any) -> None:
+    """The `stress` subcommand's options (`whole_at_least`: the CLI's capped whole-number type)."""
+    whole = whole_at_least(0, "a whole number >= 0")
+    positive = whole_at_least(1, "a positive whole number")
+    accounts = whole_at_least(1, "a positive whole number", 10**9, "a billion accounts")
+    p = sub.add_parser(
+        "stress",
+        help="run a population of accounts through scenarios on the spec's rules, exactly",
+        description="Run the spec's own rules (env move, forced actions, the waterfall) over a population of "
+        "accounts and a set of scenarios, and report liquidations, bad debt, the fund's path and the losses.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("path", metavar="RULES.margin")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--population", metavar="FILE", help="the accounts: a CSV or Parquet file")
+    who.add_argument("--generate", type=accounts, metavar="N", help="draw N accounts from the spec (default 1000)")
+    p.add_argument("--seed", type=whole, default=0, metavar="S", help="the seed of --generate (default 0)")
+    p.add_argument("--path", dest="paths", action="append", default=[], metavar="FILE", help="a price path (CSV)")
+    p.add_argument("--grid", dest="grids", action="append", default=[], metavar="GRID", help="e.g. span:mark=15%%")
+    p.add_argument("--shock", dest="shocks", action="append", default=[], metavar="SHOCK",
+                   help="e.g. mark=-50%%:50%%:21")
+    p.add_argument("--steps", type=positive, default=1, metavar="K", help="steps per grid or shock move (default 1)")
+    p.add_argument("--allow-gaps", action="store_true", help="accept a price path with a gap in its times")
+    p.add_argument("--start", action="append", default=[], metavar="NAME=VALUE",
+                   help="an input's starting value (default: the first price path's first row)")
+    p.add_argument("--shared", action="append", default=[], metavar="NAME=VALUE",
+                   help="a shared state's starting value (accounts specs)")
+    p.add_argument("--param", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                   help="a parameter value other than the default (within its declared range)")
+    p.add_argument("--act", dest="actions", action="append", default=[], metavar="ACTION",
+                   help="an action that fires when its guard holds (default: the forced actions)")
+    p.add_argument("--fund", metavar="STATE", help="the state reported as the fund (default: one named like a fund)")
+    p.add_argument("--worst", type=whole, default=10, metavar="K", help="worst accounts listed (default 10)")
+    p.add_argument("--max-rounds", type=positive, default=100, metavar="N",
+                   help="times a forced action may fire on one account in one step (default 100)")
+    p.add_argument("--format", choices=("human", "json"), default="human", help="the report on stdout")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--table", metavar="FILE", help="also write the steps (and FILE.worst) as .csv or .parquet")
+    p.add_argument("--html", metavar="FILE", help="also write an HTML report with plots")
+    p.add_argument("--force", action="store_true", help="overwrite files solvent did not write (never the inputs)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run the shards on this Dask scheduler (tcp://host:8786)")
+    p.add_argument("--workers", type=positive, metavar="N", help="local worker processes (default: the cores)")
+    p.add_argument("--shard-size", type=accounts, default=250_000, metavar="N",
+                   help="accounts per shard where accounts are independent (default 250000)")
+    p.add_argument("--fail-on-bad-debt", action="store_true",
+                   help="exit 1 when a scenario leaves bad debt or a fund below zero")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+
+
+def run_stress(args: argparse.Namespace) -> int:
+    """Run `solvent stress` as `args` asks; the exit status."""
+    import dsl
+    from checker.stress import output
+    from checker.stress.distribute import DistributeError, Interrupted, ShardError, run_shards
+    from checker.stress.errors import StressInputError
+    from checker.stress.model import StressOptions
+    from checker.stress.progress import Progress
+    from checker.stress.rules import StressError
+    from checker.stress.run import merge, plan, run_shard
+
+    spec_path = Path(args.path)
+    spec = dsl.load(spec_path)
+    text = spec.source.text
+    inputs = [spec_path, *(Path(p) for p in args.paths)] + ([Path(args.population)] if args.population else [])
+    json_path = Path(args.json) if args.json else None
+    table_path = Path(args.table) if args.table else None
+    output.check_outputs(json_path, table_path, args.force, inputs)
+    html_path = Path(args.html) if args.html else None
+    if html_path is not None:
+        _check_html(html_path, args.force, inputs)
+    try:
+        options = StressOptions(
+            actions=tuple(args.actions), fund=args.fund, start=_assignments(args.start, "--start"),
+            params=_assignments(args.params, "--param"), worst=args.worst, max_rounds=args.max_rounds,
+        )
+        scenarios, options = _scenarios(spec.program, args, options)
+        population = _population(spec.program, args, options)
+        shards = plan(text, str(spec_path), population, scenarios, options, args.shard_size)
+    except (StressInputError, StressError) as err:
+        raise UsageError(_message(err)) from None
+    progress = None if args.quiet else Progress()
+    partial = False
+    try:
+        results = run_shards(
+            shards, run_shard, scheduler=args.scheduler, workers=args.workers, progress=progress,
+            work=lambda s: s.population.size * sum(len(sc.steps) for sc in s.scenarios),
+        )
+    except Interrupted as stop:
+        # Only scenarios all of whose shards finished: half a population's losses would mislead.
+        done: dict[str, bool] = {}
+        for shard, result in zip(shards, stop.partial, strict=True):
+            name = shard.scenarios[0].name
+            done[name] = done.get(name, True) and result is not None
+        results = [r for shard, r in zip(shards, stop.partial, strict=True) if done[shard.scenarios[0].name]]
+        scenarios = [s for s in scenarios if done.get(s.name)]
+        partial = True
+    except ShardError as err:
+        cause = err.__cause__
+        if isinstance(cause, (StressError, StressInputError)):
+            raise UsageError(_message(cause)) from None
+        raise UsageError(str(err)) from None
+    except DistributeError as err:
+        raise UsageError(str(err)) from None
+    report = merge(text, str(spec_path), population, scenarios, options, results)
+    if partial:
+        import dataclasses
+
+        report = dataclasses.replace(report, complete=False)
+    _write(report, args, json_path, table_path, html_path, inputs)
+    if args.format == "json":
+        import json
+
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(output.terminal(report), end="")
+    if partial:
+        say(f"solvent: interrupted: the report covers {len(report.scenarios)} finished scenarios of {len(done)}")
+        return EXIT_INTERRUPTED
+    if args.fail_on_bad_debt and any(
+        s.bad_debt > 0 or (s.fund_min is not None and s.fund_min < 0) for s in report.scenarios
+    ):
+        return 1
+    return 0
+
+
+def _message(err: Exception) -> str:
+    render = getattr(err, "render", None)
+    return render() if callable(render) else str(err)
+
+
+def _assignments(texts: list[str], option: str) -> dict[str, Fraction]:
+    from checker.stress.options import parse_assignment
+
+    out: dict[str, Fraction] = {}
+    for text in texts:
+        name, value = parse_assignment(text, option)
+        out[name] = value
+    return out
+
+
+def _scenarios(program: Any, args: argparse.Namespace, options: Any) -> tuple[list[Any], Any]:
+    """The scenarios the options name (and the options, with starting inputs from the first path)."""
+    import dataclasses
+
+    from checker.stress.options import parse_grid, parse_shock
+    from checker.stress.scenarios import grid_scenarios, read_price_path, uniform_shocks
+
+    if not (args.paths or args.grids or args.shocks):
+        raise UsageError("no scenario: give --path FILE, --grid span:mark=15% or --shock mark=-50%:50%:21")
+    scenarios = [read_price_path(p, program, allow_gaps=args.allow_gaps, params=options.params) for p in args.paths]
+    start = dict(options.start)
+    for scenario in scenarios:
+        for name, value in zip(scenario.inputs, scenario.steps[0], strict=True):
+            start.setdefault(name, value)
+    options = dataclasses.replace(options, start=start)
+    for text in args.grids:
+        scenarios += grid_scenarios(program, start, parse_grid(text), args.steps)
+    for text in args.shocks:
+        shock = parse_shock(text)
+        scenarios += uniform_shocks(program, start, shock.input, shock.lo, shock.hi, shock.count, args.steps)
+    seen: dict[str, int] = {}
+    unique = []
+    for s in scenarios:  # two files with one name, or one shock given twice: names stay apart in the report
+        seen[s.name] = seen.get(s.name, 0) + 1
+        unique.append(s if seen[s.name] == 1 else dataclasses.replace(s, name=f"{s.name} ({seen[s.name]})"))
+    return unique, options
+
+
+def _population(program: Any, args: argparse.Namespace, options: Any) -> Any:
+    from checker.stress.population import generate_population, read_population
+
+    shared = _assignments(args.shared, "--shared")
+    if args.population:
+        return read_population(args.population, program, shared, options.start, options.params)
+    size = 1000 if args.generate is None else args.generate
+    return generate_population(program, size, args.seed, options.start, shared, options.params)
+
+
+def _check_html(path: Path, force: bool, inputs: list[Path]) -> None:
+    from checker.report.files import check_target
+    from checker.report.page import written_html
+
+    check_target(path, force or written_html(path), inputs)
+
+
+def _write(report: Any, args: argparse.Namespace, json_path: Path | None, table_path: Path | None,
+           html_path: Path | None, inputs: list[Path]) -> None:
+    from checker.stress import output
+
+    if json_path is not None:
+        output.write_json(report, json_path, args.force, inputs)
+    if table_path is not None:
+        output.write_table(report, table_path, args.force, inputs)
+    if html_path is not None:
+        from checker.report.files import write_target
+        from checker.report.html import stress_report_html
+        from checker.report.page import written_html
+
+        write_target(html_path, stress_report_html(report.to_json()), args.force or written_html(html_path), inputs)
