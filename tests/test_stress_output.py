@@ -63,7 +63,7 @@ def report() -> StressReport:
         losses=Losses(3, {"0.5": F(1), "1": F(5)}, ((F(0), F(5), 3),)),
         worst=(Worst("acct-7", F("5000.5"), 1), Worst("acct-2", THIRD, None)),
         undefined=(Undefined("acct-9", 2, "division by zero in leverage"),),
-        notes=("fund went below 400",),
+        notes=("fund went below 400", "1 step outside the spec's env move, not covered by the proofs (first: step 2)"),
     )
     grid = ScenarioResult(
         name="[red]grid up 15%[/red]",  # not rich markup: printed as written
@@ -92,9 +92,9 @@ def test_terminal_shows_each_scenario_exactly_and_shortens_only_huge_numbers() -
     assert "insurance min" in text  # the fund's name heads its column
     assert text.split("notes:\n")[1].splitlines()[:3] == [
         "  crash 2020-03-12: fund went below 400",
+        "  crash 2020-03-12: 1 step outside the spec's env move, not covered by the proofs (first: step 2)",
         "  crash 2020-03-12: 1 account with an undefined formula (first: account acct-9 at step 2: division by"
         " zero in leverage)",
-        "  crash 2020-03-12: 1 step outside the spec's env move, not covered by the proofs (first: step 2)",
     ]
     assert "[red]grid up 15%[/red]" in text  # a name is text, never markup
     assert "acct-1 (≈3.333333333e+39)" in text

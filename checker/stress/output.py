@@ -89,12 +89,17 @@ def renderable(report: StressReport) -> Any:
     ):
         grid.add_column(_text(head), justify="right" if right else "left", overflow="fold")
     lines: list[Text] = []
+    # A note every scenario has (which state is the fund, which actions fire) is said once.
+    common = set.intersection(*(set(notes(s)) for s in report.scenarios)) if report.scenarios else set()
+    lines.extend(_text(f"  {note}") for note in notes(report.scenarios[0]) if note in common)
     for s in report.scenarios:
         worst = f"{s.worst[0].account} ({shorten(s.worst[0].loss)})" if s.worst else "-"
         fund_min = shorten(s.fund_min) if s.fund_min is not None else "-"
         row = (s.name, str(max(len(s.steps) - 1, 0)), str(s.liquidated), shorten(s.bad_debt), fund_min, worst)
         grid.add_row(*(_text(cell) for cell in row))
-        lines.extend(_text(f"  {s.name}: {note}") for note in notes(s))
+        lines.extend(_text(f"  {s.name}: {note}") for note in notes(s) if note not in common)
+    if not report.complete:
+        lines.append(_text("  interrupted: only the scenarios whose every shard finished are shown"))
     return Group(grid, Text("notes:"), *lines) if lines else grid
 
 
@@ -119,7 +124,8 @@ def terminal(report: StressReport, width: int = 110) -> str:
 
 
 def notes(s: ScenarioResult) -> list[str]:
-    """A scenario's notes for people: the runner's, then undefined formulas and moves the proofs do not cover."""
+    """A scenario's notes for people: the runner's (among them the moves the proofs do not cover), then
+    the undefined formulas."""
     out = list(s.notes)
     if s.undefined:
         first = s.undefined[0]
@@ -127,13 +133,7 @@ def notes(s: ScenarioResult) -> list[str]:
             f"{_many(len(s.undefined), 'account')} with an undefined formula"
             f" (first: account {first.account} at step {first.step}: {first.message})"
         )
-    outside = [i for i, t in enumerate(s.steps) if t.outside_envelope]
-    if outside:
-        out.append(
-            f"{_many(len(outside), 'step')} outside the spec's env move, not covered by the proofs"
-            f" (first: step {outside[0]})"
-        )
-    return out
+    return out  # moves beyond the spec's env move: the runner's own note says how many and where
 
 
 def _many(n: int, noun: str) -> str:

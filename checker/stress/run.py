@@ -358,8 +358,10 @@ def _scenario(rules: Rules, population: Population, scenario: Scenario, parts: l
     ends = np.cumsum([len(p.liquidated_at) for p in parts])
     losses = None if any(p.losses is None for p in parts) else exact.concat([p.losses for p in parts if p.losses])
     notes = list(rules.notes)
-    if any(s.outside_envelope for s in steps):
-        notes.append("some steps move the inputs beyond the spec's env move: the proofs do not cover them")
+    outside = [t for t, s in enumerate(steps) if s.outside_envelope]
+    if outside:
+        many = f"{len(outside)} step" + ("" if len(outside) == 1 else "s")
+        notes.append(f"{many} outside the spec's env move, not covered by the proofs (first: step {outside[0]})")
     if losses is None:
         notes.append("the spec has no `equity` role: no losses per account")
     funds = [s.fund for s in steps if s.fund is not None]
