@@ -88,18 +88,15 @@ def add_parser(sub: Any, whole_at_least: Any) -> None:
 
 def run_stress(args: argparse.Namespace) -> int:
     """Run `solvent stress` as `args` asks; the exit status."""
-    import dsl
     from checker.stress import output
+    from checker.stress.api import prepare
     from checker.stress.distribute import DistributeError, Interrupted, ShardError, run_shards
     from checker.stress.errors import StressInputError
-    from checker.stress.model import StressOptions
     from checker.stress.progress import Progress
     from checker.stress.rules import StressError
-    from checker.stress.run import merge, plan, run_shard
+    from checker.stress.run import merge, run_shard
 
     spec_path = Path(args.path)
-    spec = dsl.load(spec_path)
-    text = spec.source.text
     inputs = [spec_path, *(Path(p) for p in args.paths)] + ([Path(args.population)] if args.population else [])
     json_path = Path(args.json) if args.json else None
     table_path = Path(args.table) if args.table else None
@@ -107,16 +104,20 @@ def run_stress(args: argparse.Namespace) -> int:
     html_path = Path(args.html) if args.html else None
     if html_path is not None:
         _check_html(html_path, args.force, inputs)
+    if not (args.paths or args.grids or args.shocks):
+        raise UsageError("no scenario: give --path FILE, --grid span:mark=15% or --shock mark=-50%:50%:21")
     try:
-        options = StressOptions(
-            actions=tuple(args.actions), fund=args.fund, start=_assignments(args.start, "--start"),
-            params=_assignments(args.params, "--param"), worst=args.worst, max_rounds=args.max_rounds,
+        run = prepare(
+            spec_path, population=args.population, generate=1000 if args.generate is None else args.generate,
+            seed=args.seed, paths=args.paths, grids=args.grids, shocks=args.shocks, steps=args.steps,
+            allow_gaps=args.allow_gaps, start=_assignments(args.start, "--start"),
+            shared=_assignments(args.shared, "--shared"), params=_assignments(args.params, "--param"),
+            actions=args.actions, fund=args.fund, worst=args.worst, max_rounds=args.max_rounds,
+            shard_size=args.shard_size,
         )
-        scenarios, options = _scenarios(spec.program, args, options)
-        population = _population(spec.program, args, options)
-        shards = plan(text, str(spec_path), population, scenarios, options, args.shard_size)
     except (StressInputError, StressError) as err:
         raise UsageError(_message(err)) from None
+    shards, scenarios = run.shards, list(run.scenarios)
     progress = None if args.quiet else Progress()
     partial = False
     try:
@@ -140,7 +141,7 @@ def run_stress(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     except DistributeError as err:
         raise UsageError(str(err)) from None
-    report = merge(text, str(spec_path), population, scenarios, options, results)
+    report = merge(run.spec_text, run.spec_path, run.population, scenarios, run.options, results)
     if partial:
         import dataclasses
 
@@ -175,44 +176,6 @@ def _assignments(texts: list[str], option: str) -> dict[str, Fraction]:
         name, value = parse_assignment(text, option)
         out[name] = value
     return out
-
-
-def _scenarios(program: Any, args: argparse.Namespace, options: Any) -> tuple[list[Any], Any]:
-    """The scenarios the options name (and the options, with starting inputs from the first path)."""
-    import dataclasses
-
-    from checker.stress.options import parse_grid, parse_shock
-    from checker.stress.scenarios import grid_scenarios, read_price_path, uniform_shocks
-
-    if not (args.paths or args.grids or args.shocks):
-        raise UsageError("no scenario: give --path FILE, --grid span:mark=15% or --shock mark=-50%:50%:21")
-    scenarios = [read_price_path(p, program, allow_gaps=args.allow_gaps, params=options.params) for p in args.paths]
-    start = dict(options.start)
-    for scenario in scenarios:
-        for name, value in zip(scenario.inputs, scenario.steps[0], strict=True):
-            start.setdefault(name, value)
-    options = dataclasses.replace(options, start=start)
-    for text in args.grids:
-        scenarios += grid_scenarios(program, start, parse_grid(text), args.steps)
-    for text in args.shocks:
-        shock = parse_shock(text)
-        scenarios += uniform_shocks(program, start, shock.input, shock.lo, shock.hi, shock.count, args.steps)
-    seen: dict[str, int] = {}
-    unique = []
-    for s in scenarios:  # two files with one name, or one shock given twice: names stay apart in the report
-        seen[s.name] = seen.get(s.name, 0) + 1
-        unique.append(s if seen[s.name] == 1 else dataclasses.replace(s, name=f"{s.name} ({seen[s.name]})"))
-    return unique, options
-
-
-def _population(program: Any, args: argparse.Namespace, options: Any) -> Any:
-    from checker.stress.population import generate_population, read_population
-
-    shared = _assignments(args.shared, "--shared")
-    if args.population:
-        return read_population(args.population, program, shared, options.start, options.params)
-    size = 1000 if args.generate is None else args.generate
-    return generate_population(program, size, args.seed, options.start, shared, options.params)
 
 
 def _check_html(path: Path, force: bool, inputs: list[Path]) -> None:

@@ -139,3 +139,27 @@ def test_ctrl_c_stops_the_workers_and_writes_the_partial_report(tmp_path: Path) 
     assert "interrupted: the report covers" in err and "Traceback" not in err
     written = json.loads(report.read_text())
     assert 0 < len(written["scenarios"]) < 61 and written["complete"] is False
+
+
+def test_the_python_api_gives_the_commands_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from checker.stress.api import stress
+
+    args = dict(generate=200, seed=5, start={"mark": "60000"}, shocks=["mark=-10%:10%:3"], steps=4)
+    report = stress(BINANCE, **args)
+    assert main(["stress", BINANCE, "--generate", "200", "--seed", "5", "--start", "mark=60000",
+                 "--shock", "mark=-10%:10%:3", "--steps", "4", "--format", "json", "-q", "--workers", "2"]) == 0
+    assert json.loads(capsys.readouterr().out) == report.to_json()
+    assert [s.name for s in report.scenarios] == ["shock mark -10%", "shock mark +0%", "shock mark +10%"]
+
+
+def test_a_dask_cluster_runs_the_command_to_the_same_report(capsys: pytest.CaptureFixture[str]) -> None:
+    import distributed
+
+    args = ["stress", BINANCE, "--generate", "300", "--start", "mark=60000", "--shock", "mark=-15%:15%:3",
+            "--steps", "5", "--shard-size", "100", "--format", "json", "-q"]
+    assert main([*args, "--workers", "1"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as c:
+        assert main([*args, "--scheduler", c.scheduler_address]) == 0
+    assert json.loads(capsys.readouterr().out) == alone
+    assert sum(s["liquidated"] for s in alone["scenarios"]) > 0
