@@ -238,44 +238,50 @@ class Stepper:
 
     def _fire_one_by_one(self, a: ir.Action, book: Book, scalars: dict[str, Fraction],
                          shared: dict[str, Any], tally: StepTally, candidates: Any) -> Any:
+        """Take `a` account after account (it reads or writes a shared state). Each account is evaluated
+        on a frame of Python integers: exact, no overflow, and without numpy's cost per call."""
         out = np.zeros(len(book.rows), dtype=bool)
         if not self.guard_shared[a.name]:
             order = np.flatnonzero(self._guard(a, book, {**scalars, **shared}, candidates, tally))
         else:
             order = np.flatnonzero(candidates)
+        guard = self.guards[a.name]
         for i in order.tolist():
-            one = np.zeros(len(book.rows), dtype=bool)
-            one[i] = True
-            if self.guard_shared[a.name] and not self._guard(a, book, {**scalars, **shared}, one, tally)[i]:
-                continue
-            try:
-                self._apply_one(a, book, {**scalars, **shared}, shared, one, i, tally)
-            except V.Overflow:  # this account's numbers are too large for int64 here: exactly, in Python ints
-                exact = Book(book.rows[one], {k: v[one].astype(object) for k, v in book.ints.items()},
-                             dict(book.scale), checked=False, flags=book.flags)
-                self._apply_one(a, exact, {**scalars, **shared}, shared, np.ones(1, dtype=bool), 0, tally,
-                                into=(book, i))
+            frame = self._row_frame(book, i, {**scalars, **shared})
+            if self.guard_shared[a.name] and guard is not None:
+                holds = V._bool(guard(frame))
+                if holds.u is not None and holds.u is not False:
+                    tally.undefined.append((int(book.rows[i]), f"the guard of `{a.name}` is undefined"))
+                    continue
+                if not holds.v:
+                    continue
+            self._apply_one(a, book, frame, shared, i, tally)
             out[i] = True
         return out
 
-    def _apply_one(self, a: ir.Action, book: Book, scalars: dict[str, Fraction], shared: dict[str, Any],
-                   one: Any, i: int, tally: StepTally, into: tuple[Book, int] | None = None) -> None:
-        frame = self.frame(book, scalars, one)
+    def _row_frame(self, book: Book, i: int, scalars: dict[str, Any]) -> V.Frame:
+        """A frame of account i alone, every value a Python integer (unchecked: Python ints never overflow)."""
+        values = _Row(book, i)
+        for name, value in scalars.items():
+            values[name] = _scalar(value)
+        return V.Frame(1, values, checked=False)
+
+    def _apply_one(self, a: ir.Action, book: Book, frame: V.Frame, shared: dict[str, Any], i: int,
+                   tally: StepTally) -> None:
         updates = self._updates(a, frame)
         if any(_mask(v.u, 1)[0] for _, v in updates):
             tally.undefined.append((int(book.rows[i]), f"an update of `{a.name}` is undefined"))
             return
         self._bad_debt(frame, tally)
-        target, row = into if into is not None else (book, i)
         for key, value in updates:
             if key in self.shared_flags:
                 shared[key] = bool(V.fraction_at(value, 0))  # a true/false state
             elif key in self.shared_names:
                 shared[key] = V.fraction_at(value, 0)
             else:
-                _write(target, key, np.array([row]), value)
+                _write(book, key, np.array([i]), value)
         tally.fired += 1
-        tally.first_fired.append(target.rows[[row]])
+        tally.first_fired.append(book.rows[[i]])
 
     def _bad_debt(self, frame: V.Frame, tally: StepTally) -> None:
         if self.equity is None or frame.size == 0:
@@ -313,6 +319,24 @@ class _Columns(dict[str, V.Value]):
             value: V.Value = V.Bool(np.asarray(data != 0, dtype=bool))
         else:
             value = V.column(data, book.scale[key], book.bound(key))
+        self[key] = value
+        return value
+
+
+class _Row(dict[str, V.Value]):
+    """A frame's values for one account: its states as Python integers, read when a formula reads them."""
+
+    def __init__(self, book: Book, i: int) -> None:
+        super().__init__()
+        self.book = book
+        self.i = i
+
+    def __missing__(self, key: str) -> V.Value:
+        book = self.book
+        if key not in book.ints:
+            raise KeyError(key)
+        n = int(book.ints[key][self.i])
+        value: V.Value = V.Bool(n != 0) if key in book.flags else V.Num(n, book.scale[key], abs(n), book.scale[key])
         self[key] = value
         return value
 
@@ -381,9 +405,10 @@ def _write(book: Book, key: str, where: Any, value: V.Num) -> None:
         factor = new // scale
         if book.checked and book.bound(key) * factor > LIMIT:
             _to_object(book)
+        old = book.bound(key)
         book.ints[key] = book.ints[key] * factor
         book.scale[key] = new
-        book.bounds.pop(key, None)
+        book.bounds[key] = old * factor
     if dens is None:
         factor = new // d
         bound = (abs(n) if isinstance(n, int) else value.bn) * factor
@@ -396,7 +421,10 @@ def _write(book: Book, key: str, where: Any, value: V.Num) -> None:
     values = n * factor if dens is None else n * (new // dens)
     if book.checked and bound > LIMIT and (isinstance(values, int) or int(np.max(np.abs(values))) > LIMIT):
         _to_object(book)
-    book.bounds.pop(key, None)
+    # A bound need not be tight: the old one or the written values', whichever is larger. Recomputing it
+    # from the whole column would cost a pass over the book for every account taken one at a time.
+    written = abs(values) if isinstance(values, int) else (int(np.max(np.abs(values))) if len(values) else 0)
+    book.bounds[key] = max(book.bound(key), written)
     column = book.ints[key]
     if isinstance(values, int):
         column[where] = values
