@@ -25,7 +25,9 @@ from typing import Any
 from checker.cli_common import EXIT_INTERRUPTED, UsageError, say
 
 _EPILOG = """scenarios (at least one; each may be repeated): --path FILE (a CSV of `time` and input columns),
---grid span:mark=15% (CME SPAN's 16 price scenarios; span:15% for every price input), --shock
+--grid span:mark=15% (CME SPAN's 16 price scenarios; span:15% for every price input; with
+`,vol:NAME=R` a volatility input moves too, else the names mark volatility with a star: not
+modelled), --shock
 mark=-50%:50%:21 (21 relative moves). --steps K splits each grid or shock move into K equal steps.
 
 population: --population FILE (CSV or Parquet: one column per per-account state, optional `account`

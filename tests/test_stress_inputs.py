@@ -299,7 +299,9 @@ def test_gaps_are_allowed_on_request(perp: dsl.ir.Program) -> None:
 def test_span_grid_sixteen_scenarios(perp: dsl.ir.Program) -> None:
     grid = span_grid(perp, {"mark": F(60000)}, {"mark": F(15, 100)}, steps=3)
     assert len(grid) == 16 == len(SPAN_SCENARIOS)
-    assert all("volatility" in s.name for s in grid) and "not modelled" in grid[0].name
+    assert [s.name for s in grid[:3]] == ["SPAN 1: mark unchanged, vol up*", "SPAN 2: mark unchanged, vol down*",
+                                          "SPAN 3: mark +5%, vol up*"]  # *: the spec has no volatility input
+    assert grid[15].name == "SPAN 16: mark -45%, extreme (35%)"
     assert [s.steps[-1][0] for s in grid[:14:2]] == [60000, 63000, 57000, 66000, 54000, 69000, 51000]
     assert grid[14].steps[-1] == (F(87000),) and grid[15].steps[-1] == (F(33000),)
     assert grid[14].weight == F(35, 100) and grid[0].weight == 1
@@ -316,8 +318,8 @@ def test_span_grid_with_volatility() -> None:
     ).program
     grid = grid_scenarios(spec, {"mark": F(100), "iv": F(1, 2)}, parse_grid("span:15%,vol:iv=20%"))
     assert grid[2].inputs == ("mark", "iv") and grid[2].steps[-1] == (F(105), F(60, 100))
-    assert grid[3].steps[-1] == (F(105), F(40, 100)) and "volatility down" in grid[3].name
-    assert grid[14].inputs == ("mark",) and "not modelled" not in grid[0].name
+    assert grid[3].steps[-1] == (F(105), F(40, 100)) and grid[3].name == "SPAN 4: mark +5%, vol down"
+    assert grid[14].inputs == ("mark",) and "*" not in grid[0].name
 
 
 def test_uniform_shocks(aave: dsl.ir.Program) -> None:

@@ -139,6 +139,22 @@ class Cell:
     text: str
     css: str = ""
     href: str = ""
+    title: str = ""  # shown on hover: the exact value of a rounded number
+
+
+def amount(value: Fraction) -> Cell:
+    """A money amount for a summary table: to the cent with thousands separators, the exact value on
+    hover (`1234567.891` shows `1,234,567.89`). Rounded exactly (half to even), never through a float."""
+    cents = round(value * 100)
+    text = f"{'-' if cents < 0 else ''}{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+    return Cell(text, title=number_text_exact(value) if value != Fraction(cents, 100) else "")
+
+
+def number_text_exact(value: Fraction) -> str:
+    """`value` exactly: a decimal where it ends, else a ratio."""
+    from checker.stress.model import number_text
+
+    return number_text(value)
 
 
 def table(head: Sequence[str], rows: Sequence[Sequence[str | Cell]], numeric: Iterable[int] = ()) -> str:
@@ -151,7 +167,8 @@ def table(head: Sequence[str], rows: Sequence[Sequence[str | Cell]], numeric: It
             cell = c if isinstance(c, Cell) else Cell(c)
             css = " ".join(filter(None, [cell.css, "num" if i in right else ""]))
             text = f'<a href="{esc(cell.href)}">{esc(cell.text)}</a>' if cell.href else esc(cell.text)
-            out.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")
+            title = f' title="exactly {esc(cell.title)}"' if cell.title else ""
+            out.append(f'<td class="{css}"{title}>{text}</td>' if css else f"<td{title}>{text}</td>")
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)

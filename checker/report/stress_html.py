@@ -19,6 +19,7 @@ from typing import Any
 from checker.report.page import (
     Page,
     ReportInputError,
+    amount,
     esc,
     exact,
     guarded,
@@ -65,9 +66,9 @@ def _stress_page(d: Mapping[str, Any]) -> str:
                 str(s["name"]),
                 str(max(len(s["steps"]) - 1, 0)),
                 str(s["liquidated"]),
-                exact(number(s["bad_debt"], f"{at}.bad_debt")),
-                exact(fund_min) if fund_min is not None else "-",
-                *(exact(number(q[k], f"{at}.losses")) if k in q else "-" for k in ("0.5", "0.99", "1")),
+                amount(number(s["bad_debt"], f"{at}.bad_debt")),
+                amount(fund_min) if fund_min is not None else "-",
+                *(amount(number(q[k], f"{at}.losses")) if k in q else "-" for k in ("0.5", "0.99", "1")),
                 str(len(s.get("undefined") or [])),
                 str(outside),
             ]

@@ -88,16 +88,24 @@ def renderable(report: StressReport) -> Any:
         ("worst account (loss)", False),
     ):
         grid.add_column(_text(head), justify="right" if right else "left", overflow="fold")
-    lines: list[Text] = []
-    # A note every scenario has (which state is the fund, which actions fire) is said once.
-    common = set.intersection(*(set(notes(s)) for s in report.scenarios)) if report.scenarios else set()
-    lines.extend(_text(f"  {note}") for note in notes(report.scenarios[0]) if note in common)
+    # A note is said once: for every scenario, for the scenarios that share it, or for its one scenario.
+    who: dict[str, list[str]] = {}
     for s in report.scenarios:
         worst = f"{s.worst[0].account} ({shorten(s.worst[0].loss)})" if s.worst else "-"
         fund_min = shorten(s.fund_min) if s.fund_min is not None else "-"
         row = (s.name, str(max(len(s.steps) - 1, 0)), str(s.liquidated), shorten(s.bad_debt), fund_min, worst)
         grid.add_row(*(_text(cell) for cell in row))
-        lines.extend(_text(f"  {s.name}: {note}") for note in notes(s) if note not in common)
+        for note in notes(s):
+            who.setdefault(note, []).append(s.name)
+    lines: list[Text] = []
+    for note, names in who.items():
+        if len(names) == len(report.scenarios) and len(names) > 1:
+            lines.append(_text(f"  {note}"))
+        elif len(names) > 1:
+            shown = ", ".join(names) if len(names) <= 3 else f"{', '.join(names[:2])}, ... {names[-1]}"
+            lines.append(_text(f"  {len(names)} scenarios ({shown}): {note}"))
+        else:
+            lines.append(_text(f"  {names[0]}: {note}"))
     if not report.complete:
         lines.append(_text("  interrupted: only the scenarios whose every shard finished are shown"))
     return Group(grid, Text("notes:"), *lines) if lines else grid

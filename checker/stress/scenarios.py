@@ -193,7 +193,9 @@ def span_grid(
     """SPAN's 16 scenarios: each input in `scan` (`{"mark": 15%}`, relative) moves by the scenario's
     share of its range; each input in `volatility` (a volatility input and its relative scan range)
     moves up or down by its range. Without `volatility` the spec's rules see no volatility: the
-    scenario names say so, and the pairs that differ only in volatility move prices alike."""
+    names mark it with a star (`SPAN 3: mark +5%, vol up*`), and the pairs that differ only in
+    volatility move prices alike. The extreme moves are `SPAN 15: mark +45%, extreme (35%)`: 35% of
+    their loss counts in SPAN's own sum (the report shows the whole loss)."""
     place = Place("--grid")
     steps = _steps(steps, place)
     if not scan:
@@ -207,14 +209,10 @@ def span_grid(
         factors = [1 + share * r for _, r in moved] + ([1 + vol * r for _, r in vols] if vol else [])
         targets = [s * f for s, f in zip(starts, factors, strict=True)]
         moves = ", ".join(f"{s.name} {_signed(share * r) if share else 'unchanged'}" for s, r in moved)
-        if not vol:
-            vol_text = "volatility unchanged"
-        elif vols:
-            vol_text = "volatility " + ("up" if vol > 0 else "down")
-        else:
-            vol_text = f"volatility {'up' if vol > 0 else 'down'} (not modelled: the spec has no volatility input)"
-        extreme = ", extreme move, 35% of the loss counts" if weight != 1 else ""
-        name = f"SPAN {number}: {moves}, {vol_text}{extreme}"
+        # Short names: they head the report's rows. Without a volatility input, "vol up*" (the star:
+        # not modelled) is said once in the grid's docs and the command's help, not in every name.
+        vol_text = f", vol {'up' if vol > 0 else 'down'}" + ("" if vols else "*") if vol else ", extreme (35%)"
+        name = f"SPAN {number}: {moves}{vol_text}"
         out.append(_scenario(program, start, name, slots, starts, targets, steps, place, weight))
     return tuple(out)
 
