@@ -163,3 +163,14 @@ def test_a_dask_cluster_runs_the_command_to_the_same_report(capsys: pytest.Captu
         assert main([*args, "--scheduler", c.scheduler_address]) == 0
     assert json.loads(capsys.readouterr().out) == alone
     assert sum(s["liquidated"] for s in alone["scenarios"]) > 0
+
+
+def test_the_readme_python_example_runs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```python\nfrom checker.stress.api import stress")
+    code = readme[start + len("```python\n"): readme.index("```", start + 10)]
+    shown: list[tuple[object, ...]] = []
+    exec(compile(code, "<README stress example>", "exec"), {"print": lambda *a: shown.append(a)})
+    moves = ("-30%", "-20%", "-10%", "+0%", "+10%", "+20%", "+30%")
+    assert [row[0] for row in shown] == [f"shock mark {m}" for m in moves]
+    assert shown[0][1] > 0  # a 30% fall liquidates part of the generated book
