@@ -69,7 +69,8 @@ def add_parser(sub: Any, whole_at_least: Any) -> None:
     p.add_argument("--param", dest="params", action="append", default=[], metavar="NAME=VALUE",
                    help="a parameter value other than the default (within its declared range)")
     p.add_argument("--act", dest="actions", action="append", default=[], metavar="ACTION",
-                   help="an action that fires when its guard holds (default: the forced actions)")
+                   help="an action that fires when its guard holds (default: the forced actions); one with "
+                   "arguments with the values to take, in the spec's language: 'liquidate(d = max_closeable)'")
     p.add_argument("--fund", metavar="STATE", help="the state reported as the fund (default: one named like a fund)")
     p.add_argument("--worst", type=whole, default=10, metavar="K", help="worst accounts listed (default 10)")
     p.add_argument("--max-rounds", type=positive, default=100, metavar="N",

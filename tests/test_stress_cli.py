@@ -84,6 +84,12 @@ def test_fail_on_bad_debt_fails_a_run_that_leaves_some(capsys: pytest.CaptureFix
         (["--generate", "10", "--start", "mark=60000", "--shock", "mark=-1%:1%:3", "--act", "liquidat"],
          "did you mean `liquidate`"),
         (["--generate", "10", "--start", "mark=60000", "--shock", "mark=1%:2%"], "NAME=LO:HI:COUNT"),
+        (["--generate", "10", "--start", "mark=60000", "--shock", "mark=1%:2%:2", "--act", "trade(qq = 1)"],
+         "no argument `qq`; did you mean `q`"),
+        (["--generate", "10", "--start", "mark=60000", "--shock", "mark=1%:2%:2", "--act", "trade(q = (1)"],
+         "unbalanced parentheses"),
+        (["--generate", "10", "--start", "mark=60000", "--shock", "mark=1%:2%:2", "--act", "trade(q = size +)"],
+         "binance_usdm_perp.margin:"),
     ],
 )
 def test_bad_input_is_a_located_error_with_exit_status_2(

@@ -204,3 +204,44 @@ def test_shards_of_the_population_merge_into_the_same_report() -> None:
     assert whole.scenarios[0].liquidated > 0 and whole.scenarios[1].liquidated > 0
     worst = whole.scenarios[0].worst[0]
     assert worst.loss == max(whole.scenarios[0].losses.quantiles.values())
+
+
+AAVE = ROOT / "examples" / "aave_v3_lending.margin"
+
+
+def test_an_action_with_arguments_fires_with_the_chosen_values_as_the_engine_takes_them() -> None:
+    """Aave's liquidation takes the amounts a liquidator repays; `--act` chooses them in the spec's own
+    language. The reference is the unmodified spec's engine, called with those amounts."""
+    from checker.stress.api import prepare
+
+    start = {"price[WETH]": F(3000), "price[WBTC]": F(60_000)}
+    run = prepare(AAVE, generate=300, seed=2, start=start, shocks=["price[WETH]=-45%:-45%:1"], steps=6,
+                  actions=["liquidate(d_weth = max_closeable, d_wbtc = 0)"])
+    assert "forced action liquidate(d_weth: USDC = (max_closeable), d_wbtc: USDC = (0))" in run.spec_text
+    (scenario,) = run.scenarios
+    part, final, _ = simulate(run.spec_text, run.spec_path, run.population, scenario, run.options)
+    engine = dsl.load(AAVE).engine
+    params = engine.Params()
+    keys = list(run.population.columns)
+    fired = 0
+    for i in range(run.population.size):
+        values = {k: run.population.columns[k].value(i) for k in keys}
+        state = engine.State(**{
+            f: ({a: values[f"{f}[{a}]"] for a in ("WETH", "WBTC")} if f"{f}[WETH]" in values else values[f])
+            for f in {k.split("[")[0] for k in keys}
+        })
+        for prices in scenario.steps:
+            inputs = engine.Inputs(price=dict(zip(("WETH", "WBTC"), (prices[0], start["price[WBTC]"]), strict=True)))
+            for _ in range(100):
+                try:
+                    if not engine.liquidatable(params, state, inputs):
+                        break
+                    state = engine.liquidate(params, state, inputs, engine.max_closeable(params, state, inputs), 0)
+                except (engine.GuardError, engine.UndefinedError):
+                    break
+                fired += 1
+        for k in keys:
+            name, _, asset = k.partition("[")
+            want = getattr(state, name)[asset[:-1]] if asset else getattr(state, name)
+            assert final[k][i] == want, f"account {i + 1}: {k}"
+    assert sum(part.liquidations) == fired > 0

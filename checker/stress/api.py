@@ -74,15 +74,24 @@ def prepare(
     and the scenarios (price-path files, `span:...` grids, `NAME=LO:HI:COUNT` shocks, or `Scenario`s),
     and plan the shards. Numbers may be given as `Fraction`s, integers or exact decimal strings."""
     import dsl
+    from checker.stress.choose import ChoiceError, parse_act, with_choices
     from checker.stress.errors import StressInputError
     from checker.stress.options import parse_grid, parse_shock
     from checker.stress.population import generate_population, read_population
     from checker.stress.scenarios import grid_scenarios, read_price_path, uniform_shocks
+    from dsl.diagnostics import SpecError
 
     loaded = dsl.load(spec)
+    acts = [parse_act(a) for a in actions]
+    rewritten = with_choices(loaded.source, acts)
+    if rewritten != loaded.source.text:  # an action fired with chosen arguments (checker.stress.choose)
+        try:
+            loaded = dsl.loads(rewritten, str(spec))
+        except SpecError as err:
+            raise ChoiceError(f"--act: with the chosen values, the action's header reads:\n{err.render()}") from None
     program = loaded.program
-    options = StressOptions(actions=tuple(actions), fund=fund, start=_numbers(start), params=_numbers(params),
-                            worst=worst, max_rounds=max_rounds)
+    options = StressOptions(actions=tuple(a.name for a in acts), fund=fund, start=_numbers(start),
+                            params=_numbers(params), worst=worst, max_rounds=max_rounds)
     found = list(scenarios) + [read_price_path(p, program, allow_gaps, options.params) for p in paths]
     if not found and not grids and not shocks:
         from checker.stress.errors import Place

@@ -139,6 +139,7 @@ class Stepper:
             if self.equity is not None:
                 self.equity(frame)
             for a in self.rules.actions:
+                self._chosen(a, frame)
                 guard = self.guards[a.name]
                 if guard is not None:
                     guard(frame)
@@ -169,10 +170,15 @@ class Stepper:
 
     # ---- a step --------------------------------------------------------------------------------------
 
+    def _chosen(self, a: ir.Action, frame: V.Frame) -> None:
+        """A forced action's chosen arguments, into `frame` (its guard and updates read them)."""
+        for name, code in self.choices[a.name]:
+            if name not in frame.values:
+                frame.values[name] = code(frame)
+
     def _updates(self, a: ir.Action, frame: V.Frame) -> list[tuple[str, V.Num]]:
         """The values of `a`'s updates (its chosen arguments and locals first), true/false as 0 and 1."""
-        for name, code in self.choices[a.name]:
-            frame.values[name] = code(frame)
+        self._chosen(a, frame)
         for name, code in self.locals[a.name]:
             frame.values[name] = code(frame)
         out = []
@@ -203,7 +209,9 @@ class Stepper:
         if guard is None:
             return mask.copy()
         frame = self.frame(book, scalars, mask)
+        self._chosen(a, frame)
         g = V._bool(guard(frame))
+        g = V.Bool(g.v, _undefined_choices(self.choices[a.name], frame, g.u))
         holds = np.zeros(len(book.rows), dtype=bool)
         where = np.flatnonzero(mask)
         value = g.v if not isinstance(g.v, bool) else np.full(len(where), g.v)
@@ -249,7 +257,9 @@ class Stepper:
         for i in order.tolist():
             frame = self._row_frame(book, i, {**scalars, **shared})
             if self.guard_shared[a.name] and guard is not None:
+                self._chosen(a, frame)
                 holds = V._bool(guard(frame))
+                holds = V.Bool(holds.v, _undefined_choices(self.choices[a.name], frame, holds.u))
                 if holds.u is not None and holds.u is not False:
                     tally.undefined.append((int(book.rows[i]), f"the guard of `{a.name}` is undefined"))
                     continue
@@ -294,6 +304,15 @@ class Stepper:
         if self.equity is None:
             return None
         return V._num(self.equity(self.frame(book, scalars)))
+
+
+def _undefined_choices(choices: list[tuple[str, Any]], frame: V.Frame, u: Any) -> Any:
+    """Where the guard is undefined, or a chosen argument is: the forced action is not enabled there."""
+    for name, _ in choices:
+        value = frame.values[name]
+        if value.u is not None and value.u is not False:
+            u = value.u if u is None or u is False else u | value.u
+    return u
 
 
 def _scalar(value: Fraction | bool) -> V.Value:
