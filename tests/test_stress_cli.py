@@ -109,11 +109,29 @@ def test_a_population_file_error_names_file_row_and_column(tmp_path: Path, capsy
     assert code == 2 and f"{book}:3:" in err and "collateral" in err and "Traceback" not in err
 
 
-def test_rules_that_read_another_account_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+def test_rules_that_read_another_account_run_as_one_book_of_members(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     adl = str(ROOT / "examples" / "perp_venue_adl.margin")
-    code = main(["stress", adl, "--population", str(DATA / "book.csv"), "--shared", "insurance=0",
-                 "--shock", "mark=-1%:1%:3", "--start", "mark=60000", "--act", "deleverage", "-q"])
-    assert code == 2 and "reads another account" in capsys.readouterr().err
+    args = ["stress", adl, "--shared", "insurance=0", "--shock", "mark=-30%:30%:3", "--start", "mark=60000",
+            "-q", "--workers", "1"]
+    assert main([*args, "--population", str(DATA / "book.csv")]) == 0
+    assert "the 3 members are one book, expanded like `accounts 3`" in capsys.readouterr().out
+    big = tmp_path / "big.csv"
+    big.write_text("collateral,size,entry\n" + "1000,0.1,60000\n" * 65)
+    assert main([*args, "--population", str(big)]) == 2
+    assert "a book of 65 members" in capsys.readouterr().err
+
+
+def test_a_clearing_house_default_fund_through_a_path(capsys: pytest.CaptureFixture[str]) -> None:
+    ccp = str(ROOT / "examples" / "ccp_cover2.margin")
+    code = main(["stress", ccp, "--population", str(ROOT / "examples" / "stress" / "ccp_members.csv"),
+                 "--shared", "skin=20000", "--start", "mark=60000", "--path",
+                 str(ROOT / "examples" / "stress" / "ccp_scenario.csv"), "--fund", "fund", "--format", "json", "-q"])
+    assert code == 0
+    (s,) = json.loads(capsys.readouterr().out)["scenarios"]
+    assert s["liquidated"] == 2 and s["fund_min"] == "146000" and s["steps"][0]["fund"] == "180000"
+    assert [w["account"] for w in s["worst"][:2]] == ["alpha", "gamma"]  # the two longs default at -15%
 
 
 def test_a_file_the_user_wrote_is_not_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

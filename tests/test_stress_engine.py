@@ -245,3 +245,46 @@ def test_an_action_with_arguments_fires_with_the_chosen_values_as_the_engine_tak
             want = getattr(state, name)[asset[:-1]] if asset else getattr(state, name)
             assert final[k][i] == want, f"account {i + 1}: {k}"
     assert sum(part.liquidations) == fired > 0
+
+
+CCP = ROOT / "examples" / "ccp_cover2.margin"
+
+
+def test_a_clearing_house_book_runs_every_members_waterfall_as_the_expanded_engine() -> None:
+    """ccp_cover2's default fund is a sum over members and a default charges every survivor: the rules
+    read other accounts, so the members are one book (checker.stress.book). The reference is the spec
+    expanded to the same members, on its own engine: each action copy in order, while any fires."""
+    from checker.stress.api import prepare
+
+    members = ROOT / "examples" / "stress" / "ccp_members.csv"
+    path = [F(0), F(-1, 10), F(-15, 100), F(-2, 10)]
+    scenario = Scenario("fall", ("scenario",), tuple((x,) for x in path))
+    run = prepare(CCP, population=members, shared={"skin": 20_000}, start={"mark": 60_000},
+                  scenarios=[scenario], fund="fund")
+    assert "accounts 4" in run.spec_text and len(run.shards) == 1
+    part, final, _ = simulate(run.spec_text, run.spec_path, run.population, scenario, run.options)
+    spec = dsl.loads(run.spec_text, run.spec_path)
+    engine, fields = spec.engine, spec.engine.FIELDS
+    params = engine.Params()
+    columns = run.population.columns
+    values = {f"{name}#{k}" if k > 1 else name: columns[name].value(k - 1)
+              for name in ("position", "posted", "contrib") for k in range(1, 5)}
+    state = engine.State(**{fields[k]: v for k, v in values.items()}, skin=F(20_000), assessed=F(0))
+    copies = [a.name for a in spec.program.actions if a.name.split("#")[0] in ("default_one", "default_pair")]
+    fired, funds = 0, []
+    for x in path:
+        inputs = engine.Inputs(mark=F(60_000), scenario=x)
+        for _ in range(100):
+            before = fired
+            for name in copies:
+                try:
+                    state = getattr(engine, engine.STEPS[name])(params, state, inputs)
+                    fired += 1
+                except engine.GuardError:
+                    pass
+            if fired == before:
+                break
+        funds.append(engine.fund(params, state, inputs))
+    assert final == {k: [getattr(state, fields[k])] for k in final}
+    assert sum(part.liquidations) == fired == 2 and list(part.fund) == funds
+    assert funds[-1] < funds[0]  # the defaulters' own contributions paid

@@ -74,10 +74,12 @@ def prepare(
     and the scenarios (price-path files, `span:...` grids, `NAME=LO:HI:COUNT` shocks, or `Scenario`s),
     and plan the shards. Numbers may be given as `Fraction`s, integers or exact decimal strings."""
     import dsl
+    from checker.stress.book import members_text
     from checker.stress.choose import ChoiceError, parse_act, with_choices
     from checker.stress.errors import StressInputError
     from checker.stress.options import parse_grid, parse_shock
     from checker.stress.population import generate_population, read_population
+    from checker.stress.rules import ReadsOtherAccounts, Rules
     from checker.stress.scenarios import grid_scenarios, read_price_path, uniform_shocks
     from dsl.diagnostics import SpecError
 
@@ -120,6 +122,12 @@ def prepare(
     else:
         book = generate_population(program, generate, seed, options.start, start_shared, options.params)
     text, path = loaded.source.text, str(spec)
+    try:
+        Rules.of(program, options)
+    except ReadsOtherAccounts:
+        if not program.accounts:
+            raise
+        text = members_text(loaded.source, book.size)  # one book of members (checker.stress.book)
     shards = plan(text, path, book, unique, options, shard_size)
     return Prepared(text, path, book, tuple(unique), options, tuple(shards))
 

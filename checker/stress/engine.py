@@ -31,6 +31,7 @@ import numpy as np
 from checker.stress.rules import Rules, reads
 from dsl import ir
 from dsl import vector as V
+from dsl.symmetry import copy_name
 from dsl.units import BOOL
 
 LIMIT = V.LIMIT
@@ -69,6 +70,7 @@ class StepTally:
     bad_debt: Fraction = Fraction(0)
     undefined: list[tuple[int, str]] = field(default_factory=list)  # (population row, message)
     first_fired: list[Any] = field(default_factory=list)  # population rows an action fired on
+    actors: list[int] = field(default_factory=list)  # a book's members (1-based) an action fired on
 
 
 class Stepper:
@@ -99,6 +101,21 @@ class Stepper:
             a.name: a.guard is not None and bool(reads(a.guard, p) & {s.name for s in rules.shared})
             for a in rules.actions
         }
+        # A book of members (checker.stress.book): one row holds every member and the shared states,
+        # so nothing is shared between rows; an action copy's bad debt is its actor's equity.
+        self.actors: dict[str, tuple[int, ...]] = {}
+        self.equity_for: dict[str, V.Code] = {}
+        if rules.members:
+            from checker.stress.book import actors, pair_actions
+
+            pairs = pair_actions(rules)
+            self.shared_names, self.shared_flags = set(), set()
+            self.sequential = dict.fromkeys(self.sequential, False)
+            self.guard_shared = dict.fromkeys(self.guard_shared, False)
+            for a in rules.actions:
+                self.actors[a.name] = actors(a.name, pairs)
+                if p.role("equity") is not None:
+                    self.equity_for[a.name] = self.code.let(copy_name("equity", self.actors[a.name][0]))
 
     def _key(self, u: ir.Update) -> str:
         if u.index is None:
@@ -227,7 +244,7 @@ class Stepper:
         if not holds.any():
             return holds
         frame = self.frame(book, scalars, holds)
-        self._bad_debt(frame, tally)
+        self._bad_debt(a, frame, tally)
         updates = self._updates(a, frame)
         where = np.flatnonzero(holds)
         bad = np.zeros(len(where), dtype=bool)
@@ -240,6 +257,8 @@ class Stepper:
             _write(book, key, good, _select(value, ~bad))
         tally.fired += len(good)
         tally.first_fired.append(book.rows[good])
+        if len(good) and a.name in self.actors:
+            tally.actors.extend(self.actors[a.name])
         out = np.zeros(len(book.rows), dtype=bool)
         out[good] = True
         return out
@@ -282,7 +301,7 @@ class Stepper:
         if any(_mask(v.u, 1)[0] for _, v in updates):
             tally.undefined.append((int(book.rows[i]), f"an update of `{a.name}` is undefined"))
             return
-        self._bad_debt(frame, tally)
+        self._bad_debt(a, frame, tally)
         for key, value in updates:
             if key in self.shared_flags:
                 shared[key] = bool(V.fraction_at(value, 0))  # a true/false state
@@ -293,10 +312,11 @@ class Stepper:
         tally.fired += 1
         tally.first_fired.append(book.rows[[i]])
 
-    def _bad_debt(self, frame: V.Frame, tally: StepTally) -> None:
-        if self.equity is None or frame.size == 0:
+    def _bad_debt(self, a: ir.Action, frame: V.Frame, tally: StepTally) -> None:
+        equity_code = self.equity_for.get(a.name, self.equity)
+        if equity_code is None or frame.size == 0:
             return
-        equity = V._num(self.equity(frame))
+        equity = V._num(equity_code(frame))
         tally.bad_debt += _negative_part(equity, frame.size)
 
     def equity_of(self, book: Book, scalars: dict[str, Fraction]) -> V.Num | None:

@@ -25,10 +25,15 @@ from fractions import Fraction
 from checker.stress.model import StressOptions
 from dsl import ir
 from dsl.symmetry import copy_name, is_copy
+from dsl.units import BOOL
 
 
 class StressError(Exception):
     """A stress run that cannot start (bad options for this spec): `solvent: error: ...`, exit 2."""
+
+
+class ReadsOtherAccounts(StressError):
+    """The rules read another account: the run is a book of members (`checker.stress.book`), if it can be."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +43,18 @@ class Rules:
     shared: tuple[ir.Symbol, ...]  # shared states (accounts specs only)
     actions: tuple[ir.Action, ...]  # the actions that fire, in the spec's order
     params: dict[str, Fraction]  # parameter values (per-asset ones as `name[ASSET]`)
-    fund: str | None  # the state reported as the fund
+    fund: str | None  # the state (or, for a book, the let) reported as the fund
     notes: tuple[str, ...]  # what the run chose for the user (shown in the report)
+    # A book (checker.stress.book): the rules read other accounts, so the population is the members
+    # of one book, expanded like the checker expands `accounts N`, and every copy of a firing action
+    # is taken on it. 0: the accounts are a population, each run by the same one-account rules.
+    members: int = 0
 
     @staticmethod
-    def of(program: ir.Program, options: StressOptions) -> Rules:
-        """The rules of `program` for a stress run with `options` (StressError when it cannot run)."""
+    def of(program: ir.Program, options: StressOptions, members: int = 0) -> Rules:
+        """The rules of `program` for a stress run with `options` (StressError when it cannot run).
+
+        `members`: the program is a book's, expanded to that many accounts (`checker.stress.book`)."""
         states = [s for s in program.states if not is_copy(s.name)]
         names = {s.name for s in program.states}
         if program.accounts:
@@ -54,10 +65,27 @@ class Rules:
         notes: list[str] = []
         actions = _actions(program, options, notes)
         params = _params(program, options)
+        if members:
+            bases = {a.name for a in actions}
+            actions = tuple(a for a in program.actions if a.name.split("#")[0] in bases)
+            fund = _book_fund(program, options, shared)
+            notes.append(
+                f"the rules read other accounts: the {members} members are one book, expanded like `accounts "
+                f"{members}`, and every copy of {', '.join(f'`{b}`' for b in sorted(bases))} is taken"
+            )
+            return Rules(program, per_account, shared, actions, params, fund, tuple(notes), members)
+        Rules(program, per_account, shared, actions, params, None, ())._check_local()  # before --fund's checks
         fund = _fund(options, per_account, shared, notes)
-        rules = Rules(program, per_account, shared, actions, params, fund, tuple(notes))
-        rules._check_local()
-        return rules
+        return Rules(program, per_account, shared, actions, params, fund, tuple(notes))
+
+    def reads_other_accounts(self) -> str | None:
+        """Where the rules read another account (a message), or None: then the accounts are independent
+        of each other but for shared states, and the population may be as large as wanted."""
+        try:
+            self._check_local()
+        except StressError as err:
+            return str(err)
+        return None
 
     def state_key(self, sym: ir.Symbol) -> list[str]:
         """The population's column names for per-account state `sym` (one per asset when indexed)."""
@@ -66,7 +94,10 @@ class Rules:
         return [sym.name]
 
     def columns(self) -> list[str]:
-        """Every per-account column a population must have, in declaration order."""
+        """Every column of a book of accounts: a population's per-account states, or, for a book of
+        members, every state of the expanded spec (each member's copies and the shared ones)."""
+        if self.members:
+            return [k for s in self.program.states for k in self.state_key(s)]
         return [k for s in self.per_account for k in self.state_key(s)]
 
     def shared_keys(self) -> list[str]:
@@ -84,10 +115,8 @@ class Rules:
         for where, root in roots:
             for name in _reads(root, lets):
                 if is_copy(name):
-                    raise StressError(
-                        f"{where} reads another account (`{name.split('#')[0]}` of account {name.split('#')[1]}); "
-                        "a stress run applies rules that act on one account, its shared states, inputs and "
-                        "parameters (pair actions and sums over accounts are checked, not stressed)"
+                    raise ReadsOtherAccounts(
+                        f"{where} reads another account (`{name.split('#')[0]}` of account {name.split('#')[1]})"
                     )
 
 
@@ -195,3 +224,21 @@ def _fund(
                 notes.append(f"the fund is `{s.name}` summed over the accounts (a state of each account)")
             return s.name
     return None
+
+
+def _book_fund(program: ir.Program, options: StressOptions, shared: tuple[ir.Symbol, ...]) -> str | None:
+    """A book's fund: `--fund` (a shared state, or a let such as `fund = sum(i in accounts: contrib[i])`),
+    else a shared state named like a fund."""
+    states = [s.name for s in shared if not s.indexed]
+    lets = [let.sym.name for let in program.lets
+            if not let.sym.indexed and not is_copy(let.sym.name) and let.sym.ty != BOOL]
+    if options.fund is not None:
+        if options.fund not in states + lets:
+            from dsl.diagnostics import did_you_mean
+
+            hint = did_you_mean(options.fund, states + lets)
+            raise StressError(
+                f"--fund: the book has no shared state or let `{options.fund}`" + (f"; {hint}" if hint else "")
+            )
+        return options.fund
+    return next((n for n in states if "insurance" in n or "fund" in n), None)

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from checker.stress import book as members
 from checker.stress import exact
 from checker.stress.engine import Book, Stepper, StepTally, exact_sum
 from checker.stress.exact import Exact
@@ -42,8 +43,9 @@ from checker.stress.model import (
     Worst,
     number_text,
 )
-from checker.stress.rules import Rules, StressError, reads
+from checker.stress.rules import ReadsOtherAccounts, Rules, StressError, reads
 from dsl import vector as V
+from dsl.symmetry import copy_name
 from dsl.units import BOOL
 
 MAX_UNDEFINED = 20  # undefined accounts listed per scenario (all are counted)
@@ -78,6 +80,7 @@ class Part:
     losses: Exact | None  # per account of the slice, None without an equity role
     liquidated_at: Any  # per account of the slice (int array), -1: never
     undefined: tuple[Undefined, ...]
+    fund: tuple[Fraction | None, ...] = ()  # per step: the fund (for a per-account fund, this slice's sum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,13 @@ def _compiled(spec_text: str, spec_path: str, key: tuple[Any, ...]) -> tuple[Rul
 
     actions, fund, params = key
     program = dsl.loads(spec_text, spec_path).program
-    rules = Rules.of(program, StressOptions(actions=actions, fund=fund, params=dict(params)))
+    options = StressOptions(actions=actions, fund=fund, params=dict(params))
+    try:
+        rules = Rules.of(program, options)
+    except ReadsOtherAccounts:
+        if not program.accounts:
+            raise
+        rules = Rules.of(program, options, members=program.accounts)  # a book (checker.stress.book)
     return rules, Stepper(rules)
 
 
@@ -108,7 +117,10 @@ def rules_of(spec_text: str, spec_path: str, options: StressOptions) -> Rules:
 
 
 def independent(rules: Rules) -> bool:
-    """Whether the accounts can be split into shards: no firing action touches a shared state."""
+    """Whether the accounts can be split into shards: no firing action touches a shared state (and the
+    accounts are not the members of one book)."""
+    if rules.members:
+        return False
     shared = {s.name for s in rules.shared}
     for a in rules.actions:
         exprs = [u.expr for u in a.updates] + [let.expr for let in a.locals] + ([a.guard] if a.guard else [])
@@ -142,11 +154,13 @@ def run_shard(shard: Shard) -> ShardResult:
 
 def simulate(spec_text: str, spec_path: str, population: Population, scenario: Scenario,
              options: StressOptions | None = None) -> tuple[Part, dict[str, list[Fraction]], dict[str, Any]]:
-    """One scenario over the whole population: its part, every account's final states, the shared ones."""
+    """One scenario over the whole population: its part, every account's final states (a book's: its
+    one row, every member's copies), the shared ones."""
     options = options or StressOptions()
     rules, stepper = _rules(spec_text, spec_path, options)
     part, books, shared = _run(rules, stepper, population, scenario, options)
-    final: dict[str, list[Fraction]] = {k: [Fraction(0)] * population.size for k in rules.columns()}
+    rows = 1 if rules.members else population.size  # a book of members is one row
+    final: dict[str, list[Fraction]] = {k: [Fraction(0)] * rows for k in rules.columns()}
     for book in books:
         for key, column in book.ints.items():
             for row, n in zip(book.rows.tolist(), column.tolist(), strict=True):
@@ -166,6 +180,8 @@ def stress(spec_text: str, spec_path: str, population: Population, scenarios: Se
 
 
 def _books(rules: Rules, population: Population) -> list[Book]:
+    if rules.members:
+        return [members.book_of(rules, population)]
     keys = rules.columns()
     missing = [k for k in keys if k not in population.columns]
     if missing:
@@ -249,10 +265,14 @@ def _run(rules: Rules, stepper: Stepper, population: Population, scenario: Scena
     if missing:
         raise StressError("no starting value of shared state " + ", ".join(f"`{k}`" for k in missing)
                           + "; give it with --shared NAME=VALUE")
+    if rules.members:
+        shared = {}  # a book holds its shared states in its one row
     size = population.size
     liquidated_at = np.full(size, -1, dtype=np.int64)
     start_equity: Exact | None = None
-    rows: dict[str, list[Any]] = {k: [] for k in ("liq", "bad", "undef", "totals", "shared", "outside", "inputs")}
+    rows: dict[str, list[Any]] = {
+        k: [] for k in ("liq", "bad", "undef", "totals", "shared", "outside", "inputs", "fund")
+    }
     undefined: list[Undefined] = []
     previous: dict[str, Fraction] | None = None
     for t in range(len(scenario.steps)):
@@ -272,17 +292,25 @@ def _run(rules: Rules, stepper: Stepper, population: Population, scenario: Scena
                 if not candidates.any():
                     break
                 candidates = stepper.fire(book, scalars, shared, tally, candidates)
-        for fired in tally.first_fired:
+        if rules.members:
+            for member in tally.actors:
+                if liquidated_at[member - 1] < 0:
+                    liquidated_at[member - 1] = t
+        for fired in tally.first_fired if not rules.members else ():
             first = liquidated_at[fired] < 0
             liquidated_at[fired[first]] = t
         for row, message in tally.undefined:
             if len(undefined) < MAX_UNDEFINED:
-                undefined.append(Undefined(population.account_id(int(row)), t, message))
+                who = "the book" if rules.members else population.account_id(int(row))
+                undefined.append(Undefined(who, t, message))
         rows["liq"].append(tally.fired)
         rows["bad"].append(tally.bad_debt)
         rows["undef"].append(len(tally.undefined))
-        rows["totals"].append(_totals(rules, books))
-        rows["shared"].append(dict(shared))
+        totals = members.member_totals(rules, books[0]) if rules.members else _totals(rules, books)
+        now = members.shared_values(rules, books[0]) if rules.members else dict(shared)
+        rows["totals"].append(totals)
+        rows["shared"].append(now)
+        rows["fund"].append(_fund(rules, stepper, books, scalars, now, totals))
         rows["outside"].append(previous is not None and _outside(rules, previous, inputs))
         rows["inputs"].append(inputs)
         previous = inputs
@@ -294,15 +322,32 @@ def _run(rules: Rules, stepper: Stepper, population: Population, scenario: Scena
         scenario.name, tuple(rows["liq"]), tuple(rows["bad"]), tuple(rows["undef"]), tuple(rows["totals"]),
         tuple(rows["shared"]), tuple(rows["outside"]), tuple(rows["inputs"]),
         offset, losses, liquidated_at,
-        tuple(undefined),
+        tuple(undefined), tuple(rows["fund"]),
     )
     return part, books, shared
 
 
+def _fund(rules: Rules, stepper: Stepper, books: list[Book], scalars: dict[str, Fraction],
+          shared: dict[str, Any], totals: dict[str, Fraction]) -> Fraction | None:
+    """The fund after a step: a shared state, a per-account state summed, or a book's let."""
+    if rules.fund is None:
+        return None
+    if rules.fund in shared:
+        return Fraction(shared[rules.fund])
+    if rules.fund in totals:
+        return totals[rules.fund]
+    value = V._num(stepper.code.let(rules.fund)(stepper.frame(books[0], scalars)))  # a book's let
+    return V.fraction_at(value, 0)
+
+
 def _equity(stepper: Stepper, books: list[Book], scalars: dict[str, Fraction], size: int) -> Exact | None:
-    """Every account's equity, in population order (None without an equity role)."""
+    """Every account's equity, in population order (None without an equity role); a book's members'."""
     if stepper.equity is None:
         return None
+    if stepper.rules.members:
+        frame = stepper.frame(books[0], scalars)
+        each = [V._num(stepper.code.let(copy_name("equity", k))(frame)) for k in range(1, size + 1)]
+        return exact.gather(size, [(np.array([k]), m) for k, m in enumerate(each)])
     pieces = []
     for book in books:
         try:
@@ -345,11 +390,11 @@ def merge(spec_text: str, spec_path: str, population: Population, scenarios: Seq
 def _scenario(rules: Rules, population: Population, scenario: Scenario, parts: list[Part],
               options: StressOptions) -> ScenarioResult:
     steps = []
-    shared_fund = rules.fund is not None and rules.fund in rules.shared_keys()
     for t in range(len(parts[0].liquidations)):
         totals = {k: sum((p.totals[t][k] for p in parts), Fraction(0)) for k in parts[0].totals[t]}
         shared = parts[0].shared[t]
-        fund = None if rules.fund is None else shared[rules.fund] if shared_fund else totals[rules.fund]
+        # A per-account fund is summed over the slices; a shared one (or a book's) comes from one shard.
+        fund = None if rules.fund is None else sum((p.fund[t] or Fraction(0) for p in parts), Fraction(0))
         steps.append(StepStats(
             parts[0].inputs[t], sum(p.liquidations[t] for p in parts), sum((p.bad_debt[t] for p in parts), Fraction(0)),
             fund, shared, totals, sum(p.undefined_count[t] for p in parts), parts[0].outside[t],
