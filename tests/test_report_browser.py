@@ -121,3 +121,20 @@ def test_check_report_renders(
     # A single-state counterexample (roles against mark) and two traces (roles; state and inputs).
     assert len(counts) >= 3
     assert all(c["svgs"] >= 1 and c["traces"] >= 2 and c["points"] >= 1 for c in counts), counts
+
+
+def test_a_real_stress_runs_html_renders(browser: Any, tmp_path: Path) -> None:
+    """`solvent stress --html` on a real run (a book with a shared fund through the 12 March 2020 path
+    and two shocks), opened in Chromium: every plot drawn, no console error."""
+    out = tmp_path / "real.html"
+    from checker.cli import main
+
+    code = main([
+        "stress", str(ROOT / "examples" / "perp_venue_waterfall.margin"), "--generate", "2000", "--seed", "4",
+        "--shared", "insurance=20000", "--path", str(ROOT / "examples" / "stress" / "btc_2020_03_12.csv"),
+        "--shock", "mark=-10%:10%:2", "--steps", "5", "--html", str(out), "-q", "--workers", "1",
+    ])
+    assert code == 0
+    counts = render(browser, out, tmp_path / "real.png")
+    assert len(counts) == 1 + 2 * 3  # the fund paths, then two plots per scenario
+    assert all(c["svgs"] >= 1 and c["traces"] >= 1 and c["points"] >= 1 for c in counts), counts
