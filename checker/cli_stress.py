@@ -22,7 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from checker.cli_common import EXIT_INTERRUPTED, UsageError, say
+from checker.cli_common import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, say
 
 _EPILOG = """scenarios (at least one; each may be repeated): --path FILE (a CSV of `time` and input columns),
 --grid span:mark=15% (CME SPAN's 16 price scenarios; span:15% for every price input; with
@@ -71,7 +71,8 @@ def add_parser(sub: Any, whole_at_least: Any) -> None:
     p.add_argument("--act", dest="actions", action="append", default=[], metavar="ACTION",
                    help="an action that fires when its guard holds (default: the forced actions); one with "
                    "arguments with the values to take, in the spec's language: 'liquidate(d = max_closeable)'")
-    p.add_argument("--fund", metavar="STATE", help="the state reported as the fund (default: one named like a fund)")
+    p.add_argument("--fund", metavar="STATE", help="the state reported as the fund (default: one named like a "
+                   "fund); for a book of members, also a let (a default fund summed over the members)")
     p.add_argument("--worst", type=whole, default=10, metavar="K", help="worst accounts listed (default 10)")
     p.add_argument("--max-rounds", type=positive, default=100, metavar="N",
                    help="times a forced action may fire on one account in one step (default 100)")
@@ -118,8 +119,11 @@ def run_stress(args: argparse.Namespace) -> int:
             actions=args.actions, fund=args.fund, worst=args.worst, max_rounds=args.max_rounds,
             shard_size=args.shard_size,
         )
-    except (StressInputError, StressError) as err:
-        raise UsageError(_message(err)) from None
+    except StressInputError as err:  # located (file:row:col, or the option): printed like a spec error
+        say(err.render())
+        return EXIT_USAGE
+    except StressError as err:
+        raise UsageError(str(err)) from None
     shards, scenarios = run.shards, list(run.scenarios)
     progress = None if args.quiet else Progress()
     partial = False
@@ -139,9 +143,16 @@ def run_stress(args: argparse.Namespace) -> int:
         partial = True
     except ShardError as err:
         cause = err.__cause__
-        if isinstance(cause, (StressError, StressInputError)):
-            raise UsageError(_message(cause)) from None
-        raise UsageError(str(err)) from None
+        if isinstance(cause, StressInputError):
+            say(cause.render())
+            return EXIT_USAGE
+        if isinstance(cause, StressError):
+            raise UsageError(str(cause)) from None
+        if isinstance(cause, (MemoryError, OSError)) or "worker process" in str(err):
+            raise UsageError(str(err)) from None  # the machine, not solvent: out of memory, a worker killed
+        from dsl.diagnostics import InternalError
+
+        raise InternalError(str(err)) from None  # a shard that raised anything else is a bug in solvent
     except DistributeError as err:
         raise UsageError(str(err)) from None
     report = merge(run.spec_text, run.spec_path, run.population, scenarios, run.options, results)
@@ -164,11 +175,6 @@ def run_stress(args: argparse.Namespace) -> int:
     ):
         return 1
     return 0
-
-
-def _message(err: Exception) -> str:
-    render = getattr(err, "render", None)
-    return render() if callable(render) else str(err)
 
 
 def _assignments(texts: list[str], option: str) -> dict[str, Fraction]:
