@@ -57,9 +57,15 @@ class Overflow(Exception):
 class Num:
     n: Any  # numpy array (int64 or object) or a Python int shared by every account
     d: Any  # a positive Python int, or an array of positive denominators
-    bn: int  # |n| <= bn for every account
+    lo: int  # lo <= n for every account
+    hi: int  # n <= hi for every account
     bd: int  # d <= bd for every account
     u: Any = None  # bool array: the accounts for which the value is undefined (None: none)
+
+    @property
+    def bn(self) -> int:
+        """A bound on |n|."""
+        return max(-self.lo, self.hi)
 
 
 @dataclass(slots=True)
@@ -90,14 +96,20 @@ Code: TypeAlias = Callable[[Frame], Value]
 def const(value: Fraction | int) -> Num:
     """A number shared by every account."""
     v = Fraction(value)
-    return Num(v.numerator, v.denominator, abs(v.numerator), v.denominator)
+    return Num(v.numerator, v.denominator, v.numerator, v.numerator, v.denominator)
 
 
-def column(ints: Any, scale: int, bound: int | None = None) -> Num:
-    """Per-account values `ints[i] / scale`; `bound`: max |ints| if known (computed otherwise)."""
-    if bound is None:
-        bound = int(np.max(np.abs(ints))) if len(ints) else 0
-    return Num(ints, scale, bound, scale)
+def column(ints: Any, scale: int, lo: int | None = None, hi: int | None = None) -> Num:
+    """Per-account values `ints[i] / scale`; `lo`, `hi`: bounds on the integers if known (else computed)."""
+    if lo is None or hi is None:
+        lo, hi = (int(np.min(ints)), int(np.max(ints))) if len(ints) else (0, 0)
+    return Num(ints, scale, lo, hi, scale)
+
+
+def _times(lo: int, hi: int, lo2: int, hi2: int) -> tuple[int, int]:
+    """The interval of x * y for x in [lo, hi] and y in [lo2, hi2]."""
+    products = (lo * lo2, lo * hi2, hi * lo2, hi * hi2)
+    return min(products), max(products)
 
 
 def fraction_at(x: Num, i: int) -> Fraction:
@@ -154,46 +166,51 @@ def _where(c: Any, a: Any, b: Any) -> Any:
     return np.where(c, a, b)
 
 
-def _rescale(frame: Frame, x: Num, scale: int) -> tuple[Any, int]:
-    """x's numerators over the static denominator `scale` (a multiple of x.d), and their bound."""
+def _rescale(frame: Frame, x: Num, scale: int) -> tuple[Any, int, int]:
+    """x's numerators over the static denominator `scale` (a multiple of x.d), and their interval."""
     k = scale // x.d
     if k == 1:
-        return x.n, x.bn
-    bound = _check(frame, x.bn * k, k)
-    return x.n * k, bound
+        return x.n, x.lo, x.hi
+    _check(frame, x.bn * k, k)
+    return x.n * k, x.lo * k, x.hi * k
 
 
-def _pair(frame: Frame, a: Num, b: Num) -> tuple[Any, Any, Any, int, int]:
-    """a and b over one denominator: (na, nb, d, bound of na and nb, bound of d)."""
+def _pair(frame: Frame, a: Num, b: Num) -> tuple[Any, Any, Any, tuple[int, int], tuple[int, int], int]:
+    """a and b over one denominator: (na, nb, d, na's interval, nb's interval, bound of d)."""
     if isinstance(a.d, int) and isinstance(b.d, int):
         scale = a.d * b.d // math.gcd(a.d, b.d)
-        na, ba = _rescale(frame, a, scale)
-        nb, bb = _rescale(frame, b, scale)
-        return na, nb, scale, max(ba, bb), scale
-    bound = _check(frame, max(a.bn * b.bd, b.bn * a.bd), *_ints(a.n, a.d, b.n, b.d))
+        na, alo, ahi = _rescale(frame, a, scale)
+        nb, blo, bhi = _rescale(frame, b, scale)
+        return na, nb, scale, (alo, ahi), (blo, bhi), scale
+    _check(frame, max(a.bn * b.bd, b.bn * a.bd), *_ints(a.n, a.d, b.n, b.d))
     _check(frame, a.bd * b.bd)
-    return a.n * b.d, b.n * a.d, a.d * b.d, bound, a.bd * b.bd
+    ia = _times(a.lo, a.hi, 1, b.bd)  # d >= 1
+    ib = _times(b.lo, b.hi, 1, a.bd)
+    return a.n * b.d, b.n * a.d, a.d * b.d, ia, ib, a.bd * b.bd
 
 
-def _reduced(frame: Frame, n: Any, d: Any, bn: int, bd: int, u: Any) -> Num:
-    """n / d with a per-account d reduced to lowest terms (keeps denominators from growing step by step)."""
+def _reduced(frame: Frame, n: Any, d: Any, lo: int, hi: int, bd: int, u: Any) -> Num:
+    """n / d with a per-account d reduced to lowest terms (keeps denominators from growing step by step).
+    Dividing by a common factor keeps each numerator's sign and shrinks it, so the interval widened to
+    take in 0 still holds."""
     if isinstance(d, int) or _scalar(n):
         if isinstance(d, int) and isinstance(n, int):
             g = math.gcd(n, d)
-            return Num(n // g, d // g, abs(n) // g, d // g, u)  # d > 0: g >= 1
-        return Num(n, d, bn, bd, u)
+            return Num(n // g, d // g, n // g, n // g, d // g, u)  # d > 0: g >= 1
+        return Num(n, d, lo, hi, bd, u)
     common = np.gcd(n, d)  # d > 0, so the gcd is never 0
-    return Num(n // common, d // common, bn, bd, u)
+    return Num(n // common, d // common, min(lo, 0), max(hi, 0), bd, u)
 
 
 # ---- arithmetic -------------------------------------------------------------------------------------
 
 
 def add(frame: Frame, a: Num, b: Num, sign: int = 1) -> Num:
-    na, nb, d, bound, bd = _pair(frame, a, b)
-    bound = _check(frame, 2 * bound)
+    na, nb, d, (alo, ahi), (blo, bhi), bd = _pair(frame, a, b)
+    lo, hi = (alo + blo, ahi + bhi) if sign == 1 else (alo - bhi, ahi - blo)
+    _check(frame, max(-lo, hi))
     n = na + nb if sign == 1 else na - nb
-    return Num(n, d, bound, bd, _or(a.u, b.u))
+    return Num(n, d, lo, hi, bd, _or(a.u, b.u))
 
 
 def mul(frame: Frame, a: Num, b: Num) -> Num:
@@ -205,27 +222,30 @@ def mul(frame: Frame, a: Num, b: Num) -> Num:
         p, q = a.n, a.d
         g = math.gcd(p, b.d) if p else b.d
         p2, d2 = p // g, b.d // g
-        bn = _check(frame, b.bn * abs(p2), p2)
+        lo, hi = _times(b.lo, b.hi, p2, p2)
+        _check(frame, max(-lo, hi), p2)
         _check(frame, d2 * q)
         n = b.n * p2 if p2 != 1 else b.n
-        return Num(n, d2 * q, bn, d2 * q, _or(a.u, b.u))
-    bn = _check(frame, a.bn * b.bn, *_ints(a.n, b.n))
+        return Num(n, d2 * q, lo, hi, d2 * q, _or(a.u, b.u))
+    lo, hi = _times(a.lo, a.hi, b.lo, b.hi)
+    _check(frame, max(-lo, hi), *_ints(a.n, b.n))
     bd = _check(frame, a.bd * b.bd, *_ints(a.d, b.d))
     if isinstance(a.d, int) and isinstance(b.d, int) and not (_scalar(a.n) and _scalar(b.n)):
-        return Num(a.n * b.n, a.d * b.d, bn, bd, _or(a.u, b.u))
-    return _reduced(frame, a.n * b.n, a.d * b.d, bn, bd, _or(a.u, b.u))
+        return Num(a.n * b.n, a.d * b.d, lo, hi, bd, _or(a.u, b.u))
+    return _reduced(frame, a.n * b.n, a.d * b.d, lo, hi, bd, _or(a.u, b.u))
 
 
 def neg(x: Num) -> Num:
-    return Num(-x.n, x.d, x.bn, x.bd, x.u)
+    return Num(-x.n, x.d, -x.hi, -x.lo, x.bd, x.u)
 
 
 def absolute(x: Num) -> Num:
-    return Num(abs(x.n) if _scalar(x.n) else np.abs(x.n), x.d, x.bn, x.bd, x.u)
-
-
-def _zero_mask(x: Any) -> Any:
-    return x == 0
+    n = abs(x.n) if _scalar(x.n) else np.abs(x.n)
+    if x.lo >= 0:
+        return Num(n, x.d, x.lo, x.hi, x.bd, x.u)
+    if x.hi <= 0:
+        return Num(n, x.d, -x.hi, -x.lo, x.bd, x.u)
+    return Num(n, x.d, 0, x.bn, x.bd, x.u)
 
 
 def div(frame: Frame, a: Num, b: Num) -> Num:
@@ -233,9 +253,9 @@ def div(frame: Frame, a: Num, b: Num) -> Num:
     if _scalar(b.n) and isinstance(b.d, int):
         if b.n == 0:
             undefined = True if _scalar(a.n) else np.ones(frame.size, dtype=bool)
-            return Num(0, 1, 0, 1, undefined)
+            return Num(0, 1, 0, 0, 1, undefined)
         sign = -1 if b.n < 0 else 1
-        return mul(frame, a, Num(sign * b.d, abs(b.n), b.bd, abs(b.n), b.u))
+        return mul(frame, a, Num(sign * b.d, abs(b.n), sign * b.d, sign * b.d, abs(b.n), b.u))
     zero = b.n == 0
     u = _or(_or(a.u, b.u), zero if zero.any() else None)
     bound = _check(frame, a.bn * b.bd, *_ints(a.n, a.d, b.d))
@@ -243,18 +263,21 @@ def div(frame: Frame, a: Num, b: Num) -> Num:
     divisor = np.where(zero, 1, b.n)
     n = a.n * b.d * np.sign(divisor)
     d = a.d * np.abs(divisor)
-    return _reduced(frame, n, d, bound, bd, u)
+    return _reduced(frame, n, d, -bound, bound, bd, u)
 
 
 def minmax(frame: Frame, op: str, args: list[Num]) -> Num:
     out = args[0]
     for x in args[1:]:
-        na, nb, d, bound, bd = _pair(frame, out, x)
+        na, nb, d, (alo, ahi), (blo, bhi), bd = _pair(frame, out, x)
         if _scalar(na) and _scalar(nb):
             n = min(na, nb) if op == "min" else max(na, nb)
         else:
             n = np.minimum(na, nb) if op == "min" else np.maximum(na, nb)
-        out = Num(n, d, bound, bd, _or(out.u, x.u))
+        if op == "min":
+            out = Num(n, d, min(alo, blo), min(ahi, bhi), bd, _or(out.u, x.u))
+        else:
+            out = Num(n, d, max(alo, blo), max(ahi, bhi), bd, _or(out.u, x.u))
     return out
 
 
@@ -267,8 +290,9 @@ def round_to(frame: Frame, direction: str, x: Num, step: Num) -> Num:
     else:
         u = _or(q.u, nonpositive if nonpositive.any() else None)
     k = q.n // q.d if direction == "down" else -((-q.n) // q.d)
-    # |floor(n / d)| <= |n| + 1 for d >= 1
-    return mul(frame, Num(k, 1, q.bn + 1, 1, u), Num(step.n, step.d, step.bn, step.bd, None))
+    # floor and ceiling of n / d, d >= 1, stay within one of [lo, hi] widened to take in 0
+    return mul(frame, Num(k, 1, min(q.lo, 0) - 1, max(q.hi, 0) + 1, 1, u),
+               Num(step.n, step.d, step.lo, step.hi, step.bd, None))
 
 
 def ite(frame: Frame, c: Bool, t: Value, e: Value) -> Value:
@@ -278,13 +302,13 @@ def ite(frame: Frame, c: Bool, t: Value, e: Value) -> Value:
     assert isinstance(t, Num) and isinstance(e, Num)
     if isinstance(c.v, bool):
         chosen = t if c.v else e
-        return Num(chosen.n, chosen.d, chosen.bn, chosen.bd, u)
-    nt, ne, d, bound, bd = _pair(frame, t, e)
-    return Num(np.where(c.v, nt, ne), d, bound, bd, u)
+        return Num(chosen.n, chosen.d, chosen.lo, chosen.hi, chosen.bd, u)
+    nt, ne, d, (tlo, thi), (elo, ehi), bd = _pair(frame, t, e)
+    return Num(np.where(c.v, nt, ne), d, min(tlo, elo), max(thi, ehi), bd, u)
 
 
 def compare(frame: Frame, op: str, a: Num, b: Num) -> Bool:
-    na, nb, _, _, _ = _pair(frame, a, b)
+    na, nb, _, _, _, _ = _pair(frame, a, b)
     match op:
         case "<":
             v = na < nb
@@ -325,7 +349,7 @@ class _Table:
 
     rows: tuple[ir.Row, ...]
     contiguous: bool  # rows sorted and touching: a lookup is one binary search over the edges
-    values: tuple[tuple[Any, int, int], ...]  # per column: (int64 array of numerators, denominator, bound)
+    values: tuple[tuple[Any, int, int, int], ...]  # per column: (numerators, denominator, least, largest)
 
 
 def _prepare(table: ir.Table) -> _Table:
@@ -336,15 +360,25 @@ def _prepare(table: ir.Table) -> _Table:
         cells = [r.values[c] for r in rows]
         den = math.lcm(*(v.denominator for v in cells))
         nums = [int(v * den) for v in cells]
-        bound = max(abs(v) for v in nums)
-        arr = np.array(nums, dtype=np.int64 if bound <= LIMIT else object)
-        values.append((arr, den, bound))
+        arr = np.array(nums, dtype=np.int64 if max(abs(v) for v in nums) <= LIMIT else object)
+        values.append((arr, den, min(nums), max(nums)))
     return _Table(rows, contiguous, tuple(values))
 
 
 def _threshold(edge: Fraction, d: int) -> int:
     """The least integer n with n / d >= edge."""
     return -((-edge.numerator * d) // edge.denominator)
+
+
+def _clamp(frame: Frame, threshold: int, arg: Num) -> int:
+    """`threshold`, or, where it lies beyond every numerator (lo <= n <= hi), the nearest value that
+    compares alike with all of them: a tier edge scaled by a fine denominator may not fit int64 even
+    when no account comes near it."""
+    if not frame.checked:
+        return threshold
+    if arg.bn >= LIMIT:
+        raise Overflow
+    return max(arg.lo - 1, min(arg.hi + 1, threshold))
 
 
 def bracket(frame: Frame, table: _Table, arg: Num) -> tuple[Any, Any]:
@@ -358,22 +392,16 @@ def bracket(frame: Frame, table: _Table, arg: Num) -> tuple[Any, Any]:
         return 0, True
     if isinstance(arg.d, int) and table.contiguous:
         d = arg.d
-        edges = [_threshold(r.lo, d) for r in rows[1:] if r.lo is not None]
-        for edge in edges:
-            _check(frame, abs(edge))
+        edges = [_clamp(frame, _threshold(r.lo, d), arg) for r in rows[1:] if r.lo is not None]
         cut = np.array(edges, dtype=object if arg.n.dtype == object else np.int64)
         index = np.searchsorted(cut, arg.n, side="right") if len(edges) else np.zeros(frame.size, dtype=np.intp)
         u = arg.u
         first, last = rows[0].lo, rows[-1].hi
         if first is not None:
-            low = _threshold(first, d)
-            _check(frame, abs(low))
-            below = arg.n < low
+            below = arg.n < _clamp(frame, _threshold(first, d), arg)
             u = _or(u, below if below.any() else None)
         if last is not None:
-            high = _threshold(last, d)
-            _check(frame, abs(high))
-            above = arg.n >= high
+            above = arg.n >= _clamp(frame, _threshold(last, d), arg)
             u = _or(u, above if above.any() else None)
         return index, u
     # Gaps, overlaps or per-account denominators: the first row whose bracket holds the argument.
@@ -392,12 +420,13 @@ def bracket(frame: Frame, table: _Table, arg: Num) -> tuple[Any, Any]:
 
 def lookup(frame: Frame, table: _Table, row: Any, u: Any, column_: int) -> Num:
     """Column `column_` of the table at `row` (from `bracket`), undefined where `u`."""
-    arr, den, bound = table.values[column_]
+    arr, den, lo, hi = table.values[column_]
     if isinstance(row, int):
-        return Num(int(arr[row]), den, bound, den, u)
+        value = int(arr[row])
+        return Num(value, den, value, value, den, u)
     if not frame.checked:
         arr = arr.astype(object)
-    return Num(arr[row], den, bound, den, u)
+    return Num(arr[row], den, lo, hi, den, u)
 
 
 # ---- compiling the IR -------------------------------------------------------------------------------

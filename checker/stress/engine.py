@@ -35,7 +35,9 @@ from dsl.symmetry import copy_name
 from dsl.units import BOOL
 
 LIMIT = V.LIMIT
-SPLIT_QUANTILES = (0.9999, 0.999, 0.99, 0.9, 0.5, 0.0)  # where a book that would overflow is cut
+# Where a book that would overflow is cut: the share of each column's magnitudes kept, largest first.
+SPLIT_QUANTILES = (Fraction(9999, 10000), Fraction(999, 1000), Fraction(99, 100), Fraction(9, 10), Fraction(1, 2),
+                   Fraction(0))
 
 
 @dataclass(slots=True)
@@ -46,14 +48,20 @@ class Book:
     ints: dict[str, Any]  # state key -> numerators (int64 or object array)
     scale: dict[str, int]  # state key -> denominator
     checked: bool  # int64 (bounds checked) or object
-    bounds: dict[str, int] = field(default_factory=dict)  # max |ints| per key, computed when first asked
+    bounds: dict[str, tuple[int, int]] = field(default_factory=dict)  # (least, largest) per key, when first asked
     flags: frozenset[str] = frozenset()  # the keys of true/false states (0 or 1)
 
-    def bound(self, key: str) -> int:
+    def range(self, key: str) -> tuple[int, int]:
+        """Bounds on `key`'s integers (tight when computed, possibly wider after writes)."""
         if key not in self.bounds:
             col = self.ints[key]
-            self.bounds[key] = int(np.max(np.abs(col))) if len(col) else 0
+            self.bounds[key] = (int(np.min(col)), int(np.max(col))) if len(col) else (0, 0)
         return self.bounds[key]
+
+    def bound(self, key: str) -> int:
+        """A bound on |ints| of `key`."""
+        lo, hi = self.range(key)
+        return max(-lo, hi)
 
     def take(self, mask: Any, checked: bool | None = None) -> Book:
         """The accounts of this book selected by `mask`, as an int64 or object book."""
@@ -141,14 +149,16 @@ class Stepper:
             values[name] = _scalar(value)
         return V.Frame(size, values, checked=book.checked)
 
-    def probe(self, book: Book, scalars: dict[str, Fraction], caps: dict[str, int] | None = None) -> bool:
-        """Whether every formula of a step fits int64 for accounts within `caps` (default: the book's bounds)."""
+    def probe(self, book: Book, scalars: dict[str, Fraction],
+              caps: dict[str, tuple[int, int]] | None = None) -> bool:
+        """Whether every formula of a step fits int64 for accounts within `caps`, a range per key
+        (default: the book's ranges)."""
         values: dict[str, V.Value] = {}
         empty = np.zeros(0, dtype=np.int64)
         for key in book.ints:
-            cap = caps[key] if caps is not None else book.bound(key)
+            lo, hi = caps[key] if caps is not None else book.range(key)
             values[key] = V.Bool(np.zeros(0, dtype=bool)) if key in book.flags else V.Num(
-                empty, book.scale[key], cap, book.scale[key])
+                empty, book.scale[key], lo, hi, book.scale[key])
         for name, value in scalars.items():
             values[name] = _scalar(value)
         frame = V.Frame(0, values, checked=True)
@@ -169,18 +179,22 @@ class Stepper:
         """`book` as books that each evaluate without overflow: int64 where the step fits, object elsewhere."""
         if not book.checked or self.probe(book, scalars):
             return [book]
-        # Keep the accounts up to a quantile of each column's magnitudes, from the largest quantile
-        # down, until the step's formulas fit int64 for every account kept (bounds are monotone, so
-        # a probe on no data with those caps decides it). The rest are the large accounts.
-        magnitudes = {k: np.abs(v) for k, v in book.ints.items()}
+        # Keep the accounts whose every column is within a quantile of that column's magnitudes, from the
+        # largest quantile down, until the step's formulas fit int64 for the accounts kept: the probe runs
+        # on no data, with each column's range over the kept accounts (bounds are monotone in the ranges,
+        # and a range of the values actually kept stays tight: entry prices near the mark keep `mark -
+        # entry` small). The rest are the large accounts, evaluated with Python integers.
         size = len(book.rows)
+        magnitudes = {k: np.abs(v) for k, v in book.ints.items()}
         for q in SPLIT_QUANTILES:
-            rank = int(q * (size - 1))
-            caps = {k: int(np.partition(m, rank)[rank]) for k, m in magnitudes.items()}
+            rank = int((size - 1) * q)
+            small = np.ones(size, dtype=bool)
+            for m in magnitudes.values():
+                small &= m <= np.partition(m, rank)[rank]
+            if not small.any():
+                continue
+            caps = {k: (int(np.min(v[small])), int(np.max(v[small]))) for k, v in book.ints.items()}
             if self.probe(book, scalars, caps):
-                small = np.ones(size, dtype=bool)
-                for key, cap in caps.items():
-                    small &= magnitudes[key] <= cap
                 parts = [book.take(small), book.take(~small, checked=False)]
                 return [b for b in parts if len(b.rows)]
         return [book.take(np.ones(size, dtype=bool), checked=False)]
@@ -203,7 +217,7 @@ class Stepper:
             value = code(frame)
             if isinstance(value, V.Bool):  # a true/false state: stored as 0 and 1
                 flag = value.v if isinstance(value.v, bool) else np.asarray(value.v, dtype=np.int64)
-                value = V.Num(int(flag) if isinstance(flag, bool) else flag, 1, 1, 1, value.u)
+                value = V.Num(int(flag) if isinstance(flag, bool) else flag, 1, 0, 1, 1, value.u)
             out.append((key, value))
         return out
 
@@ -357,7 +371,8 @@ class _Columns(dict[str, V.Value]):
         if key in book.flags:  # a true/false state, kept as 0 and 1
             value: V.Value = V.Bool(np.asarray(data != 0, dtype=bool))
         else:
-            value = V.column(data, book.scale[key], book.bound(key))
+            lo, hi = book.range(key)
+            value = V.column(data, book.scale[key], lo, hi)
         self[key] = value
         return value
 
@@ -375,7 +390,7 @@ class _Row(dict[str, V.Value]):
         if key not in book.ints:
             raise KeyError(key)
         n = int(book.ints[key][self.i])
-        value: V.Value = V.Bool(n != 0) if key in book.flags else V.Num(n, book.scale[key], abs(n), book.scale[key])
+        value: V.Value = V.Bool(n != 0) if key in book.flags else V.Num(n, book.scale[key], n, n, book.scale[key])
         self[key] = value
         return value
 
@@ -394,7 +409,7 @@ def _mask(u: Any, size: int) -> Any:
 def _select(value: V.Num, keep: Any) -> V.Num:
     n = value.n if isinstance(value.n, int) else value.n[keep]
     d = value.d if isinstance(value.d, int) else value.d[keep]
-    return V.Num(n, d, value.bn, value.bd)
+    return V.Num(n, d, value.lo, value.hi, value.bd)
 
 
 def _negative_part(x: V.Num, size: int) -> Fraction:
@@ -444,10 +459,10 @@ def _write(book: Book, key: str, where: Any, value: V.Num) -> None:
         factor = new // scale
         if book.checked and book.bound(key) * factor > LIMIT:
             _to_object(book)
-        old = book.bound(key)
+        lo, hi = book.range(key)
         book.ints[key] = book.ints[key] * factor
         book.scale[key] = new
-        book.bounds[key] = old * factor
+        book.bounds[key] = (lo * factor, hi * factor)
     if dens is None:
         factor = new // d
         bound = (abs(n) if isinstance(n, int) else value.bn) * factor
@@ -462,8 +477,11 @@ def _write(book: Book, key: str, where: Any, value: V.Num) -> None:
         _to_object(book)
     # A bound need not be tight: the old one or the written values', whichever is larger. Recomputing it
     # from the whole column would cost a pass over the book for every account taken one at a time.
-    written = abs(values) if isinstance(values, int) else (int(np.max(np.abs(values))) if len(values) else 0)
-    book.bounds[key] = max(book.bound(key), written)
+    lo, hi = book.range(key)
+    if isinstance(values, int):
+        book.bounds[key] = (min(lo, values), max(hi, values))
+    elif len(values):
+        book.bounds[key] = (min(lo, int(np.min(values))), max(hi, int(np.max(values))))
     column = book.ints[key]
     if isinstance(values, int):
         column[where] = values

@@ -15,9 +15,10 @@ is drawn depends on its unit and its `where` (what `checker.testing.strategies` 
   leverage, spread over four decades, which the health check then trims). w is uniform in [-1, 1]
   (accounts of 1,000 to 100,000), or up to just past the last finite bracket edge of a table whose
   argument is in the money unit (the tiers of a tiered margin table, e.g. Binance's notional brackets
-  up to 300,000,000, are all reached). Amounts get enough decimal places for six significant
-  digits (2 for dollars, 7 for bitcoin at 60,000); a state bounded below by its `where`
-  (`collateral >= 0`) is drawn above the bound, an unbounded priced one (`size`) is signed (long or
+  up to 300,000,000, are all reached). Amounts get an exchange's quantity step: 2 places for
+  money, and for an amount an input prices, places enough that the last is worth about one money
+  unit (5 for bitcoin at 60,000, 4 for ether at 3,000); prices 2 places; a state bounded below by
+  its `where` (`collateral >= 0`) is drawn above the bound, an unbounded priced one (`size`) is signed (long or
   short at even odds);
 - an unbounded state in the money unit (`insurance`, `funding_paid`, a USD balance that may be a
   loan) starts at 0: a fresh book; a flag (`bool` state) starts false; any other unit is drawn as a
@@ -173,16 +174,20 @@ def _plan(
     prices = [(d, a, v) for d, a, v in _prices(program, start, params) if a is None or a == slot.asset]
     for d, _, value in prices:
         if d == ty and slot.sym.kind is ir.Kind.STATE and any(s.ty == ty for s in program.inputs):
-            return Plan(slot, "price", value, 4, lower, strict)
+            return Plan(slot, "price", value, 2, lower, strict)
     magnitude: Fraction | None = Fraction(BASE) if money is not None and ty == money else None
+    places = 2  # money: cents
     if magnitude is None and money is not None:
         for d, _, value in prices:
             if d == money / ty:
                 magnitude = BASE / value
+                # An exchange's quantity step: the last place worth about one money unit or less
+                # (0.00001 BTC at 60,000; 0.0001 ETH at 3,000), not finer: finer steps only make the
+                # numbers longer, and a stress run slower, for no difference a venue would see.
+                places = min(12, max(2, math.ceil(math.log10(value)))) if value > 0 else 2
                 break
     if magnitude is None:
         return Plan(slot, "plain", Fraction(1000), 4, lower, strict)
-    places = min(12, max(2, 6 - math.floor(math.log10(magnitude))))
     if lower is None:
         return Plan(slot, "zero" if ty == money else "signed", magnitude, places, None, False)
     return Plan(slot, "amount", magnitude, places, lower, strict)
@@ -328,7 +333,7 @@ def _expand(
     columns: dict[str, Column] = {}
     for j, plan in enumerate(plans):
         head = [int(v) for v in table[:, j]]
-        if scaled[j]:
+        if scaled[j] and bool((factors != 100).any()):  # exact copies need no two more places
             tail = [int(table[i, j]) * int(k) for i, k in zip(picks, factors, strict=True)]
             ints, scale = [v * 100 for v in head] + tail, 10**plan.places * 100
         else:
