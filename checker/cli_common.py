@@ -357,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite a file solvent did not write (never a spec or the input)"
     )
 
-    from checker.cli_stress import add_parser as add_stress
+    from checker.cli_stress_args import add_parser as add_stress
 
     add_stress(sub, _whole_at_least)
 

@@ -29,22 +29,21 @@ the undefinedness of the branch the account takes, as the Python back end
 (which short-circuits) does. Undefined accounts get a placeholder value that
 the caller must not use.
 
-numpy is imported here only; nothing else in `dsl` needs it.
+`dsl.vector_tables` adds the table lookups and `dsl.vector_compile` the compiler (`Compiled`) that
+turns IR expressions into functions of a frame. numpy is imported by these three only.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, TypeAlias
 
 import numpy as np
 
-from dsl import ir
 from dsl.diagnostics import InternalError
-from dsl.units import BOOL
 
 LIMIT = 2**63 - 1  # the largest |n| an int64 holds (and -2**63 is never produced: bounds are symmetric)
 
@@ -340,226 +339,6 @@ def boolean(op: str, a: Bool, b: Bool) -> Bool:
     raise InternalError(f"unknown boolean operator {op!r}")
 
 
-# ---- tables ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Table:
-    """A table ready for lookups: per result column, every row's value over one denominator."""
-
-    rows: tuple[ir.Row, ...]
-    contiguous: bool  # rows sorted and touching: a lookup is one binary search over the edges
-    values: tuple[tuple[Any, int, int, int], ...]  # per column: (numerators, denominator, least, largest)
-
-
-def _prepare(table: ir.Table) -> _Table:
-    rows = table.rows
-    contiguous = all(rows[i].hi is not None and rows[i].hi == rows[i + 1].lo for i in range(len(rows) - 1))
-    values = []
-    for c in range(len(table.result_tys)):
-        cells = [r.values[c] for r in rows]
-        den = math.lcm(*(v.denominator for v in cells))
-        nums = [int(v * den) for v in cells]
-        arr = np.array(nums, dtype=np.int64 if max(abs(v) for v in nums) <= LIMIT else object)
-        values.append((arr, den, min(nums), max(nums)))
-    return _Table(rows, contiguous, tuple(values))
-
-
-def _threshold(edge: Fraction, d: int) -> int:
-    """The least integer n with n / d >= edge."""
-    return -((-edge.numerator * d) // edge.denominator)
-
-
-def _clamp(frame: Frame, threshold: int, arg: Num) -> int:
-    """`threshold`, or, where it lies beyond every numerator (lo <= n <= hi), the nearest value that
-    compares alike with all of them: a tier edge scaled by a fine denominator may not fit int64 even
-    when no account comes near it."""
-    if not frame.checked:
-        return threshold
-    if arg.bn >= LIMIT:
-        raise Overflow
-    return max(arg.lo - 1, min(arg.hi + 1, threshold))
-
-
-def bracket(frame: Frame, table: _Table, arg: Num) -> tuple[Any, Any]:
-    """The row of the first bracket [lo, hi) holding arg (an int, or an index array), and where none does."""
-    rows = table.rows
-    if _scalar(arg.n) and isinstance(arg.d, int):
-        x = Fraction(arg.n, arg.d)
-        for i, r in enumerate(rows):
-            if (r.lo is None or x >= r.lo) and (r.hi is None or x < r.hi):
-                return i, arg.u
-        return 0, True
-    if isinstance(arg.d, int) and table.contiguous:
-        d = arg.d
-        edges = [_clamp(frame, _threshold(r.lo, d), arg) for r in rows[1:] if r.lo is not None]
-        cut = np.array(edges, dtype=object if arg.n.dtype == object else np.int64)
-        index = np.searchsorted(cut, arg.n, side="right") if len(edges) else np.zeros(frame.size, dtype=np.intp)
-        u = arg.u
-        first, last = rows[0].lo, rows[-1].hi
-        if first is not None:
-            below = arg.n < _clamp(frame, _threshold(first, d), arg)
-            u = _or(u, below if below.any() else None)
-        if last is not None:
-            above = arg.n >= _clamp(frame, _threshold(last, d), arg)
-            u = _or(u, above if above.any() else None)
-        return index, u
-    # Gaps, overlaps or per-account denominators: the first row whose bracket holds the argument.
-    index = np.full(frame.size, -1, dtype=np.intp)
-    for i in range(len(rows) - 1, -1, -1):
-        r = rows[i]
-        inside: Any = True
-        if r.lo is not None:
-            inside = compare(frame, ">=", arg, const(r.lo)).v
-        if r.hi is not None:
-            inside = inside & compare(frame, "<", arg, const(r.hi)).v
-        index = np.where(inside, i, index)
-    missing = index < 0
-    return np.where(missing, 0, index), _or(arg.u, missing if missing.any() else None)
-
-
-def lookup(frame: Frame, table: _Table, row: Any, u: Any, column_: int) -> Num:
-    """Column `column_` of the table at `row` (from `bracket`), undefined where `u`."""
-    arr, den, lo, hi = table.values[column_]
-    if isinstance(row, int):
-        value = int(arr[row])
-        return Num(value, den, value, value, den, u)
-    if not frame.checked:
-        arr = arr.astype(object)
-    return Num(arr[row], den, lo, hi, den, u)
-
-
-# ---- compiling the IR -------------------------------------------------------------------------------
-
-
-class Compiled:
-    """A program's expressions as functions of a `Frame` (compiled once, evaluated per batch)."""
-
-    def __init__(self, program: ir.Program) -> None:
-        self.program = program
-        self.tables = {t.name: _prepare(t) for t in program.tables}
-        self.lets = {let.sym.name: let for let in program.lets}
-        self.let_code: dict[str, Code] = {}
-        self.slots: dict[tuple[Any, ...], int] = {}  # (table, argument, binding) -> its bracket's slot
-
-    def expr(self, e: ir.Expr, binding: Mapping[str, str] | None = None) -> Code:
-        """`e` as a function of a frame; `binding`: asset names of the bound variables in scope."""
-        return self._code(e, dict(binding or {}))
-
-    def let(self, name: str, asset: str | None = None) -> Code:
-        """The value of let `name` (for per-asset lets, at `asset`), computed once per frame."""
-        key = name if asset is None else f"{name}[{asset}]"
-        if key not in self.let_code:
-            let = self.lets[name]
-            body = self._code(let.expr, {let.binder: asset} if let.binder is not None and asset else {})
-
-            def value(frame: Frame, key: str = key, body: Code = body) -> Value:
-                if key not in frame.lets:
-                    frame.lets[key] = body(frame)
-                return frame.lets[key]
-
-            self.let_code[key] = value
-        return self.let_code[key]
-
-    def _code(self, e: ir.Expr, binding: dict[str, str]) -> Code:
-        match e:
-            case ir.Const(value=v) | ir.RowCell(value=v):
-                number = const(v)
-                return lambda frame: number
-            case ir.BoolConst(value=flag):
-                truth = Bool(flag)
-                return lambda frame: truth
-            case ir.Var(sym=sym, index=index):
-                key = sym.name if index is None else f"{sym.name}[{self._asset(index, binding)}]"
-                if sym.kind is ir.Kind.LET:
-                    return self.let(sym.name, None if index is None else self._asset(index, binding))
-                return lambda frame: frame.values[key]
-            case ir.Neg(x=x):
-                fx = self._code(x, binding)
-                return lambda frame: neg(_num(fx(frame)))
-            case ir.Abs(x=x):
-                fx = self._code(x, binding)
-                return lambda frame: absolute(_num(fx(frame)))
-            case ir.Arith(op=op, left=a, right=b):
-                fa, fb = self._code(a, binding), self._code(b, binding)
-                if op == "*":
-                    return lambda frame: mul(frame, _num(fa(frame)), _num(fb(frame)))
-                sign = 1 if op == "+" else -1
-                return lambda frame: add(frame, _num(fa(frame)), _num(fb(frame)), sign)
-            case ir.Div(left=a, right=b):
-                fa, fb = self._code(a, binding), self._code(b, binding)
-                return lambda frame: div(frame, _num(fa(frame)), _num(fb(frame)))
-            case ir.MinMax(op=op, args=args):
-                fargs = [self._code(x, binding) for x in args]
-                return lambda frame: minmax(frame, op, [_num(f(frame)) for f in fargs])
-            case ir.Round(direction=direction, x=x, step=step):
-                fx, fs = self._code(x, binding), self._code(step, binding)
-                return lambda frame: round_to(frame, direction, _num(fx(frame)), _num(fs(frame)))
-            case ir.Ite(cond=c, then=t, orelse=o):
-                fc, ft, fo = self._code(c, binding), self._code(t, binding), self._code(o, binding)
-                return lambda frame: ite(frame, _bool(fc(frame)), ft(frame), fo(frame))
-            case ir.Cmp(op=op, left=a, right=b):
-                fa, fb = self._code(a, binding), self._code(b, binding)
-                return lambda frame: compare(frame, op, _num(fa(frame)), _num(fb(frame)))
-            case ir.BoolOp(op=op, left=a, right=b):
-                fa, fb = self._code(a, binding), self._code(b, binding)
-                return lambda frame: boolean(op, _bool(fa(frame)), _bool(fb(frame)))
-            case ir.Not(x=x):
-                fx = self._code(x, binding)
-
-                def negate(frame: Frame) -> Value:
-                    v = _bool(fx(frame))
-                    return Bool(_not(v.v), v.u)
-
-                return negate
-            case ir.Sum(var=var, body=body):
-                parts = [self._code(body, {**binding, var: a}) for a in self.program.assets]
-
-                def total(frame: Frame) -> Value:
-                    out = const(0)
-                    for part in parts:
-                        out = add(frame, out, _num(part(frame)))
-                    return out
-
-                return total
-            case ir.Quant(kind=kind, var=var, body=body):
-                parts = [self._code(body, {**binding, var: a}) for a in self.program.assets]
-                op = "and" if kind == "all" else "or"
-
-                def quant(frame: Frame) -> Value:
-                    out = Bool(kind == "all")
-                    for part in parts:
-                        out = boolean(op, out, _bool(part(frame)))
-                    return out
-
-                return quant
-            case ir.TableCall(table=t, arg=a, column=col):
-                fa = self._code(a, binding)
-                prepared = self.tables[t.name]
-                # Every column of one table at one argument shares one bracket search per frame.
-                slot = self.slots.setdefault((t.name, a, tuple(sorted(binding.items()))), len(self.slots))
-
-                def cell(frame: Frame) -> Value:
-                    if slot not in frame.brackets:
-                        frame.brackets[slot] = bracket(frame, prepared, _num(fa(frame)))
-                    row, u = frame.brackets[slot]
-                    return lookup(frame, prepared, row, u, col)
-
-                return cell
-            case ir.Next():
-                raise InternalError("a step property's `x'` has no batch evaluation")
-        raise InternalError(f"the batch back end has no case for {type(e).__name__}")
-
-    @staticmethod
-    def _asset(index: ir.Index, binding: Mapping[str, str]) -> str:
-        match index:
-            case ir.AssetName(name=a):
-                return a
-            case ir.BoundVar(name=v):
-                return binding[v]
-        raise InternalError(f"unknown index {index!r}")
-
-
 def _num(v: Value) -> Num:
     if not isinstance(v, Num):
         raise InternalError("a number was expected where the batch back end found a truth value")
@@ -572,6 +351,3 @@ def _bool(v: Value) -> Bool:
     return v
 
 
-def is_bool(e: ir.Expr) -> bool:
-    """Whether `e` is a truth value (its IR type is BOOL)."""
-    return getattr(e, "ty", None) == BOOL

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dsl
-from checker.stress.engine import Book, Stepper
+from checker.stress.books import Book
+from checker.stress.engine import Stepper
 from checker.stress.model import Column, Population, Scenario, StressOptions
 from checker.stress.rules import Rules, StressError
 from checker.stress.run import simulate, stress

@@ -22,9 +22,9 @@ import pytest
 
 import dsl
 from checker.stress.errors import StressInputError
-from checker.stress.generate import POOL, _Judge, _plan
+from checker.stress.generate import POOL, _Judge, _plan, generate_population
 from checker.stress.layout import layout, where_mask
-from checker.stress.population import generate_population, read_population
+from checker.stress.population import read_population
 from checker.stress.scenarios import (
     SPAN_SCENARIOS,
     grid_scenarios,

@@ -26,6 +26,7 @@ from checker.testing.strategies import strategies
 from dsl import ir
 from dsl import vector as V
 from dsl.units import BOOL
+from dsl.vector_compile import Compiled
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = [
@@ -86,7 +87,7 @@ def _batch_value(value: V.Value, i: int, asset: str | None = None) -> Any:
 def _compare(path: str, points: list[Any], checked: bool) -> None:
     spec = dsl.load(ROOT / path)
     program = spec.program
-    code = V.Compiled(program)
+    code = Compiled(program)
     try:
         frame = _columns(spec, points, checked)
         for let in program.lets:
@@ -107,7 +108,7 @@ def _compare(path: str, points: list[Any], checked: bool) -> None:
         _compare(path, points, checked=False)
 
 
-def _compare_actions(spec: dsl.api.Spec, code: V.Compiled, frame: V.Frame, points: list[Any]) -> None:
+def _compare_actions(spec: dsl.api.Spec, code: Compiled, frame: V.Frame, points: list[Any]) -> None:
     """Every action the engine can take without arguments (or with a forced action's chosen ones): where
     the engine takes it, the batch guard holds and every update gives the engine's next value."""
     engine, program = spec.engine, spec.program

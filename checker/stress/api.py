@@ -23,8 +23,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from checker.stress.merge import ShardResult
 from checker.stress.model import Population, Scenario, StressOptions, StressReport
-from checker.stress.run import Shard, ShardResult, merge, plan, run_shard
+from checker.stress.run import Shard, merge, plan, run_shard
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,9 @@ def prepare(
     from checker.stress.book import members_text
     from checker.stress.choose import ChoiceError, parse_act, with_choices
     from checker.stress.errors import StressInputError
+    from checker.stress.generate import generate_population
     from checker.stress.options import parse_grid, parse_shock
-    from checker.stress.population import generate_population, read_population
+    from checker.stress.population import read_population
     from checker.stress.rules import ReadsOtherAccounts, Rules
     from checker.stress.scenarios import grid_scenarios, read_price_path, uniform_shocks
     from dsl.diagnostics import SpecError

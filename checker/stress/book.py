@@ -24,7 +24,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from checker.stress.engine import Book
+from checker.stress.books import Book
 from checker.stress.model import Population
 from checker.stress.rules import Rules, StressError
 from dsl import ast

@@ -21,53 +21,33 @@ table gap) is not changed by that action and is reported.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
+from checker.stress.books import (
+    Book,
+    Columns,
+    OneAccount,
+    negative_part,
+    select,
+    shared_value,
+    undefined_mask,
+    write,
+)
 from checker.stress.rules import Rules, reads
 from dsl import ir
 from dsl import vector as V
 from dsl.symmetry import copy_name
 from dsl.units import BOOL
+from dsl.vector_compile import Compiled
 
 LIMIT = V.LIMIT
 # Where a book that would overflow is cut: the share of each column's magnitudes kept, largest first.
 SPLIT_QUANTILES = (Fraction(9999, 10000), Fraction(999, 1000), Fraction(99, 100), Fraction(9, 10), Fraction(1, 2),
                    Fraction(0))
-
-
-@dataclass(slots=True)
-class Book:
-    """Some accounts' states: `rows` (their positions in the population) and one column per state key."""
-
-    rows: Any  # int array of population positions
-    ints: dict[str, Any]  # state key -> numerators (int64 or object array)
-    scale: dict[str, int]  # state key -> denominator
-    checked: bool  # int64 (bounds checked) or object
-    bounds: dict[str, tuple[int, int]] = field(default_factory=dict)  # (least, largest) per key, when first asked
-    flags: frozenset[str] = frozenset()  # the keys of true/false states (0 or 1)
-
-    def range(self, key: str) -> tuple[int, int]:
-        """Bounds on `key`'s integers (tight when computed, possibly wider after writes)."""
-        if key not in self.bounds:
-            col = self.ints[key]
-            self.bounds[key] = (int(np.min(col)), int(np.max(col))) if len(col) else (0, 0)
-        return self.bounds[key]
-
-    def bound(self, key: str) -> int:
-        """A bound on |ints| of `key`."""
-        lo, hi = self.range(key)
-        return max(-lo, hi)
-
-    def take(self, mask: Any, checked: bool | None = None) -> Book:
-        """The accounts of this book selected by `mask`, as an int64 or object book."""
-        checked = self.checked if checked is None else checked
-        ints = {k: (v[mask] if checked else v[mask].astype(object)) for k, v in self.ints.items()}
-        return Book(self.rows[mask], ints, dict(self.scale), checked, flags=self.flags)
 
 
 @dataclass(slots=True)
@@ -86,7 +66,7 @@ class Stepper:
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
-        self.code = V.Compiled(rules.program)
+        self.code = Compiled(rules.program)
         p = rules.program
         self.shared_names = {k for s in rules.shared for k in rules.state_key(s)}
         self.shared_flags = {k for s in rules.shared if s.ty == BOOL for k in rules.state_key(s)}
@@ -144,9 +124,9 @@ class Stepper:
     def frame(self, book: Book, scalars: dict[str, Fraction], mask: Any = None, bounds: bool = True) -> V.Frame:
         """A frame of `book`'s accounts (those of `mask`), with the inputs, parameters and shared states."""
         size = len(book.rows) if mask is None else int(np.count_nonzero(mask)) if mask.dtype == bool else len(mask)
-        values = _Columns(book, mask)
+        values = Columns(book, mask)
         for name, value in scalars.items():
-            values[name] = _scalar(value)
+            values[name] = shared_value(value)
         return V.Frame(size, values, checked=book.checked)
 
     def probe(self, book: Book, scalars: dict[str, Fraction],
@@ -160,7 +140,7 @@ class Stepper:
             values[key] = V.Bool(np.zeros(0, dtype=bool)) if key in book.flags else V.Num(
                 empty, book.scale[key], lo, hi, book.scale[key])
         for name, value in scalars.items():
-            values[name] = _scalar(value)
+            values[name] = shared_value(value)
         frame = V.Frame(0, values, checked=True)
         try:
             if self.equity is not None:
@@ -246,7 +226,7 @@ class Stepper:
         holds = np.zeros(len(book.rows), dtype=bool)
         where = np.flatnonzero(mask)
         value = g.v if not isinstance(g.v, bool) else np.full(len(where), g.v)
-        undefined = _mask(g.u, len(where))
+        undefined = undefined_mask(g.u, len(where))
         holds[where] = value & ~undefined
         for i in where[undefined]:
             tally.undefined.append((int(book.rows[i]), f"the guard of `{a.name}` is undefined"))
@@ -263,12 +243,12 @@ class Stepper:
         where = np.flatnonzero(holds)
         bad = np.zeros(len(where), dtype=bool)
         for _, value in updates:
-            bad |= _mask(value.u, len(where))
+            bad |= undefined_mask(value.u, len(where))
         for i in where[bad]:
             tally.undefined.append((int(book.rows[i]), f"an update of `{a.name}` is undefined"))
         good = where[~bad]
         for key, value in updates:
-            _write(book, key, good, _select(value, ~bad))
+            write(book, key, good, select(value, ~bad))
         tally.fired += len(good)
         tally.first_fired.append(book.rows[good])
         if len(good) and a.name in self.actors:
@@ -304,15 +284,15 @@ class Stepper:
 
     def _row_frame(self, book: Book, i: int, scalars: dict[str, Any]) -> V.Frame:
         """A frame of account i alone, every value a Python integer (unchecked: Python ints never overflow)."""
-        values = _Row(book, i)
+        values = OneAccount(book, i)
         for name, value in scalars.items():
-            values[name] = _scalar(value)
+            values[name] = shared_value(value)
         return V.Frame(1, values, checked=False)
 
     def _apply_one(self, a: ir.Action, book: Book, frame: V.Frame, shared: dict[str, Any], i: int,
                    tally: StepTally) -> None:
         updates = self._updates(a, frame)
-        if any(_mask(v.u, 1)[0] for _, v in updates):
+        if any(undefined_mask(v.u, 1)[0] for _, v in updates):
             tally.undefined.append((int(book.rows[i]), f"an update of `{a.name}` is undefined"))
             return
         self._bad_debt(a, frame, tally)
@@ -322,7 +302,7 @@ class Stepper:
             elif key in self.shared_names:
                 shared[key] = V.fraction_at(value, 0)
             else:
-                _write(book, key, np.array([i]), value)
+                write(book, key, np.array([i]), value)
         tally.fired += 1
         tally.first_fired.append(book.rows[[i]])
 
@@ -331,7 +311,7 @@ class Stepper:
         if equity_code is None or frame.size == 0:
             return
         equity = V._num(equity_code(frame))
-        tally.bad_debt += _negative_part(equity, frame.size)
+        tally.bad_debt += negative_part(equity, frame.size)
 
     def equity_of(self, book: Book, scalars: dict[str, Fraction]) -> V.Num | None:
         """Every account's equity in `book` at `scalars` (None when the spec has no equity role)."""
@@ -347,149 +327,3 @@ def _undefined_choices(choices: list[tuple[str, Any]], frame: V.Frame, u: Any) -
         if value.u is not None and value.u is not False:
             u = value.u if u is None or u is False else u | value.u
     return u
-
-
-def _scalar(value: Fraction | bool) -> V.Value:
-    """A value shared by every account: a number, or a true/false shared state."""
-    return V.Bool(value) if isinstance(value, bool) else V.const(value)
-
-
-class _Columns(dict[str, V.Value]):
-    """A frame's values: a state's column is sliced from the book only when a formula reads it (the
-    whole book's bound stands for the slice's: a bound of a superset is a bound)."""
-
-    def __init__(self, book: Book, mask: Any) -> None:
-        super().__init__()
-        self.book = book
-        self.mask = mask
-
-    def __missing__(self, key: str) -> V.Value:
-        book = self.book
-        if key not in book.ints:
-            raise KeyError(key)
-        data = book.ints[key] if self.mask is None else book.ints[key][self.mask]
-        if key in book.flags:  # a true/false state, kept as 0 and 1
-            value: V.Value = V.Bool(np.asarray(data != 0, dtype=bool))
-        else:
-            lo, hi = book.range(key)
-            value = V.column(data, book.scale[key], lo, hi)
-        self[key] = value
-        return value
-
-
-class _Row(dict[str, V.Value]):
-    """A frame's values for one account: its states as Python integers, read when a formula reads them."""
-
-    def __init__(self, book: Book, i: int) -> None:
-        super().__init__()
-        self.book = book
-        self.i = i
-
-    def __missing__(self, key: str) -> V.Value:
-        book = self.book
-        if key not in book.ints:
-            raise KeyError(key)
-        n = int(book.ints[key][self.i])
-        value: V.Value = V.Bool(n != 0) if key in book.flags else V.Num(n, book.scale[key], n, n, book.scale[key])
-        self[key] = value
-        return value
-
-
-# ---- column helpers --------------------------------------------------------------------------------
-
-
-def _mask(u: Any, size: int) -> Any:
-    if u is None or u is False:
-        return np.zeros(size, dtype=bool)
-    if u is True:
-        return np.ones(size, dtype=bool)
-    return np.asarray(u, dtype=bool)
-
-
-def _select(value: V.Num, keep: Any) -> V.Num:
-    n = value.n if isinstance(value.n, int) else value.n[keep]
-    d = value.d if isinstance(value.d, int) else value.d[keep]
-    return V.Num(n, d, value.lo, value.hi, value.bd)
-
-
-def _negative_part(x: V.Num, size: int) -> Fraction:
-    """The sum over the accounts of max(-x, 0), exactly."""
-    if isinstance(x.d, int):
-        n = np.broadcast_to(np.asarray(x.n), (size,))
-        return Fraction(-exact_sum(np.minimum(n, 0), x.bn), x.d)
-    return sum((-V.fraction_at(x, i) for i in range(size) if V.fraction_at(x, i) < 0), Fraction(0))
-
-
-def exact_sum(ints: Any, bound: int) -> int:
-    """The exact sum of integers (int64 or object) each at most `bound` in magnitude, as a Python int.
-
-    int64 sums are taken over chunks small enough that no partial sum can overflow."""
-    if len(ints) == 0:
-        return 0
-    if ints.dtype == object:
-        return int(sum(ints.tolist()))
-    chunk = max(1, LIMIT // max(bound, 1))
-    if chunk >= len(ints):
-        return int(ints.sum())
-    return sum(int(ints[i:i + chunk].sum()) for i in range(0, len(ints), chunk))
-
-
-def _write(book: Book, key: str, where: Any, value: V.Num) -> None:
-    """Set `key` of the accounts at positions `where` to `value` (one value per position), exactly.
-
-    The column's scale grows to a multiple of the values' denominators where they need it; a column
-    that no longer fits int64 makes the book an object book."""
-    if len(where) == 0:
-        return
-    scale = book.scale[key]
-    n, d = value.n, value.d
-    if isinstance(d, int):
-        if isinstance(n, int):
-            g = math.gcd(n, d)
-            n, d = n // g, d // g
-        new = scale * d // math.gcd(scale, d)
-        dens = None
-    else:
-        g = np.gcd(n, d)
-        n, dens = n // g, d // g
-        new = scale
-        for den in {int(x) for x in np.unique(dens)}:
-            new = new * den // math.gcd(new, den)
-    if new != scale:
-        factor = new // scale
-        if book.checked and book.bound(key) * factor > LIMIT:
-            _to_object(book)
-        lo, hi = book.range(key)
-        book.ints[key] = book.ints[key] * factor
-        book.scale[key] = new
-        book.bounds[key] = (lo * factor, hi * factor)
-    if dens is None:
-        factor = new // d
-        bound = (abs(n) if isinstance(n, int) else value.bn) * factor
-    else:
-        factor = 0
-        bound = value.bn * new
-    if book.checked and bound > LIMIT:  # compute in Python ints, keep int64 if the values fit after all
-        n = n if isinstance(n, int) else np.asarray(n).astype(object)
-        dens = dens if dens is None else np.asarray(dens).astype(object)
-    values = n * factor if dens is None else n * (new // dens)
-    if book.checked and bound > LIMIT and (isinstance(values, int) or int(np.max(np.abs(values))) > LIMIT):
-        _to_object(book)
-    # A bound need not be tight: the old one or the written values', whichever is larger. Recomputing it
-    # from the whole column would cost a pass over the book for every account taken one at a time.
-    lo, hi = book.range(key)
-    if isinstance(values, int):
-        book.bounds[key] = (min(lo, values), max(hi, values))
-    elif len(values):
-        book.bounds[key] = (min(lo, int(np.min(values))), max(hi, int(np.max(values))))
-    column = book.ints[key]
-    if isinstance(values, int):
-        column[where] = values
-    else:
-        column[where] = values.astype(column.dtype) if column.dtype != object else values.astype(object)
-
-
-def _to_object(book: Book) -> None:
-    for k, v in book.ints.items():
-        book.ints[k] = v.astype(object)
-    book.checked = False

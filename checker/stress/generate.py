@@ -1,6 +1,6 @@
 """A generated book of accounts for a stress run: seeded, exact, valid, and mostly healthy at the start.
 
-`generate(program, size, seed, start)` draws `size` accounts with `numpy.random.default_rng(seed)`
+`generate_population(program, size, seed, start)` draws `size` accounts with `numpy.random.default_rng(seed)`
 (Hypothesis, which the spec's test strategies use, is far too slow for 10^6 accounts). The same
 spec, size, seed, starting inputs and numpy give the same population. How each per-account state
 is drawn depends on its unit and its `where` (what `checker.testing.strategies` also reads):
@@ -72,7 +72,7 @@ class Plan:
     strict: bool
 
 
-def generate(
+def generate_population(
     program: ir.Program,
     size: int,
     seed: int,
@@ -80,8 +80,9 @@ def generate(
     shared: Mapping[str, Fraction | bool] | None = None,
     params: Mapping[str, Fraction] | None = None,
 ) -> Population:
-    """`size` accounts drawn for `program` with seed `seed` (see the module docstring); `params`: parameter
-    values other than the defaults (`name`, `name[ASSET]`), as the run uses them."""
+    """`size` accounts drawn for `program` with `numpy.random.default_rng(seed)`, valid and mostly healthy
+    at the `start` inputs (see the module docstring); the same seed gives the same population. `params`:
+    parameter values other than the defaults (`name`, `name[ASSET]`), as the run uses them."""
     place = Place("--generate")
     if size < 1:
         raise StressInputError(place, f"{size} accounts: a population needs at least one", "e.g. --generate 10000")
@@ -359,4 +360,4 @@ def _scaling_keeps_health(
     return True
 
 
-__all__ = ["BASE", "NEAR", "POOL", "generate"]
+__all__ = ["BASE", "NEAR", "POOL", "generate_population"]

@@ -68,21 +68,6 @@ def read_population(
     return population
 
 
-def generate_population(
-    program: ir.Program,
-    size: int,
-    seed: int,
-    start: Mapping[str, Fraction],
-    shared: Mapping[str, Fraction | bool] | None = None,
-    params: Mapping[str, Fraction] | None = None,
-) -> Population:
-    """`size` accounts drawn from the spec with `numpy.random.default_rng(seed)`, valid and mostly healthy
-    at the `start` inputs; the same seed gives the same population (`checker.stress.generate`)."""
-    from checker.stress.generate import generate
-
-    return generate(program, size, seed, start, shared, params)
-
-
 def _column(table: Table, slot: Slot, notes: list[str]) -> Column:
     raw = table.cells[slot.name]
     try:
@@ -368,4 +353,4 @@ def _where_error(
     )
 
 
-__all__ = ["ID_COLUMN", "check_wheres", "generate_population", "param_value", "read_population", "shared_start"]
+__all__ = ["ID_COLUMN", "check_wheres", "param_value", "read_population", "shared_start"]
