@@ -44,6 +44,7 @@ from checker.core.context import Context
 from checker.core.options import Options
 from checker.core.results import CheckResult, Verdict
 from checker.report.render import SpecReport
+from checker.signals import sigint_held
 from checker.solve import configure
 from dsl import Spec
 from dsl.diagnostics import InternalError, SpecError
@@ -287,7 +288,7 @@ class Run:
                 while ready and len(running) < self.jobs:
                     unit = ready.pop()
                     if self._progress[unit.spec].phase != "done":  # a spec that failed needs no more work
-                        with _sigint_held():
+                        with sigint_held():
                             running[executor.submit(run_unit, unit)] = unit
                 if not running:
                     continue
@@ -404,25 +405,6 @@ def _renumber(results: Sequence[CheckResult], mine: dict[str, int], before: dict
             r = dataclasses.replace(r, name=base if number == 1 else f"{base} #{number}")
         out.append(r)
     return out
-
-
-@contextlib.contextmanager
-def _sigint_held() -> Iterator[None]:
-    """SIGINT held back in this thread while `submit` may start a worker process.
-
-    A process inherits its parent's signal mask, so a worker is born with SIGINT blocked and never
-    sees the terminal's Ctrl-C (which signals the whole process group) while it imports: a worker
-    interrupted there printed its traceback (measured: Ctrl-C about 2 s into `--jobs 2`). The parent
-    gets a Ctrl-C that came meanwhile as soon as the mask is restored, and stops the workers itself.
-    """
-    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: no masks to inherit
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _terminate(executor: ProcessPoolExecutor) -> None:

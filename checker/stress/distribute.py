@@ -59,10 +59,12 @@ import signal
 import traceback
 import uuid
 import warnings
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from checker.signals import sigint_held
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -204,7 +206,7 @@ def _in_pool(shards: Sequence[T], fn: Callable[[T], R], count: int, results: lis
             mine, theirs = context.Pipe()
             process = context.Process(target=_worker_main, args=(theirs, fn), daemon=True, name="solvent-stress")
             try:
-                with _sigint_held():
+                with sigint_held():
                     process.start()
             except (pickle.PicklingError, AttributeError, TypeError) as err:  # a lambda, a local function
                 raise TypeError(
@@ -284,21 +286,6 @@ def _exit_status(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit status {code}"
-
-
-@contextlib.contextmanager
-def _sigint_held() -> Iterator[None]:
-    """SIGINT held back while a worker starts: a process inherits the signal mask, so a worker is born
-    deaf to Ctrl-C until it ignores SIGINT itself (as `checker.parallel` does, and for the same reason:
-    a worker interrupted while it imports prints a traceback). The parent gets the signal afterwards."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _describe(err: BaseException) -> str:

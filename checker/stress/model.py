@@ -41,21 +41,11 @@ from typing import Any
 
 def number_text(value: Fraction | int) -> str:
     """`value` exactly, as a person writes it: `12.5` where the decimal ends, `1/3` where it does not."""
+    from checker.testing.values import decimal_text
+
     value = Fraction(value)
-    if value.denominator == 1:
-        return str(value.numerator)
-    den, twos, fives = value.denominator, 0, 0
-    while den % 2 == 0:
-        den, twos = den // 2, twos + 1
-    while den % 5 == 0:
-        den, fives = den // 5, fives + 1
-    if den != 1:
-        return f"{value.numerator}/{value.denominator}"
-    places = max(twos, fives)
-    scaled = abs(value.numerator) * (10**places // value.denominator)
-    digits = str(scaled).rjust(places + 1, "0")
-    sign = "-" if value < 0 else ""
-    return f"{sign}{digits[:-places]}.{digits[-places:]}"
+    text = decimal_text(value)
+    return text if text is not None else f"{value.numerator}/{value.denominator}"
 
 
 def read_number(text: str) -> Fraction:
