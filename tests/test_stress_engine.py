@@ -289,3 +289,38 @@ def test_a_clearing_house_book_runs_every_members_waterfall_as_the_expanded_engi
     assert final == {k: [getattr(state, fields[k])] for k in final}
     assert sum(part.liquidations) == fired == 2 and list(part.fund) == funds
     assert funds[-1] < funds[0]  # the defaulters' own contributions paid
+
+
+CROSS = ROOT / "examples" / "cross_margin_portfolio.margin"
+
+
+def test_an_update_of_every_asset_agrees_with_the_engine() -> None:
+    """cross_margin_portfolio's forced liquidation writes `pos'[a in assets] = 0` and
+    `entry'[a in assets] = price[a]`: one column per asset, each with its own asset bound."""
+    from checker.stress.api import prepare
+
+    start = {"price[BTC]": F(60_000), "price[ETH]": F(3_000), "price[BNB]": F(600)}
+    run = prepare(CROSS, generate=200, seed=3, start=start, shocks=["price[BTC]=-30%:-30%:1"], steps=4)
+    (scenario,) = run.scenarios
+    part, final, _ = simulate(run.spec_text, run.spec_path, run.population, scenario, run.options)
+    engine = dsl.load(CROSS).engine
+    params = engine.Params()
+    keys = list(run.population.columns)
+    assets = ("BTC", "ETH", "BNB")
+    fired = 0
+    for i in range(run.population.size):
+        values = {k: run.population.columns[k].value(i) for k in keys}
+        state = engine.State(**{
+            f: ({a: values[f"{f}[{a}]"] for a in assets} if f"{f}[BTC]" in values else values[f])
+            for f in {k.split("[")[0] for k in keys}
+        })
+        for (btc,) in scenario.steps:
+            inputs = engine.Inputs(price={"BTC": btc, "ETH": start["price[ETH]"], "BNB": start["price[BNB]"]})
+            while engine.liquidatable(params, state, inputs):
+                state = engine.liquidate(params, state, inputs)
+                fired += 1
+        for k in keys:
+            name, _, asset = k.partition("[")
+            want = getattr(state, name)[asset[:-1]] if asset else getattr(state, name)
+            assert final[k][i] == want, f"account {i + 1}: {k}"
+    assert sum(part.liquidations) == fired > 0

@@ -73,12 +73,7 @@ class Stepper:
         self.keys = rules.columns()
         self.equity = self.code.let("equity") if p.role("equity") is not None else None
         self.guards = {a.name: self.code.expr(a.guard) if a.guard is not None else None for a in rules.actions}
-        self.updates = {
-            a.name: [
-                (self._key(u), self.code.expr(u.expr)) for u in a.updates
-            ]
-            for a in rules.actions
-        }
+        self.updates = {a.name: [kc for u in a.updates for kc in self._update(u)] for a in rules.actions}
         self.locals = {a.name: [(let.sym.name, self.code.expr(let.expr)) for let in a.locals] for a in rules.actions}
         self.choices = {
             a.name: [(sym.name, self.code.expr(c)) for sym, c in zip(a.args, a.choices, strict=False)]
@@ -105,12 +100,17 @@ class Stepper:
                 if p.role("equity") is not None:
                     self.equity_for[a.name] = self.code.let(copy_name("equity", self.actors[a.name][0]))
 
-    def _key(self, u: ir.Update) -> str:
-        if u.index is None:
-            return u.sym.name
-        if isinstance(u.index, ir.AssetName):
-            return f"{u.sym.name}[{u.index.name}]"
-        raise NotImplementedError  # `x'[a in assets]` is unrolled by the caller of _key
+    def _update(self, u: ir.Update) -> list[tuple[str, V.Code]]:
+        """The columns an update writes and their values' code: `x'`, `x'[BTC]`, or one per asset for
+        `x'[a in assets] = e` (e with `a` bound to each asset)."""
+        match u.index:
+            case None:
+                return [(u.sym.name, self.code.expr(u.expr))]
+            case ir.AssetName(name=asset):
+                return [(f"{u.sym.name}[{asset}]", self.code.expr(u.expr))]
+            case ir.BoundVar(name=var):
+                return [(f"{u.sym.name}[{a}]", self.code.expr(u.expr, {var: a})) for a in self.rules.program.assets]
+        raise AssertionError(f"unknown index {u.index!r}")
 
     def _touches_shared(self, a: ir.Action) -> bool:
         shared = {s.name for s in self.rules.shared}
@@ -121,7 +121,7 @@ class Stepper:
 
     # ---- frames --------------------------------------------------------------------------------------
 
-    def frame(self, book: Book, scalars: dict[str, Fraction], mask: Any = None, bounds: bool = True) -> V.Frame:
+    def frame(self, book: Book, scalars: dict[str, Fraction], mask: Any = None) -> V.Frame:
         """A frame of `book`'s accounts (those of `mask`), with the inputs, parameters and shared states."""
         size = len(book.rows) if mask is None else int(np.count_nonzero(mask)) if mask.dtype == bool else len(mask)
         values = Columns(book, mask)
