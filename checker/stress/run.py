@@ -184,10 +184,9 @@ def _inputs_at(rules: Rules, scenario: Scenario, t: int, options: StressOptions)
     return {k: values[k] for k in wanted}
 
 
-def _check_inputs(rules: Rules, scenario: Scenario, t: int, scalars: dict[str, Fraction]) -> None:
+def _check_inputs(rules: Rules, code: Compiled, scenario: Scenario, t: int, scalars: dict[str, Fraction]) -> None:
     inputs = {s.name for s in rules.program.inputs}
     frame = V.Frame(1, {k: V.const(v) for k, v in scalars.items()}, checked=False)
-    code = Compiled(rules.program)
     for w in rules.program.wheres:
         if not reads(w.expr, rules.program) <= inputs | set(rules.params):
             continue
@@ -200,9 +199,8 @@ def _check_inputs(rules: Rules, scenario: Scenario, t: int, scalars: dict[str, F
             )
 
 
-def _outside(rules: Rules, before: dict[str, Fraction], after: dict[str, Fraction]) -> bool:
+def _outside(rules: Rules, code: Compiled, before: dict[str, Fraction], after: dict[str, Fraction]) -> bool:
     """Whether the move from `before` to `after` leaves every env move's range for some input."""
-    code = Compiled(rules.program)
     frame = V.Frame(1, {k: V.const(v) for k, v in {**rules.params, **before}.items()}, checked=False)
     for key, value in after.items():
         if value == before.get(key):
@@ -247,7 +245,7 @@ def _run(rules: Rules, stepper: Stepper, population: Population, scenario: Scena
     previous: dict[str, Fraction] | None = None
     for t in range(len(scenario.steps)):
         inputs = _inputs_at(rules, scenario, t, options)
-        _check_inputs(rules, scenario, t, {**inputs, **rules.params})
+        _check_inputs(rules, stepper.code, scenario, t, {**inputs, **rules.params})
         scalars = {**inputs, **rules.params}
         if t == 0:
             start_equity = _equity(stepper, books, scalars, size)
@@ -281,7 +279,7 @@ def _run(rules: Rules, stepper: Stepper, population: Population, scenario: Scena
         rows["totals"].append(totals)
         rows["shared"].append(now)
         rows["fund"].append(_fund(rules, stepper, books, scalars, now, totals))
-        rows["outside"].append(previous is not None and _outside(rules, previous, inputs))
+        rows["outside"].append(previous is not None and _outside(rules, stepper.code, previous, inputs))
         rows["inputs"].append(inputs)
         previous = inputs
     end = _equity(stepper, books, scalars, size)
