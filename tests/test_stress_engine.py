@@ -324,3 +324,35 @@ def test_an_update_of_every_asset_agrees_with_the_engine() -> None:
             want = getattr(state, name)[asset[:-1]] if asset else getattr(state, name)
             assert final[k][i] == want, f"account {i + 1}: {k}"
     assert sum(part.liquidations) == fired > 0
+
+
+TICKETS = """spec "tickets"
+unit USD
+accounts 2
+state x: USD where x >= 0
+state ticket: USD
+shared state next: USD
+input p: USD where p > 0
+margin:
+    equity = x
+    maintenance = 0
+    liquidatable when x > 0 and x * p > 0
+forced action take when liquidatable:
+    ticket' = next
+    next' = next + 1
+    x' = 0
+"""
+
+
+def test_a_shared_state_is_taken_in_population_order_even_when_a_whale_needs_python_integers(
+    tmp_path: Path,
+) -> None:
+    """Each account takes the next ticket from a shared counter: the tickets are the order in which the
+    accounts were taken. Account 3 holds a number beyond int64, so its book is cut off for Python
+    integers; the tickets must still be 0, 1, 2, ... in population order, not the small accounts first."""
+    spec = tmp_path / "tickets.margin"
+    spec.write_text(TICKETS)
+    rows = [{"x": v, "ticket": 0} for v in (5, 7, 10**30, 2, 9)]
+    population = _population(rows, {"x": 1, "ticket": 1}, {"next": F(0)})
+    _, final, shared = simulate(TICKETS, str(spec), population, Scenario("s", ("p",), ((F(10**12),),)))
+    assert final["ticket"] == [0, 1, 2, 3, 4] and shared == {"next": 5}

@@ -20,6 +20,7 @@ the end (the `equity` role, at each point's inputs).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -171,6 +172,20 @@ def _books(rules: Rules, population: Population) -> list[Book]:
     return [b for b in (small, whole.take(~fits)) if len(b.rows)]
 
 
+def _one_book(books: list[Book]) -> Book:
+    """The accounts of `books` as one book of Python integers, in population order."""
+    rows = np.concatenate([b.rows for b in books])
+    order = np.argsort(rows, kind="stable")
+    ints = {}
+    scale = {}
+    for key in books[0].ints:
+        common = math.lcm(*(b.scale[key] for b in books))
+        parts = [b.ints[key].astype(object) * (common // b.scale[key]) for b in books]
+        ints[key] = np.concatenate(parts)[order]
+        scale[key] = common
+    return Book(rows[order], ints, scale, False, flags=books[0].flags)
+
+
 def _inputs_at(rules: Rules, scenario: Scenario, t: int, options: StressOptions) -> dict[str, Fraction]:
     values = dict(options.start)
     values.update(zip(scenario.inputs, scenario.steps[t], strict=True))
@@ -254,6 +269,10 @@ def _run(rules: Rules, stepper: Stepper, population: Population, scenario: Scena
         for book in books:
             new_books += stepper.split(book, {**scalars, **shared})
         books = new_books
+        if len(books) > 1 and not independent(rules):
+            # Accounts draw on a shared state one after another in population order, which books taken
+            # one after the other would not keep: the whole population is one book of Python integers.
+            books = [_one_book(books)]
         for book in books:
             candidates = np.ones(len(book.rows), dtype=bool)
             for _ in range(options.max_rounds):
