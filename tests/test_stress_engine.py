@@ -207,6 +207,23 @@ def test_shards_of_the_population_merge_into_the_same_report() -> None:
     assert worst.loss == max(whole.scenarios[0].losses.quantiles.values())
 
 
+def _engine_state(engine: object, population: Population, i: int, assets: tuple[str, ...]) -> object:
+    """Account i of `population` as the engine's State: a per-asset state from its `name[ASSET]` columns."""
+    values = {k: population.columns[k].value(i) for k in population.columns}
+    names = {k.split("[")[0] for k in values}
+    return engine.State(**{  # type: ignore[attr-defined]
+        f: ({a: values[f"{f}[{a}]"] for a in assets} if f"{f}[{assets[0]}]" in values else values[f]) for f in names
+    })
+
+
+def _assert_final(final: dict[str, list[F]], state: object, i: int) -> None:
+    """Every column of the batch path's final states equals the engine's state for account i."""
+    for k in final:
+        name, _, asset = k.partition("[")
+        want = getattr(state, name)[asset[:-1]] if asset else getattr(state, name)
+        assert final[k][i] == want, f"account {i + 1}: {k}"
+
+
 AAVE = ROOT / "examples" / "aave_v3_lending.margin"
 
 
@@ -223,14 +240,9 @@ def test_an_action_with_arguments_fires_with_the_chosen_values_as_the_engine_tak
     part, final, _ = simulate(run.spec_text, run.spec_path, run.population, scenario, run.options)
     engine = dsl.load(AAVE).engine
     params = engine.Params()
-    keys = list(run.population.columns)
     fired = 0
     for i in range(run.population.size):
-        values = {k: run.population.columns[k].value(i) for k in keys}
-        state = engine.State(**{
-            f: ({a: values[f"{f}[{a}]"] for a in ("WETH", "WBTC")} if f"{f}[WETH]" in values else values[f])
-            for f in {k.split("[")[0] for k in keys}
-        })
+        state = _engine_state(engine, run.population, i, ("WETH", "WBTC"))
         for prices in scenario.steps:
             inputs = engine.Inputs(price=dict(zip(("WETH", "WBTC"), (prices[0], start["price[WBTC]"]), strict=True)))
             for _ in range(100):
@@ -241,10 +253,7 @@ def test_an_action_with_arguments_fires_with_the_chosen_values_as_the_engine_tak
                 except (engine.GuardError, engine.UndefinedError):
                     break
                 fired += 1
-        for k in keys:
-            name, _, asset = k.partition("[")
-            want = getattr(state, name)[asset[:-1]] if asset else getattr(state, name)
-            assert final[k][i] == want, f"account {i + 1}: {k}"
+        _assert_final(final, state, i)
     assert sum(part.liquidations) == fired > 0
 
 
@@ -305,24 +314,16 @@ def test_an_update_of_every_asset_agrees_with_the_engine() -> None:
     part, final, _ = simulate(run.spec_text, run.spec_path, run.population, scenario, run.options)
     engine = dsl.load(CROSS).engine
     params = engine.Params()
-    keys = list(run.population.columns)
     assets = ("BTC", "ETH", "BNB")
     fired = 0
     for i in range(run.population.size):
-        values = {k: run.population.columns[k].value(i) for k in keys}
-        state = engine.State(**{
-            f: ({a: values[f"{f}[{a}]"] for a in assets} if f"{f}[BTC]" in values else values[f])
-            for f in {k.split("[")[0] for k in keys}
-        })
+        state = _engine_state(engine, run.population, i, assets)
         for (btc,) in scenario.steps:
             inputs = engine.Inputs(price={"BTC": btc, "ETH": start["price[ETH]"], "BNB": start["price[BNB]"]})
             while engine.liquidatable(params, state, inputs):
                 state = engine.liquidate(params, state, inputs)
                 fired += 1
-        for k in keys:
-            name, _, asset = k.partition("[")
-            want = getattr(state, name)[asset[:-1]] if asset else getattr(state, name)
-            assert final[k][i] == want, f"account {i + 1}: {k}"
+        _assert_final(final, state, i)
     assert sum(part.liquidations) == fired > 0
 
 
