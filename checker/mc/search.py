@@ -138,7 +138,8 @@ class _Substitution:
         if not self.pairs:
             return e
         ctx = e.ctx
-        return z3.z3._to_expr_ref(z3.Z3_substitute(ctx.ref(), e.as_ast(), len(self.pairs), self.sources, self.targets), ctx)
+        done = z3.Z3_substitute(ctx.ref(), e.as_ast(), len(self.pairs), self.sources, self.targets)
+        return z3.z3._to_expr_ref(done, ctx)
 
 
 class _Walker:
