@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import z3
 
-from checker.core.encode import Encoder, Frame, Obligation
+from checker.core.encode import Encoder, Frame, Obligation, conj
 from dsl import ir
 
 
@@ -53,17 +53,17 @@ class Forced:
 
     @property
     def defined(self) -> z3.BoolRef:
-        return z3.And(*self.parts)
+        return conj(*self.parts)
 
     @property
     def enabled(self) -> z3.BoolRef:
-        return z3.And(*self.parts, self.guard)
+        return conj(*self.parts, self.guard)
 
     @property
     def clear(self) -> z3.BoolRef:
         """Defined and not enabled. Flat, so that for an argument-free forced action the term is
         the one this test always had (a term's shape can change how long the solver takes)."""
-        return z3.And(*self.parts, z3.Not(self.guard))
+        return conj(*self.parts, z3.Not(self.guard))
 
 
 def forced_test(enc: Encoder, pre: Frame, action: ir.Action) -> Forced:
@@ -83,7 +83,7 @@ def forced_test(enc: Encoder, pre: Frame, action: ir.Action) -> Forced:
     assert action.guard is not None, "the front end requires a guard on a forced action"
     g = enc.translation(pre, dict(choice))
     guard, ok = g.expr(action.guard, {}, true)
-    return Forced(choice, z3.And(*oks, *c.eager), (*oks, *c.eager, ok, *g.eager), guard, c.obligations)
+    return Forced(choice, conj(*oks, *c.eager), (*oks, *c.eager, ok, *g.eager), guard, c.obligations)
 
 
 def forced_clear(enc: Encoder, pre: Frame) -> z3.BoolRef:
@@ -98,7 +98,7 @@ def forced_clear(enc: Encoder, pre: Frame) -> z3.BoolRef:
     for a in enc.program.actions:
         if a.forced and a.guard is not None:
             clear.append(forced_test(enc, pre, a).clear)
-    return z3.And(*clear) if clear else z3.BoolVal(True)
+    return conj(*clear) if clear else z3.BoolVal(True)
 
 
 def _free(enc: Encoder, pre: Frame, step: ir.Action | ir.Env, args: dict[str, z3.ArithRef]) -> z3.BoolRef:
@@ -109,8 +109,8 @@ def _free(enc: Encoder, pre: Frame, step: ir.Action | ir.Env, args: dict[str, z3
     # Enabled: taken with exactly its chosen arguments. Not enabled: an ordinary action, allowed
     # only while no forced action is enabled (forced_clear includes this one's test).
     f = forced_test(enc, pre, step)
-    same = z3.And(*(args[k] == v for k, v in f.choice.items()))
-    return z3.Or(z3.And(f.enabled, same), forced_clear(enc, pre))
+    same = conj(*(args[k] == v for k, v in f.choice.items()))
+    return z3.Or(conj(f.enabled, same), forced_clear(enc, pre))
 
 
 def action_step(enc: Encoder, pre: Frame, action: ir.Action, tag: str) -> Transition:
@@ -121,7 +121,7 @@ def action_step(enc: Encoder, pre: Frame, action: ir.Action, tag: str) -> Transi
     if action.guard is not None:
         g = enc.translation(pre, locals_)
         guard, guard_ok = g.expr(action.guard, {}, true)
-        guard_defined = z3.And(guard_ok, *g.eager)
+        guard_defined = conj(guard_ok, *g.eager)
     else:
         guard, guard_defined = true, true
     body = enc.translation(pre, locals_)
@@ -138,18 +138,18 @@ def action_step(enc: Encoder, pre: Frame, action: ir.Action, tag: str) -> Transi
             new[(u.sym.name, asset)] = term
             oks.append(ok)
     post = enc.frame(tag, {**pre.vars, **new})
-    defined = z3.And(guard_defined, z3.Implies(guard, z3.And(*oks, *body.eager)))
+    defined = conj(guard_defined, z3.Implies(guard, conj(*oks, *body.eager)))
     # The body runs only once the guard has held.
     obligations = [
         *(g.obligations if action.guard is not None else []),
-        *(Obligation(o.what, o.span, z3.And(guard, guard_defined, o.path), o.ok) for o in body.obligations),
+        *(Obligation(o.what, o.span, conj(guard, guard_defined, o.path), o.ok) for o in body.obligations),
     ]
     free = _free(enc, pre, action, args)
     # The chosen arguments' partial operations are asked on their own (checks/definedness.py): the
     # engine evaluates them before every step, not only this one.
     enabled: z3.BoolRef = z3.BoolVal(False)
     if action.forced and action.guard is not None:
-        enabled = forced_test(enc, pre, action).enabled if action.args else z3.And(guard, defined)
+        enabled = forced_test(enc, pre, action).enabled if action.args else conj(guard, defined)
     return Transition(action, pre, post, guard, defined, args, obligations, free, enabled)
 
 
@@ -163,11 +163,11 @@ def env_step(enc: Encoder, pre: Frame, env: ir.Env, tag: str) -> Transition:
     g = enc.translation(pre)
     if env.guard is not None:
         guard, gok = g.expr(env.guard, {}, true)
-        guard_defined = z3.And(gok, *g.eager)
+        guard_defined = conj(gok, *g.eager)
     else:
         guard, guard_defined = true, true
     tr = enc.translation(pre)
-    runs = z3.And(guard, guard_defined)
+    runs = conj(guard, guard_defined)
     oks: list[z3.BoolRef] = []
     for u in env.updates:
         for asset in _targets(enc, u.sym, u.index):
@@ -181,10 +181,10 @@ def env_step(enc: Encoder, pre: Frame, env: ir.Env, tag: str) -> Transition:
             new[(u.sym.name, asset)] = v
             choices[key] = v
     post = enc.frame(tag, {**pre.vars, **new})
-    defined = z3.And(guard_defined, z3.Implies(guard, z3.And(*oks, *tr.eager)))
+    defined = conj(guard_defined, z3.Implies(guard, conj(*oks, *tr.eager)))
     obligations = [*g.obligations, *tr.obligations]
     free = _free(enc, pre, env, choices)
-    return Transition(env, pre, post, z3.And(guard, *in_range), defined, choices, obligations, free)
+    return Transition(env, pre, post, conj(guard, *in_range), defined, choices, obligations, free)
 
 
 def _targets(enc: Encoder, sym: ir.Symbol, index: ir.Index | None) -> list[str | None]:

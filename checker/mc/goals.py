@@ -24,7 +24,7 @@ from typing import Any
 import z3
 
 from checker.core.context import Context
-from checker.core.encode import Frame
+from checker.core.encode import Frame, conj
 from checker.core.replay import View
 from dsl import ir
 from dsl.symmetry import is_copy
@@ -61,7 +61,7 @@ class Goal:
         """The goal as a hypothesis: for account 1 and, with `accounts`, for every other account too."""
         if not self.copies:
             return self.z3_holds(cx, frame)
-        return z3.And(self.z3_holds(cx, frame), *[c(cx, frame) for c in self.copies])
+        return conj(self.z3_holds(cx, frame), *[c(cx, frame) for c in self.copies])
 
     def runtime(self, view: View) -> bool:
         try:
@@ -81,7 +81,7 @@ class Goal:
 def _formula_holds(expr: ir.Expr) -> Z3Holds:
     def holds(cx: Context, frame: Frame) -> z3.BoolRef:
         term, ok = cx.enc.formula(expr, frame)
-        return z3.And(ok, term)
+        return conj(ok, term)
 
     return holds
 
@@ -136,7 +136,7 @@ def _copies(constraints: tuple[ir.Constraint, ...], name: str) -> tuple[Z3Holds,
 def _roles(*names: str) -> Callable[[Frame], tuple[list[z3.ExprRef], z3.BoolRef]]:
     def get(frame: Frame) -> tuple[list[z3.ExprRef], z3.BoolRef]:
         pairs = [frame.role(n) for n in names]
-        return [t for t, _ in pairs], z3.And(*[ok for _, ok in pairs])
+        return [t for t, _ in pairs], conj(*[ok for _, ok in pairs])
 
     return get
 
@@ -167,7 +167,7 @@ def reachable_goals(program: ir.Program, check_ids: set[str]) -> list[Goal]:
 
         def solvent_or_liquidatable(cx: Context, frame: Frame) -> z3.BoolRef:
             (eq, liq), ok = roles(frame)
-            return z3.And(ok, z3.Or(eq >= 0, liq))
+            return conj(ok, z3.Or(eq >= 0, liq))
 
         out.append(
             Goal(
@@ -186,7 +186,7 @@ def reachable_goals(program: ir.Program, check_ids: set[str]) -> list[Goal]:
 
             def nonnegative(cx: Context, frame: Frame, req: Any = req) -> z3.BoolRef:
                 (r,), ok = req(frame)
-                return z3.And(ok, r >= 0)
+                return conj(ok, r >= 0)
 
             out.append(
                 Goal(
@@ -204,7 +204,7 @@ def reachable_goals(program: ir.Program, check_ids: set[str]) -> list[Goal]:
 
         def below(cx: Context, frame: Frame) -> z3.BoolRef:
             (m, i), ok = both(frame)
-            return z3.And(ok, m <= i)
+            return conj(ok, m <= i)
 
         out.append(
             Goal(
@@ -252,7 +252,7 @@ def step_property_goals(program: ir.Program, unproved: set[str]) -> list[Goal]:
                 locals_ = dict(t.args) if isinstance(step, ir.Action) else {}
                 term, ok = cx.enc.formula(sp.expr, frame, locals_, post=t.post)
                 after = [cx.input_wheres(t.post)] if isinstance(step, ir.Env) else []
-                return z3.Implies(z3.And(t.guard, t.defined, t.free, *after), z3.And(ok, term))
+                return z3.Implies(conj(t.guard, t.defined, t.free, *after), conj(ok, term))
 
             out.append(
                 Goal(
@@ -349,7 +349,7 @@ def lemmas(program: ir.Program) -> list[Lemma]:
         def solvent_of(name: str) -> Z3Holds:
             def solvent(cx: Context, frame: Frame) -> z3.BoolRef:
                 e, ok = frame.let(name)
-                return z3.And(ok, e >= 0)
+                return conj(ok, e >= 0)
 
             return solvent
 
@@ -378,6 +378,6 @@ def lemmas(program: ir.Program) -> list[Lemma]:
 def _signed(s: ir.Symbol, sign: str) -> Z3Holds:
     def signed(cx: Context, frame: Frame) -> z3.BoolRef:
         vs = [frame.var(s, a) for a in cx.enc.assets_of(s)]
-        return z3.And(*[v >= 0 if sign == ">=" else v <= 0 for v in vs])
+        return conj(*[v >= 0 if sign == ">=" else v <= 0 for v in vs])
 
     return signed

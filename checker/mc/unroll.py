@@ -10,7 +10,7 @@ from __future__ import annotations
 import z3
 
 from checker.core.context import Context
-from checker.core.encode import Frame
+from checker.core.encode import Frame, conj
 from checker.core.replay import Scene
 from checker.core.results import CheckResult, Verdict
 from checker.core.steps import Transition, action_step, env_step
@@ -23,7 +23,7 @@ def input_wheres(cx: Context, frame: Frame) -> z3.BoolRef:
 
 
 def _same(a: Frame, b: Frame) -> z3.BoolRef:
-    return z3.And(*[a.vars[k] == b.vars[k] for k in a.vars]) if a.vars else z3.BoolVal(True)
+    return conj(*[a.vars[k] == b.vars[k] for k in a.vars]) if a.vars else z3.BoolVal(True)
 
 
 class Unrolling:
@@ -48,11 +48,11 @@ class Unrolling:
         options = []
         for j, t in enumerate(ts):
             conds = [t.guard, t.defined, t.free, _same(nxt, t.post)]
-            options.append(z3.Implies(sel[j], z3.And(*conds)))
+            options.append(z3.Implies(sel[j], conj(*conds)))
         self.frames.append(nxt)
         self.steps.append((ts, sel))
         took = z3.Or(*sel) if sel else z3.BoolVal(False)
-        return z3.And(took, *options, input_wheres(cx, nxt))
+        return conj(took, *options, input_wheres(cx, nxt))
 
     def cases(self) -> list[tuple[Transition, z3.BoolRef]]:
         """The possible next steps from the last frame, one case each: (transition, when it is taken).
@@ -68,7 +68,7 @@ class Unrolling:
         every = pair_goals(cx.program)
         ts = [action_step(cx.enc, pre, a, tag) for a in cx.program.actions if every or representative(a.name)]
         ts += [env_step(cx.enc, pre, e, tag) for e in cx.program.envs]
-        return [(t, z3.And(t.guard, t.defined, t.free, input_wheres(cx, t.post))) for t in ts]
+        return [(t, conj(t.guard, t.defined, t.free, input_wheres(cx, t.post))) for t in ts]
 
     def scene(self, model: z3.ModelRef, upto: int, last: Transition | None = None) -> Scene:
         frames: list[tuple[str, Frame, Transition | None]] = [("init", self.frames[0], None)]
