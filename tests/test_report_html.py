@@ -88,7 +88,7 @@ def test_check_report_plots_are_the_engine_values(check_json: dict[str, Any]) ->
             assert exact(y_text) == value, (trace["name"], at)
             assert x == float(at) and y == float(value)
     marker = next(t for t in figs[0]["data"] if t["name"] == "counterexample")
-    assert {exact(c[0]) for c in marker["customdata"]} == {Fraction(250001)}
+    assert {exact(c[0]) for c in marker["customdata"]} == {Fraction(1)}
 
 
 def test_crossing_is_exact(check_json: dict[str, Any]) -> None:
@@ -98,9 +98,9 @@ def test_crossing_is_exact(check_json: dict[str, Any]) -> None:
     assert notes == [] and [p.state_label for p in found] == ["smaller position", "larger position"]
     crossing = found[0].crossings
     assert len(crossing) == 1 and crossing[0].exact
-    # By hand: short 0.88 BTC from entry 1 with no collateral, first bracket (mmr 0.4%, amount 0):
-    # -0.88 (m - 1) = 0.88 m * 0.004  <=>  m = 1 / 1.004 = 250/251.
-    assert crossing[0].at == Fraction(250, 251)
+    # By hand: short 210,003 BTC from entry 1 with no collateral, second bracket (mmr 0.5%, amount 50):
+    # -210003 (m - 1) = 210003 m * 0.005 - 50  <=>  m = 210053 / 211053.015 = 42010600/42210603.
+    assert crossing[0].at == Fraction(210053) / Fraction("211053.015") == Fraction(42010600, 42210603)
     eng = spec.engine
     params = eng.Params(**{k: Fraction(v) for k, v in cex["params"].items()})
     state = eng.State(**{k: Fraction(v) for k, v in cex["steps"][0]["state"].items()})
@@ -108,7 +108,7 @@ def test_crossing_is_exact(check_json: dict[str, Any]) -> None:
     assert eng.equity(params, state, at) == eng.maintenance(params, state, at)
     assert eng.liq_price(params, state, at) == crossing[0].at  # the spec's own liquidation price agrees
     page = check_report_html(check_json)
-    assert "equity crosses maintenance exactly at mark = 250/251" in page
+    assert "equity crosses maintenance exactly at mark = 42010600/42210603" in page
 
 
 UNDEFINED = """
