@@ -283,3 +283,15 @@ def test_spec_strategies_find_what_uniform_ones_miss() -> None:
             return False
 
     assert not any(uniform_finds(seed) for seed in range(3))
+
+
+def test_boundary_points_are_computed_once_per_spec_and_budget() -> None:
+    """A spec loaded again reuses its points (the same engine module); the memo changes no point."""
+    from checker.testing import boundary
+
+    path = EXAMPLES.parent / "tests" / "data" / "perpetual.margin"
+    first = boundary.boundary_points(dsl.load(path))
+    assert boundary.boundary_points(dsl.load(path)) is first
+    assert boundary._boundary_points(dsl.load(path), boundary.BOUNDARY_RLIMIT, 0) == first
+    other = boundary.boundary_points(dsl.load(path), rlimit=boundary.BOUNDARY_RLIMIT // 2)
+    assert other is not first and all(p.label for p in other)

@@ -36,6 +36,9 @@ is a bug in solvent and raises `InternalError`.
 from __future__ import annotations
 
 import dataclasses
+import threading
+import types
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -85,8 +88,27 @@ class _Target:
     check: tuple[str, str, Fraction] | None  # (role a, role b or "", value): on the engine, a - b == value
 
 
+# Points already computed, per engine module (the same spec loaded again builds no new module, see
+# `dsl.api.engine_module`) and (rlimit, seed): a test suite asks for a spec's strategies in many tests,
+# and `solvent conform` twice in one process (the pytest plugin) asks twice; each time took 382 queries
+# (2.4 s) on the Binance example. The points are a function of the spec and the two numbers, and
+# immutable (frozen dataclasses of the engine's frozen values), so a second caller gets the same tuple.
+_COMPUTED: weakref.WeakKeyDictionary[types.ModuleType, dict[tuple[int, int], tuple[Point, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+_COMPUTING = threading.Lock()
+
+
 def boundary_points(spec: Spec, rlimit: int = BOUNDARY_RLIMIT, seed: int = 0) -> tuple[Point, ...]:
     """The spec's boundary points (see the module docstring), in a fixed order; each query within `rlimit`."""
+    with _COMPUTING:
+        known = _COMPUTED.setdefault(spec.engine, {})
+        if (rlimit, seed) not in known:
+            known[(rlimit, seed)] = _boundary_points(spec, rlimit, seed)
+        return known[(rlimit, seed)]
+
+
+def _boundary_points(spec: Spec, rlimit: int, seed: int) -> tuple[Point, ...]:
     cx = Context(spec, Options(rlimit=rlimit, engines=("z3",), seed=seed))
     frame = cx.enc.frame(_TAG)
     base = cx.valid(frame)
