@@ -96,7 +96,12 @@ def smt2(assertions: Sequence[z3.BoolRef]) -> str:
     whatever came before.
     """
     printer = z3.Solver()
-    printer.add(*assertions)
+    # Asserted one by one through the C API: `Solver.add` checks each argument's sort in Python first
+    # (a fifth of the printing time over the bundled examples); the text is the same.
+    ref, solver = printer.ctx.ref(), printer.solver
+    for a in assertions:
+        term = a if isinstance(a, z3.BoolRef) else z3.BoolSort().cast(a)  # a Python bool, as `add` takes it
+        z3.Z3_solver_assert(ref, solver, term.as_ast())
     return str(printer.to_smt2())
 
 
