@@ -452,3 +452,35 @@ def test_a_fruitless_search_is_reported_on_an_open_goal_and_never_proves() -> No
     r = invariants(spec, depth=3, search_runs=2, search_depth=6)["invariant: never_four_and_a_half"]
     assert r.verdict is PROVED and r.proof == "bounded, depth 3"
     assert "a search of 2 concrete runs of up to 6 steps" in r.reason and "found no violation" in r.reason
+
+
+def test_bmc_runs_ahead_of_induction_and_asks_only_the_goals_not_proved(monkeypatch: Any) -> None:
+    """`fund_solvent` of the fund-pays-rounding example is violated at depth 3: BMC finds it before
+    induction at k=3 is asked about it, and the four goals proved at k=1 are facts of BMC, not goals."""
+    from checker.mc import bmc
+
+    asked: list[tuple[int, list[str]]] = []
+    houdini = bmc._houdini
+
+    def spy_houdini(cx: Any, candidates: list[Any], k: int, *args: Any, **kwargs: Any) -> list[str]:
+        asked.append((k, [g.name for g in candidates]))
+        return houdini(cx, candidates, k, *args, **kwargs)
+
+    bmc_goals: list[tuple[int, list[str], int]] = []
+    run_to = bmc._BMC.run_to
+
+    def spy_run_to(self: Any, depth: int) -> None:
+        if not self.quiet and depth > 0:
+            bmc_goals.append((depth, [g.name for g in self.open()], len(self.facts)))
+        run_to(self, depth)
+
+    monkeypatch.setattr(bmc, "_houdini", spy_houdini)
+    monkeypatch.setattr(bmc._BMC, "run_to", spy_run_to)
+    spec = dsl.load(ROOT / "examples" / "bad" / "binance_fund_pays_rounding.margin")
+    results = invariants(spec, depth=0)
+    fund = results["invariant: fund_solvent"]
+    assert fund.verdict is VIOLATED and fund.proof == "bounded, depth 3"
+    assert sum(r.verdict is PROVED for r in results.values()) == 4
+    assert asked[0] == (1, list(results))  # every goal at k=1
+    assert all(k < 3 for k, names in asked if "invariant: fund_solvent" in names), asked
+    assert bmc_goals and all(names == ["invariant: fund_solvent"] and facts == 4 for _, names, facts in bmc_goals)
