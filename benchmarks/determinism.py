@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -28,11 +29,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+# No change to sys.path: the checks run in subprocesses, and benchmarks/checker.py must never shadow
+# the `checker` package in a process that imports this file (a test does, and spawns workers after).
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from frontend import machine  # noqa: E402  (benchmarks/frontend.py)
-
 RESULTS = ROOT / "benchmarks" / "results"
 COMPARED = ("verdict", "proof", "reason", "counterexample")
 
@@ -52,6 +51,10 @@ class Difference:
     spec: str
     name: str
     fields: tuple[str, ...]  # which of COMPARED differ ("missing" when one run lacks the result)
+
+
+def machine() -> dict[str, Any]:
+    return {"python": sys.version.split()[0], "platform": platform.platform(), "cpu_count": os.cpu_count()}
 
 
 def without_seconds(value: Any) -> Any:

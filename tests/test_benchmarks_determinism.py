@@ -16,17 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _load() -> ModuleType:
-    """benchmarks/determinism.py by path (it imports benchmarks/frontend.py from its folder)."""
-    folder = str(ROOT / "benchmarks")
-    sys.path.insert(0, folder)
-    try:
-        spec = importlib.util.spec_from_file_location("bench_determinism", ROOT / "benchmarks" / "determinism.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(folder)  # benchmarks/checker.py must never shadow the `checker` package
+    """benchmarks/determinism.py by path (it leaves sys.path alone: benchmarks/checker.py is not `checker`)."""
+    before = list(sys.path)
+    spec = importlib.util.spec_from_file_location("bench_determinism", ROOT / "benchmarks" / "determinism.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    assert sys.path == before
     return module
 
 
