@@ -19,7 +19,9 @@ every liquidation and all its arguments, L is not enabled-with-progress.
   each argument, and the arguments that worked in earlier rounds,
   generalised)? unsat is a proof. Then, if the rounds settle nothing, the
   query with a Z3 `ForAll` over the arguments, asked whole (never split:
-  the split rewrites terms under the quantifier).
+  the split rewrites terms under the quantifier) of Z3 in this process,
+  within a fixed number of quantifier-instantiation rounds
+  (`solve_quantified`).
 - A state the solver calls stuck is never taken on its word: it is pinned
   to exact values and a ground query with the arguments free must be unsat
   before it is VIOLATED (and replayed on the engine). Anything the solver
@@ -42,7 +44,7 @@ from checker.core.encode import Frame
 from checker.core.replay import Scene, View, rational_model, readable_model
 from checker.core.results import CheckResult, Verdict
 from checker.core.steps import Transition, action_step
-from checker.solve.z3engine import free_constants
+from checker.solve.z3engine import free_constants, solve_quantified
 from dsl import ir
 
 CHECK = "liquidation-enabled"
@@ -326,7 +328,9 @@ def _quantified(
         for i, t in enumerate(ts):
             if t.args:
                 subs[i] += _generalise(found.model, list(t.args.values()), bases[i])
-    outcome = cx.solve(query, split=False)
+    # In this process, by Z3's quantifier instantiation within a fixed number of rounds: the portfolio's
+    # engines would bound that work by the clock only (MBQI does not count it against the resource limit).
+    outcome = solve_quantified(query, cx.options.budget, cx.options.seed)
     if outcome.status == "unsat":
         return CheckResult(CHECK, CHECK, Verdict.PROVED, elapsed(), "", "single-state, quantified over the arguments")
     if outcome.status == "sat" and outcome.model is not None:

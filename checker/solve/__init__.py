@@ -1,12 +1,13 @@
 """The solver layer: one question in, `sat`, `unsat` or `unknown` out, within a deterministic budget.
 
 Every query first goes to Z3 in this process with a small share of its
-budget (its SMT core, by linearisation), then to Z3's default solver in this
-process with a tenth of it: nearly all of a spec's queries end there in
-milliseconds. What remains goes to the portfolio (`checker.solve.portfolio`): Z3, cvc5 and Z3's
-nlsat in separate processes, each bounded by its own resource limit, the
-first definitive answer winning, with a model taken by a fixed rule so that
-the counterexample does not depend on which process was faster. With the
+budget (its SMT core, by linearisation), then to Z3 in this process (for a
+nonlinear real query the work-bounded ladder of `checker.solve.nra`) with a
+tenth of it: nearly all of a spec's queries end there in milliseconds.
+What remains goes to the portfolio (`checker.solve.portfolio`): Z3, cvc5 and
+Z3's nlsat in separate processes, each bounded by its own resource limit,
+the first definitive answer winning, with a model taken by a fixed rule so
+that the counterexample does not depend on which process was faster. With the
 engines `("z3",)` the rest of the budget is spent in this process instead.
 
 Nothing here knows what a check is: callers (the shared `Context`) turn an
@@ -43,7 +44,7 @@ def solve(
             return fast
     if tuple(engines) == ("z3",):
         return solve_z3(assertions, budget, seed)
-    # Z3's default solver in this process, on a tenth of the budget, before any process is involved:
+    # Z3 in this process (`checker.solve.nra`), on a tenth of the budget, before any process is involved:
     # it answers most nonlinear queries in milliseconds, where sending a query to the portfolio costs
     # its serialisation, and stopping the members that lost costs their restart.
     local = solve_z3(assertions, budget.share(LOCAL_SHARE), seed)

@@ -24,7 +24,7 @@ from fractions import Fraction
 
 DEFAULT_RLIMIT = 100_000_000  # Z3 resource units per query: about 10 s of Z3 on an idle machine of ours
 FAST_SHARE = Fraction(1, 20)  # the in-process first try: most queries end far below it
-LOCAL_SHARE = Fraction(1, 10)  # Z3's default solver in-process, before the portfolio
+LOCAL_SHARE = Fraction(1, 10)  # Z3 in-process (checker.solve.nra), before the portfolio
 DEFAULT_SAFETY_NET = Fraction(60)  # seconds per query; only for work the solvers do not meter
 
 

@@ -1,6 +1,7 @@
 """The solver portfolio: one query to several engines in separate processes, one deterministic answer.
 
-Engines, in rank order: Z3's default solver (`z3`), cvc5 (`cvc5`), and Z3's
+Engines, in rank order: Z3 (`z3`: the work-bounded ladder of `checker.solve.nra` for
+nonlinear real queries, Z3's default solver for the others), cvc5 (`cvc5`), and Z3's
 nlsat behind a preprocessing pipeline (`z3-nlsat`; left out for queries with
 integer terms, which it cannot take). Each runs in a long-lived worker process
 (`checker.solve.worker`), so that a member can be stopped from outside: cvc5

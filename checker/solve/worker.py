@@ -41,6 +41,7 @@ from typing import Any
 
 ENGINES = ("z3", "z3-nlsat", "cvc5")
 APPROX_DIGITS = 30
+NO_TIMEOUT_MS = 2**31 - 1  # Z3's own timeout, unused: the parent's wall clock is the safety net
 
 # `(declare-fun name () Sort)`, one per line as Z3 prints them; the name may be quoted with bars.
 _DECLARATION = re.compile(r"^\(declare-fun (\|[^|]*\||[^\s()|]+) \(\) (Real|Int|Bool)\)\s*$", re.MULTILINE)
@@ -66,7 +67,7 @@ def _unknown(reason: str, seconds: float = 0.0, rlimit_used: int | None = None) 
     return {"status": "unknown", "reason": reason, "values": None, "rlimit_used": rlimit_used, "seconds": seconds}
 
 
-# --- Z3: the default solver, and the nlsat pipeline -------------------------------------------------
+# --- Z3: as the checker asks it (checker.solve.nra), and the nlsat pipeline ----------------------------
 
 # Preprocessing before nlsat (tseitin-cnf last: nlsat takes clauses only). propagate-values and a second
 # simplify, as in Z3's own qfnra-nlsat, answered 16 of benchmarks/queries/ instead of 14 (see portfolio.py).
@@ -107,31 +108,36 @@ def _z3_solve(smt2: str, rlimit: int, seed: int, nlsat: bool) -> Answer:
     # The same seeds as `z3engine.configure` sets in the checker's own process.
     for param in ("smt.random_seed", "sat.random_seed", "nlsat.seed"):
         z3.set_param(param, seed)
-    # A fresh context per query: Z3's search depends on the numbering of terms in its context.
-    ctx = z3.Context()
     if nlsat:
+        # A fresh context per query: Z3's search depends on the numbering of terms in its context.
+        ctx = z3.Context()
         # As a solver, not a bare tactic, so that its model converts back to the declared constants
         # (solve-eqs eliminates some of them).
         steps = [z3.Tactic(step, ctx=ctx) for step in NLSAT_STEPS]
         solver = z3.Then(*steps, z3.With(z3.Tactic("nlsat", ctx=ctx), seed=seed)).solver()
+        # No timeout: the resource limit is the budget; the parent's wall clock is only a safety net.
+        # (Z3 reads rlimit as a 32-bit unsigned number.)
+        solver.set("rlimit", min(rlimit, 2**32 - 1))
+        solver.from_string(smt2)
+        status = str(solver.check())
+        used = _z3_rlimit_used(solver)
+        reason = solver.reason_unknown() if status == "unknown" else ""
     else:
-        solver = z3.Solver(ctx=ctx)
-        solver.set("random_seed", seed)
-    # No timeout: the resource limit is the budget; the parent's wall clock is only a safety net.
-    # (Z3 reads rlimit as a 32-bit unsigned number.)
-    solver.set("rlimit", min(rlimit, 2**32 - 1))
-    solver.from_string(smt2)
-    result = solver.check()
-    used = _z3_rlimit_used(solver)
-    if result == z3.unsat:
+        # Z3 as the checker's own process asks it (`checker.solve.nra`: QF_NRA by a ladder bounded by
+        # work, not by Z3's timers). No timeout: the parent's wall clock is the safety net.
+        from checker.solve import nra
+
+        answer = nra.check(smt2, rlimit, NO_TIMEOUT_MS, seed)
+        solver, status, used, reason = answer.solver, answer.status, answer.used, answer.reason
+    if status == "unsat":
         return {"status": "unsat", "reason": "", "values": None, "rlimit_used": used, "seconds": _since(start)}
-    if result == z3.unknown:
-        reason = solver.reason_unknown()
+    if status == "unknown":
         if reason == "canceled" and used is not None and used >= rlimit:
             reason = "max. resource limit exceeded"  # what a tactic says when its rlimit runs out
         return _unknown(reason, _since(start), used)
     model = solver.model()
     values: dict[str, Value] = {}
+    ctx = solver.ctx
     sorts = {"Real": z3.RealSort(ctx), "Int": z3.IntSort(ctx), "Bool": z3.BoolSort(ctx)}
     for name, sort in declared(smt2):
         # model_completion: a constant the model leaves free (a don't-care) still gets a value.

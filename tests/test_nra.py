@@ -1,0 +1,85 @@
+"""Z3 on nonlinear real queries by a ladder bounded by work (`checker.solve.nra`), not by Z3's timers.
+
+What this protects: the answer to a QF_NRA query, and the work it took, are a
+function of the query and the limit only; each rung stops on its share of the
+limit; a later rung answers what the first cannot within its share; queries
+that are not QF_NRA go to Z3's default solver, once.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import z3
+
+from checker.solve import nra, solve_z3
+from checker.solve.budget import Budget
+from checker.solve.z3engine import smt2
+from checker.solve.worker import _z3_solve
+
+QUERIES = Path(__file__).resolve().parent.parent / "benchmarks" / "queries"
+WALL = 600_000  # ms: far above what these queries take, so that only the work limit decides
+
+
+def _text(*assertions: z3.BoolRef) -> str:
+    return smt2(list(assertions))
+
+
+def test_a_nonlinear_real_query_is_answered_by_the_ladder_with_an_exact_or_algebraic_model() -> None:
+    x, y = z3.Reals("x y")
+    answer = nra.check(_text(x * x == 2, x > 0, y * x > 1), 1_000_000, WALL, 0)
+    assert answer.status == "sat" and answer.rungs == 1 and not answer.clock
+    model = answer.solver.model()
+    value = model.eval(z3.Real("x", answer.solver.ctx))
+    assert z3.is_algebraic_value(value) and value.as_decimal(6).startswith("1.414213")
+    assert nra.check(_text(x * x < 0), 1_000_000, WALL, 0).status == "unsat"
+
+
+def test_a_linear_or_integer_query_goes_to_z3s_default_solver_once() -> None:
+    x = z3.Real("x")
+    ctx = z3.Context()
+    plain = z3.Solver(ctx=ctx)
+    plain.from_string(_text(z3.ToInt(x * x) == 3))
+    assert not nra.is_nra(ctx, plain.assertions())
+    answer = nra.check(_text(z3.ToInt(x * x) == 3, x > 0), 1_000_000, WALL, 0)
+    assert answer.status == "sat" and answer.rungs == 1
+    plain = z3.Solver(ctx=ctx)
+    plain.from_string(_text(x * x == 3))
+    assert nra.is_nra(ctx, plain.assertions())
+
+
+def test_every_rung_stops_on_its_share_of_the_work_limit_and_the_count_is_the_same_each_time() -> None:
+    text = (QUERIES / "multi25_6.smt2").read_text()  # no rung answers it within a small limit
+    limit = 400_000
+    first = nra.check(text, limit, WALL, 0)
+    again = nra.check(text, limit, WALL, 0)
+    assert first.status == again.status == "unknown"
+    assert first.rungs == again.rungs == len(nra.LADDER)
+    assert "resource limit" in first.reason and not first.clock
+    # Each rung overshoots its share by at most a few checks; the total stays near the limit.
+    assert limit <= first.used <= limit * 1.05
+    assert first.used == again.used  # a count of work, not of time: the same on every run and machine
+
+
+def test_a_later_rung_answers_what_the_first_cannot_within_its_share() -> None:
+    text = (QUERIES / "tiered100_8.smt2").read_text()
+    whole = nra.check(text, 100_000_000, WALL, 0)
+    assert whole.status == "unsat" and whole.rungs > 1
+    # The first rung alone, with the share the ladder gives it, does not answer.
+    share = nra.LADDER[0][1]
+    assert share is not None
+    first_share = int(100_000_000 * share)
+    alone = nra.check_rung(text, 0, first_share, WALL, 0)
+    assert alone.status == "unknown"
+
+
+def test_the_checkers_process_and_the_portfolios_z3_member_give_the_same_answer() -> None:
+    x, y = z3.Reals("x y")
+    query = [x * y == 3, x > 1, y > 1, x + y < 4]
+    here = solve_z3(query, Budget(10_000_000, Fraction(600)), 0)
+    there = _z3_solve(smt2(query), 10_000_000, 0, nlsat=False)
+    assert here.status == there["status"] == "sat" and here.model is not None
+    value = here.model.eval(x)
+    assert z3.is_rational_value(value)
+    assert there["values"]["x"] == str(value.as_fraction())
