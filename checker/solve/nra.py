@@ -16,28 +16,28 @@ the query's resource limit, a count that is the same on every machine:
     nlsat, variable ordering 3             1/16
     nlsat, variable ordering 1             1/16
     nlsat, variable ordering 5             1/16
-    nlsat, simple_check, no conflict       1/8
+    nlsat, simple_check, no conflict       the rest (11/16)
       simplification
-    nlsat, simple_check                    the rest
 
 Measured on the 705 queries of the bundled examples that the cheap first try
-leaves (2-core machine, idle): Z3's default solver answers 704 in 51.6 s of
-solver time (14 s of it on two queries its timers moved past); the first
-five rungs, with a quarter of the limit each after the first eighth, answered
-703 in 45.7 s, 698 on the first rung. The rungs after the first answer the
-queries the first one stalls on in milliseconds (variable ordering 3: 0.03 s
-where the first rung used 12.5 M units). The last rung gives the first
-configuration the rest of the limit: an induction query of
-`binance_uncapped_liquidation_fee` needs 38% of its limit there.
+leaves (2-core machine, idle, `checker.solve.nra.check` with each query's own
+limit): Z3's default solver answers 704 in 51.6 s of solver time (14 s of it
+on two queries its timers moved past); this ladder answers the same 704 in
+26.8 s, 694 on the first rung. The later rungs answer in milliseconds the
+queries the first one stalls on (variable ordering 3: 0.03 s where the first
+rung used 12.5 M units). The last rung is the first configuration without
+conflict simplification, with most of the limit: induction queries of
+examples need up to 5.8 M of their 10 M units there, and the first
+configuration in a fresh context spent 18 s on 1.25 M units of a cross-margin
+query on which the whole ladder spends its 10 M units in 2.4 s.
 
 The limit of a deterministic ladder: nlsat does not count all of its work.
 Its polynomial arithmetic (exact division, conflict simplification) runs
 between resource checks, so a rung can take seconds where its units suggest
-milliseconds (measured: 1.25 M units in 18 s on one cross-margin query, where the
-other rungs spend as many in 0.1-0.5 s). Such a
-rung still ends on its count, so the answer stays the same on every machine;
-only when the wall-clock safety net fires first does the answer say that it
-may differ.
+milliseconds (above: 1.25 M units in 18 s, where the other rungs spend as
+many in 0.1-0.5 s). Such a rung still ends on its count, so the answer stays
+the same on every machine; only when the wall-clock safety net fires first
+does the answer say that it may differ.
 
 Queries that are not QF_NRA (integer rounding, quantifiers, linear ones) go to
 Z3's default solver, whose strategies for them have no timers.
@@ -58,8 +58,7 @@ LADDER: tuple[tuple[Mapping[str, object], Fraction | None], ...] = (
     ({"variable_ordering_strategy": 3}, Fraction(1, 16)),
     ({"variable_ordering_strategy": 1}, Fraction(1, 16)),
     ({"variable_ordering_strategy": 5}, Fraction(1, 16)),
-    ({"simple_check": True, "simplify_conflicts": False}, Fraction(1, 8)),
-    ({"simple_check": True}, None),
+    ({"simple_check": True, "simplify_conflicts": False}, None),
 )
 RLIMIT_MAX = 2**32 - 1  # Z3 reads rlimit as a 32-bit unsigned number
 
@@ -84,9 +83,11 @@ def is_nra(ctx: z3.Context, assertions: z3.AstVector) -> bool:
 
 
 def check(text: str, rlimit: int, wall_ms: int, seed: int) -> Answer:
-    """Is the SMT-LIB query `text` satisfiable? Z3, each rung in a fresh context, within `rlimit` units.
+    """Is the SMT-LIB query `text` satisfiable? Z3 within `rlimit` units, by the ladder for QF_NRA.
 
-    `wall_ms` is the safety net for the whole query, shared by the rungs.
+    The query is parsed once into a fresh context, where the first rung (or, for a query that is
+    not QF_NRA, Z3's default solver) asks it; each later rung parses it into a fresh context of its
+    own. `wall_ms` is the safety net for the whole query, shared by the rungs.
     """
     deadline = time.perf_counter() + wall_ms / 1000
     ctx = z3.Context()
