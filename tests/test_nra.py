@@ -1,9 +1,10 @@
 """Z3 on nonlinear real queries by a ladder bounded by work (`checker.solve.nra`), not by Z3's timers.
 
-What this protects: the answer to a QF_NRA query, and the work it took, are a
-function of the query and the limit only; each rung stops on its share of the
-limit; a later rung answers what the first cannot within its share; queries
-that are not QF_NRA go to Z3's default solver, once.
+What this protects: the answer to a QF_NRA query is a function of the query
+and the limit only; each rung stops on its share of the limit; a later rung
+answers what the first cannot within its share, and is not held up by a rung
+that stalls; the rungs run in threads, and the answer taken does not depend on
+their timing; queries that are not QF_NRA go to Z3's default solver, once.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import pytest
 import z3
 
 from checker.solve import nra, solve_z3
 from checker.solve.budget import Budget
-from checker.solve.z3engine import smt2
 from checker.solve.worker import _z3_solve
+from checker.solve.z3engine import smt2
 
 QUERIES = Path(__file__).resolve().parent.parent / "benchmarks" / "queries"
 WALL = 600_000  # ms: far above what these queries take, so that only the work limit decides
@@ -83,3 +85,63 @@ def test_the_checkers_process_and_the_portfolios_z3_member_give_the_same_answer(
     value = here.model.eval(x)
     assert z3.is_rational_value(value)
     assert there["values"]["x"] == str(value.as_fraction())
+
+
+DATA = Path(__file__).resolve().parent / "data" / "queries"
+
+
+def test_a_rung_that_stalls_without_counting_its_work_holds_up_no_rung_above_it() -> None:
+    # Saved from pure BMC on examples/aave_v3_lending.margin (depth 3). nlsat's first two
+    # configurations and the last stall here in polynomial arithmetic Z3 does not count (0.7 M
+    # units in 30 s); variable ordering 1 (rung 3) proves it unsat in 0.5 M units. Climbed one rung
+    # after another, the ladder would wait on the first rung until the safety net (here 60 s).
+    text = (DATA / "aave_bmc_depth3.smt2").read_text()
+    answer = nra.check(text, 100_000_000, 60_000, 0)
+    assert (answer.status, answer.rungs, answer.clock) == ("unsat", 3, False)
+
+
+def test_the_model_comes_from_the_lowest_rung_that_answers_sat_however_the_threads_are_timed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Saved from BMC on examples/bad/cross_collateral_haircut_too_small.margin (fund_solvent,
+    # depth 3): rung 1 spends its 12.5 M units without an answer, rung 2 answers sat in
+    # milliseconds. With every rung started at once, rung 2's sat must still wait for rung 1.
+    text = (DATA / "cross_collateral_fund_solvent_depth3.smt2").read_text()
+
+    def values(head_start: float) -> tuple[int, dict[str, str]]:
+        monkeypatch.setattr(nra, "HEAD_START", head_start)
+        answer = nra.check(text, 100_000_000, WALL, 0)
+        assert answer.status == "sat"
+        model = answer.solver.model()
+        return answer.rungs, {str(d): str(model[d]) for d in model.decls()}
+
+    all_at_once = values(0.0)
+    one_after_another = values(3600.0)  # each rung starts only when the one below it has ended
+    assert all_at_once == one_after_another
+    assert all_at_once[0] == 2
+
+
+def test_the_rule_waits_for_every_rung_below_a_sat_and_takes_an_unsat_from_any_rung() -> None:
+    climb = nra._Climb("", 1_000, 0.0, 0, z3.Solver())
+    solver = z3.Solver()
+
+    def answer(status: str, rung: int, clock: bool = False) -> nra.Answer:
+        return nra.Answer(
+            status, solver, "" if status != "unknown" else "max. resource limit exceeded", 10, clock, rung
+        )
+
+    n = len(nra.LADDER)
+    climb.results = [None, answer("sat", 2), *[None] * (n - 2)]
+    assert climb._decide() is None  # rung 1 may still answer sat: its model would be the one
+    climb.results[0] = answer("unknown", 1)
+    decided = climb._decide()
+    assert decided is not None and (decided.status, decided.rungs) == ("sat", 2)
+    climb.results = [None, None, answer("unsat", 3), *[None] * (n - 3)]
+    decided = climb._decide()
+    assert decided is not None and (decided.status, decided.rungs) == ("unsat", 3)
+    climb.results = [answer("unknown", 1, clock=True), answer("sat", 2), *[None] * (n - 2)]
+    decided = climb._decide()  # the safety net stopped rung 1: the answer may differ elsewhere, and says so
+    assert decided is not None and (decided.status, decided.clock) == ("unknown", True)
+    climb.results = [answer("unknown", i + 1) for i in range(n)]
+    decided = climb._decide()
+    assert decided is not None and decided.status == "unknown" and not decided.clock

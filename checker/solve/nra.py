@@ -45,6 +45,7 @@ Z3's default solver, whose strategies for them have no timers.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,6 +89,15 @@ def check(text: str, rlimit: int, wall_ms: int, seed: int) -> Answer:
     The query is parsed once into a fresh context, where the first rung (or, for a query that is
     not QF_NRA, Z3's default solver) asks it; each later rung parses it into a fresh context of its
     own. `wall_ms` is the safety net for the whole query, shared by the rungs.
+
+    The rungs run in threads (Z3 releases the GIL while it solves), each in its own context: the
+    next rung starts when the last one started has ended, or has run `HEAD_START` seconds without
+    an answer, so that a rung that stalls (nlsat's unmetered work) holds up none above it. Which
+    answer is taken does not depend on which thread was faster: `unsat` from any rung is the
+    answer at once (the rungs decide the same question), and `sat` is taken from the lowest rung
+    that answers `sat`, once every rung below it has ended on its share. So the answer, and the
+    model, are those of climbing the ladder one rung after another, each rung on its own share;
+    only the time differs.
     """
     deadline = time.perf_counter() + wall_ms / 1000
     ctx = z3.Context()
@@ -96,27 +106,98 @@ def check(text: str, rlimit: int, wall_ms: int, seed: int) -> Answer:
     if not is_nra(ctx, plain.assertions()):
         plain.set("random_seed", seed)
         return _ask(plain, rlimit, deadline, rungs=1)
-    left, used, asked = rlimit, 0, 0
-    answer: Answer | None = None
-    for params, share in LADDER:
-        if left <= 0:
-            break
-        limit = left if share is None else min(left, max(1, int(rlimit * share)))
-        if asked:
-            ctx = z3.Context()  # a fresh context: Z3's search depends on the numbering of its terms
-        solver = _rung(ctx, params, seed)
-        if asked:
-            solver.from_string(text)
-        else:
-            solver.add(plain.assertions())  # the terms already parsed, in the same context
-        asked += 1
-        answer = _ask(solver, limit, deadline, rungs=asked)
-        used += answer.used
-        left -= max(1, answer.used)
-        if answer.status != "unknown" or answer.clock:
-            return Answer(answer.status, answer.solver, answer.reason, used, answer.clock, asked)
-    assert answer is not None
-    return Answer("unknown", answer.solver, answer.reason, used, False, asked)
+    first = _rung(ctx, LADDER[0][0], seed)
+    first.add(plain.assertions())  # the terms already parsed, in the same context
+    return _Climb(text, rlimit, deadline, seed, first).answer()
+
+
+HEAD_START = 0.25  # seconds a rung runs alone before the next starts beside it (most answer in milliseconds)
+
+
+class _Climb:
+    """The rungs of one query, each in its own thread and context, and the rule that picks the answer."""
+
+    def __init__(self, text: str, rlimit: int, deadline: float, seed: int, first: z3.Solver) -> None:
+        self.text, self.deadline, self.seed = text, deadline, seed
+        shares = [share for _, share in LADDER]
+        fixed = [max(1, int(rlimit * share)) for share in shares if share is not None]
+        self.limits = [
+            max(1, int(rlimit * share)) if share is not None else max(1, rlimit - sum(fixed)) for share in shares
+        ]
+        self.results: list[Answer | None] = [None] * len(LADDER)
+        self.solvers: list[z3.Solver | None] = [first] + [None] * (len(LADDER) - 1)
+        self.stop = threading.Event()
+        self.changed = threading.Condition()
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(len(LADDER))]
+
+    def answer(self) -> Answer:
+        started, last = 0, 0.0
+        try:
+            with self.changed:
+                while (decided := self._decide()) is None:
+                    now = time.perf_counter()
+                    # The next rung starts when the one started last has ended, or has run HEAD_START
+                    # seconds without an answer: rungs that answer at once never run side by side.
+                    if started < len(self.threads) and (
+                        started == 0 or self.results[started - 1] is not None or now - last >= HEAD_START
+                    ):
+                        self.threads[started].start()
+                        started, last = started + 1, now
+                        continue
+                    # A timeout, so that Ctrl-C reaches this (the main) thread between waits.
+                    self.changed.wait(timeout=HEAD_START if started < len(self.threads) else 0.1)
+        finally:
+            self._stop(started)
+        return decided
+
+    def _decide(self) -> Answer | None:
+        """The answer the rungs give so far, by the rule in `check`'s docstring, or None while it is open."""
+        done = [r for r in self.results if r is not None]
+        used = sum(r.used for r in done)
+        for r in done:
+            if r.status == "unsat":
+                return Answer("unsat", r.solver, "", used, False, r.rungs)
+        for i, result in enumerate(self.results):
+            if result is None:
+                return None  # a rung below any sat, or the last, is still running
+            if result.clock:  # the safety net stopped a rung before a sat above it could count
+                return Answer("unknown", result.solver, result.reason, used, True, i + 1)
+            if result.status == "sat":
+                return Answer("sat", result.solver, "", used, False, i + 1)
+        last = self.results[-1]
+        assert last is not None
+        return Answer("unknown", last.solver, last.reason, used, False, len(LADDER))
+
+    def _run(self, i: int) -> None:
+        solver = self.solvers[i]
+        if solver is None:
+            solver = _rung(z3.Context(), LADDER[i][0], self.seed)
+            solver.from_string(self.text)
+            with self.changed:
+                self.solvers[i] = solver
+        if self.stop.is_set():
+            return
+        solver.set("ctrl_c", False)  # Ctrl-C is the main thread's: it stops every rung
+        try:
+            result = _ask(solver, self.limits[i], self.deadline, rungs=i + 1)
+        except KeyboardInterrupt:  # interrupted by `_stop`: its answer is no longer wanted
+            return
+        with self.changed:
+            self.results[i] = result
+            self.changed.notify_all()
+
+    def _stop(self, started: int) -> None:
+        """Interrupt the rungs still running and wait for them to return (they stop at Z3's next check)."""
+        self.stop.set()
+        with self.changed:
+            running = [s for s, r in zip(self.solvers, self.results, strict=True) if s is not None and r is None]
+        for solver in running:
+            solver.ctx.interrupt()
+        for thread in self.threads[:started]:
+            thread.join(timeout=STOP_WAIT)
+
+
+STOP_WAIT = 5.0  # seconds to wait for an interrupted rung; a rung still running after that is left to finish
 
 
 def check_rung(text: str, index: int, rlimit: int, wall_ms: int, seed: int) -> Answer:
@@ -140,7 +221,7 @@ def _ask(solver: z3.Solver, rlimit: int, deadline: float, rungs: int) -> Answer:
     solver.set("timeout", remaining_ms)
     start = time.perf_counter()
     result = solver.check()
-    used = _used(solver)
+    used = used_units(solver)
     if result == z3.sat:
         return Answer("sat", solver, "", used, False, rungs)
     if result == z3.unsat:
@@ -158,7 +239,7 @@ def _ask(solver: z3.Solver, rlimit: int, deadline: float, rungs: int) -> Answer:
     return Answer("unknown", solver, reason, used, clock, rungs)
 
 
-def _used(solver: z3.Solver) -> int:
+def used_units(solver: z3.Solver) -> int:
     """Z3's resource count after a check (0 when it reports none)."""
     try:
         return int(solver.statistics().get_key_value("rlimit count"))

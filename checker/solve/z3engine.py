@@ -127,7 +127,7 @@ def solve_z3(assertions: list[z3.BoolRef], budget: Budget, seed: int, cheap: boo
     if "interrupted" in reason or reason == "canceled":
         # Z3 says "canceled" for Ctrl-C, and sometimes for its own resource limit or timeout too:
         # its counters tell them apart.
-        if _used(solver) >= budget.rlimit:
+        if nra.used_units(solver) >= budget.rlimit:
             reason = "resource limit"
         elif time.perf_counter() - start >= float(budget.wall) * 0.95:
             reason = "timeout"
@@ -157,14 +157,6 @@ def _outcome(answer: nra.Answer, budget: Budget) -> Outcome:
 
 def _work_limit(budget: Budget) -> str:
     return f"work limit reached ({budget.rlimit:,} resource units, --rlimit)"
-
-
-def _used(solver: z3.Solver) -> int:
-    """Z3's resource count after a check (0 when it reports none)."""
-    try:
-        return int(solver.statistics().get_key_value("rlimit count"))
-    except z3.Z3Exception:
-        return 0
 
 
 def check_values(assertions: list[z3.BoolRef], pins: list[z3.BoolRef], budget: Budget) -> z3.ModelRef | None:
