@@ -20,23 +20,25 @@ the query's resource limit, a count that is the same on every machine:
       simplification
 
 Measured on the 705 queries of the bundled examples that the cheap first try
-leaves (2-core machine, idle, `checker.solve.nra.check` with each query's own
-limit): Z3's default solver answers 704 in 51.6 s of solver time (14 s of it
-on two queries its timers moved past); this ladder answers the same 704 in
-26.8 s, 694 on the first rung. The later rungs answer in milliseconds the
-queries the first one stalls on (variable ordering 3: 0.03 s where the first
-rung used 12.5 M units). The last rung is the first configuration without
-conflict simplification, with most of the limit: induction queries of
-examples need up to 5.8 M of their 10 M units there, and the first
-configuration in a fresh context spent 18 s on 1.25 M units of a cross-margin
-query on which the whole ladder spends its 10 M units in 2.4 s.
+leaves (2-core machine, idle, each query with its own limit): Z3's default
+solver answers 704 in 51.6 s of solver time (14 s of it on two queries its
+timers moved past); this ladder, climbed one rung after another, answers the
+same 704 in 26.8 s, 694 on the first rung. The later rungs answer in
+milliseconds the queries the first one stalls on (variable ordering 3: 0.03 s
+where the first rung used 12.5 M units). The last rung is the first
+configuration without conflict simplification, with most of the limit:
+induction queries of the examples need up to 5.8 M of their 10 M units
+there, and the first configuration in a fresh context spent 18 s on 1.25 M
+units of a cross-margin query on which the whole ladder spends its 10 M
+units in 2.4 s.
 
 The limit of a deterministic ladder: nlsat does not count all of its work.
 Its polynomial arithmetic (exact division, conflict simplification) runs
 between resource checks, so a rung can take seconds where its units suggest
 milliseconds (above: 1.25 M units in 18 s, where the other rungs spend as
 many in 0.1-0.5 s). Such a rung still ends on its count, so the answer stays
-the same on every machine; only when the wall-clock safety net fires first
+the same on every machine, and the rungs above it do not wait for it (they
+run in threads, `check`); only when the wall-clock safety net fires first
 does the answer say that it may differ.
 
 Queries that are not QF_NRA (integer rounding, quantifiers, linear ones) go to
