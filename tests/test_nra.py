@@ -9,6 +9,11 @@ their timing; queries that are not QF_NRA go to Z3's default solver, once.
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -145,3 +150,30 @@ def test_the_rule_waits_for_every_rung_below_a_sat_and_takes_an_unsat_from_any_r
     climb.results = [answer("unknown", i + 1) for i in range(n)]
     decided = climb._decide()
     assert decided is not None and decided.status == "unknown" and not decided.clock
+
+
+def test_ctrl_c_while_the_rungs_run_in_threads_stops_them_all_and_reaches_the_caller() -> None:
+    # The stalling query with a budget that keeps three rungs busy until the safety net (120 s).
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from checker.solve import nra
+        text = open({str(DATA / "aave_bmc_depth3.smt2")!r}).read()
+        print("asking", flush=True)
+        try:
+            nra.check(text, 5_000_000, 120_000, 0)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(130)
+        """
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "asking"
+    time.sleep(1.5)  # the rungs are running: every one of them takes far longer than this here
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)  # a guard against a hang, not a measure of speed
+    assert process.returncode == 130, (out, err)
+    assert "interrupted" in out and "Traceback" not in err

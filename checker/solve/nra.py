@@ -47,6 +47,7 @@ Z3's default solver, whose strategies for them have no timers.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Mapping
@@ -120,7 +121,7 @@ class _Climb:
     """The rungs of one query, each in its own thread and context, and the rule that picks the answer."""
 
     def __init__(self, text: str, rlimit: int, deadline: float, seed: int, first: z3.Solver) -> None:
-        self.text, self.deadline, self.seed = text, deadline, seed
+        self.text, self.deadline, self.seed, self.first = text, deadline, seed, first
         shares = [share for _, share in LADDER]
         fixed = [max(1, int(rlimit * share)) for share in shares if share is not None]
         self.limits = [
@@ -171,22 +172,29 @@ class _Climb:
         return Answer("unknown", last.solver, last.reason, used, False, len(LADDER))
 
     def _run(self, i: int) -> None:
-        solver = self.solvers[i]
-        if solver is None:
-            solver = _rung(z3.Context(), LADDER[i][0], self.seed)
-            solver.from_string(self.text)
-            with self.changed:
-                self.solvers[i] = solver
-        if self.stop.is_set():
-            return
-        solver.set("ctrl_c", False)  # Ctrl-C is the main thread's: it stops every rung
+        # What this rung answers if it ends without an answer of its own (the first rung's solver stands in).
+        result = Answer("unknown", self.first, "rung stopped", 0, False, i + 1)
         try:
+            solver = self.solvers[i]
+            if solver is None:
+                solver = _rung(z3.Context(), LADDER[i][0], self.seed)
+                solver.from_string(self.text)
+                with self.changed:
+                    self.solvers[i] = solver
+            if self.stop.is_set():
+                return
+            solver.set("ctrl_c", False)  # Ctrl-C is the main thread's: it stops every rung
             result = _ask(solver, self.limits[i], self.deadline, rungs=i + 1)
-        except KeyboardInterrupt:  # interrupted by `_stop`: its answer is no longer wanted
-            return
-        with self.changed:
-            self.results[i] = result
-            self.changed.notify_all()
+        except KeyboardInterrupt:
+            # Interrupted by `_stop` (its answer is no longer wanted), or Z3 said "canceled" for no
+            # reason its counts show: an unknown, so that the decision never waits for this rung.
+            result = dataclasses.replace(result, reason="canceled")
+        except z3.Z3Exception as error:
+            result = dataclasses.replace(result, reason=f"error: {error}")
+        finally:
+            with self.changed:
+                self.results[i] = result
+                self.changed.notify_all()
 
     def _stop(self, started: int) -> None:
         """Interrupt the rungs still running and wait for them to return (they stop at Z3's next check)."""
