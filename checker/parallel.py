@@ -144,14 +144,14 @@ def run_unit(unit: Unit, options: Options | None = None) -> Done:
     title = spec.program.title
     results: list[CheckResult] = []
     try:
-        from checker.run import counted, synthesized  # the same passes as a sequential run
+        from checker.run import counted, marked, synthesized  # the same passes as a sequential run
 
         cx = Context(spec, options)
         if unit.check is None:
             cx.seen.update(unit.seen)
-            results.extend(counted(spec.program, r) for r in _model_check(cx, unit.unproved, unit.only))
+            results.extend(counted(spec.program, r) for r in marked(cx, _model_check(cx, unit.unproved, unit.only)))
         else:
-            results.extend(counted(spec.program, synthesized(cx, r)) for r in _CHECKS[unit.check](cx))
+            results.extend(counted(spec.program, synthesized(cx, r)) for r in marked(cx, _CHECKS[unit.check](cx)))
     except InternalError as err:  # the results before the bug are kept, as in a sequential run
         return Done(title, tuple(results), bug=str(err), seconds=time.perf_counter() - start)
     except SpecError as err:  # found while building the engine (e.g. nesting too deep for CPython)

@@ -8,7 +8,7 @@ hands their multi-step forms with the spec's invariants to `checker.mc`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from checker.checks import SINGLE_STATE
 from checker.core.context import Context
@@ -76,7 +76,7 @@ def _run(spec: Spec, options: Options, only: Sequence[str]) -> Iterator[CheckRes
     for check_id, check in SINGLE_STATE:
         if only and check_id not in only:
             continue
-        for result in check(cx):
+        for result in marked(cx, check(cx)):
             if result.verdict in (Verdict.VIOLATED, Verdict.UNKNOWN):
                 unproved.add(result.id)
                 unproved.add(result.name)  # step properties follow up by result name
@@ -85,9 +85,27 @@ def _run(spec: Spec, options: Options, only: Sequence[str]) -> Iterator[CheckRes
     # A single-state violation may lie outside every run from `init`: ask whether one is reachable.
     reachable = reachable_goals(cx.program, unproved) if cx.program.init else []
     if not only or "invariant" in only:
-        yield from invariants(cx, reachable)
+        yield from marked(cx, invariants(cx, reachable))
     elif reachable:
-        yield from invariants(cx, reachable, own=False)
+        yield from marked(cx, invariants(cx, reachable, own=False))
+
+
+CLOCKED = (
+    "a solver answer on the way was reached after the wall-clock safety net stopped an engine "
+    "(--timeout): this result may differ on a faster or less loaded machine"
+)
+
+
+def marked(cx: Context, results: Iterable[CheckResult]) -> Iterator[CheckResult]:
+    """`results`, each PROVED or VIOLATED one said to depend on the clock when the safety net had a hand in an
+    answer since the result before it (an UNKNOWN the net cut short already says so in its reason)."""
+    seen = cx.clocked
+    for result in results:
+        if cx.clocked > seen and result.verdict is not Verdict.UNKNOWN:
+            reason = f"{result.reason}; {CLOCKED}" if result.reason else CLOCKED
+            result = dataclasses.replace(result, reason=reason)
+        seen = cx.clocked
+        yield result
 
 
 def synthesized(cx: Context, result: CheckResult) -> CheckResult:

@@ -331,6 +331,7 @@ def _quantified(
     # In this process, by Z3's quantifier instantiation within a fixed number of rounds: the portfolio's
     # engines would bound that work by the clock only (MBQI does not count it against the resource limit).
     outcome = solve_quantified(query, cx.options.budget, cx.options.seed)
+    cx.count_clocked(outcome)
     if outcome.status == "unsat":
         return CheckResult(CHECK, CHECK, Verdict.PROVED, elapsed(), "", "single-state, quantified over the arguments")
     if outcome.status == "sat" and outcome.model is not None:

@@ -39,6 +39,9 @@ class Context:
         self.options = options
         validate_pins(self.program, options.pins, options.percent)
         self.seen: dict[str, int] = {}  # result names given so far
+        # Definitive answers reached after the wall-clock safety net stopped an engine (see `solve`):
+        # the runner marks the next result, whose answer may then differ on a faster machine.
+        self.clocked = 0
         # With `synthesize`: the query of each violated result, by name, for `checker.synth` (never on the result).
         self.violated_queries: dict[str, list[z3.BoolRef]] = {}
         self.integers = uses_rounding(self.program)
@@ -57,6 +60,17 @@ class Context:
     def solve(
         self, assertions: list[z3.BoolRef], share: Fraction | None = None, split: bool = False, pair: Pair | None = None
     ) -> Outcome:
+        """One query (see `_solve`), counting a definitive answer the safety net had a hand in (`clocked`)."""
+        outcome = self._solve(assertions, share, split, pair)
+        self.count_clocked(outcome)
+        return outcome
+
+    def count_clocked(self, outcome: Outcome) -> None:
+        """Count `outcome` in `clocked` when it is definitive although the safety net stopped an engine on the way."""
+        if outcome.safety_net and outcome.status != "unknown":
+            self.clocked += 1
+
+    def _solve(self, assertions: list[z3.BoolRef], share: Fraction | None, split: bool, pair: Pair | None) -> Outcome:
         """One query, within the options' budget (or `share` of it, for auxiliary queries).
 
         The cheap in-process try first; then, for a single-state check (`split`) whose query has
