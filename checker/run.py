@@ -97,8 +97,11 @@ CLOCKED = (
 
 
 def marked(cx: Context, results: Iterable[CheckResult]) -> Iterator[CheckResult]:
-    """`results`, each PROVED or VIOLATED one said to depend on the clock when the safety net had a hand in an
-    answer since the result before it (an UNKNOWN the net cut short already says so in its reason)."""
+    """`results`, with a PROVED or VIOLATED one marked as clock-dependent when the safety net had a hand in it.
+
+    "Had a hand in": a definitive answer since the result before it was reached after the net stopped an
+    engine (`Context.count_clocked`). An UNKNOWN the net cut short already says so in its reason.
+    """
     seen = cx.clocked
     for result in results:
         if cx.clocked > seen and result.verdict is not Verdict.UNKNOWN:
