@@ -19,12 +19,12 @@ the query's resource limit, a count that is the same on every machine:
     nlsat, simple_check, no conflict       the rest (11/16)
       simplification
 
-Measured on the 705 queries of the bundled examples that the cheap first try
-leaves (2-core machine, idle, each query with its own limit): Z3's default
-solver answers 704 in 51.6 s of solver time (14 s of it on two queries its
-timers moved past); this ladder, climbed one rung after another, answers the
-same 704 in 26.8 s, 694 on the first rung. The later rungs answer in
-milliseconds the queries the first one stalls on (variable ordering 3: 0.03 s
+Measured by `python benchmarks/nra.py` (benchmarks/results/nra.md) on the 711
+queries of the bundled examples that the cheap first try leaves, one at a
+time, each with its own limit: Z3's default solver answers 710 in 111.6 s of
+solver time; this ladder answers the same 710 in 28.7 s one rung after
+another (11 past the first rung) and in 24.2 s with rungs in threads.
+The later rungs answer in milliseconds the queries the first one stalls on (variable ordering 3: 0.03 s
 where the first rung used 12.5 M units). The last rung is the first
 configuration without conflict simplification, with most of the limit:
 induction queries of the examples need up to 5.8 M of their 10 M units
