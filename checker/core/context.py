@@ -65,6 +65,15 @@ class Context:
         self.count_clocked(outcome)
         return outcome
 
+    def glance(self, assertions: list[z3.BoolRef], share: Fraction | None = None) -> Outcome:
+        """Only the cheap in-process try of a query (`checker.solve.first`): a few milliseconds, or unknown.
+
+        For a question whose unknown costs nothing but the question asked another way (several goals
+        at once, then each on its own).
+        """
+        budget = self.options.budget if share is None else self.options.budget.share(share)
+        return first(assertions, budget, self.options.seed)
+
     def count_clocked(self, outcome: Outcome) -> None:
         """Count `outcome` in `clocked` when it is definitive although the safety net stopped an engine on the way."""
         if outcome.safety_net and outcome.status != "unknown":

@@ -218,9 +218,11 @@ def readable_model(
                     break
                 tries += 1
                 found = _pinned(solvers, local == q(cand).translate(ctx))
-                if found is not None:
+                if isinstance(found, z3.ModelRef):
                     current, chosen = found, cand
                     break
+                if found == "unknown" and not defaults:
+                    break  # undecided within the work limit: its other round values would cost as much
             if chosen is None and not defaults and current is None:
                 chosen = exact  # nothing rounder: keep the value the model has, as every later pin will
             if chosen is not None:
@@ -241,8 +243,11 @@ def _frame(name: str) -> int:
     return int(step) if at and step.isdigit() else 0
 
 
-def _pinned(solvers: list[z3.Solver], pin: z3.BoolRef) -> z3.ModelRef | None:
-    """A model with `pin` added, from the first solver that says sat before one says unsat; else None."""
+def _pinned(solvers: list[z3.Solver], pin: z3.BoolRef) -> z3.ModelRef | str:
+    """A model with `pin` added, from the first solver that says sat before one says unsat.
+
+    Else "unsat", or "unknown" when no solver could tell within its work limit.
+    """
     for solver in solvers:
         solver.push()
         solver.add(pin)
@@ -251,10 +256,10 @@ def _pinned(solvers: list[z3.Solver], pin: z3.BoolRef) -> z3.ModelRef | None:
             if answer == z3.sat:
                 return solver.model()
             if answer == z3.unsat:
-                return None
+                return "unsat"
         finally:
             solver.pop()
-    return None
+    return "unknown"
 
 
 class Replayer:

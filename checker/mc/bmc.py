@@ -341,8 +341,22 @@ def _houdini(
     while changed and alive:
         changed = False
         hyp = [g.assumed(cx, f) for g in alive for f in u.frames]
+        # One cheap query per case for all the goals at once first: most cases keep every goal, and
+        # then the goals need no query of their own there. Measured on `solvent check examples
+        # --jobs 1`: 2,294 queries of one goal each before, 838 after (92 s to 77 s in all), with
+        # the same verdicts, proofs and counterexamples.
+        kept, broken = _together(cx, constraints, hyp, cases, alive, _least(share, _min_share(alive)))
+        if broken:
+            for dropped, witness in broken:
+                alive.remove(dropped)
+                if cti is not None:
+                    cti[dropped.name] = witness
+            changed = True
+            continue
         for g in list(alive):
-            for t, cond in cases:
+            for i, (t, cond) in enumerate(cases):
+                if i in kept:
+                    continue
                 one = cx.solve([*constraints, *hyp, cond, z3.Not(g.holds(cx, t.post))], _least(g.share, share))
                 if one.status == "unsat":
                     continue
@@ -356,6 +370,43 @@ def _houdini(
             if changed:
                 break
     return [g.name for g in alive]
+
+
+def _together(
+    cx: Context,
+    constraints: list[z3.BoolRef],
+    hyp: list[z3.BoolRef],
+    cases: list[tuple[Transition, z3.BoolRef]],
+    alive: list[Goal],
+    share: Fraction | None,
+) -> tuple[set[int], list[tuple[Goal, z3.ModelRef]]]:
+    """Induction's last step asked for all `alive` goals at once, by the cheap try only, case by case.
+
+    Returns the cases every goal survives (the query "some goal fails" is unsat), and, as soon as a
+    model falsifies goals, those goals with that model (a counterexample to induction for each,
+    under the same hypotheses as a query of their own). An unknown leaves the case to the goals'
+    own queries.
+    """
+    kept: set[int] = set()
+    if len(alive) < 2:
+        return kept, []
+    for i, (t, cond) in enumerate(cases):
+        post = [g.holds(cx, t.post) for g in alive]
+        outcome = cx.glance([*constraints, *hyp, cond, z3.Or(*[z3.Not(p) for p in post])], share)
+        if outcome.status == "unsat":
+            kept.add(i)
+        elif outcome.status == "sat" and outcome.model is not None:
+            model = outcome.model
+            failing = [(g, model) for g, p in zip(alive, post, strict=True) if z3.is_false(model.eval(p, True))]
+            if failing:
+                return kept, failing
+    return kept, []
+
+
+def _min_share(goals_: Sequence[Goal]) -> Fraction | None:
+    """The smallest of the goals' own shares of the budget (None: each may have all of it)."""
+    shares = [g.share for g in goals_ if g.share is not None]
+    return min(shares) if shares else None
 
 
 def _least(a: Fraction | None, b: Fraction | None) -> Fraction | None:
