@@ -24,6 +24,7 @@ from checker.core.results import CheckResult, Verdict
 from checker.solve import Outcome, first, solve
 from checker.solve.budget import Budget
 from checker.solve.decompose import Pair, by_asset, by_bracket, large_structure
+from checker.solve.memory import keep_freed_memory
 from dsl import Spec, ir
 from dsl.diagnostics import Span
 
@@ -34,6 +35,7 @@ class Context:
     """Everything the checks share for one spec: encoder, engine, options."""
 
     def __init__(self, spec: Spec, options: Options) -> None:
+        keep_freed_memory()  # a spec's checks create thousands of Z3 contexts, one per query
         self.spec = spec
         self.program = spec.program
         self.options = options

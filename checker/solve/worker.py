@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import Any
 
+from checker.solve.memory import keep_freed_memory
+
 ENGINES = ("z3", "z3-nlsat", "cvc5")
 APPROX_DIGITS = 30
 NO_TIMEOUT_MS = 2**31 - 1  # Z3's own timeout, unused: the parent's wall clock is the safety net
@@ -334,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C goes to the whole foreground process group; the parent decides, and kills us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
+    keep_freed_memory()  # a fresh Z3 context per query, as in the checker's own process
 
     def write(text: str) -> None:
         sys.stdout.write(text)
