@@ -16,6 +16,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import dsl
 from checker import Options, Verdict, configure
 from checker.core.results import CheckResult, Counterexample
@@ -484,3 +486,31 @@ def test_bmc_runs_ahead_of_induction_and_asks_only_the_goals_not_proved(monkeypa
     assert asked[0] == (1, list(results))  # every goal at k=1
     assert all(k < 3 for k, names in asked if "invariant: fund_solvent" in names), asked
     assert bmc_goals and all(names == ["invariant: fund_solvent"] and facts == 4 for _, names, facts in bmc_goals)
+
+
+def test_induction_asks_all_goals_at_once_first_and_proves_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One cheap query per case for every goal first: the same proofs, with fewer queries of one goal.
+
+    A goal that fails under some hypotheses fails under fewer, so whichever query drops it, the
+    goals left (the proofs) are the same; the joint query only spares the goals' own queries.
+    """
+    from checker.core.context import Context
+    from checker.mc import bmc
+
+    spec = dsl.load(ROOT / "examples/binance_usdm_perp.margin")
+    asked = {"n": 0}
+    solve = Context.solve
+
+    def counted(self: Context, *args: Any, **kwargs: Any) -> Any:
+        asked["n"] += 1
+        return solve(self, *args, **kwargs)
+
+    monkeypatch.setattr(Context, "solve", counted)
+    jointly = [(r.name, r.verdict, r.proof) for r in run_checks(spec, Options(), only=["invariant"])]
+    with_joint = asked["n"]
+    asked["n"] = 0
+    monkeypatch.setattr(bmc, "_together", lambda *args: (set(), []))
+    alone = [(r.name, r.verdict, r.proof) for r in run_checks(spec, Options(), only=["invariant"])]
+    assert jointly == alone
+    assert sum(1 for _, v, p in jointly if v is PROVED and p.startswith("inductive")) >= 3
+    assert with_joint < asked["n"], (with_joint, asked["n"])

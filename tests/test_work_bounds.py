@@ -69,3 +69,30 @@ def test_a_quantified_question_is_bounded_by_rounds_not_the_clock() -> None:
     proved = solve_quantified(list(z3.parse_smt2_file(str(DATA / "quantified_unsat.smt2"))), budget, 0)
     assert proved.status == "unsat"
     assert z3.get_param("smt.mbqi.max_iterations") == rounds  # the global parameters are restored
+
+
+def test_a_value_no_solver_decides_ends_the_attempts_on_its_constant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An undecided round value (unknown within the work limit) is the last attempt on that constant.
+
+    The other round values of the same constant cost as much and rarely succeed; the attempts
+    (at most 64) go on with the next constant instead, which keeps its value otherwise.
+    """
+    x, y = z3.Reals("x y")
+    assertions = [x > Fraction(1, 3), y > Fraction(1, 7), x + y < 5]
+    s = z3.Solver()
+    s.add(*assertions, x == q(Fraction(7, 3)), y == q(Fraction(13, 17)))
+    assert s.check() == z3.sat
+    asked: list[str] = []
+    pinned = replay._pinned
+
+    def undecided_for_x(solvers: list[z3.Solver], pin: z3.BoolRef) -> z3.ModelRef | str:
+        name = next(str(c) for c in pin.children() if z3.is_const(c) and not z3.is_rational_value(c))
+        asked.append(name)
+        return "unknown" if name == "x" else pinned(solvers, pin)
+
+    monkeypatch.setattr(replay, "_pinned", undecided_for_x)
+    model = replay.readable_model(s.model(), assertions, {})
+    assert asked.count("x") == 1  # its first round value (0) was undecided: no 2, 3, 2.33, ... after it
+    assert model.eval(x).as_fraction() == Fraction(7, 3)  # x keeps its value
+    assert model.eval(y).as_fraction() == 1  # y, asked after x, is still rounded (0 is too small)
+    assert all(z3.is_true(model.eval(a)) for a in assertions)
