@@ -4,10 +4,11 @@ Every query is solved in a fresh Z3 context (`checker.solve.z3engine`), and a
 fresh context takes about 17 MB, freed again when the query ends: thousands of
 times in a run. glibc's allocator hands large freed blocks back to the kernel
 (its mmap and trim thresholds), so the next context page-faults all of its
-memory in afresh. Measured on `solvent check examples --jobs 1`: 2.8 million
-page faults and 70.9 s, against 0.3 million and 66.0 s with the thresholds
-below (the same results). Only when memory is returned changes, never what is
-computed; elsewhere than glibc's Linux this does nothing.
+memory in afresh. Measured on `solvent check examples --jobs 1` (one run each,
+`/usr/bin/time`): 2.8 million page faults and 70.9 s, against 0.26 million and
+64.5 s with the thresholds below, and the same report. Only when memory goes
+back to the kernel changes, never what is computed; without glibc's `mallopt`
+(another platform or C library) this does nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def keep_freed_memory() -> None:
         return
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt): nothing to tune
+    except (OSError, AttributeError):  # a C library without mallopt: nothing to tune
         return
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
