@@ -6,34 +6,13 @@ It asserts what the run found (rows, verdicts, the proof scope of `fund_solvent`
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from benchmarks_loaded import load
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load() -> ModuleType:
-    """benchmarks/accounts.py by path, as `bench_accounts` (it imports its neighbours from benchmarks/)."""
-    folder = str(ROOT / "benchmarks")
-    sys.path.insert(0, folder)
-    try:
-        spec = importlib.util.spec_from_file_location("bench_accounts", ROOT / "benchmarks" / "accounts.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-    finally:
-        # benchmarks/checker.py must never shadow the `checker` package for tests collected later.
-        sys.path.remove(folder)
-    return module
-
-
-bench = _load()
+bench = load("accounts", neighbours=True)
 
 
 def test_with_accounts_replaces_the_one_line() -> None:

@@ -6,26 +6,14 @@ It asserts what the run found, never how long anything took.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_auctions", ROOT / "benchmarks" / "auctions.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from benchmarks_loaded import load
 
 
 def test_one_step_auctions(tmp_path: Path) -> None:
-    bench = _load()
+    bench = load("auctions")
     assert bench.main(["--lengths", "1", "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "auctions.json").read_text())["rows"]
     good, bad = rows

@@ -5,29 +5,15 @@ It asserts what the comparison finds, never how long anything took.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
+
+from benchmarks_loaded import load
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def _load() -> ModuleType:
-    """benchmarks/determinism.py by path (it leaves sys.path alone: benchmarks/checker.py is not `checker`)."""
-    before = list(sys.path)
-    spec = importlib.util.spec_from_file_location("bench_determinism", ROOT / "benchmarks" / "determinism.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    assert sys.path == before
-    return module
-
-
-bench = _load()
+bench = load("determinism", strict=True)
 
 
 def _report(*checks: dict[str, Any]) -> dict[str, Any]:

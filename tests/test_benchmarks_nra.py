@@ -5,28 +5,14 @@ It asserts what the run finds (counts, agreement), never how long anything took.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
+
+from benchmarks_loaded import load
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def _load() -> ModuleType:
-    """benchmarks/nra.py by path, imported (not run): it leaves sys.path alone then."""
-    before = list(sys.path)
-    spec = importlib.util.spec_from_file_location("bench_nra", ROOT / "benchmarks" / "nra.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    assert sys.path == before
-    return module
-
-
-bench = _load()
+bench = load("nra", strict=True)
 
 
 def test_a_small_spec_is_recorded_and_every_engine_answers_the_same(tmp_path: Path) -> None:
