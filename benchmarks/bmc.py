@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import json
 import os
 import sys
@@ -61,6 +62,12 @@ from checker.run import run_checks  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 SPECS = ("examples/binance_usdm_perp.margin", "examples/aave_v3_lending.margin")
 KEEPER = "examples/bad/binance_keeper_tip_drains_fund.margin"  # a violation about 30 steps deep
+# For (a) besides SPECS: known-bad variants whose goals are not all inductive, so that BMC's own
+# queries are asked where the last step alone does not settle a case (violations at depths 3 and 4).
+BMC_BAD = (
+    "examples/bad/binance_partial_liquidation_dust.margin",
+    "examples/bad/binance_withdraw_unrealised_profit.margin",
+)
 DEPTHS = (1, 2, 3, 4, 5, 10, 20, 30, 50)
 
 
@@ -89,6 +96,9 @@ class DepthRow:
     violated: list[str]
     unknown: list[str]
     split: dict[str, float] = field(default_factory=dict)
+    mode: str = "last step first"  # or "BMC queries only": `_LastStep` never consulted
+    last_steps: int = 0  # last steps asked on their own
+    spared: int = 0  # BMC queries not asked because their last step keeps the goal
 
 
 @dataclass
@@ -135,14 +145,22 @@ def deep_search(name: str, spec: dsl.Spec, depth: int, runs: int, options: Optio
     return SearchRow(name, depth, runs, wall, searched.steps, found, METER.split(wall))
 
 
-def bmc_sweep(name: str, spec: dsl.Spec, depths: Sequence[int], options: Options, cap: float) -> tuple[
-        list[DepthRow], str]:
+def bmc_sweep(name: str, spec: dsl.Spec, depths: Sequence[int], options: Options, cap: float,
+              last_step: bool = True) -> tuple[list[DepthRow], str]:
+    """BMC alone, one depth at a time; without `last_step`, every case is asked as BMC's own query."""
     configure(options.seed)
     METER.reset()
     start = time.perf_counter()
     cx = Context(spec, options)
     gs = goals(cx.program)
     bmc = _BMC(cx, gs)
+    if not last_step:
+        bmc.last.keeps = lambda *args: False  # type: ignore[method-assign]
+    mode = "last step first" if last_step else "BMC queries only"
+
+    def row(d: int, now: float, since: float) -> DepthRow:
+        return DepthRow(name, d, now, since, len(gs), sorted(bmc.found), sorted(bmc.unknown), METER.split(now),
+                        mode, bmc.last.queries, bmc.last.spared)
     rows: list[DepthRow] = []
     last_t, note = 0.0, ""
     last_point_start = 0.0
@@ -150,9 +168,8 @@ def bmc_sweep(name: str, spec: dsl.Spec, depths: Sequence[int], options: Options
         bmc.run_to(d)
         now = time.perf_counter() - start
         if d in depths:
-            rows.append(DepthRow(name, d, now, now - last_t, len(gs), sorted(bmc.found), sorted(bmc.unknown),
-                                 METER.split(now)))
-            print(f"  {name} depth {d}: {now:.2f} s", file=sys.stderr, flush=True)
+            rows.append(row(d, now, now - last_t))
+            print(f"  {name} ({mode}) depth {d}: {now:.2f} s", file=sys.stderr, flush=True)
             last_t = now
             last_point_start = now
             if now > cap:
@@ -160,8 +177,7 @@ def bmc_sweep(name: str, spec: dsl.Spec, depths: Sequence[int], options: Options
                 break
         elif now > cap:
             note = f"stopped at depth {d} (no table point): {now:.1f} s > cap {cap:.0f} s"
-            rows.append(DepthRow(name, d, now, now - last_point_start, len(gs), sorted(bmc.found),
-                                 sorted(bmc.unknown), METER.split(now)))
+            rows.append(row(d, now, now - last_point_start))
             break
         if not bmc.open():
             note = f"every goal decided by depth {d}; deeper BMC has nothing to do"
@@ -211,22 +227,32 @@ def render(depth_rows: Sequence[DepthRow], notes: dict[str, str], ind: Sequence[
         "",
         f"Machine: Python {m['python']} ({m['implementation']}), Z3 {info['z3']}, {m['platform']}, "
         f"{m['cpu_count']} CPUs, load average {info['load_avg_at_end'][0]:.1f} at the end. "
-        "Wall-clock, `time.perf_counter`, one run per point. Per-query timeout "
-        f"{info['timeout']} s (Z3, then nlsat); cap {info['cap']:.0f} s per spec for the depth sweep"
+        "Wall-clock, `time.perf_counter`, one run per point. Per query: "
+        f"{info['rlimit']:,} Z3 resource units, wall-clock safety net {info['timeout']:g} s; "
+        f"cap {info['cap']:.0f} s per spec for the depth sweep"
         + ("; every parameter pinned to its default in (a), (b)." if info["all_defaults"] else "; parameters free "
            "in their declared ranges."),
         "",
         "## (a) bounded model checking against depth (`_BMC.run_to`, all goals)",
         "",
-        "DESIGN.md goal: depth 20 on the perpetual example in seconds, not minutes.",
+        "DESIGN.md goal: depth 20 on the perpetual example in seconds, not minutes. Issue 8: depth 8 on the "
+        "perpetual and the lending example in under 60 s each.",
         "",
-        f"| spec | depth | total s | since previous point s | goals open | {SPLIT_HEAD} |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "Mode \"last step first\" is solvent's BMC: from depth 2 on, each goal's case is first asked without the "
+        "run before it (one query per goal, case and set of hypotheses, serving every depth; "
+        "checker/mc/bmc.py, `_LastStep`), and BMC asks its own query only where that does not settle the case. "
+        "\"BMC queries only\" never asks the last step on its own: every case of every depth is BMC's own query "
+        "(what BMC cost before). \"last steps\": last-step queries asked; \"spared\": BMC queries not asked "
+        "because the last step settled them; \"queries\" counts both kinds.",
+        "",
+        f"| spec | mode | depth | total s | since previous point s | goals open | last steps | spared | {SPLIT_HEAD} |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in depth_rows:
         decided = [*(f"{g} VIOLATED" for g in r.violated), *(f"{g} UNKNOWN" for g in r.unknown)]
         open_ = f"{r.goals - len(decided)} of {r.goals}" + (f" ({'; '.join(decided)})" if decided else "")
-        lines.append(f"| {r.spec} | {r.depth} | {r.seconds:.2f} | {r.step_seconds:.2f} | {open_} | {_split(r.split)} |")
+        lines.append(f"| {r.spec} | {r.mode} | {r.depth} | {r.seconds:.2f} | {r.step_seconds:.2f} | {open_} | "
+                     f"{r.last_steps} | {r.spared} | {_split(r.split)} |")
     for spec, note in notes.items():
         if note:
             lines.append(f"\n{spec}: {note}.")
@@ -287,7 +313,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="spec files (default: the perpetual and lending examples)")
     ap.add_argument("--depths", type=int, nargs="*", default=list(DEPTHS), help="depth points for (a)")
     ap.add_argument("--cap", type=float, default=120.0, help="stop deepening a spec once a point passes this (s)")
-    ap.add_argument("--timeout", type=float, default=10.0, help="seconds per solver query (default 10, as the CLI)")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="wall-clock safety net per solver query in seconds (default: the CLI's)")
+    ap.add_argument("--bmc-specs", nargs="*", default=list(BMC_BAD),
+                    help="more specs for (a) only (default: two known-bad variants with violations at depth 3-4)")
+    ap.add_argument("--no-compare", action="store_true",
+                    help="in (a), do not also run BMC with every case asked as its own query (no last step first)")
     ap.add_argument("--max-k", type=int, default=4, help="largest k for (b) (default 4)")
     ap.add_argument("--all-defaults", action="store_true",
                     help="pin every parameter to its default (the CLI's --params defaults) in (a) and (b)")
@@ -303,7 +334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.depths, args.cap, args.max_k = [1, 2, 5], 30.0, 2
-    options = Options(timeout=args.timeout, max_k=4, all_defaults=args.all_defaults)
+    options = Options(max_k=4, all_defaults=args.all_defaults)
+    if args.timeout is not None:
+        options = dataclasses.replace(options, timeout=args.timeout)
 
     depth_rows: list[DepthRow] = []
     notes: dict[str, str] = {}
@@ -311,11 +344,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     inv: list[InvariantRow] = []
     profiles: list[str] = []
     with METER.installed():
+        for path in [*args.specs, *args.bmc_specs]:
+            name = Path(path).name
+            spec = dsl.load(path)
+            for last_step in (True,) if args.no_compare else (True, False):
+                rows, note = bmc_sweep(name, spec, sorted(set(args.depths)), options, args.cap, last_step)
+                notes[f"{name} ({rows[-1].mode})" if rows else name] = note
+                depth_rows += rows
         for path in args.specs:
             name = Path(path).name
             spec = dsl.load(path)
-            rows, notes[name] = bmc_sweep(name, spec, sorted(set(args.depths)), options, args.cap)
-            depth_rows += rows
             for k in range(1, args.max_k + 1):
                 ind.append(induction(name, spec, k, options))
                 print(f"  {name} k={k}: {ind[-1].seconds:.2f} s", file=sys.stderr, flush=True)
@@ -339,7 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 profiles.append(profile_bmc(name, dsl.load(path), deepest, options))
 
     info: dict[str, Any] = {"machine_info": machine(), "load_avg_at_end": os.getloadavg(),
-                            "z3": z3.get_version_string(), "timeout": args.timeout,
+                            "z3": z3.get_version_string(), "timeout": float(options.timeout),
+                            "rlimit": options.rlimit,
                             "cap": args.cap, "all_defaults": args.all_defaults, "notes": notes}
     if profiles:
         info["profile"] = "\n\n".join(profiles)

@@ -514,3 +514,74 @@ def test_induction_asks_all_goals_at_once_first_and_proves_the_same(monkeypatch:
     assert jointly == alone
     assert sum(1 for _, v, p in jointly if v is PROVED and p.startswith("inductive")) >= 3
     assert with_joint < asked["n"], (with_joint, asked["n"])
+
+
+def _pure_bmc(spec: dsl.Spec, depth: int) -> tuple[dict[str, tuple[str, Any]], list[str], int]:
+    """BMC alone to `depth` on every goal: (violations: proof and counterexample), UNKNOWN goals, BMC queries."""
+    from checker.core.context import Context
+    from checker.mc.bmc import _BMC
+    from checker.mc.goals import spec_goals
+
+    configure(0)
+    cx = Context(spec, Options())
+    bmc = _BMC(cx, spec_goals(cx.program))
+    asked = {"n": 0}
+    solve = cx.solve
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        asked["n"] += 1
+        return solve(*args, **kwargs)
+
+    cx.solve = counted  # type: ignore[method-assign]
+    bmc.run_to(depth)
+    found = {name: (r.proof, r.counterexample) for name, r in bmc.found.items()}
+    return found, sorted(bmc.unknown), asked["n"] - bmc.last.queries
+
+
+def test_bmc_spares_a_case_whose_last_step_alone_keeps_the_goal_and_finds_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A BMC query contains its last step; when that step alone keeps the goal, no depth can break it there.
+
+    The same violations at the same depths with the same counterexamples, with fewer of BMC's own
+    queries, than with the last step never asked on its own.
+    """
+    from checker.mc import bmc
+
+    spec = dsl.load(ROOT / "examples/bad/binance_partial_liquidation_dust.margin")
+    found, unknown, queries = _pure_bmc(spec, 3)
+    monkeypatch.setattr(bmc._LastStep, "keeps", lambda *args: False)
+    found_alone, unknown_alone, queries_alone = _pure_bmc(spec, 3)
+    assert found == found_alone and unknown == unknown_alone == []
+    assert found["invariant: no_bad_debt"][0] == "bounded, depth 3"
+    assert queries < queries_alone / 2, (queries, queries_alone)
+
+
+ARMED = """
+spec "a goal kept only while another holds"
+unit USD
+state armed: USD
+state x: USD
+state y: USD
+init: armed == 0 and x == 0 and y == 0
+action arm:
+    armed' = 1
+action drop when armed > 0:
+    x' = x - 1
+action pour:
+    y' = y + x
+invariant x_ok: x >= 0
+invariant y_ok: y >= 0
+"""
+
+
+def test_a_last_step_kept_only_under_a_goal_found_violated_is_asked_again() -> None:
+    # `pour` keeps y >= 0 while x >= 0 holds: at depth 2 both goals are assumed before the last step,
+    # and the last step alone settles `pour`. x_ok breaks at depth 2 (arm, drop); from depth 3 on it
+    # is no longer a hypothesis, and `pour` must be asked again: y_ok breaks at depth 3 (arm, drop, pour).
+    found, unknown, _ = _pure_bmc(load(ARMED), 4)
+    assert unknown == []
+    assert found["invariant: x_ok"][0] == "bounded, depth 2"
+    assert found["invariant: y_ok"][0] == "bounded, depth 3"
+    steps = [s.label for s in found["invariant: y_ok"][1].steps]
+    assert steps == ["init", "1: arm", "2: drop", "3: pour"]
