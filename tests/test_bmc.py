@@ -585,3 +585,33 @@ def test_a_last_step_kept_only_under_a_goal_found_violated_is_asked_again() -> N
     assert found["invariant: y_ok"][0] == "bounded, depth 3"
     steps = [s.label for s in found["invariant: y_ok"][1].steps]
     assert steps == ["init", "1: arm", "2: drop", "3: pour"]
+
+
+def test_induction_at_k_1_answers_bmc_s_last_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cases induction at k = 1 found a goal to survive are BMC's last steps, already answered.
+
+    The same results, with fewer last-step queries than when BMC asks them all itself.
+    """
+    from checker.mc import bmc
+
+    spec = dsl.load(ROOT / "examples/bad/binance_partial_liquidation_dust.margin")
+    made: list[Any] = []
+    init = bmc._LastStep.__init__
+
+    def kept(self: Any, *args: Any) -> None:
+        init(self, *args)
+        made.append(self)
+
+    monkeypatch.setattr(bmc._LastStep, "__init__", kept)
+
+    def run() -> tuple[list[tuple[str, Verdict, str, Any]], int]:
+        made.clear()
+        results = [(r.name, r.verdict, r.proof, r.counterexample) for r in invariants(spec).values()]
+        return results, sum(last.queries for last in made)
+
+    shared, asked = run()
+    monkeypatch.setattr(bmc._LastStep, "record", lambda *args: None)
+    alone, asked_alone = run()
+    assert shared == alone
+    assert sum(1 for _, v, _, _ in shared if v is VIOLATED) == 2
+    assert asked < asked_alone, (asked, asked_alone)

@@ -79,7 +79,8 @@ def invariants(cx: Context, reachable: Sequence[Goal] = (), own: bool = True) ->
         if not candidates:
             break
         facts = [g for g in todo if g.name in proofs]
-        for name in _houdini(cx, candidates, k, hard, facts, cti=cti, share=_PLAIN_SHARE):
+        last = bmc.last if k == 1 else None  # induction's unsat answers at k = 1 are BMC's last steps
+        for name in _houdini(cx, candidates, k, hard, facts, cti=cti, share=_PLAIN_SHARE, last=last):
             proofs[name] = f"inductive, k={k}"
     _only_open(bmc, todo, proofs)
     _strengthened(cx, bmc, proofs)
@@ -326,6 +327,15 @@ class _LastStep:
         self.queries = 0  # last steps asked
         self.spared = 0  # BMC queries not asked because their last step keeps the goal
 
+    def record(self, g: Goal, i: int, held: Sequence[Goal], facts: Sequence[Goal]) -> None:
+        """Case `i` keeps `g` under these hypotheses: induction at k = 1 found its query unsat.
+
+        Induction's query is this one without the facts after the step, so its unsat is this one's.
+        """
+        self.proved.setdefault((g.name, i), []).append(
+            (frozenset(h.name for h in held), frozenset(f.name for f in facts))
+        )
+
     def keeps(self, g: Goal, i: int, held: Sequence[Goal], facts: Sequence[Goal]) -> bool:
         """Whether case `i` keeps `g` when the goals `held` and the `facts` hold before it (and the facts after)."""
         hyps = frozenset(h.name for h in held)
@@ -374,6 +384,7 @@ def _houdini(
     expendable: Sequence[Goal] = (),
     cti: dict[str, z3.ModelRef] | None = None,
     share: Fraction | None = None,
+    last: _LastStep | None = None,
 ) -> list[str]:
     """The largest subset of `candidates` that is mutually k-inductive (their names).
 
@@ -388,7 +399,8 @@ def _houdini(
     of them dropped at once if such a query is UNKNOWN, so that lemmas never cost a query each.
     `cti` receives, per dropped goal, the model that falsified it (a counterexample to
     induction), whose parameters the deep search tries. `share`: of the budget, for each goal's
-    query (a follow-up goal's own share is never exceeded).
+    query (a follow-up goal's own share is never exceeded). `last` (k = 1 only) records every case
+    a goal was found to survive, for BMC's last steps.
     """
     u = Unrolling(cx, f"ind{k}.")
     constraints: list[z3.BoolRef] = [*cx.params, input_wheres(cx, u.frames[0])]
@@ -424,6 +436,10 @@ def _houdini(
         # --jobs 1`: 2,294 queries of one goal each before, 838 after (92 s to 77 s in all), with
         # the same verdicts, proofs and counterexamples.
         kept, broken = _together(cx, constraints, hyp, cases, alive, _least(share, _min_share(alive)))
+        if last is not None:
+            for i in kept:
+                for g in alive:
+                    last.record(g, i, alive, facts)
         if broken:
             for dropped, witness in broken:
                 alive.remove(dropped)
@@ -437,6 +453,8 @@ def _houdini(
                     continue
                 one = cx.solve([*constraints, *hyp, cond, z3.Not(g.holds(cx, t.post))], _least(g.share, share))
                 if one.status == "unsat":
+                    if last is not None:
+                        last.record(g, i, alive, facts)
                     continue
                 if one.status == "unknown":
                     hard.add(g.name)
