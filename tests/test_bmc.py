@@ -615,3 +615,24 @@ def test_induction_at_k_1_answers_bmc_s_last_steps(monkeypatch: pytest.MonkeyPat
     assert shared == alone
     assert sum(1 for _, v, _, _ in shared if v is VIOLATED) == 2
     assert asked < asked_alone, (asked, asked_alone)
+
+
+def test_induction_s_joint_query_never_reaches_the_portfolio(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All goals at once is asked in this process only (`Context.local`): its unknown starts no engine."""
+    import z3
+
+    from checker.core.context import Context
+    from checker.solve import Outcome
+
+    sent: list[int] = []
+
+    def portfolio(assertions: Any, *args: Any) -> Outcome:
+        sent.append(len(assertions))
+        return Outcome("unknown", None, "not asked")
+
+    monkeypatch.setattr("checker.solve._portfolio", portfolio)
+    cx = Context(dsl.load(ROOT / "examples/binance_usdm_perp.margin"), Options(rlimit=2_000))
+    x, y, z = z3.Reals("x y z")
+    hard = [x * y * z == 7, x * x + y * y + z * z == 11, x * y + z > 3, x * z - y < 1]
+    assert cx.local(hard).status == "unknown" and sent == []
+    assert cx.solve(hard).status == "unknown" and sent == [len(hard)]  # an ordinary query goes on

@@ -22,7 +22,7 @@ from checker.core.pins import check_pins
 from checker.core.replay import Predicate, Replayer, Scene, View, rational_model, readable_model
 from checker.core.results import CheckResult, Verdict
 from checker.solve import Outcome, first, solve
-from checker.solve.budget import Budget
+from checker.solve.budget import LOCAL_SHARE, Budget
 from checker.solve.decompose import Pair, by_asset, by_bracket, large_structure
 from checker.solve.memory import keep_freed_memory
 from dsl import Spec, ir
@@ -67,14 +67,19 @@ class Context:
         self.count_clocked(outcome)
         return outcome
 
-    def glance(self, assertions: list[z3.BoolRef], share: Fraction | None = None) -> Outcome:
-        """Only the cheap in-process try of a query (`checker.solve.first`): a few milliseconds, or unknown.
+    def local(self, assertions: list[z3.BoolRef], share: Fraction | None = None) -> Outcome:
+        """A query asked in this process only, never of the portfolio: the cheap try, then Z3 (for a
+        nonlinear real query the nlsat ladder) on a tenth of the budget, as every query starts.
 
         For a question whose unknown costs nothing but the question asked another way (several goals
-        at once, then each on its own).
+        at once, then each on its own): at most what the in-process part of one query costs.
         """
         budget = self.options.budget if share is None else self.options.budget.share(share)
-        return first(assertions, budget, self.options.seed)
+        seed = self.options.seed
+        tried = first(assertions, budget, seed)
+        if tried.status != "unknown":
+            return tried
+        return solve(assertions, budget.share(LOCAL_SHARE), seed, self.integers, ("z3",), first_try=False)
 
     def count_clocked(self, outcome: Outcome) -> None:
         """Count `outcome` in `clocked` when it is definitive although the safety net stopped an engine on the way."""
