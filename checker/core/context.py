@@ -239,6 +239,7 @@ class Context:
             CheckResult(check_id, name, Verdict.VIOLATED, time.perf_counter() - start, reason, proof, cex), at
         )
 
+
     def _witnessed(self, assertions: list[z3.BoolRef], models: list[z3.ModelRef]) -> bool:
         """Whether one of `models` satisfies `assertions` (evaluated exactly: a ground evaluation, no search).
 
