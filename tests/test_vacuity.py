@@ -306,36 +306,3 @@ def test_a_flagged_property_holds_whatever_the_roles_are_defined_as(formula: str
             assert r.counterexample is not None
             continue
         assert r.verdict is PROVED, (formula, changes, r.verdict, r.reason)
-
-
-def test_a_witness_found_for_one_question_answers_the_next_and_the_results_are_the_same(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A state where one guard holds often makes another fail: a witness is evaluated before a new query.
-
-    The same results, with fewer queries, than with every question asked of the solver; and a
-    question no witness answers (a guard that never holds) is still asked and still VIOLATED.
-    """
-    from checker.core.context import Context
-
-    bad = PERP + "action never when imr < 0:\n    collateral' = collateral\n"
-    asked = {"n": 0}
-    solve = Context.solve
-
-    def counted(self: Context, *args: Any, **kwargs: Any) -> Any:
-        asked["n"] += 1
-        return solve(self, *args, **kwargs)
-
-    monkeypatch.setattr(Context, "solve", counted)
-    for text in (PERP, bad):
-        asked["n"] = 0
-        reused = [(r.name, r.verdict, r.reason) for r in run(load(text), only=["vacuity"])]
-        with_models = asked["n"]
-        asked["n"] = 0
-        monkeypatch.setattr(Context, "_witnessed", lambda *args: False)
-        alone = [(r.name, r.verdict, r.reason) for r in run(load(text), only=["vacuity"])]
-        monkeypatch.undo()
-        monkeypatch.setattr(Context, "solve", counted)
-        assert reused == alone
-        assert with_models < asked["n"], (with_models, asked["n"])
-    assert named(run(load(bad), only=["vacuity"]), "vacuity: guard of never can hold").verdict is VIOLATED

@@ -17,15 +17,9 @@ from dsl.symmetry import is_copy
 
 
 def vacuity(cx: Context) -> Iterator[CheckResult]:
-    """Every guard, move, `assume`, `where`, premise and property checks something: one witness each.
-
-    A witness found for one question often answers the next (a valid state where one guard holds
-    and another fails): each question first evaluates the witnesses found so far (`models`).
-    """
     p = cx.program
     f = cx.enc.frame()
     base = cx.valid(f)
-    models: list[z3.ModelRef] = []
     for a in p.actions:
         if a.guard is None or is_copy(a.name):  # another account's copy: the same question (dsl.accounts)
             continue
@@ -37,7 +31,6 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             good="the guard holds in some valid state",
             bad=f"the guard of `{a.name}` never holds: the action can never run",
             at=a.span,
-            models=models,
         )
         yield cx.witness(
             "vacuity",
@@ -46,7 +39,6 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             good="the guard excludes some valid state",
             bad=f"the guard of `{a.name}` always holds: it excludes nothing",
             at=a.span,
-            models=models,
         )
     for e in p.envs:
         t = env_step(cx.enc, f, e, "after")
@@ -57,7 +49,6 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             good="the move is possible from some valid state",
             bad=f"env move `{e.name}` can never happen (its guard or range is empty)",
             at=e.span,
-            models=models,
         )
     # The declared ranges, not the options' pins: under `--params defaults` or `--param`, every `assume`
     # the pinned values satisfy would look implied, and a correct spec could never pass.
@@ -72,7 +63,6 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             good="the assumption excludes some parameter values",
             bad=f"the `assume` at {c.span.where} is implied by the parameter ranges: it says nothing",
             at=c.span,
-            models=models,
         )
     for c in p.wheres:
         if is_copy(c.name):
@@ -85,7 +75,6 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             good="the constraint excludes some states",
             bad=f"the `where` of `{c.name}` ({c.span.where}) excludes nothing",
             at=c.span,
-            models=models,
         )
     for c in (*p.properties, *(c for c in p.invariants if not is_copy(c.name))):
         # Lets, roles and table lookups are left free: a property that the definitions make true is what
@@ -93,14 +82,7 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
         g = cx.enc.frame("any", free=True)
         term, ok = cx.enc.formula(c.expr, g)
         yield _not_a_tautology(
-            cx,
-            f"{c.kind} {c.name}",
-            f"{c.kind} `{c.name}`",
-            ok,
-            term,
-            c.span,
-            "and no range, `assume` or `where`",
-            models,
+            cx, f"{c.kind} {c.name}", f"{c.kind} `{c.name}`", ok, term, c.span, "and no range, `assume` or `where`"
         )
         if isinstance(c.expr, ir.BoolOp) and c.expr.op == "implies":
             lhs, okl = cx.enc.formula(c.expr.left, f)
@@ -111,7 +93,6 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
                 good="its premise holds in some valid state",
                 bad=f"the premise of {c.kind} `{c.name}` never holds: it is vacuously true",
                 at=c.span,
-                models=models,
             )
     for sp in p.step_properties:
         # The same question for a step property: both frames free, and its arguments any reals.
@@ -130,7 +111,6 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             term,
             sp.span,
             "before and after the step, and any arguments",
-            models,
         )
     if p.role("liquidatable") is not None:
         liq, ok = f.role("liquidatable")
@@ -141,7 +121,6 @@ def vacuity(cx: Context) -> Iterator[CheckResult]:
             good="some valid state is healthy",
             bad="every valid state is liquidatable",
             at=cx.program.let("liquidatable").span,
-            models=models,
         )
 
 
@@ -166,14 +145,7 @@ def properties(cx: Context) -> Iterator[CheckResult]:
 
 
 def _not_a_tautology(
-    cx: Context,
-    name: str,
-    shown: str,
-    ok: z3.BoolRef,
-    term: z3.BoolRef,
-    span: Span,
-    free_too: str,
-    models: list[z3.ModelRef],
+    cx: Context, name: str, shown: str, ok: z3.BoolRef, term: z3.BoolRef, span: Span, free_too: str
 ) -> CheckResult:
     """Some values of what `term` reads (lets, roles and lookups left free) make it false: it checks something."""
     return cx.witness(
@@ -186,5 +158,4 @@ def _not_a_tautology(
             f"{free_too}): it checks nothing"
         ),
         at=span,
-        models=models,
     )

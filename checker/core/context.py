@@ -19,7 +19,7 @@ import z3
 from checker.core.encode import Encoder, Frame
 from checker.core.options import Options, validate_pins
 from checker.core.pins import check_pins
-from checker.core.replay import Predicate, Replayer, Scene, View, rational_model, readable_model, satisfies
+from checker.core.replay import Predicate, Replayer, Scene, View, rational_model, readable_model
 from checker.core.results import CheckResult, Verdict
 from checker.solve import Outcome, first, solve
 from checker.solve.budget import LOCAL_SHARE, Budget
@@ -139,24 +139,10 @@ class Context:
         return dataclasses.replace(split.outcome, how=split.how), ""
 
     def witness(
-        self,
-        check_id: str,
-        name: str,
-        assertions: list[z3.BoolRef],
-        good: str,
-        bad: str,
-        at: Span | None = None,
-        models: list[z3.ModelRef] | None = None,
+        self, check_id: str, name: str, assertions: list[z3.BoolRef], good: str, bad: str, at: Span | None = None
     ) -> CheckResult:
-        """A query whose satisfiability is the good outcome (a state, a parameter value exists).
-
-        `models`: the witnesses a check found so far; one that satisfies `assertions` is the witness
-        (no query), and a new one is added to them. Kept by the check, not the context, so that a
-        check's results do not depend on which checks ran before it in the same process.
-        """
-        return self.ask(
-            check_id, name, assertions, None, None, "", sat_is_good=True, good=good, bad=bad, at=at, models=models
-        )
+        """A query whose satisfiability is the good outcome (a state, a parameter value exists)."""
+        return self.ask(check_id, name, assertions, None, None, "", sat_is_good=True, good=good, bad=bad, at=at)
 
     def valid(self, frame: Frame) -> list[z3.BoolRef]:
         """Parameters in their space, and `frame` a state that satisfies every `where`."""
@@ -192,22 +178,17 @@ class Context:
         bad: str = "",
         at: Span | None = None,
         pair: Pair | None = None,
-        models: list[z3.ModelRef] | None = None,
     ) -> CheckResult:
         """Run one query. By default sat means VIOLATED; `sat_is_good` flips it (reachability).
 
         `pair` names two frames the check compares along a path (see `Pair`): splitting by bracket
-        then needs only same and adjacent brackets. `models` (with `sat_is_good`): see `witness`.
+        then needs only same and adjacent brackets.
         """
         self.seen[name] = self.seen.get(name, 0) + 1
         if self.seen[name] > 1:  # e.g. two divisions on one line: keep every result's name distinct
             name = f"{name} #{self.seen[name]}"
         start = time.perf_counter()
-        if models and sat_is_good and self._witnessed(assertions, models):
-            return located(CheckResult(check_id, name, Verdict.PROVED, time.perf_counter() - start, good, proof), at)
         outcome = self.solve(assertions, split=True, pair=pair)
-        if sat_is_good and models is not None and outcome.status == "sat" and outcome.model is not None:
-            models.append(outcome.model)
         seconds = time.perf_counter() - start
         if outcome.how:  # a proof says how it was obtained; a violation says which piece showed it
             proof = f"{proof}, {outcome.how}" if outcome.status != "sat" or sat_is_good else proof
@@ -238,16 +219,6 @@ class Context:
         return located(
             CheckResult(check_id, name, Verdict.VIOLATED, time.perf_counter() - start, reason, proof, cex), at
         )
-
-
-    def _witnessed(self, assertions: list[z3.BoolRef], models: list[z3.ModelRef]) -> bool:
-        """Whether one of `models` satisfies `assertions` (evaluated exactly: a ground evaluation, no search).
-
-        Not for a query the decomposition would split first: its proof says how it was split.
-        """
-        if self.options.decompose and large_structure(assertions, self.enc.structure):
-            return False
-        return any(satisfies(model, assertions) for model in models)
 
 
 def uses_rounding(program: ir.Program) -> bool:
