@@ -98,9 +98,9 @@ def test_crossing_is_exact(check_json: dict[str, Any]) -> None:
     assert notes == [] and [p.state_label for p in found] == ["smaller position", "larger position"]
     crossing = found[0].crossings
     assert len(crossing) == 1 and crossing[0].exact
-    # By hand: short 210,003 BTC from entry 1 with no collateral, second bracket (mmr 0.5%, amount 50):
-    # -210003 (m - 1) = 210003 m * 0.005 - 50  <=>  m = 210053 / 211053.015 = 42010600/42210603.
-    assert crossing[0].at == Fraction(210053) / Fraction("211053.015") == Fraction(42010600, 42210603)
+    # By hand: long 210,003 BTC from entry 1 with no collateral, second bracket (mmr 0.5%, amount 50):
+    # 210003 (m - 1) = 210003 m * 0.005 - 50  <=>  m = 209953 / 208952.985 = 41990600/41790597.
+    assert crossing[0].at == Fraction(209953) / Fraction("208952.985") == Fraction(41990600, 41790597)
     eng = spec.engine
     params = eng.Params(**{k: Fraction(v) for k, v in cex["params"].items()})
     state = eng.State(**{k: Fraction(v) for k, v in cex["steps"][0]["state"].items()})
@@ -108,7 +108,7 @@ def test_crossing_is_exact(check_json: dict[str, Any]) -> None:
     assert eng.equity(params, state, at) == eng.maintenance(params, state, at)
     assert eng.liq_price(params, state, at) == crossing[0].at  # the spec's own liquidation price agrees
     page = check_report_html(check_json)
-    assert "equity crosses maintenance exactly at mark = 42010600/42210603" in page
+    assert "equity crosses maintenance exactly at mark = 41990600/41790597" in page
 
 
 UNDEFINED = """

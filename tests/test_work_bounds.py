@@ -96,3 +96,33 @@ def test_a_value_no_solver_decides_ends_the_attempts_on_its_constant(monkeypatch
     assert model.eval(x).as_fraction() == Fraction(7, 3)  # x keeps its value
     assert model.eval(y).as_fraction() == 1  # y, asked after x, is still rounded (0 is too small)
     assert all(z3.is_true(model.eval(a)) for a in assertions)
+
+
+def test_a_value_that_changes_nothing_else_is_rounded_without_a_solver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model so far with one value changed is evaluated first: a solver is asked only when it fails.
+
+    `y` is the argument of a step the run does not take (it appears only under a false premise):
+    any value keeps the violation, and so does x = 2 once 0 is ruled out. Evaluation is exact, and
+    the rounded model is checked against the query at the end, as before.
+    """
+    x, y, took = z3.Real("x"), z3.Real("y"), z3.Bool("took")
+    assertions = [x > Fraction(1, 3), x < 5, z3.Not(took), z3.Implies(took, y * x > 7)]
+    s = z3.Solver()
+    s.add(*assertions, x == q(Fraction(7, 3)), y == q(Fraction(13, 17)))
+    assert s.check() == z3.sat
+    asked: list[str] = []
+    pinned = replay._pinned
+
+    def counted(solvers: list[z3.Solver], pin: z3.BoolRef) -> z3.ModelRef | str:
+        asked.append(next(str(c) for c in pin.children() if z3.is_const(c) and not z3.is_rational_value(c)))
+        return pinned(solvers, pin)
+
+    monkeypatch.setattr(replay, "_pinned", counted)
+    model = replay.readable_model(s.model(), assertions, {})
+    assert asked == ["x"]  # x = 0 breaks `x > 1/3`: the one question a solver was asked
+    assert (model.eval(x).as_fraction(), model.eval(y, model_completion=True).as_fraction()) == (2, 0)
+    assert all(z3.is_true(model.eval(a, model_completion=True)) for a in assertions)
+    asked.clear()
+    monkeypatch.setattr(replay, "_ROUNDING_LOOKS", 0)  # every value asked of a solver, as before
+    replay.readable_model(s.model(), assertions, {})
+    assert asked == ["x", "x"]  # x = 0, then x = 2 (y is 0 in the solver's model then)
