@@ -79,19 +79,15 @@ def test_a_value_no_solver_decides_ends_the_attempts_on_its_constant(monkeypatch
     """
     x, y = z3.Reals("x y")
     assertions = [x > Fraction(1, 3), y > Fraction(1, 7), x + y < 5]
-    s = z3.Solver()
-    s.add(*assertions, x == q(Fraction(7, 3)), y == q(Fraction(13, 17)))
-    assert s.check() == z3.sat
     asked: list[str] = []
     pinned = replay._pinned
 
     def undecided_for_x(solvers: list[z3.Solver], pin: z3.BoolRef) -> z3.ModelRef | str:
-        name = next(str(c) for c in pin.children() if z3.is_const(c) and not z3.is_rational_value(c))
-        asked.append(name)
-        return "unknown" if name == "x" else pinned(solvers, pin)
+        asked.append(_pinned_name(pin))
+        return "unknown" if asked[-1] == "x" else pinned(solvers, pin)
 
     monkeypatch.setattr(replay, "_pinned", undecided_for_x)
-    model = replay.readable_model(s.model(), assertions, {})
+    model = replay.readable_model(_solved(assertions, x, y), assertions, {})
     assert asked.count("x") == 1  # its first round value (0) was undecided: no 2, 3, 2.33, ... after it
     assert model.eval(x).as_fraction() == Fraction(7, 3)  # x keeps its value
     assert model.eval(y).as_fraction() == 1  # y, asked after x, is still rounded (0 is too small)
@@ -107,22 +103,32 @@ def test_a_value_that_changes_nothing_else_is_rounded_without_a_solver(monkeypat
     """
     x, y, took = z3.Real("x"), z3.Real("y"), z3.Bool("took")
     assertions = [x > Fraction(1, 3), x < 5, z3.Not(took), z3.Implies(took, y * x > 7)]
-    s = z3.Solver()
-    s.add(*assertions, x == q(Fraction(7, 3)), y == q(Fraction(13, 17)))
-    assert s.check() == z3.sat
     asked: list[str] = []
     pinned = replay._pinned
 
     def counted(solvers: list[z3.Solver], pin: z3.BoolRef) -> z3.ModelRef | str:
-        asked.append(next(str(c) for c in pin.children() if z3.is_const(c) and not z3.is_rational_value(c)))
+        asked.append(_pinned_name(pin))
         return pinned(solvers, pin)
 
     monkeypatch.setattr(replay, "_pinned", counted)
-    model = replay.readable_model(s.model(), assertions, {})
+    model = replay.readable_model(_solved(assertions, x, y), assertions, {})
     assert asked == ["x"]  # x = 0 breaks `x > 1/3`: the one question a solver was asked
     assert (model.eval(x).as_fraction(), model.eval(y, model_completion=True).as_fraction()) == (2, 0)
     assert all(z3.is_true(model.eval(a, model_completion=True)) for a in assertions)
     asked.clear()
     monkeypatch.setattr(replay, "_ROUNDING_LOOKS", 0)  # every value asked of a solver, as before
-    replay.readable_model(s.model(), assertions, {})
+    replay.readable_model(_solved(assertions, x, y), assertions, {})
     assert asked == ["x", "x"]  # x = 0, then x = 2 (y is 0 in the solver's model then)
+
+
+def _solved(assertions: list[z3.BoolRef], x: z3.ArithRef, y: z3.ArithRef) -> z3.ModelRef:
+    """A model of `assertions` with the unround values x = 7/3, y = 13/17."""
+    s = z3.Solver()
+    s.add(*assertions, x == q(Fraction(7, 3)), y == q(Fraction(13, 17)))
+    assert s.check() == z3.sat
+    return s.model()
+
+
+def _pinned_name(pin: z3.BoolRef) -> str:
+    """The constant a rounding pin (`c == value`) is about."""
+    return next(str(c) for c in pin.children() if z3.is_const(c) and not z3.is_rational_value(c))
