@@ -19,11 +19,11 @@ the query's resource limit, a count that is the same on every machine:
     nlsat, simple_check, no conflict       the rest (11/16)
       simplification
 
-Measured by `python benchmarks/nra.py` (benchmarks/results/nra.md) on the 629
+Measured by `python benchmarks/nra.py` (benchmarks/results/nra.md) on the 686
 queries of the bundled examples that the cheap first try leaves, one at a
-time, each with its own limit: Z3's default solver answers 625 in 109.0 s of
-solver time; this ladder answers 626 in 29.6 s one rung after another (22
-past the first rung) and in 23.5 s with rungs in threads.
+time, each with its own limit: Z3's default solver answers 682 in 112.1 s of
+solver time; this ladder answers 683 in 29.1 s one rung after another (22
+past the first rung) and in 26.4 s with rungs in threads.
 The later rungs answer in milliseconds the queries the first one stalls on (variable ordering 3: 0.03 s
 where the first rung used 12.5 M units). The last rung is the first
 configuration without conflict simplification, with most of the limit:
