@@ -365,7 +365,7 @@ class _LastStep:
         self.queries += 1
         if cx.solve(query, _least(g.share, _LAST_SHARE)).status != "unsat":
             return False
-        self.proved.setdefault((g.name, i), []).append((hyps, known))
+        self.record(g, i, held, facts)
         self.spared += 1
         return True
 
