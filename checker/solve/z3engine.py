@@ -20,6 +20,7 @@ import z3
 
 from checker.solve import nra
 from checker.solve.budget import Budget, safety_net_reason
+from dsl.diagnostics import InternalError
 
 
 @dataclass(frozen=True)
@@ -57,19 +58,39 @@ def uses_integers(assertions: list[z3.BoolRef]) -> bool:
 
 
 def free_constants(assertions: Sequence[z3.ExprRef]) -> list[z3.ExprRef]:
+    """The uninterpreted constants of `assertions`, each once, in a fixed order (a walk of their terms).
+
+    Walked through Z3's C API on raw term pointers, which the assertions keep alive: z3py's
+    `children()` wraps every argument in a Python object (a reference count taken and dropped, its
+    sort looked up), and that was 12 s of the profile of the bundled examples, mostly on the large
+    conjunctions of counterexample queries. The order is the one such a walk gives (the last
+    argument first), which queries built from the result depend on.
+    """
+    if not assertions:
+        return []
+    ctx = assertions[0].ctx
+    if any(a.ctx is not ctx for a in assertions):
+        raise InternalError("free_constants: terms from different Z3 contexts")
+    ref = ctx.ref()
     seen: set[int] = set()
-    out: dict[int, z3.ExprRef] = {}
-    stack = list(assertions)
+    out: dict[int, z3.Ast] = {}
+    stack = [a.as_ast() for a in assertions]
     while stack:
-        e = stack.pop()
-        if e.get_id() in seen:
+        a = stack.pop()
+        i = z3.Z3_get_ast_id(ref, a)
+        if i in seen:
             continue
-        seen.add(e.get_id())
-        if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
-            out[e.get_id()] = e
-        else:
-            stack.extend(e.children())
-    return list(out.values())
+        seen.add(i)
+        kind = z3.Z3_get_ast_kind(ref, a)
+        if kind == z3.Z3_APP_AST:
+            n = z3.Z3_get_app_num_args(ref, a)
+            if n:
+                stack.extend([z3.Z3_get_app_arg(ref, a, k) for k in range(n)])
+            elif z3.Z3_get_decl_kind(ref, z3.Z3_get_app_decl(ref, a)) == z3.Z3_OP_UNINTERPRETED:
+                out[i] = a
+        elif kind == z3.Z3_QUANTIFIER_AST:
+            stack.append(z3.Z3_get_quantifier_body(ref, a))
+    return [z3.z3._to_expr_ref(a, ctx) for a in out.values()]
 
 
 # The cheap try: Z3's SMT core with nonlinear arithmetic by incremental linearisation only. nlsat, Groebner
