@@ -32,6 +32,8 @@ comparison (benchmarks/strategies.py).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -105,6 +107,8 @@ class SpecStrategies:
     _witnesses: dict[Any, dict[str, Fraction] | None] = field(
         init=False, repr=False, default_factory=dict
     )  # per action and point
+    # The strategies that draws build from, each made once (see `_once`).
+    _made: dict[tuple[object, ...], st.SearchStrategy[Any]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_bounds", _where_bounds(self.spec.program))
@@ -113,6 +117,18 @@ class SpecStrategies:
     @property
     def engine(self) -> Any:
         return self.spec.engine
+
+    def _once(self, key: tuple[object, ...], build: Callable[[], st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
+        """The strategy `build` makes, made once per `key` and reused by every later draw.
+
+        A draw that built its strategies afresh had Hypothesis validate each new one on first use:
+        in a profile of 1,000 drawn points (tests/test_strategies.py), that validation was 36 of
+        the 68 s spent drawing. The same strategy drawn again costs only the draw.
+        """
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = build()
+        return made
 
     def with_boundary(self, test: F) -> F:
         """Decorate a `@given(s.points())` test so that every boundary point runs first, as an `@example`.
@@ -134,6 +150,9 @@ class SpecStrategies:
 
     def _params_around(self, base: Any) -> st.SearchStrategy[Any]:
         """Parameters drawn around `base`: each kept, at a range end or default, or anywhere in its range."""
+        return self._once(("around", _frozen(base)), lambda: self._new_params_around(base))
+
+    def _new_params_around(self, base: Any) -> st.SearchStrategy[Any]:
         program, engine = self.spec.program, self.engine
 
         @st.composite
@@ -153,6 +172,9 @@ class SpecStrategies:
         return draw()
 
     def _param_value(self, p: ir.Param, asset: str | None, old: Fraction) -> st.SearchStrategy[Fraction]:
+        return self._once(("param", p.sym.name, asset, old), lambda: self._new_param_value(p, asset, old))
+
+    def _new_param_value(self, p: ir.Param, asset: str | None, old: Fraction) -> st.SearchStrategy[Fraction]:
         default = dict(p.default)[asset] if isinstance(p.default, tuple) and asset else p.default
         assert isinstance(default, Fraction)
         if p.pinned or (p.lo is not None and p.lo == p.hi):
@@ -215,12 +237,16 @@ class SpecStrategies:
         return draw()
 
     def _var_value(self, sym: ir.Symbol, asset: str | None, old: Any) -> st.SearchStrategy[Any]:
+        # `old` by type too: a flag's True and a number's 1 are equal keys in a dict.
+        return self._once(("var", sym.name, asset, type(old), old), lambda: self._new_var_value(sym, asset, old))
+
+    def _new_var_value(self, sym: ir.Symbol, asset: str | None, old: Any) -> st.SearchStrategy[Any]:
         if not is_numeric(sym.ty):
             return st.booleans() if old is None else st.one_of(st.just(old), st.booleans())
         key = (sym.name, asset)
         bound = self._bounds.get(key, Bound())
         anchors = self._anchors.get(key, ())
-        fresh = _numbers(anchors).map(bound.into).filter(bound.holds)
+        fresh = self._once(("fresh", *key), lambda: _numbers(anchors).map(bound.into).filter(bound.holds))
         if old is None:
             return fresh
         nudged = st.integers(-100, 100).map(lambda k: bound.into(old + Fraction(k, 100))).filter(bound.holds)
@@ -233,6 +259,7 @@ class SpecStrategies:
         """
         program, engine = self.spec.program, self.engine
 
+        @functools.cache  # each strategy made once, not per draw (see `_once`)
         def number(bound: Bound) -> st.SearchStrategy[Fraction]:
             return st.integers(-scale * 100, scale * 100).map(lambda k: bound.into(Fraction(k, 100)))
 
@@ -243,12 +270,14 @@ class SpecStrategies:
             lo, span = p.lo, p.hi - p.lo
             return st.integers(0, 10_000).map(lambda k: lo + span * Fraction(k, 10_000))
 
+        each_param = {p.sym.name: param(p) for p in program.params}
+
         @st.composite
         def draw(data: st.DrawFn) -> Point:
             if params is None:
                 pv: dict[str, Any] = {}
                 for p in program.params:
-                    s = param(p)
+                    s = each_param[p.sym.name]
                     pv[engine.FIELDS[p.sym.name]] = {a: data(s) for a in program.assets} if p.sym.indexed else data(s)
                 made = engine.Params(**pv)
                 assume(engine.assumptions_hold(made))
@@ -291,13 +320,17 @@ class SpecStrategies:
             return st.nothing()
         anchors = _point_numbers(self.spec.program, engine, point)
 
+        made: dict[Fraction, st.SearchStrategy[Fraction]] = {}  # per witness value, made once (see `_once`)
+
         def around(w: Fraction) -> st.SearchStrategy[Fraction]:
-            return st.one_of(
-                st.just(w),
-                st.integers(0, 2 * _SCALE).map(lambda k: w * Fraction(k, _SCALE)),
-                st.integers(-100, 100).map(lambda k: w + Fraction(k, 100)),
-                _numbers([w, *anchors]),
-            )
+            if w not in made:
+                made[w] = st.one_of(
+                    st.just(w),
+                    st.integers(0, 2 * _SCALE).map(lambda k: w * Fraction(k, _SCALE)),
+                    st.integers(-100, 100).map(lambda k: w + Fraction(k, 100)),
+                    _numbers([w, *anchors]),
+                )
+            return made[w]
 
         @st.composite
         def draw(data: st.DrawFn) -> dict[str, Fraction]:
@@ -535,3 +568,13 @@ def _where_bounds(program: ir.Program) -> dict[Key, Bound]:
 
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _frozen(obj: Any) -> tuple[object, ...]:
+    """A hashable key for one of the engine's dataclasses (per-asset maps as sorted pairs, each value by type too)."""
+    out: list[object] = [type(obj)]
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        items = sorted(v.items()) if isinstance(v, Mapping) else [(None, v)]
+        out.append(tuple((a, type(x), x) for a, x in items))
+    return tuple(out)
