@@ -29,7 +29,7 @@ inside, just outside), resolved by the caller once the bounds are known.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -163,6 +163,23 @@ class Scope:
         return rank
 
 
+_SAMPLED: dict[tuple[object, ...], st.SearchStrategy[Any]] = {}
+
+
+def sampled(options: Sequence[Any]) -> st.SearchStrategy[Any]:
+    """`st.sampled_from(options)`, made once per tuple of options: Hypothesis validates every new
+    strategy on its first draw, and building one per pick was a quarter of test_differential's time."""
+    options = tuple(options)
+    key = tuple((type(o), o) for o in options)  # by type too: 1 and True are equal keys
+    try:
+        made = _SAMPLED.get(key)
+    except TypeError:  # an unhashable option
+        return st.sampled_from(options)
+    if made is None:
+        made = _SAMPLED[key] = st.sampled_from(options)
+    return made
+
+
 class Gen:
     """Draws source text for expressions; remembers every literal it writes."""
 
@@ -171,7 +188,7 @@ class Gen:
         self.literals = literals
 
     def pick(self, options: Any) -> Any:
-        return self.draw(st.sampled_from(list(options)))
+        return self.draw(sampled(tuple(options)))
 
     def chance(self, p: float) -> bool:
         return bool(self.draw(st.integers(0, 99)) < p * 100)

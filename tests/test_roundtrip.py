@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ir_reference import Reference
+from specgen import sampled
 
 import dsl
 from dsl import ast
@@ -276,7 +277,7 @@ Draw = Callable[[st.SearchStrategy[Any]], Any]
 
 def _ref(draw: Draw, unit: str, bound: tuple[str, ...]) -> ast.Ref:
     name, per_asset = draw(st.sampled_from(REFS[unit]))
-    index = _id(draw(st.sampled_from([*ASSETS, *bound]))) if per_asset else None
+    index = _id(draw(sampled([*ASSETS, *bound]))) if per_asset else None
     return ast.Ref(_id(name), index, _S)
 
 
@@ -320,7 +321,7 @@ def _numeric(draw: Draw, unit: str, exact: bool, depth: int, bound: tuple[str, .
     if kind == "leaf":
         return _numeric(draw, unit, exact, 0, bound)
     if kind == "add":
-        op = draw(st.sampled_from(["+", "-"]))
+        op = draw(sampled(["+", "-"]))
         return _bin(op, _numeric(draw, unit, exact, d, bound), _numeric(draw, unit, False, d, bound))
     if kind == "neg":
         return ast.Unary("-", _numeric(draw, unit, exact, d, bound), _S)
@@ -329,14 +330,14 @@ def _numeric(draw: Draw, unit: str, exact: bool, depth: int, bound: tuple[str, .
     if kind == "minmax":
         rest = draw(st.integers(1, 2))
         args = [_numeric(draw, unit, exact, d, bound)] + [_numeric(draw, unit, False, d, bound) for _ in range(rest)]
-        return _call(draw(st.sampled_from(["min", "max"])), *args)
+        return _call(draw(sampled(["min", "max"])), *args)
     if kind == "ite":
         cond = _boolean(draw, d, bound)
         return ast.Ite(cond, _numeric(draw, unit, exact, d, bound), _numeric(draw, unit, False, d, bound), _S)
     if kind == "round":
         x = _numeric(draw, unit, exact, d, bound)
         step = draw(positive_literals) if draw(st.booleans()) else _nonzero(draw, unit, d, bound)
-        return _call(draw(st.sampled_from(["round_down", "round_up"])), x, step)
+        return _call(draw(sampled(["round_down", "round_up"])), x, step)
     if kind == "scale":
         x, r = _numeric(draw, unit, exact or unit != RATE, d, bound), _numeric(draw, RATE, False, d, bound)
         return _bin("*", x, r) if draw(st.booleans()) else _bin("*", r, x)
@@ -350,7 +351,7 @@ def _numeric(draw: Draw, unit: str, exact: bool, depth: int, bound: tuple[str, .
             return _bin("/", _numeric(draw, USD, True, d, bound), _nonzero(draw, PRICE, d, bound))
         if unit == PRICE:
             return _bin("/", _numeric(draw, USD, True, d, bound), _nonzero(draw, BTC, d, bound))
-        other = draw(st.sampled_from([USD, BTC, PRICE]))
+        other = draw(sampled([USD, BTC, PRICE]))
         return _bin("/", _numeric(draw, other, True, d, bound), _nonzero(draw, other, d, bound))
     if kind == "sum":
         var = f"i{len(bound)}"
@@ -364,19 +365,19 @@ def _boolean(draw: Draw, depth: int, bound: tuple[str, ...]) -> ast.Expr:
         if draw(st.booleans()):
             return ast.BoolLit(draw(st.booleans()), _S)
         unit = draw(st.sampled_from(UNITS))
-        return _bin(draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!="])), _ref(draw, unit, bound), draw(literals))
+        return _bin(draw(sampled(["<", "<=", ">", ">=", "==", "!="])), _ref(draw, unit, bound), draw(literals))
     d = depth - 1
-    kind = draw(st.sampled_from(["cmp", "cmp", "not", "and", "or", "implies", "quant", "ite"]))
+    kind = draw(sampled(["cmp", "cmp", "not", "and", "or", "implies", "quant", "ite"]))
     if kind == "cmp":
         unit = draw(st.sampled_from(UNITS))
-        op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!="]))
+        op = draw(sampled(["<", "<=", ">", ">=", "==", "!="]))
         return _bin(op, _numeric(draw, unit, True, d, bound), _numeric(draw, unit, False, d, bound))
     if kind == "not":
         return ast.Unary("not", _boolean(draw, d, bound), _S)
     if kind == "quant":
         var = f"i{len(bound)}"
         body = _boolean(draw, d, (*bound, var))
-        return ast.Quant(draw(st.sampled_from(["all", "any"])), _id(var), _id("assets"), body, _S)
+        return ast.Quant(draw(sampled(["all", "any"])), _id(var), _id("assets"), body, _S)
     if kind == "ite":
         return ast.Ite(_boolean(draw, d, bound), _boolean(draw, d, bound), _boolean(draw, d, bound), _S)
     return _bin(kind, _boolean(draw, d, bound), _boolean(draw, d, bound))
@@ -429,13 +430,19 @@ amounts = st.sampled_from([0, 1, -1, 10, -10, 1000, 999, Fraction(1, 2)]).map(Fr
 positive = st.fractions(min_value=Fraction(1, 100), max_value=1000, max_denominator=1000)
 
 
+# Made once: a strategy built inside a draw is validated by Hypothesis again on every draw.
+fees = st.fractions(min_value=0, max_value=1, max_denominator=1000)
+ticks = st.fractions(min_value=Fraction(1, 10000), max_value=100, max_denominator=10000)
+weights = st.fractions(min_value=-2, max_value=2, max_denominator=100)
+
+
 @st.composite
 def points(draw: Draw) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     params = {
-        "fee": draw(st.fractions(min_value=0, max_value=1, max_denominator=1000)),
-        "tick": draw(st.fractions(min_value=Fraction(1, 10000), max_value=100, max_denominator=10000)),
+        "fee": draw(fees),
+        "tick": draw(ticks),
         "lot": Fraction(1, 1000),
-        "w": {a: draw(st.fractions(min_value=-2, max_value=2, max_denominator=100)) for a in ASSETS},
+        "w": {a: draw(weights) for a in ASSETS},
     }
     state = {
         "cash": draw(amounts),
