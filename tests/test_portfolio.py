@@ -86,9 +86,9 @@ FAKE = textwrap.dedent(
     behaviour = json.loads(sys.argv[1])
     if behaviour.get("deaf"):
         time.sleep(60)
-    for line in sys.stdin:
+    for n, line in enumerate(sys.stdin):
         json.loads(line)
-        time.sleep(behaviour.get("delay", 0))
+        time.sleep(behaviour.get("first_delay" if n == 0 else "delay", behaviour.get("delay", 0)))
         if "exit" in behaviour:
             os._exit(behaviour["exit"])
         if behaviour.get("kill"):
@@ -236,8 +236,10 @@ def test_disagreement_is_an_internal_error(fake: Fake, portfolios: list[Portfoli
 def test_a_missing_engine_is_named_and_the_others_answer(
     command: list[str], fake: Fake, portfolios: list[Portfolio]
 ) -> None:
-    # z3 answers late, so that the missing member has surely been noticed (not just cancelled).
-    p = make(portfolios, ("z3", "cvc5"), {"z3": fake(delay=0.5, status="unsat"), "cvc5": command})
+    # z3 answers late, so that the missing member has surely been noticed (not just cancelled): 2 s
+    # the first time, as Python took 0.7 s to start and fail once on a loaded machine; then 0.5 s.
+    z3_late = fake(first_delay=2, delay=0.5, status="unsat")
+    p = make(portfolios, ("z3", "cvc5"), {"z3": z3_late, "cvc5": command})
     for _ in range(2):
         answer = p.solve(smt2(*UNSAT), BUDGET, 30, 0, integers=False)
         assert (answer.status, answer.engine) == ("unsat", "z3")
@@ -246,7 +248,9 @@ def test_a_missing_engine_is_named_and_the_others_answer(
 
 
 def test_a_crash_on_one_query_is_reported_and_the_worker_restarts(fake: Fake, portfolios: list[Portfolio]) -> None:
-    p = make(portfolios, ("z3", "cvc5"), {"z3": fake(delay=0.5, status="unsat"), "cvc5": fake(kill=True)})
+    # z3 answers after 2 s, so that cvc5's worker has surely started (Python: up to 0.7 s seen on a loaded
+    # machine) and died before the answer is decided, on both queries.
+    p = make(portfolios, ("z3", "cvc5"), {"z3": fake(delay=2, status="unsat"), "cvc5": fake(kill=True)})
     for _ in range(2):  # restarted for the second query, and crashing again
         answer = p.solve(smt2(*UNSAT), BUDGET, 30, 0, integers=False)
         assert answer.status == "unsat"
