@@ -172,7 +172,7 @@ class SpecStrategies:
         return draw()
 
     def _param_value(self, p: ir.Param, asset: str | None, old: Fraction) -> st.SearchStrategy[Fraction]:
-        return self._once(("param", p.sym.name, asset, old), lambda: self._new_param_value(p, asset, old))
+        return self._once(("param", p.sym.name, asset, type(old), old), lambda: self._new_param_value(p, asset, old))
 
     def _new_param_value(self, p: ir.Param, asset: str | None, old: Fraction) -> st.SearchStrategy[Fraction]:
         default = dict(p.default)[asset] if isinstance(p.default, tuple) and asset else p.default
