@@ -188,7 +188,7 @@ class Gen:
         self.literals = literals
 
     def pick(self, options: Any) -> Any:
-        return self.draw(sampled(tuple(options)))
+        return self.draw(sampled(options))
 
     def chance(self, p: float) -> bool:
         return bool(self.draw(st.integers(0, 99)) < p * 100)

@@ -276,7 +276,7 @@ Draw = Callable[[st.SearchStrategy[Any]], Any]
 
 
 def _ref(draw: Draw, unit: str, bound: tuple[str, ...]) -> ast.Ref:
-    name, per_asset = draw(st.sampled_from(REFS[unit]))
+    name, per_asset = draw(sampled(REFS[unit]))
     index = _id(draw(sampled([*ASSETS, *bound]))) if per_asset else None
     return ast.Ref(_id(name), index, _S)
 
