@@ -147,6 +147,7 @@ def run_unit(unit: Unit, options: Options | None = None) -> Done:
         from checker.run import counted, marked, synthesized  # the same passes as a sequential run
 
         cx = Context(spec, options)
+        cx.fresh_session()  # as `checker.run` starts each unit: after the Context's own queries (pins)
         if unit.check is None:
             cx.seen.update(unit.seen)
             results.extend(counted(spec.program, r) for r in marked(cx, _model_check(cx, unit.unproved, unit.only)))

@@ -76,6 +76,7 @@ def _run(spec: Spec, options: Options, only: Sequence[str]) -> Iterator[CheckRes
     for check_id, check in SINGLE_STATE:
         if only and check_id not in only:
             continue
+        cx.fresh_session()  # a unit of work, as a worker runs it (checker.parallel.run_unit)
         for result in marked(cx, check(cx)):
             if result.verdict in (Verdict.VIOLATED, Verdict.UNKNOWN):
                 unproved.add(result.id)
@@ -84,6 +85,7 @@ def _run(spec: Spec, options: Options, only: Sequence[str]) -> Iterator[CheckRes
 
     # A single-state violation may lie outside every run from `init`: ask whether one is reachable.
     reachable = reachable_goals(cx.program, unproved) if cx.program.init else []
+    cx.fresh_session()
     if not only or "invariant" in only:
         yield from marked(cx, invariants(cx, reachable))
     elif reachable:

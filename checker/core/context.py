@@ -21,7 +21,7 @@ from checker.core.options import Options, validate_pins
 from checker.core.pins import check_pins
 from checker.core.replay import Predicate, Replayer, Scene, View, rational_model, readable_model
 from checker.core.results import CheckResult, Verdict
-from checker.solve import Outcome, first, solve
+from checker.solve import Outcome, Session, first, solve
 from checker.solve.budget import LOCAL_SHARE, Budget
 from checker.solve.decompose import Pair, by_asset, by_bracket, large_structure
 from checker.solve.memory import keep_freed_memory
@@ -35,7 +35,7 @@ class Context:
     """Everything the checks share for one spec: encoder, engine, options."""
 
     def __init__(self, spec: Spec, options: Options) -> None:
-        keep_freed_memory()  # a spec's checks create thousands of Z3 contexts, one per query
+        keep_freed_memory()  # a spec's checks create thousands of Z3 contexts (nlsat rungs, rounding)
         self.spec = spec
         self.program = spec.program
         self.options = options
@@ -47,6 +47,7 @@ class Context:
         # With `synthesize`: the query of each violated result, by name, for `checker.synth` (never on the result).
         self.violated_queries: dict[str, list[z3.BoolRef]] = {}
         self.integers = uses_rounding(self.program)
+        self.session = Session()  # the cheap tries' Z3 context; `fresh_session` starts each unit of work
         self.enc = Encoder(self.program, options.pins, options.all_defaults)
         self.replayer = Replayer(self.program, self.enc, spec.engine)
         self.params = [self.enc.param_space(), self.enc.assumptions()]
@@ -58,6 +59,14 @@ class Context:
                 assert isinstance(default, Fraction)
                 self.preferred[self.enc.varname(p.sym.name, asset, "")] = default
         check_pins(self)  # pins that break an `assume`: one located error, not every check vacuous
+
+    def fresh_session(self) -> None:
+        """Start a unit of work (a check family, the model-checking phase): its cheap tries share a new context.
+
+        Called where a unit starts, in a sequential run and in a worker alike, so that a unit's queries
+        meet the same context history whichever process runs it (`checker.solve.Session`).
+        """
+        self.session = Session()
 
     def solve(
         self, assertions: list[z3.BoolRef], share: Fraction | None = None, split: bool = False, pair: Pair | None = None
@@ -76,7 +85,7 @@ class Context:
         """
         budget = self.options.budget if share is None else self.options.budget.share(share)
         seed = self.options.seed
-        tried = first(assertions, budget, seed)
+        tried = first(assertions, budget, seed, self.session)
         if tried.status != "unknown":
             return tried
         return solve(assertions, budget.share(LOCAL_SHARE), seed, self.integers, ("z3",), first_try=False)
@@ -98,16 +107,17 @@ class Context:
         The model checker's queries are asked whole: their frames each look up every table, and a
         split on one of them left pieces as hard as the whole (measured on the bundled examples:
         several times slower).
-        Each query is solved in a fresh Z3 context: Z3's search depends on the numbering of terms in
-        its context, and a context shared by all the queries of a spec made an answer depend on which
-        queries came before.
+        The cheap tries share the context of the current unit of work (`fresh_session`); every other
+        engine parses the query into a fresh context. Z3's search depends on the numbering of terms in
+        its context: a context shared by all the queries of a spec made an answer depend on which
+        queries came before, one per unit makes it depend on that unit's earlier queries only.
         """
         budget = self.options.budget if share is None else self.options.budget.share(share)
         seed, engines = self.options.seed, self.options.engines
         splitting = split and self.options.decompose
         split_first = splitting and large_structure(assertions, self.enc.structure)
         if not split_first:
-            tried = first(assertions, budget, seed)
+            tried = first(assertions, budget, seed, self.session)
             if tried.status != "unknown":
                 return tried
         opened = ""
@@ -115,7 +125,7 @@ class Context:
             settled, opened = self._split(assertions, budget, pair)
             if settled is not None:
                 return settled
-        whole = solve(assertions, budget, seed, self.integers, engines, first_try=split_first)
+        whole = solve(assertions, budget, seed, self.integers, engines, first_try=split_first, session=self.session)
         if whole.status == "unknown" and splitting and not split_first:
             settled, opened = self._split(assertions, budget, pair)
             if settled is not None:
@@ -128,7 +138,7 @@ class Context:
         """The query split by bracket, else by asset: a definitive outcome saying how, or None and why not."""
 
         def piece(q: list[z3.BoolRef]) -> Outcome:
-            return solve(q, budget, self.options.seed, self.integers, self.options.engines)
+            return solve(q, budget, self.options.seed, self.integers, self.options.engines, session=self.session)
 
         split = by_bracket(assertions, self.enc.structure, piece, pair)
         split = split if split is not None else by_asset(assertions, self.enc.structure, piece)

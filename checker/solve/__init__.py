@@ -21,9 +21,18 @@ from collections.abc import Sequence
 import z3
 
 from checker.solve.budget import FAST_SHARE, LOCAL_SHARE, Budget
-from checker.solve.z3engine import Outcome, check_values, configure, free_constants, smt2, solve_z3, uses_integers
+from checker.solve.z3engine import (
+    Outcome,
+    Session,
+    check_values,
+    configure,
+    free_constants,
+    smt2,
+    solve_z3,
+    uses_integers,
+)
 
-__all__ = ["Budget", "Outcome", "configure", "first", "solve", "uses_integers"]
+__all__ = ["Budget", "Outcome", "Session", "configure", "first", "solve", "uses_integers"]
 
 
 def solve(
@@ -33,13 +42,15 @@ def solve(
     integers: bool | None = None,
     engines: Sequence[str] = ("z3",),
     first_try: bool = True,
+    session: Session | None = None,
 ) -> Outcome:
     """Is the conjunction of `assertions` satisfiable, within `budget`?
 
-    `first_try=False` skips the cheap in-process try (the caller has made it already).
+    `first_try=False` skips the cheap in-process try (the caller has made it already); the cheap try
+    is made in `session`'s context when one is given (see `Session`).
     """
     if first_try:
-        fast = first(assertions, budget, seed)
+        fast = first(assertions, budget, seed, session)
         if fast.status != "unknown":
             return fast
     if tuple(engines) == ("z3",):
@@ -55,9 +66,9 @@ def solve(
     return _portfolio(assertions, budget, seed, integers, engines)
 
 
-def first(assertions: list[z3.BoolRef], budget: Budget, seed: int) -> Outcome:
+def first(assertions: list[z3.BoolRef], budget: Budget, seed: int, session: Session | None = None) -> Outcome:
     """The cheap try: Z3's SMT core in this process, by linearisation, with a small share of the budget."""
-    return solve_z3(assertions, budget.share(FAST_SHARE), seed, cheap=True)
+    return solve_z3(assertions, budget.share(FAST_SHARE), seed, cheap=True, session=session)
 
 
 _WORDS = (

@@ -1,6 +1,7 @@
 """Keep the memory of finished Z3 contexts in the process, for the next query to reuse.
 
-Every query is solved in a fresh Z3 context (`checker.solve.z3engine`), and a
+Most of a run's queries beyond the cheap first try are solved in a fresh Z3
+context (`checker.solve.nra`, the portfolio, counterexample rounding), and a
 fresh context takes about 17 MB, freed again when the query ends: thousands of
 times in a run. glibc's allocator hands large freed blocks back to the kernel
 (its mmap and trim thresholds), so the next context page-faults all of its

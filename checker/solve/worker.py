@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C goes to the whole foreground process group; the parent decides, and kills us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
-    keep_freed_memory()  # a fresh Z3 context per query, as in the checker's own process
+    keep_freed_memory()  # a fresh Z3 context per query, as the checker's own nlsat rungs take
 
     def write(text: str) -> None:
         sys.stdout.write(text)
