@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from checker.checks import SINGLE_STATE
 from checker.core.context import Context
 from checker.core.results import CheckResult
 from checker.run import run_checks
-from checker.solve import Session
+from checker.solve import Budget, Session, z3engine
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "examples" / "bad" / "binance_leverage_above_mmr.margin"  # single-state violations and an invariant
@@ -101,3 +102,54 @@ def test_a_family_run_alone_answers_as_in_a_full_run(check_id: str) -> None:
     configure(0)
     alone = of_family(run_checks(spec, Options(), only=[check_id]))
     assert full and _plain(alone) == _plain(full)
+
+
+class _Stats:
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def get_key_value(self, key: str) -> int:
+        assert key == "rlimit count"
+        return self.count
+
+
+class _Cancelled:
+    """A cheap solver in a context whose count already holds a session's earlier queries (a billion
+    units), whose check Z3 ends "canceled" after `used` units of its own."""
+
+    def __init__(self, used: int) -> None:
+        self.count, self.used = 10**9, used
+
+    def set(self, *args: object) -> None:
+        pass
+
+    def from_string(self, text: str) -> None:
+        pass
+
+    def check(self) -> z3.CheckSatResult:
+        self.count += self.used
+        return z3.unknown
+
+    def reason_unknown(self) -> str:
+        return "canceled"
+
+    def statistics(self) -> _Stats:
+        return _Stats(self.count)
+
+
+@pytest.mark.parametrize("used", [5, 100_000])
+def test_a_cancelled_cheap_try_is_told_apart_by_its_own_work_not_the_session_s(
+    used: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Z3 says "canceled" for Ctrl-C and for its resource limit alike; its count tells them apart. In a
+    session the count includes the earlier queries: read as this query's, every Ctrl-C looked like
+    the work limit, and the run went on (a busy CI run showed it: Ctrl-C ignored, exit 0)."""
+    monkeypatch.setattr(z3engine, "cheap_solver", lambda ctx: _Cancelled(used))
+    budget = Budget(100_000, Fraction(60))
+    x = z3.Real("x")
+    if used == 5:
+        with pytest.raises(KeyboardInterrupt):
+            z3engine.solve_z3([x > 0], budget, 0, cheap=True, session=Session())
+    else:
+        outcome = z3engine.solve_z3([x > 0], budget, 0, cheap=True, session=Session())
+        assert outcome.status == "unknown" and "work limit" in outcome.reason

@@ -196,6 +196,9 @@ def solve_z3(
     solver.set("timeout", budget.wall_ms)
     solver.set("random_seed", seed)
     solver.from_string(smt2(assertions))
+    # Z3 counts work per context, so a session's count holds its earlier queries: this query's own
+    # units are the count's growth (the limit itself is set relative to the count, per check).
+    units = nra.used_units(solver)
     start = time.perf_counter()
     result = solver.check()
     if result == z3.sat:
@@ -206,7 +209,7 @@ def solve_z3(
     if "interrupted" in reason or reason == "canceled":
         # Z3 says "canceled" for Ctrl-C, and sometimes for its own resource limit or timeout too:
         # its counters tell them apart.
-        if nra.used_units(solver) >= budget.rlimit:
+        if nra.used_units(solver) - units >= budget.rlimit:
             reason = "resource limit"
         elif time.perf_counter() - start >= float(budget.wall) * 0.95:
             reason = "timeout"
