@@ -93,13 +93,22 @@ def test_bitmex_region_is_proved_by_the_ordinary_check_and_violated_just_outside
     assert inside.verdict is Verdict.PROVED
 
 
-def test_aave_bonus_spiral_bounds_lt_and_bonus() -> None:
+def test_aave_bonus_spiral_bounds_lt_and_bonus_and_finds_the_joint_rule() -> None:
+    # One test for the whole Aave synthesis (half a minute): as two tests, pytest-xdist ran them in
+    # different workers, and each synthesized (`regions` caches per process).
     found = regions(AAVE, "liquidation-improves-health", "liquidation-improves-health: liquidate")
     lt = "lt[WETH] <= 0.8 and lt[WBTC] <= 0.8"  # lt * (1 + bonus) <= 1 with bonus up to 0.25
     bonus = "bonus[WETH] <= 0.2048 and bonus[WBTC] <= 0.2048"  # 0.83 * (1 + bonus) <= 1 at the default lt
     assert lt in found and found[lt].others == FREE
     assert bonus in found and found[bonus].others == DEFAULTS
     assert found[lt].beyond == "lt[WETH], lt[WBTC] <= 0.80001, one of them > 0.8"
+    # The condition relating two parameters: the rule the spec is missing (checker.synth.joint).
+    joint = found[AAVE_JOINT]
+    assert joint.joint and joint.proved and joint.others == FREE
+    # Not "iff": with lt = 1 the maintenance requirement is 0, an account is liquidatable only with negative
+    # equity, and then the rule forces a full liquidation, which cannot lower the health.
+    assert not joint.exact
+    assert joint.complement.startswith("not the whole safe set: the check also holds at lt[WETH] = 1")
 
 
 def test_aave_regions_are_proved_by_the_ordinary_check_and_violated_just_outside() -> None:
@@ -208,14 +217,8 @@ def test_a_pinned_parameter_is_not_searched_and_the_bound_follows_the_pin() -> N
 AAVE_JOINT = "lt[WETH] * (1 + bonus[WETH]) <= 1 and lt[WBTC] * (1 + bonus[WBTC]) <= 1"
 
 
-def test_aave_joint_condition_is_the_missing_rule_and_is_proved_by_the_ordinary_check() -> None:
-    found = regions(AAVE, "liquidation-improves-health", "liquidation-improves-health: liquidate")
-    joint = found[AAVE_JOINT]
-    assert joint.joint and joint.proved and joint.others == FREE
-    # Not "iff": with lt = 1 the maintenance requirement is 0, an account is liquidatable only with negative
-    # equity, and then the rule forces a full liquidation, which cannot lower the health.
-    assert not joint.exact
-    assert joint.complement.startswith("not the whole safe set: the check also holds at lt[WETH] = 1")
+def test_aave_joint_rule_is_proved_by_the_ordinary_check_and_violated_outside() -> None:
+    """The joint condition the Aave synthesis finds (asserted above), asked as the ordinary check."""
     text = AAVE.read_text()
     name = "liquidation-improves-health: liquidate"
     rule = "\nassume all(a in assets: lt[a] * (1 + bonus[a]) <= 1)\n"
