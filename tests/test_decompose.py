@@ -156,6 +156,68 @@ def test_no_split_gives_the_same_verdicts_on_a_small_table() -> None:
     assert all("by bracket" not in r.proof for r in whole.values())
 
 
+LIQUIDATE = """
+action liquidate when liquidatable{guard}:
+    size'       = 0
+    collateral' = max(equity, 0)
+"""
+
+
+def _pieces_with_lookups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Spy on the split: for each piece asked, how many of the query's table lookups it still holds."""
+    from checker.solve import decompose
+
+    seen: list[int] = []
+    lookups: list[Any] = []  # every lookup term of the queries split
+    original_groups, original_pieces = decompose.table_groups, decompose._bracket_pieces
+
+    def groups(structure: Any, assertions: Any) -> Any:
+        found = original_groups(structure, assertions)
+        lookups.extend(u.term for g in found for u in g.uses)
+        return found
+
+    def pieces(assertions: Any, groups_: Any, pair: Any, solve: Any) -> Any:
+        asked, count, how = original_pieces(assertions, groups_, pair, solve)
+
+        def counted() -> Any:
+            for piece in asked:
+                present = decompose._subterm_ids(piece)
+                seen.append(sum(1 for term in lookups if term.get_id() in present))
+                yield piece
+
+        return counted(), count, how
+
+    monkeypatch.setattr(decompose, "table_groups", groups)
+    monkeypatch.setattr(decompose, "_bracket_pieces", pieces)
+    return seen
+
+
+def test_a_lookup_at_a_constant_argument_is_read_off_before_the_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    # liquidation-enabled compares the requirement before the liquidation with the one after it, at size 0:
+    # `mmr_tier` is looked up at `abs(0) * mark` too. That lookup is read off its bracket, and the split
+    # goes by the position's lookup: no piece holds a table's if-then-else chain any more.
+    seen = _pieces_with_lookups(monkeypatch)
+    r = check(tiers(40) + LIQUIDATE.format(guard=""), "liquidation-enabled")["liquidation-enabled"]
+    assert r.verdict is PROVED, r.reason
+    assert r.proof == "single-state, by bracket of `mmr_tier`, 41 pieces"
+    assert len(seen) == 41 and not any(seen)
+
+
+def test_a_liquidation_refused_from_bracket_30_on_is_found_by_the_split_and_replayed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = tiers(40) + LIQUIDATE.format(guard=" and notional < 300_000")
+    seen = _pieces_with_lookups(monkeypatch)
+    r = check(text, "liquidation-enabled")["liquidation-enabled"]
+    assert r.verdict is VIOLATED, r.reason
+    assert "by bracket of `mmr_tier`, piece" in r.reason and seen and not any(seen)
+    cex = r.counterexample
+    assert cex is not None and cex.replayed
+    m, params, [(state, inputs)] = on_engine(text, cex)
+    assert getattr(m, m.NAMES["liquidatable"])(params, state, inputs)
+    assert getattr(m, m.NAMES["notional"])(params, state, inputs) >= 300_000
+
+
 @pytest.mark.parametrize(
     ("rows", "expected"),
     [

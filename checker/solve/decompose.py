@@ -273,13 +273,47 @@ def _grows(pair: Pair, g1: _Group, g2: _Group, solve: Solve) -> bool:
     return solve([*pair.premises, g2.arg < g1.arg]).status == "unsat"
 
 
+def _read_off(groups: list[_Group]) -> tuple[list[_Group], list[tuple[z3.ExprRef, z3.ExprRef]]]:
+    """The groups whose argument is not a number, and the substitution that reads the others off their bracket.
+
+    A lookup at a constant argument (the requirement of a closed position: `abs(0) * mark`, which
+    Z3 keeps as a term) lies in one interval whatever the state: every other piece of a split on it
+    would be unsatisfiable, and in that interval's piece every lookup of the group is that
+    interval's constant. So the lookups are replaced by it before the split, which then goes by a
+    lookup that varies; left as they were, every piece carried the group's if-then-else chain (at
+    500 brackets a piece's text was 54 KB, and printing and parsing it cost ten times the solving).
+    """
+    varying, subst = [], []
+    for g in groups:
+        value = z3.simplify(g.arg)
+        if not z3.is_rational_value(value):
+            varying.append(g)
+            continue
+        number = Fraction(value.numerator_as_long(), value.denominator_as_long())
+        subst += g.substitution(next(k for k, (lo, hi, _) in enumerate(g.intervals) if _holds(lo, number, hi)))
+    return varying, subst
+
+
+def _holds(lo: Fraction | None, x: Fraction, hi: Fraction | None) -> bool:
+    """Whether `x` lies in the interval [lo, hi) (None: unbounded on that side)."""
+    return (lo is None or x >= lo) and (hi is None or x < hi)
+
+
 def by_bracket(
     assertions: list[z3.BoolRef], structure: Structure, solve: Solve, pair: Pair | None = None
 ) -> Split | None:
-    """Split on the largest table lookup in `assertions`; None when there is none to split on."""
+    """Split on the largest table lookup in `assertions`; None when there is none to split on.
+
+    Lookups at a constant argument are read off their bracket first (`_read_off`), unless no other
+    lookup is left to split on.
+    """
+    whole = assertions
     groups = table_groups(structure, assertions)
     if not groups:
         return None
+    varying, read_off = _read_off(groups)
+    if varying and read_off:
+        groups, assertions = varying, _apply(assertions, read_off)
     pieces, count, how = _bracket_pieces(assertions, groups, pair, solve)
     if count > _MAX_PIECES:
         return None
@@ -287,7 +321,7 @@ def by_bracket(
     for k, piece in enumerate(pieces):
         outcome = solve(piece)
         if outcome.status == "sat" and outcome.model is not None:
-            if not _satisfies(outcome.model, assertions):
+            if not _satisfies(outcome.model, whole):
                 continue  # cannot happen for a correct split; the caller asks the whole query instead
             return Split(outcome, f"{how}, piece {k + 1} of {count}")
         if outcome.status == "unknown" and unknown is None:
