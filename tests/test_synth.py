@@ -9,7 +9,6 @@ UNKNOWN under a tiny work limit) is never reported as safe.
 
 from __future__ import annotations
 
-import functools
 import pickle
 import subprocess
 import sys
@@ -47,9 +46,8 @@ def check(text: str, check_id: str, name: str, **options: object) -> CheckResult
     return results[0]
 
 
-@functools.cache
 def regions(path: Path, check_id: str, name: str) -> dict[str, Region]:
-    """The regions of one synthesis, by condition (cached: the Aave synthesis takes half a minute)."""
+    """The regions of one synthesis, by condition (each synthesis is asked by one test only: they are slow)."""
     result = check(path.read_text(), check_id, name, synthesize=True)
     assert result.verdict is Verdict.VIOLATED
     assert result.synthesis is not None
@@ -94,8 +92,8 @@ def test_bitmex_region_is_proved_by_the_ordinary_check_and_violated_just_outside
 
 
 def test_aave_bonus_spiral_bounds_lt_and_bonus_and_finds_the_joint_rule() -> None:
-    # One test for the whole Aave synthesis (half a minute): as two tests, pytest-xdist ran them in
-    # different workers, and each synthesized (`regions` caches per process).
+    # One test for the whole Aave synthesis (half a minute): as two tests sharing a per-process cache,
+    # pytest-xdist ran them in different workers, and each synthesized.
     found = regions(AAVE, "liquidation-improves-health", "liquidation-improves-health: liquidate")
     lt = "lt[WETH] <= 0.8 and lt[WBTC] <= 0.8"  # lt * (1 + bonus) <= 1 with bonus up to 0.25
     bonus = "bonus[WETH] <= 0.2048 and bonus[WBTC] <= 0.2048"  # 0.83 * (1 + bonus) <= 1 at the default lt
