@@ -448,6 +448,60 @@ def test_the_corrected_keeper_reward_is_proved_for_every_depth() -> None:
     assert r.verdict is PROVED and r.proof.startswith("inductive, k=1"), (r.proof, r.reason)
 
 
+FUND_PAYS = ROOT / "examples" / "bad" / "perp_venue_fund_pays_every_shortfall.margin"
+
+
+def _fund_goals(spec: dsl.Spec) -> tuple[Any, list[Any]]:
+    from checker.core.context import Context
+    from checker.mc.goals import spec_goals
+
+    configure(0)
+    cx = Context(spec, Options())
+    return cx, [g for g in spec_goals(cx.program) if g.name == "invariant: fund_solvent"]
+
+
+def test_a_later_stress_run_starts_what_the_goals_read_at_zero() -> None:
+    """A fund that starts at a million is never overdrawn within a run: the stress runs after the first start
+    the values the open goals read (here `insurance`) at zero, and every other value where it was drawn."""
+    import random
+
+    from checker.mc.search import _Walker
+
+    cx, goals = _fund_goals(dsl.load(FUND_PAYS))
+    walker = _Walker(cx)
+    for seed in range(4):
+        begun = walker.begin(random.Random(seed), defaults=False, edge=goals)
+        assert begun is not None
+        _, state = begun
+        assert state[("insurance", None)] == 0, (seed, state)
+    # Without `edge` the draws put the fund elsewhere (the probes are mostly non-zero).
+    drawn = []
+    for seed in range(4):
+        begun = walker.begin(random.Random(seed), defaults=False)
+        assert begun is not None
+        drawn.append(begun[1][("insurance", None)])
+    assert any(v != 0 for v in drawn), drawn
+
+
+def test_the_search_finds_the_overdrawn_fund_without_hints_whatever_the_seed() -> None:
+    """No counterexample to induction steers it (no hints): the later stress runs, starting the fund at zero,
+    find the liquidation whose shortfall the fund pays in full, for each seed. Before they did, seed 0 found
+    nothing in its 8 runs of 30 steps."""
+    from checker.mc.search import search
+
+    spec = dsl.load(FUND_PAYS)
+    cx, goals = _fund_goals(spec)
+    for seed in range(3):
+        found = search(cx, goals, 30, 8, (), seed).found
+        r = found.get("invariant: fund_solvent")
+        assert r is not None and r.verdict is VIOLATED, seed
+        cex = r.counterexample
+        assert cex is not None and cex.replayed
+        state, _ = replay_on_engine(spec, cex)[-1]
+        assert state.insurance < 0
+        assert cex.steps[-1].label.endswith(": liquidate")
+
+
 def test_a_fruitless_search_is_reported_on_an_open_goal_and_never_proves() -> None:
     # paid != 4.5 is true but not provable here (see above): the search finds nothing and says so
     spec = load(COUNTER.format(more="action compound:\n    scale' = scale * scale"))
