@@ -155,6 +155,9 @@ def rounding_solvers(ctx: z3.Context, query: str) -> list[z3.Solver]:
     counterexample: 5-26 s for one attempt of under 200,000 units), so the clock, not the work limit,
     ended those attempts and counterexamples differed with machine speed; without them every attempt
     measured ends on its work limit, and 64 attempts instead of 16 make up the roundness.
+    Both solvers take the whole query in again at every attempt. Incremental solvers (one `z3.Solver`
+    each, the query taken in once, each pin pushed and popped) were measured too, with the same work
+    limit: rounding the 14 counterexamples of five bad examples took 47 s of CPU instead of 9-10 s.
     """
     smt = z3.With(z3.Tactic("smt", ctx=ctx), **{"arith.nl.horner": False, "arith.nl.grobner": False})
     solvers = [cheap_solver(ctx), smt.solver()]
