@@ -460,9 +460,9 @@ def _fund_goals(spec: dsl.Spec) -> tuple[Any, list[Any]]:
     return cx, [g for g in spec_goals(cx.program) if g.name == "invariant: fund_solvent"]
 
 
-def test_a_later_stress_run_starts_what_the_goals_read_at_zero() -> None:
-    """A fund that starts at a million is never overdrawn within a run: the stress runs after the first start
-    the values the open goals read (here `insurance`) at zero, and every other value where it was drawn."""
+def test_a_stress_run_can_start_what_the_goals_read_at_zero() -> None:
+    """A fund that starts at a million is never overdrawn within a run: the second stress run starts the
+    values the open goals read (here `insurance`) at zero, and every other value where it was drawn."""
     import random
 
     from checker.mc.search import _Walker
@@ -484,8 +484,8 @@ def test_a_later_stress_run_starts_what_the_goals_read_at_zero() -> None:
 
 
 def test_the_search_finds_the_overdrawn_fund_without_hints_whatever_the_seed() -> None:
-    """No counterexample to induction steers it (no hints): the later stress runs, starting the fund at zero,
-    find the liquidation whose shortfall the fund pays in full, for each seed. Before they did, seed 0 found
+    """No counterexample to induction steers it (no hints): the second stress run, starting the fund at zero,
+    finds the liquidation whose shortfall the fund pays in full, for each seed. Before they did, seed 0 found
     nothing in its 8 runs of 30 steps."""
     from checker.mc.search import search
 
