@@ -611,32 +611,6 @@ def test_bmc_spares_a_case_whose_last_step_alone_keeps_the_goal_and_finds_the_sa
     assert queries < queries_alone / 2, (queries, queries_alone)
 
 
-def test_bmc_encodes_each_step_out_of_a_frame_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """BMC asks a depth's last step as its cases, then links the same step into the run at the next depth:
-    one encoding serves both (the same terms), and the violations are those found before."""
-    from checker.mc import unroll
-
-    encoded: list[tuple[str, str, str]] = []
-    action_step, env_step = unroll.action_step, unroll.env_step
-
-    def counted_action(enc: Any, pre: Any, step: Any, tag: str) -> Any:
-        encoded.append((pre.tag, step.name, tag))
-        return action_step(enc, pre, step, tag)
-
-    def counted_env(enc: Any, pre: Any, step: Any, tag: str) -> Any:
-        encoded.append((pre.tag, step.name, tag))
-        return env_step(enc, pre, step, tag)
-
-    monkeypatch.setattr(unroll, "action_step", counted_action)
-    monkeypatch.setattr(unroll, "env_step", counted_env)
-    found, unknown, _ = _pure_bmc(load(ARMED), 4)
-    assert found["invariant: x_ok"][0] == "bounded, depth 2" and found["invariant: y_ok"][0] == "bounded, depth 3"
-    assert unknown == []
-    bmc_steps = [e for e in encoded if not e[0].startswith("bmc.")]  # BMC's run, not its last-step queries
-    assert len(bmc_steps) == len(set(bmc_steps)), sorted(bmc_steps)
-    assert {("0", "arm", "1"), ("1", "drop", "2")} <= set(bmc_steps)
-
-
 ARMED = """
 spec "a goal kept only while another holds"
 unit USD
