@@ -485,7 +485,7 @@ def test_a_stress_run_can_start_what_the_goals_read_at_zero() -> None:
 
 def test_the_search_finds_the_overdrawn_fund_without_hints_whatever_the_seed() -> None:
     """No counterexample to induction steers it (no hints): the second stress run, starting the fund at zero,
-    finds the liquidation whose shortfall the fund pays in full, for each seed. Before they did, seed 0 found
+    finds the liquidation whose shortfall the fund pays in full, for each seed. Before it did, seed 0 found
     nothing in its 8 runs of 30 steps."""
     from checker.mc.search import search
 
