@@ -132,3 +132,18 @@ def _solved(assertions: list[z3.BoolRef], x: z3.ArithRef, y: z3.ArithRef) -> z3.
 def _pinned_name(pin: z3.BoolRef) -> str:
     """The constant a rounding pin (`c == value`) is about."""
     return next(str(c) for c in pin.children() if z3.is_const(c) and not z3.is_rational_value(c))
+
+
+def test_rounding_keeps_the_steps_the_run_takes() -> None:
+    """Only numbers are rounded: a step taken (a Boolean choice) stays taken, even where another is rounder.
+
+    With `took` false, x = 0 would do; the run the solver found takes the step, so x stays 1/3.
+    """
+    x, took = z3.Real("x"), z3.Bool("took@1")
+    assertions = [z3.Implies(took, x == q(Fraction(1, 3))), z3.Implies(z3.Not(took), x == 0)]
+    s = z3.Solver()
+    s.add(*assertions, took)
+    assert s.check() == z3.sat
+    model = replay.readable_model(s.model(), assertions, {})
+    assert z3.is_true(model.eval(took, model_completion=True))
+    assert model.eval(x).as_fraction() == Fraction(1, 3)
