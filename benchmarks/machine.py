@@ -9,7 +9,11 @@ Why. Every figure in benchmarks/results is wall time on one 2-core machine, and
 that machine's speed moves: the bundled examples took 34 s one evening
 (2026-11-26, the README's figure) and 108 s the next morning with the same
 code (that commit, rerun), while a pure-Python loop was about as fast as
-before. Z3 is what slowed down. A figure is only comparable with another from a day when
+before. Z3 is what slowed down. The machine is a virtual one, and its build had changed
+between the two (`platform.platform()`: `fc-v509` in benchmarks/results/scaling.json
+of that evening, `fc-v782` since; the table's last column shows it). Rerun on
+2026-11-27, that evening's commit 32cb819 took 99.4 s for the bundle, 40.2 s
+then. A figure is only comparable with another from a day when
 the machine was as fast, so this benchmark measures the machine itself, with
 work that is the same on every machine, and keeps a history:
 
@@ -200,9 +204,19 @@ def render(history: Sequence[dict[str, Any]]) -> str:
             f"| {run['date']} | {run['commit'] or '—'} | {z['best']:.2f} / {z['median']:.2f} | "
             f"{py['best']:.3f} / {py['median']:.3f} | {b['seconds'] if b else '—'} | {summary} | "
             f"{', '.join(f'{x:.1f}' for x in run['load_average'])} | Python {run['python']}, Z3 {run['z3']}, "
-            f"{run['cpu_count']} CPUs |"
+            f"{run['cpu_count']} CPUs, {_kernel(run['platform'])} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _kernel(platform_: str) -> str:
+    """The kernel build from `platform.platform()` (`Linux-6.18.44-fc-v782-x86_64-...` -> `6.18.44-fc-v782`).
+
+    The machine is a virtual one: its build changed between two days whose bundle times differ by
+    half (benchmarks/results/scaling.json, 2026-11-26: `fc-v509`; this history from 2026-11-27: `fc-v782`).
+    """
+    parts = platform_.split("-")
+    return "-".join(parts[1:4]) if len(parts) > 4 else platform_
 
 
 def main(argv: Sequence[str] | None = None) -> int:
