@@ -88,6 +88,13 @@ def search(
     fails one step after some state, which a run may reach); stress runs take them in turn.
     """
     start = time.perf_counter()
+    # A context of its own for the search's cheap tries, so that their answers no longer depend on the
+    # cheap tries that induction and BMC made before it: with the lemma round asking fewer queries, the
+    # shared context had sent this search elsewhere (examples/bad/perp_venue_fund_pays_every_shortfall:
+    # violations at depths 7 and 23 instead of 5), and with a context of its own it found the same runs
+    # as before that change. Not a full decoupling: a query's text names its shared subterms by their
+    # numbers in Z3's main context (`smt2`), which still depend on the terms made before the search.
+    cx.fresh_session()
     rng = random.Random(seed)
     walker = _Walker(cx)
     found: dict[str, CheckResult] = {}
@@ -105,11 +112,12 @@ def search(
         for _ in range(depth):
             hit = walker.violation(state, open_)
             if hit is not None:
-                goal, step = hit
+                broken, step = hit
                 run.steps.append(step)
-                result = _confirm(cx, goal, run, time.perf_counter() - start)
-                if result is not None:
-                    found[goal.name] = result
+                for goal in broken:
+                    result = _confirm(cx, goal, run, time.perf_counter() - start)
+                    if result is not None:
+                        found[goal.name] = result
                 break
             # Even runs (the first with the default parameters) stress the account, odd runs wander.
             stress = r % 2 == 0
@@ -278,11 +286,14 @@ class _Walker:
             self.holds[key] = g.holds(self.cx, t.post)
         return self.holds[key]
 
-    def violation(self, state: dict[Key, Fraction | bool], goals: list[Goal]) -> tuple[Goal, Taken] | None:
-        """A goal that one allowed step from `state` breaks, and that step.
+    def violation(self, state: dict[Key, Fraction | bool], goals: list[Goal]) -> tuple[list[Goal], Taken] | None:
+        """The goals that one allowed step from `state` breaks (at least one), and that step.
 
         One query about every allowed step first (nearly always unsat: the run goes on); only when
-        it is sat, one query per step, in order, to name the first step that breaks a goal.
+        it is sat, one query per step, in order, to name the first step that breaks a goal. Every
+        goal that step breaks in the model is named, not only the first: goals that one error
+        breaks together (`fund_solvent` and the `where` of `insurance`) then get the same trace,
+        where each used to cost a run of its own and came out at another depth.
         """
         allowed = self._allowed(state)
         breaks = {
@@ -294,9 +305,9 @@ class _Walker:
             model = self._solve([breaks[id(t)]])
             if model is None:
                 continue
-            for g in goals:
-                if z3.is_false(model.eval(self._fix(self._holds(g, t)), model_completion=True)):
-                    return g, (t.step.name, {k: exact_value(model, v) for k, v in t.args.items()})
+            broken = [g for g in goals if z3.is_false(model.eval(self._fix(self._holds(g, t)), model_completion=True))]
+            if broken:
+                return broken, (t.step.name, {k: exact_value(model, v) for k, v in t.args.items()})
         return None
 
     def exposure(self, state: dict[Key, Fraction | bool]) -> tuple[Taken, dict[Key, Fraction | bool]] | None:
