@@ -101,6 +101,9 @@ def _main(argv: Sequence[str] | None) -> int:
         # SIGTERM (a CI job cancelled, `kill`) stops a run like Ctrl-C: the worker and solver processes
         # are stopped with it, instead of being left behind without their parent.
         signal.signal(signal.SIGTERM, _terminated)
+        from checker.solve.interrupt import watch
+
+        watch()  # Ctrl-C and SIGTERM stop the Z3 check under way at once (checker.solve.interrupt)
     try:
         if args.command == "check":
             from checker.cli_check import run_check, with_settings

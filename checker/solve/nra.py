@@ -56,6 +56,8 @@ from fractions import Fraction
 
 import z3
 
+from checker.solve.interrupt import interruptible
+
 # (nlsat parameters, share of the query's resource limit); the last rung gets what is left.
 LADDER: tuple[tuple[Mapping[str, object], Fraction | None], ...] = (
     ({"simple_check": True}, Fraction(1, 8)),
@@ -230,7 +232,8 @@ def _ask(solver: z3.Solver, rlimit: int, deadline: float, rungs: int) -> Answer:
     solver.set("rlimit", min(rlimit, RLIMIT_MAX))
     solver.set("timeout", remaining_ms)
     start = time.perf_counter()
-    result = solver.check()
+    with interruptible(solver.ctx):
+        result = solver.check()
     used = used_units(solver)
     if result == z3.sat:
         return Answer("sat", solver, "", used, False, rungs)

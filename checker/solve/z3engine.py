@@ -25,6 +25,7 @@ import z3
 
 from checker.solve import nra
 from checker.solve.budget import Budget, safety_net_reason
+from checker.solve.interrupt import interruptible
 from dsl.diagnostics import InternalError
 
 
@@ -71,8 +72,10 @@ def configure(seed: int) -> None:
     z3.set_param("smt.random_seed", seed)
     z3.set_param("sat.random_seed", seed)
     z3.set_param("nlsat.seed", seed)
-    # Z3 catches Ctrl-C itself and cancels the running query at once; `solve_z3` turns that answer into
-    # KeyboardInterrupt, so an interrupted query is never mistaken for an UNKNOWN the run carries on from.
+    # Z3 leaves SIGINT to Python, which never loses it: Z3's own handling cancelled the query and left
+    # solvent to tell that from the reason Z3 gave, which sometimes read like an ordinary unknown
+    # (`checker.solve.interrupt`). A check in an `interruptible` block still stops at once.
+    z3.set_param("ctrl_c", False)
 
 
 def uses_integers(assertions: list[z3.BoolRef]) -> bool:
@@ -200,7 +203,8 @@ def solve_z3(
     # units are the count's growth (the limit itself is set relative to the count, per check).
     units = nra.used_units(solver)
     start = time.perf_counter()
-    result = solver.check()
+    with interruptible(ctx):
+        result = solver.check()
     if result == z3.sat:
         return Outcome("sat", solver.model().translate(z3.main_ctx()), "")
     if result == z3.unsat:
