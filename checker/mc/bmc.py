@@ -34,6 +34,7 @@ from checker.core.steps import Transition
 from checker.mc.goals import Goal, lemmas, spec_goals
 from checker.mc.search import search
 from checker.mc.unroll import Unrolling, input_wheres, violation
+from checker.solve.interrupt import interruptible
 from dsl import ir
 
 
@@ -573,7 +574,8 @@ def _spacer(cx: Context, goals_: list[Goal]) -> dict[str, str]:
         fp.rule(inv(*pre_args), init)
         fp.rule(inv(*post_args), [inv(*pre_args), step])
         try:
-            result = fp.query(z3.And(inv(*pre_args), z3.Not(g.holds(cx, pre))))
+            with interruptible(fp.ctx):  # Ctrl-C stops Spacer at once (checker.solve.interrupt)
+                result = fp.query(z3.And(inv(*pre_args), z3.Not(g.holds(cx, pre))))
         except z3.Z3Exception as err:
             out[g.name] = f"Spacer failed: {err}"
             continue

@@ -38,6 +38,7 @@ from checker.core.results import CheckResult
 from checker.core.steps import Transition, action_step, env_step
 from checker.mc.goals import Goal
 from checker.mc.unroll import Unrolling, input_wheres, violation
+from checker.solve.interrupt import interruptible
 from checker.solve.z3engine import smt2
 from dsl import ir
 from dsl.diagnostics import InternalError
@@ -202,7 +203,9 @@ class _Walker:
         for term, up in objectives:
             goal = self._fix(term).translate(ctx)
             opt.maximize(goal) if up else opt.minimize(goal)
-        if opt.check() != z3.sat:
+        with interruptible(ctx):  # Ctrl-C stops it at once (checker.solve.interrupt)
+            answer = opt.check()
+        if answer != z3.sat:
             return None
         model = opt.model().translate(z3.main_ctx())
         rational = all(not z3.is_algebraic_value(model[d]) for d in model.decls() if d.arity() == 0)

@@ -16,9 +16,11 @@ once, even while Z3 runs, and raises KeyboardInterrupt as soon as the check
 returns. To make the check return at once, `watch` (called by the CLI, in the
 main thread) has Python also write every signal's number to a pipe, and a
 thread reading it interrupts the Z3 contexts that are checking at that moment
-in `interruptible` blocks: the query ends "canceled" and the KeyboardInterrupt
-follows. A check outside such a block (a rounding attempt, a step of the deep
-search) is not cut short; it ends on its own small work limit first.
+in `interruptible` blocks (the cheap try, Z3's default solver and the
+ladder's rungs, Spacer, the deep search's optimisations): the query ends
+"canceled" and the KeyboardInterrupt follows. A check outside such a block (a
+rounding attempt, a step of the deep search) is not cut short; it ends on its
+own small work limit first.
 """
 
 from __future__ import annotations
