@@ -1,14 +1,16 @@
 """Ctrl-C while Z3 works: never lost, and prompt.
 
-Z3 catches SIGINT itself during a check (its `ctrl_c` parameter, on by default)
-and cancels the query; solvent then has to tell the cancelled query from one
-that ended on its own by the reason Z3 gives. That reason is not reliable: a
-Ctrl-C in the last milliseconds of a cheap try came back as "incomplete
-(nonlinear arithmetic by linearisation only)", an ordinary unknown, and the run
-went on as if no key had been pressed (measured: 1 in about 300 Ctrl-Cs at
-random moments of a cheap try on tests/cli/hopeless.margin; seen once as a
-failure of tests/test_cli_hardening.py on a busy machine, where the run went on
-for 54 s and exited 3 instead of 130).
+Z3 catches SIGINT itself during a call (its `ctrl_c` parameter, on by default)
+and cancels what it is doing; Python's own handler never sees the signal. The
+caller then has to notice from Z3's answer ("unknown, interrupted from
+keyboard", or "canceled") that the user pressed Ctrl-C, and a call whose
+caller does not, or one that had already ended its work as the signal came,
+keeps the Ctrl-C to itself. It happened once on a busy machine: a Ctrl-C 0.8 s
+into a run of tests/cli/hopeless.margin was lost, and the run went on for 54 s
+and exited 3 instead of 130 (tests/test_cli_hardening.py). The exact moment was
+not reproduced (none lost in 800 Ctrl-Cs at random moments of the cheap try
+and 100 of Z3's default solver), so the fix takes the mechanism away rather
+than one path.
 
 So Z3 is told to leave SIGINT alone (`configure` sets `ctrl_c` to false for
 every solver) and Python keeps it: Python's own handler notes the signal at
