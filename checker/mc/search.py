@@ -89,13 +89,6 @@ def search(
     fails one step after some state, which a run may reach); stress runs take them in turn.
     """
     start = time.perf_counter()
-    # A context of its own for the search's cheap tries, so that their answers no longer depend on the
-    # cheap tries that induction and BMC made before it: with the lemma round asking fewer queries, the
-    # shared context had sent this search elsewhere (examples/bad/perp_venue_fund_pays_every_shortfall:
-    # violations at depths 7 and 23 instead of 5), and with a context of its own it found the same runs
-    # as before that change. Not a full decoupling: a query's text names its shared subterms by their
-    # numbers in Z3's main context (`smt2`), which still depend on the terms made before the search.
-    cx.fresh_session()
     rng = random.Random(seed)
     walker = _Walker(cx)
     found: dict[str, CheckResult] = {}
