@@ -333,3 +333,34 @@ def test_workers_die_with_their_parent(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     pids = [int(pid) for pid in out.stdout.split()]
     assert pids and gone(pids)
+
+
+def test_a_question_asked_here_never_reaches_the_portfolio(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`here`: Z3 in this process on a tenth of the budget, then on all of it, and no other process.
+
+    The model checker's auxiliary questions (plain induction, a last step, a step of the deep search)
+    are asked so: their unknown only sends the question on, and cvc5 beside Z3 was only load.
+    """
+    import checker.solve as solve_mod
+    from checker.solve.budget import Budget
+
+    asked: list[int] = []
+
+    def z3_on(assertions: list[z3.BoolRef], budget: Budget, seed: int, **kw: object) -> solve_mod.Outcome:
+        asked.append(budget.rlimit)
+        if kw.get("cheap") or budget.rlimit < BUDGET:  # the cheap try and the tenth cannot tell
+            return solve_mod.Outcome("unknown", None, "z3: work limit reached")
+        return solve_mod.Outcome("unsat", None, "")
+
+    def portfolio(*args: object) -> solve_mod.Outcome:
+        raise AssertionError("the portfolio was asked")
+
+    monkeypatch.setattr(solve_mod, "solve_z3", z3_on)
+    monkeypatch.setattr(solve_mod, "_portfolio", portfolio)
+    x = z3.Real("x")
+    budget = Budget(BUDGET, Fraction(60))
+    outcome = solve_mod.solve([x * x < 0], budget, engines=("z3", "cvc5"), here=True)
+    assert outcome.status == "unsat"
+    assert asked == [budget.share(solve_mod.FAST_SHARE).rlimit, budget.share(Fraction(1, 10)).rlimit, BUDGET]
+    with pytest.raises(AssertionError, match="portfolio was asked"):  # and without `here`, it is
+        solve_mod.solve([x * x < 0], budget, engines=("z3", "cvc5"))

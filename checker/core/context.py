@@ -69,10 +69,23 @@ class Context:
         self.session = Session()
 
     def solve(
-        self, assertions: list[z3.BoolRef], share: Fraction | None = None, split: bool = False, pair: Pair | None = None
+        self,
+        assertions: list[z3.BoolRef],
+        share: Fraction | None = None,
+        split: bool = False,
+        pair: Pair | None = None,
+        here: bool = False,
     ) -> Outcome:
-        """One query (see `_solve`), counting a definitive answer the safety net had a hand in (`clocked`)."""
-        outcome = self._solve(assertions, share, split, pair)
+        """One query (see `_solve`), counting a definitive answer the safety net had a hand in (`clocked`).
+
+        `here`: Z3 in this process only, never the portfolio (`checker.solve.solve`), for an auxiliary
+        question asked on a share of the budget whose unknown only sends the question on to another way
+        of asking it (plain induction before the lemmas and BMC, a last step before BMC's whole query, a
+        step of the deep search). Measured on the bundled examples: the 7 such queries that reached the
+        portfolio were all answered by its Z3 member (or by none), while cvc5 ran beside it for 18 s of
+        a 2-core machine's time.
+        """
+        outcome = self._solve(assertions, share, split, pair, here)
         self.count_clocked(outcome)
         return outcome
 
@@ -95,7 +108,9 @@ class Context:
         if outcome.safety_net and outcome.status != "unknown":
             self.clocked += 1
 
-    def _solve(self, assertions: list[z3.BoolRef], share: Fraction | None, split: bool, pair: Pair | None) -> Outcome:
+    def _solve(
+        self, assertions: list[z3.BoolRef], share: Fraction | None, split: bool, pair: Pair | None, here: bool = False
+    ) -> Outcome:
         """One query, within the options' budget (or `share` of it, for auxiliary queries).
 
         The cheap in-process try first; then, for a single-state check (`split`) whose query has
@@ -125,7 +140,9 @@ class Context:
             settled, opened = self._split(assertions, budget, pair)
             if settled is not None:
                 return settled
-        whole = solve(assertions, budget, seed, self.integers, engines, first_try=split_first, session=self.session)
+        whole = solve(
+            assertions, budget, seed, self.integers, engines, first_try=split_first, session=self.session, here=here
+        )
         if whole.status == "unknown" and splitting and not split_first:
             settled, opened = self._split(assertions, budget, pair)
             if settled is not None:

@@ -367,7 +367,7 @@ class _LastStep:
             z3.Not(g.holds(cx, after)),
         ]
         self.queries += 1
-        if cx.solve(query, _least(g.share, _LAST_SHARE)).status != "unsat":
+        if cx.solve(query, _least(g.share, _LAST_SHARE), here=True).status != "unsat":
             return False
         self.record(g, i, held, facts)
         self.spared += 1
@@ -421,7 +421,7 @@ def _houdini(
         post = [g.holds(cx, t.post) for g in alive]
         # A quarter of the budget: lemmas are worth a little search, not a goal's full budget.
         joint = [*constraints, *hyp, cond, z3.Or(*[z3.Not(p) for p in post])]
-        outcome = cx.solve(joint, Fraction(1, 4))
+        outcome = cx.solve(joint, Fraction(1, 4), here=True)
         if outcome.status == "unsat":
             settled.add(i)
             continue
@@ -465,7 +465,8 @@ def _houdini(
             for i, (t, cond) in enumerate(cases):
                 if i in kept:
                     continue
-                one = cx.solve([*constraints, *hyp, cond, z3.Not(g.holds(cx, t.post))], _least(g.share, share))
+                query = [*constraints, *hyp, cond, z3.Not(g.holds(cx, t.post))]
+                one = cx.solve(query, _least(g.share, share), here=share is not None)
                 if one.status == "unsat":
                     if last is not None:
                         last.record(g, i, alive, facts)

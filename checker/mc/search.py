@@ -171,7 +171,7 @@ class _Walker:
         return self.sub(a)
 
     def _solve(self, assertions: list[z3.BoolRef]) -> z3.ModelRef | None:
-        outcome = self.cx.solve([self._fix(a) for a in assertions], _STEP_SHARE)
+        outcome = self.cx.solve([self._fix(a) for a in assertions], _STEP_SHARE, here=True)
         return outcome.model if outcome.status == "sat" and outcome.model is not None else None
 
     def _extreme(self, assertions: list[z3.BoolRef], objectives: list[tuple[z3.ExprRef, bool]]) -> z3.ModelRef | None:
@@ -295,8 +295,10 @@ class _Walker:
         breaks = {
             id(t): z3.And(*self._cond(t), z3.Or(*[z3.Not(self._holds(g, t)) for g in goals])) for t in allowed
         }
-        if len(allowed) > 1 and self.cx.solve([self._fix(z3.Or(*breaks.values()))], _STEP_SHARE).status == "unsat":
-            return None
+        if len(allowed) > 1:
+            any_break = self.cx.solve([self._fix(z3.Or(*breaks.values()))], _STEP_SHARE, here=True)
+            if any_break.status == "unsat":
+                return None
         for t in allowed:
             model = self._solve([breaks[id(t)]])
             if model is None:
