@@ -145,43 +145,53 @@ def cheap_solver(ctx: z3.Context) -> z3.Solver:
     return solver
 
 
-_printer: z3.Solver | None = None  # see `smt2`; Z3's main context, so the main thread's only
-
-
 def smt2(assertions: Sequence[z3.BoolRef]) -> str:
-    """The query as SMT-LIB text.
+    """The query as SMT-LIB text, a function of the query alone.
 
     Every query reaches its solver as text, not by `translate`: a query translated from Z3's main
     context was solved differently once an earlier model had been translated into that context (the
     first query of a process got another model than the same query later), so that a counterexample
     depended on what the process had done before. Parsed from text, a query is solved the same way
-    whatever came before.
-    The text is what `Solver.to_smt2` prints for a solver holding just these assertions. Z3's printer
-    shares a subterm (`let`) by its reference count, so the terms must be held by a solver while they
-    are printed, and solvers answer differently to texts that share differently (measured: printed
-    without a solver holding them, the bundled examples took 120 s instead of 70 s and one proof by
-    induction became bounded). One solver, kept and popped after each query, prints what a new
-    solver per query printed (the same text for the 975 queries saved from the bundled examples, in
-    any order), without setting up a solver each time: 0.22 ms a query instead of 0.52 ms.
+    whatever came before, provided that the text is the same.
+    Z3's printer decides which subterms to name (`let`) by their reference counts and by the terms'
+    numbers in their context, and a parser makes terms in the order the text names them: two texts
+    that share differently are solved differently. In Z3's main context both depend on every term
+    made before and on every reference from outside the query (a Python object, a term of an earlier
+    unit of work not yet freed). So the text depended on the process's history: the same query
+    printed in two texts after two different specs, and with `--jobs 2` a violation was found at depth
+    5 in one run and 7 in the next. The query is therefore copied into a new context, where nothing
+    else exists, and printed there, held by a solver as before. Measured: the texts of one spec's
+    model-checking queries are the same after any spec; a context costs about 2 ms to make and delete,
+    so a text is kept for the next call with the very same terms (a query's cheap try, then its later
+    tries, print the same query).
     """
-    global _printer
-    if _printer is None:
-        _printer = z3.Solver()
+    global _last
     terms = [a if isinstance(a, z3.BoolRef) else z3.BoolSort().cast(a) for a in assertions]  # a Python bool too
     if not terms:
         terms = [z3.BoolVal(True)]  # as `to_smt2` prints a solver without assertions
-    ref, solver = _printer.ctx.ref(), _printer.solver
-    _printer.push()
-    try:
-        # Asserted through the C API: `Solver.add` checks each argument's sort in Python first.
-        for term in terms:
-            z3.Z3_solver_assert(ref, solver, term.as_ast())
-        *rest, last = terms
-        vector = (z3.Ast * len(rest))(*[t.as_ast() for t in rest])
-        header = "benchmark generated from python API"  # `to_smt2`'s words, so the text is the same
-        return str(z3.Z3_benchmark_to_smtlib_string(ref, header, "", "unknown", "", len(rest), vector, last.as_ast()))
-    finally:
-        _printer.pop()
+    key = tuple(t.get_id() for t in terms)  # the same numbers: the same terms (`_last` keeps them alive)
+    if _last is not None and _last[1] == key and _last[0][0].ctx is terms[0].ctx:
+        return _last[2]
+    source = terms[0].ctx
+    vector = z3.AstVector(ctx=source)
+    for term in terms:
+        vector.push(term)
+    printer = z3.Solver(ctx=z3.Context())
+    ref, solver = printer.ctx.ref(), printer.solver
+    copied = vector.translate(printer.ctx)
+    # Asserted through the C API: `Solver.add` checks each argument's sort in Python first.
+    asts = [z3.Z3_ast_vector_get(ref, copied.vector, i) for i in range(len(terms))]
+    for ast in asts:
+        z3.Z3_solver_assert(ref, solver, ast)
+    *rest, last = asts
+    array = (z3.Ast * len(rest))(*rest)
+    header = "benchmark generated from python API"  # `to_smt2`'s words, so the text is the same
+    text = str(z3.Z3_benchmark_to_smtlib_string(ref, header, "", "unknown", "", len(rest), array, last))
+    _last = (terms, key, text)
+    return text
+
+
+_last: tuple[list[z3.BoolRef], tuple[int, ...], str] | None = None  # the latest query printed (see `smt2`)
 
 
 def solve_z3(
