@@ -80,10 +80,10 @@ class Context:
 
         `here`: Z3 in this process only, never the portfolio (`checker.solve.solve`), for an auxiliary
         question asked on a share of the budget whose unknown only sends the question on to another way
-        of asking it (plain induction before the lemmas and BMC, a last step before BMC's whole query, a
-        step of the deep search). Measured on the bundled examples: the 7 such queries that reached the
-        portfolio were all answered by its Z3 member (or by none), while cvc5 ran beside it for 18 s of
-        a 2-core machine's time.
+        of asking it (plain induction before the lemmas and BMC, the lemma round's joint query, a last
+        step before BMC's whole query, a step of the deep search). Measured on the bundled examples: the 7
+        such queries that reached the portfolio were all answered by its Z3 member (or by none), while
+        cvc5 ran beside it for 18 s of a 2-core machine's time.
         """
         outcome = self._solve(assertions, share, split, pair, here)
         self.count_clocked(outcome)
