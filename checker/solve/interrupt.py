@@ -19,10 +19,11 @@ returns. To make the check return at once, `watch` (called by the CLI, in the
 main thread) has Python also write every signal's number to a pipe, and a
 thread reading it interrupts the Z3 contexts that are checking at that moment
 in `interruptible` blocks (the cheap try, Z3's default solver and the
-ladder's rungs, Spacer, the deep search's optimisations): the query ends
-"canceled" and the KeyboardInterrupt follows. A check outside such a block (a
-rounding attempt, a step of the deep search) is not cut short; it ends on its
-own small work limit first.
+ladder's rungs, Spacer, the deep search's optimisations; the deep search's
+steps are cheap tries and ladders too): the query ends "canceled" and the
+KeyboardInterrupt follows. The one check outside such a block, a rounding
+attempt (checker.core.replay), is not cut short; it ends on its own small
+work limit first.
 """
 
 from __future__ import annotations
