@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import z3
 
-from checker.solve.z3engine import smt2
+from checker.solve import z3engine
+from checker.solve.z3engine import Session, smt2
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,13 +36,47 @@ def _query() -> tuple[list[z3.BoolRef], list[z3.ExprRef]]:
     return query, [gap, size, requirement]
 
 
+@pytest.fixture(autouse=True)
+def _printed_anew(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No text from the cache of the latest print: every `smt2` here prints."""
+    monkeypatch.setattr(z3engine, "_last", None)
+
+
+def _anew(query: list[z3.BoolRef], session: Session | None = None) -> str:
+    z3engine._last = None
+    return smt2(query, session)
+
+
 def test_a_query_prints_the_same_whatever_else_refers_to_its_terms() -> None:
     query, (gap, *_) = _query()
-    before = smt2(query)
+    before = _anew(query)
     held = gap >= 0  # one more reference to a subterm, from outside the query
-    assert smt2(query) == before
+    assert _anew(query) == before
     del held
-    assert smt2(query) == before
+    assert _anew(query) == before
+
+
+def _unit_of_queries() -> list[list[z3.BoolRef]]:
+    """Queries one unit of work might print in turn: sharing subterms, and each query again later."""
+    query, (gap, size, requirement) = _query()
+    return [query, [size > 1, gap < requirement], query, [requirement * requirement > size, gap != 0], query]
+
+
+def test_a_unit_s_texts_depend_on_its_own_queries_only() -> None:
+    """The printing context of a unit's session holds the unit's earlier prints only: two sessions that
+    print the same queries in the same order print the same texts, whatever the process made and held
+    in between (in Z3's main context) and whatever else printed meanwhile."""
+    first = Session()
+    texts = [_anew(q, first) for q in _unit_of_queries()]
+    others = [z3.Real(f"other{i}") * i + 1 for i in range(3000)]
+    held = _query()[1]  # references from outside, to terms equal to the queries' subterms
+    second = Session()
+    again = []
+    for q in _unit_of_queries():
+        _anew([z3.Real("elsewhere") > len(again)])  # a print outside the session, in between
+        again.append(_anew(q, second))
+    assert again == texts
+    del others, held
 
 
 def test_a_query_prints_the_same_in_a_new_process_and_after_many_other_terms() -> None:
@@ -54,7 +89,7 @@ def test_a_query_prints_the_same_in_a_new_process_and_after_many_other_terms() -
         check=True,
     ).stdout
     others = [z3.Real(f"other{i}") * i + 1 for i in range(3000)]  # Z3's numbering of terms moves on
-    assert smt2(_query()[0]) == fresh
+    assert _anew(_query()[0]) == fresh
     del others
 
 

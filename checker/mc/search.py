@@ -192,13 +192,13 @@ class _Walker:
         opt.set("rlimit", step.rlimit)
         opt.set("timeout", step.wall_ms)
         opt.set("priority", "lex")
-        opt.from_string(smt2([self._fix(a) for a in assertions]))
+        opt.from_string(smt2([self._fix(a) for a in assertions], self.cx.session))
         for term, up in objectives:
             # As text too (`(>= term 0)`, its first argument taken): a term translated from the main context
             # into this one made the answers depend on what the process had done before (measured on
             # examples/bad/perp_venue_fund_pays_every_shortfall.margin: its violation at depth 5 or 7
             # depending on the spec checked before it in the same process).
-            goal = z3.parse_smt2_string(smt2([self._fix(term) >= 0]), ctx=ctx)[0].arg(0)
+            goal = z3.parse_smt2_string(smt2([self._fix(term) >= 0], self.cx.session), ctx=ctx)[0].arg(0)
             opt.maximize(goal) if up else opt.minimize(goal)
         with interruptible(ctx):  # Ctrl-C stops it at once (checker.solve.interrupt)
             answer = opt.check()

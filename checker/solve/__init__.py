@@ -48,7 +48,8 @@ def solve(
     """Is the conjunction of `assertions` satisfiable, within `budget`?
 
     `first_try=False` skips the cheap in-process try (the caller has made it already); the cheap try
-    is made in `session`'s context when one is given (see `Session`).
+    is made in `session`'s context when one is given (see `Session`), and every try prints the query
+    in `session`'s printing context (`checker.solve.z3engine.smt2`).
     `here`: the query never leaves this process. Z3 takes it on a tenth of the budget and then on all
     of it, as the portfolio's Z3 member would after that tenth: the same answer wherever Z3 would have
     won, without a second process or cvc5 (for auxiliary questions, see `Context.solve`).
@@ -58,18 +59,18 @@ def solve(
         if fast.status != "unknown":
             return fast
     if tuple(engines) == ("z3",) and not here:
-        return solve_z3(assertions, budget, seed)
+        return solve_z3(assertions, budget, seed, session=session)
     # Z3 in this process (`checker.solve.nra`), on a tenth of the budget, before any process is involved:
     # it answers most nonlinear queries in milliseconds, where sending a query to the portfolio costs
     # its serialisation, and stopping the members that lost costs their restart.
-    local = solve_z3(assertions, budget.share(LOCAL_SHARE), seed)
+    local = solve_z3(assertions, budget.share(LOCAL_SHARE), seed, session=session)
     if local.status != "unknown":
         return local
     if here:
-        return solve_z3(assertions, budget, seed)
+        return solve_z3(assertions, budget, seed, session=session)
     if integers is None:
         integers = uses_integers(assertions)
-    return _portfolio(assertions, budget, seed, integers, engines)
+    return _portfolio(assertions, budget, seed, integers, engines, session)
 
 
 def first(assertions: list[z3.BoolRef], budget: Budget, seed: int, session: Session | None = None) -> Outcome:
@@ -102,13 +103,19 @@ def _warn_once(text: str) -> None:
 
 
 def _portfolio(
-    assertions: list[z3.BoolRef], budget: Budget, seed: int, integers: bool, engines: Sequence[str]
+    assertions: list[z3.BoolRef],
+    budget: Budget,
+    seed: int,
+    integers: bool,
+    engines: Sequence[str],
+    session: Session | None = None,
 ) -> Outcome:
     from fractions import Fraction
 
     from checker.solve import portfolio
 
-    answer = portfolio.shared(tuple(engines)).solve(smt2(assertions), budget.rlimit, budget.wall, seed, integers)
+    text = smt2(assertions, session)
+    answer = portfolio.shared(tuple(engines)).solve(text, budget.rlimit, budget.wall, seed, integers)
     for warning in portfolio.shared(tuple(engines)).warnings:
         _warn_once(warning)
     if answer.status != "sat":
@@ -131,8 +138,8 @@ def _portfolio(
     approx = [consts[n] == z3.RealVal(str(Fraction(v))) for n, v in answer.approx.items() if n in consts]
     # The winner's values, checked by Z3 here (every constant pinned: a ground evaluation); irrational
     # values are pinned to their decimal approximation, and dropped when that breaks the query.
-    model = check_values(assertions, [*pins, *approx], budget.share(FAST_SHARE))
+    model = check_values(assertions, [*pins, *approx], budget.share(FAST_SHARE), session)
     if model is None and approx:
-        model = check_values(assertions, pins, budget.share(FAST_SHARE))
+        model = check_values(assertions, pins, budget.share(FAST_SHARE), session)
     reason = "" if model is not None else f"{answer.engine} found a witness that Z3 could not rebuild exactly"
     return Outcome("sat", model, reason, answer.engine, answer.safety_net)

@@ -7,7 +7,9 @@ context, so the context a query is parsed into decides its answer as much as
 the query does: a query gets a fresh context of its own, or the cheap try
 shares the context of a `Session`, which belongs to one unit of work (one
 check family of one spec, or its model-checking phase) and starts fresh with
-it, so that its queries come in the same order whatever ran before it.
+it, so that its queries come in the same order whatever ran before it. A
+query's text, which every engine parses, is printed in the session's
+printing context in the same way (`smt2`).
 Three-valued: a query ends `sat`, `unsat` or `unknown` with Z3's reason.
 Nothing here decides what a result means for a check.
 """
@@ -50,12 +52,15 @@ class Session:
     took 174 s and 171 s with a context per query, 139 s with one per unit; `--jobs 2` 95.7 s
     against 80.0 s. The same verdicts, proofs and reasons; 2 of 66 counterexamples differ (values as
     round: 3.44 characters each on average, 3.46 before).
-    Only the thread that made a session uses its context (Z3's contexts are not thread-safe): a
+    A second context of the session prints its queries (`smt2`): each query is copied in, printed and
+    freed, so the text depends on the query and on the unit's earlier queries only.
+    Only the thread that made a session uses its contexts (Z3's contexts are not thread-safe): a
     query from another thread gets a fresh context.
     """
 
     def __init__(self) -> None:
         self._ctx: z3.Context | None = None
+        self._printing: z3.Context | None = None
         self._thread = threading.get_ident()
 
     def context(self) -> z3.Context:
@@ -65,6 +70,14 @@ class Session:
         if self._ctx is None:
             self._ctx = z3.Context()
         return self._ctx
+
+    def printing(self) -> z3.Context | None:
+        """The context the unit's queries are printed in (`smt2`); None from another thread (a fresh one each)."""
+        if threading.get_ident() != self._thread:
+            return None
+        if self._printing is None:
+            self._printing = z3.Context()
+        return self._printing
 
 
 def configure(seed: int) -> None:
@@ -145,8 +158,8 @@ def cheap_solver(ctx: z3.Context) -> z3.Solver:
     return solver
 
 
-def smt2(assertions: Sequence[z3.BoolRef]) -> str:
-    """The query as SMT-LIB text, a function of the query alone.
+def smt2(assertions: Sequence[z3.BoolRef], session: Session | None = None) -> str:
+    """The query as SMT-LIB text, a function of the query and of the queries `session` printed before it.
 
     Every query reaches its solver as text, not by `translate`: a query translated from Z3's main
     context was solved differently once an earlier model had been translated into that context (the
@@ -157,42 +170,44 @@ def smt2(assertions: Sequence[z3.BoolRef]) -> str:
     numbers in their context, and a parser makes terms in the order the text names them: two texts
     that share differently are solved differently. In Z3's main context both depend on every term
     made before and on every reference from outside the query (a Python object, a term of an earlier
-    unit of work not yet freed). So the text depended on the process's history: the same query
-    printed in two texts after two different specs, and with `--jobs 2` a violation was found at depth
-    5 in one run and 7 in the next. The query is therefore copied into a new context, where nothing
-    else exists, and printed there, held by a solver as before. Measured: the texts of one spec's
-    model-checking queries are the same after any spec; a query costs about 4 ms more to print (the
-    context made and deleted, the printer set up in it: 29.7 s of CPU for the 6,831 texts of the
-    bundled examples), so a text is kept for the next call with the very same terms (a query's cheap
-    try, then its later tries, print the same query: 764 of 7,595 calls).
+    unit of work not yet freed): with `--jobs 2` a violation was found at depth 5 in one run and 7 in
+    the next. So the query is copied into a context of its own and printed there: the printing context
+    of `session` (one unit of work, whose queries come in a fixed order: its state when a query comes
+    depends on that unit's earlier queries only), or a new context without a session. Nothing in it
+    outlives the print, so that the context holds no reference to a query's terms but the query's own.
+    Measured on the 2,632 texts of examples/bad/perp_venue_adl_whole_profit.margin: 3.4 ms each with a
+    new context per query (made and deleted, the query asserted into a solver there to be printed as
+    `to_smt2` prints), 0.3 ms each in the session's context without a solver. 11 % of those texts
+    name other subterms than before, so the bundle's verdicts, proofs and reasons stayed the same and
+    11 of its 67 counterexamples changed.
+    A text is kept for the next call with the very same terms in the same context (a query's cheap
+    try, then its later tries, print the same query).
     """
     global _last
     terms = [a if isinstance(a, z3.BoolRef) else z3.BoolSort().cast(a) for a in assertions]  # a Python bool too
     if not terms:
         terms = [z3.BoolVal(True)]  # as `to_smt2` prints a solver without assertions
+    printing = session.printing() if session is not None else None
     key = tuple(t.get_id() for t in terms)  # the same numbers: the same terms (`_last` keeps them alive)
-    if _last is not None and _last[1] == key and _last[0][0].ctx is terms[0].ctx:
-        return _last[2]
-    source = terms[0].ctx
-    vector = z3.AstVector(ctx=source)
+    if _last is not None and _last[1] == key and _last[0][0].ctx is terms[0].ctx and _last[2] is printing:
+        return _last[3]
+    vector = z3.AstVector(ctx=terms[0].ctx)
     for term in terms:
         vector.push(term)
-    printer = z3.Solver(ctx=z3.Context())
-    ref, solver = printer.ctx.ref(), printer.solver
-    copied = vector.translate(printer.ctx)
-    # Asserted through the C API: `Solver.add` checks each argument's sort in Python first.
+    ctx = printing if printing is not None else z3.Context()
+    copied = vector.translate(ctx)
+    ref = ctx.ref()
     asts = [z3.Z3_ast_vector_get(ref, copied.vector, i) for i in range(len(terms))]
-    for ast in asts:
-        z3.Z3_solver_assert(ref, solver, ast)
     *rest, last = asts
     array = (z3.Ast * len(rest))(*rest)
-    header = "benchmark generated from python API"  # `to_smt2`'s words, so the text is the same
+    header = "benchmark generated from python API"  # `to_smt2`'s words
     text = str(z3.Z3_benchmark_to_smtlib_string(ref, header, "", "unknown", "", len(rest), array, last))
-    _last = (terms, key, text)
+    del array, asts, copied  # the copy goes now: the context keeps nothing of this query
+    _last = (terms, key, printing, text)
     return text
 
 
-_last: tuple[list[z3.BoolRef], tuple[int, ...], str] | None = None  # the latest query printed (see `smt2`)
+_last: tuple[list[z3.BoolRef], tuple[int, ...], z3.Context | None, str] | None = None  # the latest print (`smt2`)
 
 
 def solve_z3(
@@ -200,16 +215,17 @@ def solve_z3(
 ) -> Outcome:
     """Is the conjunction of `assertions` satisfiable? Z3 (`checker.solve.nra`), or the cheap configuration.
 
-    The cheap configuration parses the query into the `session`'s context, or a fresh one without.
+    The cheap configuration parses the query into the `session`'s context, or a fresh one without;
+    either prints it in the `session`'s printing context (`smt2`).
     """
     if not cheap:
-        return _outcome(nra.check(smt2(assertions), budget.rlimit, budget.wall_ms, seed), budget)
+        return _outcome(nra.check(smt2(assertions, session), budget.rlimit, budget.wall_ms, seed), budget)
     ctx = session.context() if session is not None else z3.Context()
     solver = cheap_solver(ctx)
     solver.set("rlimit", budget.rlimit)
     solver.set("timeout", budget.wall_ms)
     solver.set("random_seed", seed)
-    solver.from_string(smt2(assertions))
+    solver.from_string(smt2(assertions, session))
     # Z3 counts work per context, so a session's count holds its earlier queries: this query's own
     # units are the count's growth (the limit itself is set relative to the count, per check).
     units = nra.used_units(solver)
@@ -256,9 +272,11 @@ def _work_limit(budget: Budget) -> str:
     return f"work limit reached ({budget.rlimit:,} resource units, --rlimit)"
 
 
-def check_values(assertions: list[z3.BoolRef], pins: list[z3.BoolRef], budget: Budget) -> z3.ModelRef | None:
+def check_values(
+    assertions: list[z3.BoolRef], pins: list[z3.BoolRef], budget: Budget, session: Session | None = None
+) -> z3.ModelRef | None:
     """A Z3 model of `assertions` with every constant pinned as given (cheap: the query is then ground), or None."""
-    outcome = solve_z3([*assertions, *pins], budget, 0)
+    outcome = solve_z3([*assertions, *pins], budget, 0, session=session)
     return outcome.model if outcome.status == "sat" else None
 
 
