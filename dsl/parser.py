@@ -107,19 +107,34 @@ def _lark() -> Lark:
 
 
 def _new_lark() -> Lark:
-    return Lark(
-        _grammar(),
-        parser="lalr",
-        postlex=_Indenter(),
+    """A parser from the shipped tables (`dsl.parse_tables`), or built from the grammar when they do not fit."""
+    from dsl import parse_tables
+
+    loaded = parse_tables.load(grammar(), OPTIONS, **_objects())
+    return loaded if loaded is not None else build_from_grammar()
+
+
+OPTIONS: dict[str, object] = {"parser": "lalr", "maybe_placeholders": True}  # and `_objects()`
+
+
+def build_from_grammar() -> Lark:
+    """A parser built from `grammar.lark` (its LALR tables computed: about 0.25 s)."""
+    return Lark(grammar(), **OPTIONS, **_objects())
+
+
+def _objects() -> dict[str, Any]:
+    """The parser's options that are Python objects, given whether it is built or loaded from tables."""
+    return {
+        "postlex": _Indenter(),
         # Spans end at the last real token: newlines and indentation tokens do not extend them.
-        propagate_positions=lambda t: getattr(t, "type", "") not in ("_NL", "_INDENT", "_DEDENT"),
-        maybe_placeholders=True,
-        tree_class=_Tree,
-    )
+        "propagate_positions": lambda t: getattr(t, "type", "") not in ("_NL", "_INDENT", "_DEDENT"),
+        "tree_class": _Tree,
+    }
 
 
 @cache
-def _grammar() -> str:
+def grammar() -> str:
+    """The text of `grammar.lark`."""
     return resources.files("dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
 
 
