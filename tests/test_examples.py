@@ -308,10 +308,7 @@ def test_example_verdicts(name: str) -> None:
     case = CASES[name]
     spec = dsl.load(EXAMPLES / name)
     configure(0)
-    # cross_margin_portfolio's one UNKNOWN ends at the safety net (work Z3 does not meter): a shorter
-    # net gives the same verdict sooner (140 s of the suite with the default 60 s).
-    options = Options(timeout=Fraction(15)) if name == "cross_margin_portfolio.margin" else Options()
-    results = list(run_checks(spec, options))
+    results = list(run_checks(spec, Options()))  # the options `solvent check examples` runs with
     names = [r.name for r in results]
     assert len(names) == len(set(names)) or _dupes_are_proved(results), names
     got_violated = {r.name for r in results if r.verdict is Verdict.VIOLATED}
