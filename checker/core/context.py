@@ -75,6 +75,7 @@ class Context:
         split: bool = False,
         pair: Pair | None = None,
         here: bool = False,
+        cheap: bool = True,
     ) -> Outcome:
         """One query (see `_solve`), counting a definitive answer the safety net had a hand in (`clocked`).
 
@@ -85,7 +86,7 @@ class Context:
         such queries that reached the portfolio were all answered by its Z3 member (or by none), while
         cvc5 ran beside it for 18 s of a 2-core machine's time.
         """
-        outcome = self._solve(assertions, share, split, pair, here)
+        outcome = self._solve(assertions, share, split, pair, here, cheap)
         self.count_clocked(outcome)
         return outcome
 
@@ -109,7 +110,13 @@ class Context:
             self.clocked += 1
 
     def _solve(
-        self, assertions: list[z3.BoolRef], share: Fraction | None, split: bool, pair: Pair | None, here: bool = False
+        self,
+        assertions: list[z3.BoolRef],
+        share: Fraction | None,
+        split: bool,
+        pair: Pair | None,
+        here: bool = False,
+        cheap: bool = True,
     ) -> Outcome:
         """One query, within the options' budget (or `share` of it, for auxiliary queries).
 
@@ -131,7 +138,7 @@ class Context:
         seed, engines = self.options.seed, self.options.engines
         splitting = split and self.options.decompose
         split_first = splitting and large_structure(assertions, self.enc.structure)
-        if not split_first:
+        if not split_first and cheap:
             tried = first(assertions, budget, seed, self.session)
             if tried.status != "unknown":
                 return tried
@@ -141,7 +148,14 @@ class Context:
             if settled is not None:
                 return settled
         whole = solve(
-            assertions, budget, seed, self.integers, engines, first_try=split_first, session=self.session, here=here
+            assertions,
+            budget,
+            seed,
+            self.integers,
+            engines,
+            first_try=split_first and cheap,
+            session=self.session,
+            here=here,
         )
         if whole.status == "unknown" and splitting and not split_first:
             settled, opened = self._split(assertions, budget, pair)
