@@ -51,14 +51,13 @@ def dumps(parser: Lark, grammar: str, options: Mapping[str, object]) -> str:
 def load(grammar: str, options: Mapping[str, object], **objects: Any) -> Lark | None:
     """The parser from the shipped tables, with `objects` (`OBJECT_OPTIONS`); None when they do not fit."""
     try:
-        text = resources.files("dsl").joinpath(FILE).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    stored = json.loads(text, object_hook=_decode)
-    if {k: stored.get(k) for k in ("fingerprint", "lark")} != fingerprint(grammar, options):
-        return None
-    parser: Lark = Lark.__new__(Lark)
-    return parser._load(stored["tables"], **objects)
+        stored = json.loads(resources.files("dsl").joinpath(FILE).read_text(encoding="utf-8"), object_hook=_decode)
+        if {k: stored.get(k) for k in ("fingerprint", "lark")} != fingerprint(grammar, options):
+            return None
+        parser: Lark = Lark.__new__(Lark)
+        return parser._load(stored["tables"], **objects)
+    except (OSError, ValueError, LookupError, TypeError, AttributeError):
+        return None  # missing or damaged: the parser is built from the grammar, as without the file
 
 
 def _encode(value: Any) -> Any:

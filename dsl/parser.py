@@ -123,7 +123,7 @@ def build_from_grammar() -> Lark:
 
 
 def _objects() -> dict[str, Any]:
-    """The parser's options that are Python objects, given whether it is built or loaded from tables."""
+    """The parser's options that are Python objects, given alike when it is built and when it is loaded."""
     return {
         "postlex": _Indenter(),
         # Spans end at the last real token: newlines and indentation tokens do not extend them.

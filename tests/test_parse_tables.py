@@ -85,6 +85,26 @@ def test_stale_tables_are_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _loaded() is None
 
 
+# A damaged file, by what is wrong with it; FITS: the right fingerprint and version, tables that are not tables.
+DAMAGE = {"truncated": "{", "not an object": "null", "no fingerprint": '{"lark": 1}', "bad tables": "FITS"}
+
+
+@pytest.mark.parametrize("damage", ["missing", *DAMAGE])
+def test_missing_or_damaged_tables_mean_a_parser_built_from_the_grammar(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, damage: str
+) -> None:
+    if damage == "missing":
+        monkeypatch.setattr(parse_tables, "FILE", "no_such_tables.json")
+    else:
+        text = DAMAGE[damage]
+        if text == "FITS":
+            text = json.dumps({"fingerprint": _stored()["fingerprint"], "lark": lark.__version__, "tables": 3})
+        (tmp_path / parse_tables.FILE).write_text(text, encoding="utf-8")
+        monkeypatch.setattr(parse_tables.resources, "files", lambda _package: tmp_path)
+    assert _loaded() is None
+    assert parser._new_lark().parse('spec "x"\nunit USD\n')
+
+
 def test_a_parser_from_the_tables_parses_as_one_built_from_the_grammar() -> None:
     loaded = _loaded()
     if loaded is None:
