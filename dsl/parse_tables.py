@@ -10,7 +10,9 @@ grammar as before (and writes nothing).
 tests/test_parse_tables.py checks that a parser made from them parses every spec in the
 repository exactly as one built from the grammar, and that they are current.
 
-After changing the grammar: `python -m dsl.parse_tables` writes them again.
+After changing the grammar: `python -m dsl.parse_tables` writes them again. Two such runs may
+number Lark's parse states differently (it follows Python's hash order), so the file's text can
+change while the grammar did not; the tests compare what the tables parse, never their text.
 """
 
 from __future__ import annotations
