@@ -14,6 +14,7 @@ import subprocess
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 import z3
@@ -208,6 +209,29 @@ def test_a_pinned_parameter_is_not_searched_and_the_bound_follows_the_pin() -> N
     conditions = [r.condition for r in result.synthesis.regions if r.proved]
     assert "max_move <= 0.004975" in conditions
     assert not any("base_mm" in c for c in conditions)
+
+
+def test_a_region_is_proved_without_the_cheap_try_and_the_check_itself_still_makes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """prove() skips the cheap try (it almost never answers there); the same query as a check still makes it."""
+    from checker.solve import Outcome, first
+
+    tries: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Outcome:
+        tries.append(1)
+        return first(*args, **kwargs)
+
+    monkeypatch.setattr("checker.core.context.first", counted)
+    configure(0)
+    cx = Context(dsl.loads(BITMEX.read_text(), "t.margin"), Options())
+    cx.fresh_session()
+    base_mm = cx.enc.param("base_mm", None)
+    assert prove(cx, [z3.BoolVal(True)], base_mm >= q(Fraction(1, 2))) == ("VIOLATED", "")
+    assert tries == []
+    assert cx.solve([base_mm >= q(Fraction(1, 2))], split=True).status == "sat"
+    assert tries == [1]
 
 
 # ---- conditions relating two parameters (checker.synth.joint) ------------------------------
