@@ -100,12 +100,14 @@ def compare(idle: Run, busy: Run) -> list[Difference]:
 
 def render(paths: list[str], idle: Run, busy: Run, differences: list[Difference]) -> str:
     info = machine()
+    engines = idle.report.get("tool", {}).get("engines", {})  # answers are the same for the same versions only
+    versions = "".join(f", {name} {v or 'not installed'}" for name, v in engines.items())
     summary = idle.report["summary"]
     verdicts = [d for d in differences if "verdict" in d.fields or "missing" in d.fields]
     lines = [
         "# Determinism benchmark: the same report on an idle and on a busy machine",
         "",
-        f"Machine: Python {info['python']}, {info['platform']}, {info['cpu_count']} CPUs. "
+        f"Machine: Python {info['python']}{versions}, {info['platform']}, {info['cpu_count']} CPUs. "
         f"`solvent check {' '.join(paths)} --format json`, every duration removed from the reports.",
         "",
         "| run | burners | seconds | exit |",

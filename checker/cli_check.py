@@ -340,16 +340,16 @@ def _report_files(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 def _render(fmt: str, args: argparse.Namespace, reports: list[SpecReport], seconds: float, interrupted: bool) -> str:
     """The whole report in one format."""
-    from checker.report.render import human, summary_line, to_json, to_junit, to_sarif
+    from checker.report.render import human, provenance, summary_line, to_json, to_junit, to_sarif
 
     if fmt == "json":
-        return to_json(reports, seconds)
+        return to_json(reports, seconds, provenance(_options(args), args.only))
     if fmt == "html":
-        return _html(reports, seconds)
+        return _html(reports, seconds, provenance(_options(args), args.only))
     if fmt == "junit":
-        return to_junit(reports, args.strict)
+        return to_junit(reports, args.strict, provenance(_options(args), args.only))
     if fmt == "sarif":
-        return to_sarif(reports, args.strict)
+        return to_sarif(reports, args.strict, provenance(_options(args), args.only))
     lines: list[str] = []
     for r in reports:
         shown = human(r, quiet=args.quiet)
@@ -369,7 +369,7 @@ def _force(args: argparse.Namespace, fmt: str, target: str) -> bool:
     return bool(args.force) or (fmt == "html" and written_html(Path(target)))
 
 
-def _html(reports: list[SpecReport], seconds: float) -> str:
+def _html(reports: list[SpecReport], seconds: float, tool: dict[str, object]) -> str:
     """`--html FILE`: the HTML report with plots, drawn from the JSON report of the same run."""
     import json
 
@@ -378,7 +378,7 @@ def _html(reports: list[SpecReport], seconds: float) -> str:
     from checker.report.render import to_json
 
     try:
-        return check_report_html(json.loads(to_json(reports, seconds)))
+        return check_report_html(json.loads(to_json(reports, seconds, tool)))
     except ReportInputError as err:
         raise OutputError(f"--html: {err}") from None
 

@@ -52,9 +52,62 @@ def sarif_validator():  # type: ignore[no-untyped-def]
 
 
 def test_version(capsys):
+    from importlib.metadata import version as installed
+
     code, out, _ = run(capsys, "--version")
-    assert code == 0 and out.strip() == f"solvent {version()}"
+    # The engines' versions too, read here from the package metadata on their own: answers depend on them.
+    assert code == 0 and out.strip() == f"solvent {version()} (z3 {installed('z3-solver')}, cvc5 {installed('cvc5')})"
     assert version() != "unknown"  # the tests run with solvent installed (editable), as CI would
+
+
+def test_every_report_names_the_versions_and_options_that_made_it(capsys, tmp_path):
+    """JSON `tool`, JUnit suite properties, SARIF extensions and run properties: the same versions and options."""
+    from importlib.metadata import version as installed
+
+    import jsonschema  # the test extra; a missing one is a failure, not a skip
+
+    paths = {fmt: tmp_path / f"out.{fmt}" for fmt in ("json", "junit", "sarif")}
+    args = ("--rlimit", "20000000", "--param", "mmr=1/30", "--only", "maintenance-le-initial", "--engines", "z3")
+    files = (a for f, p in paths.items() for a in (f"--{f}", p))
+    code, _, err = run(capsys, "check", VIOLATED, "--jobs", "1", *args, *files)
+    assert code == 1, err
+    engines = {"z3": installed("z3-solver"), "cvc5": installed("cvc5")}
+    options = {
+        "rlimit": 20000000, "timeout": "60", "engines": ["z3"], "split": True, "seed": 0, "params": "ranges",
+        "pins": {"mmr": "1/30"}, "depth": 0, "max_k": 4, "search_runs": 8, "search_depth": 30, "synthesize": False,
+        "only": ["maintenance-le-initial"],
+    }
+    doc = json.loads(paths["json"].read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(json.loads(REPORT_SCHEMA.read_text(encoding="utf-8"))).validate(doc)
+    assert doc["tool"] == {"name": "solvent", "version": version(), "engines": engines, "options": options}
+    assert list(doc)[:2] == ["version", "specs"]  # the head that tells a file solvent wrote is unchanged
+    suite = ET.fromstring(paths["junit"].read_text(encoding="utf-8")).find("testsuite")
+    assert suite is not None and suite[0].tag == "properties"  # first in the suite, as the JUnit schema wants
+    props = {p.get("name"): p.get("value") for p in suite[0]}
+    assert props == {"solvent": version(), **engines, "options": json.dumps(options, separators=(",", ":"))}
+    sarif = json.loads(paths["sarif"].read_text(encoding="utf-8"))
+    sarif_validator().validate(sarif)
+    tool = sarif["runs"][0]["tool"]
+    assert tool["driver"]["version"] == version()
+    assert tool["extensions"] == [{"name": e, "version": v} for e, v in engines.items()]
+    assert sarif["runs"][0]["properties"] == {"options": options}
+
+
+def test_an_engine_that_is_not_installed_is_named_so(capsys, monkeypatch):
+    import importlib.metadata
+
+    real = importlib.metadata.version
+
+    def without_cvc5(package: str) -> str:
+        if package == "cvc5":
+            raise importlib.metadata.PackageNotFoundError(package)
+        return real(package)
+
+    monkeypatch.setattr(importlib.metadata, "version", without_cvc5)
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip().endswith(", cvc5 not installed)")
+    code, out, _ = run(capsys, "check", PROVED, "--jobs", "1", "--engines", "z3", "--format", "json")
+    assert code == 0 and json.loads(out)["tool"]["engines"]["cvc5"] is None
 
 
 def test_quiet_shows_only_what_is_not_proved(capsys):

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from importlib.metadata import version as installed
 from pathlib import Path
 from typing import Any
 
 import pytest
 from checking import cli
 
+from checker import version
 from checker.report.html import stress_report_html
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,8 +51,11 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-def render(browser: Any, page_file: Path, shot: Path) -> list[dict[str, int]]:
-    """Open `page_file` offline; the problems it logs fail the test; per plot, its SVGs and traces."""
+def render(browser: Any, page_file: Path, shot: Path, shown: list[str] | None = None) -> list[dict[str, int]]:
+    """Open `page_file` offline; the problems it logs fail the test; per plot, its SVGs and traces.
+
+    `shown` receives the page's visible text.
+    """
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
@@ -81,6 +86,8 @@ def render(browser: Any, page_file: Path, shot: Path) -> list[dict[str, int]]:
             points: el.querySelectorAll('g.trace path, g.trace .point').length}))"""
     )
     page.screenshot(path=str(shot), full_page=True)
+    if shown is not None:
+        shown.append(page.inner_text("body"))
     page.close()
     assert problems == []
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -117,7 +124,10 @@ def test_check_report_renders(
         out,
     )
     assert code == 1, err
-    counts = render(browser, out, tmp_path / "check.png")
+    shown: list[str] = []
+    counts = render(browser, out, tmp_path / "check.png", shown)
+    # What made the report is on it, for whoever compares two runs.
+    assert f"made by solvent {version()} · Z3 {installed('z3-solver')} · cvc5 {installed('cvc5')}" in shown[0]
     # A single-state counterexample (roles against mark) and two traces (roles; state and inputs).
     assert len(counts) >= 3
     assert all(c["svgs"] >= 1 and c["traces"] >= 2 and c["points"] >= 1 for c in counts), counts

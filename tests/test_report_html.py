@@ -126,6 +126,21 @@ UNDEFINED = """
 """
 
 
+def test_the_page_says_what_made_it(check_json: dict[str, Any]) -> None:
+    from importlib.metadata import version as installed
+
+    from checker import version
+
+    page = check_report_html(check_json)
+    made_by = f"made by solvent {version()} · Z3 {installed('z3-solver')} · cvc5 {installed('cvc5')}"
+    assert f"{made_by} · 100,000,000 Z3 resource units per query · engines z3, cvc5</p>" in page
+    # A report without `tool` (written by hand, or before reports had one) has no such line; a hostile one is text.
+    assert "made by" not in check_report_html({k: v for k, v in check_json.items() if k != "tool"})
+    hostile = {**check_json, "tool": {**check_json["tool"], "version": HOSTILE, "engines": {"z3": None}}}
+    page = check_report_html(hostile)
+    assert HOSTILE not in page and "· Z3 not installed ·" in page
+
+
 def test_undefined_points_are_skipped_and_said() -> None:
     spec = load(UNDEFINED)
     cex = {

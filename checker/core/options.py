@@ -37,6 +37,25 @@ class Options:
         """One query's allowance: the work limit, and the clock as a safety net."""
         return Budget(self.rlimit, Fraction(self.timeout))
 
+    def described(self) -> dict[str, object]:
+        """The options a report records (JSON, exact numbers as text): those its answers depend on."""
+        from checker.core.results import to_json
+
+        return {
+            "rlimit": self.rlimit,
+            "timeout": to_json(Fraction(self.timeout)),
+            "engines": list(self.engines),
+            "split": self.decompose,
+            "seed": self.seed,
+            "params": "defaults" if self.all_defaults else "ranges",
+            "pins": {name: to_json(value) for name, value in sorted(self.pins.items())},
+            "depth": self.depth,
+            "max_k": self.max_k,
+            "search_runs": self.search_runs,
+            "search_depth": self.search_depth,
+            "synthesize": self.synthesize,
+        }
+
 
 class OptionsError(ValueError):
     """Options that do not fit the spec (a pinned parameter it lacks, a value outside a range)."""

@@ -70,6 +70,9 @@ def _check_page(data: Mapping[str, Any], base: Path | None, load: Loader) -> str
             f"{v} {k.replace('_', ' ')}" for k, v in summary.items() if isinstance(v, int | float) and k != "seconds"
         )
         page.text(shown, "meta")
+    made_by = _made_by(data.get("tool"))
+    if made_by:
+        page.text(made_by, "meta")
     page.add("<h2>Summary</h2>")
     anchors: dict[tuple[int, int], str] = {}
     for i, s in enumerate(specs):
@@ -83,6 +86,26 @@ def _check_page(data: Mapping[str, Any], base: Path | None, load: Loader) -> str
         if violated:
             _spec_section(page, s, violated, base, load)
     return page.render()
+
+
+def _made_by(tool: object) -> str:
+    """The report's `tool` in one line (solvent, the engines, the work limit), or "" when it has none."""
+    if not isinstance(tool, Mapping):
+        return ""
+    parts = [f"solvent {tool.get('version', '?')}"]
+    engines = tool.get("engines")
+    if isinstance(engines, Mapping):
+        names = {"z3": "Z3", "cvc5": "cvc5"}
+        parts += [f"{names.get(str(e), str(e))} {v if v else 'not installed'}" for e, v in engines.items()]
+    options = tool.get("options")
+    if isinstance(options, Mapping):
+        rlimit = options.get("rlimit")
+        if isinstance(rlimit, int) and not isinstance(rlimit, bool):
+            parts.append(f"{rlimit:,} Z3 resource units per query")
+        used = options.get("engines")
+        if isinstance(used, list):
+            parts.append("engines " + ", ".join(str(e) for e in used))
+    return "made by " + " · ".join(parts)
 
 
 _VERDICTS = ("PROVED", "VIOLATED", "UNKNOWN", "SKIPPED", "ACCEPTED")

@@ -26,6 +26,7 @@ from checker.core.results import CheckResult, Counterexample, Step, Synthesis, V
 from checker.report.text import json_safe, printable
 
 if TYPE_CHECKING:
+    from checker.core.options import Options
     from checker.report.baseline import Stale
 
 
@@ -251,7 +252,26 @@ def _human(report: SpecReport, quiet: bool = False) -> list[str]:
     return out
 
 
-def to_json(reports: Sequence[SpecReport], seconds: float) -> str:
+def provenance(options: Options, only: Sequence[str] = ()) -> dict[str, object]:
+    """What produced a run's answers: solvent's version, each engine's, and the options (`tool` in every report).
+
+    A verdict and its counterexample are the same on every machine for the same spec, these versions
+    and these options (spec/checks.md, "Determinism"); a report carries them, so that two reports
+    that differ can be told apart from two runs that did.
+    """
+    from checker import version
+    from checker.solve import engine_versions
+
+    return {
+        "name": "solvent",
+        "version": version(),
+        "engines": engine_versions(),
+        "options": {**options.described(), "only": list(only)},
+    }
+
+
+def to_json(reports: Sequence[SpecReport], seconds: float, tool: dict[str, object] | None = None) -> str:
+    """The JSON report (spec/report.schema.json); `tool` (`provenance`) goes last, after the summary."""
     c = counts(reports)
     doc = {
         "version": 1,
@@ -280,6 +300,8 @@ def to_json(reports: Sequence[SpecReport], seconds: float) -> str:
             "seconds": round(seconds, 4),
         },
     }
+    if tool is not None:  # after the specs: a file solvent wrote is told by its head (`checker.report.files`)
+        doc["tool"] = tool
     return json_safe(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
@@ -310,11 +332,17 @@ def junit_names(results: Sequence[CheckResult]) -> list[str]:
     return out
 
 
-def to_junit(reports: Sequence[SpecReport], strict: bool) -> str:
-    """JUnit XML: a suite per spec, a case per check; well-formed XML 1.0 whatever the paths and names hold."""
+def to_junit(reports: Sequence[SpecReport], strict: bool, tool: dict[str, object] | None = None) -> str:
+    """JUnit XML: a suite per spec, a case per check; well-formed XML 1.0 whatever the paths and names hold.
+
+    `tool` (`provenance`) goes into each suite's `properties` (the schema has none for `testsuites`):
+    solvent's version, each engine's, and the options as compact JSON.
+    """
     root = ET.Element("testsuites", name="solvent")
     for r in reports:
         suite = ET.SubElement(root, "testsuite", name=r.path, tests=str(len(r.results) or 1))
+        if tool is not None:
+            _junit_properties(suite, tool)
         if r.error is not None:
             case = ET.SubElement(suite, "testcase", classname=r.path, name="compile")
             ET.SubElement(case, "error", message="spec error").text = r.error
@@ -349,7 +377,17 @@ def to_junit(reports: Sequence[SpecReport], strict: bool) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
-def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
+def _junit_properties(suite: ET.Element, tool: dict[str, object]) -> None:
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="solvent", value=str(tool["version"]))
+    engines = tool["engines"]
+    assert isinstance(engines, dict)
+    for engine, installed in engines.items():
+        ET.SubElement(props, "property", name=engine, value=installed or "not installed")
+    ET.SubElement(props, "property", name="options", value=json.dumps(tool["options"], separators=(",", ":")))
+
+
+def to_sarif(reports: Sequence[SpecReport], strict: bool, tool: dict[str, object] | None = None) -> str:
     """SARIF 2.1.0, for code-scanning UIs: a rule per check id, a result per violation, unknown or spec error.
 
     Every result has a region (code scanning drops results without one): the check's own `file:line:col`,
@@ -397,10 +435,19 @@ def to_sarif(reports: Sequence[SpecReport], strict: bool) -> str:
             level = "error" if stale.fails else "warning"
             results.append(_sarif_result(stale_rule, level, stale.message(), stale.entry.where))
     driver: dict[str, object] = {"name": "solvent", "version": version(), "rules": rules}
+    run: dict[str, object] = {"tool": {"driver": driver}, "results": results}
+    if tool is not None:  # the engines as the tool's extensions, the options in the run's property bag
+        engines = tool["engines"]
+        assert isinstance(engines, dict)
+        run["tool"] = {
+            "driver": driver,
+            "extensions": [{"name": e, "version": v} for e, v in engines.items() if v is not None],
+        }
+        run["properties"] = {"options": tool["options"]}
     doc = {
         "version": "2.1.0",
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "runs": [{"tool": {"driver": driver}, "results": results}],
+        "runs": [run],
     }
     return json_safe(json.dumps(doc, indent=2, ensure_ascii=False))
 
