@@ -340,6 +340,17 @@ def test_the_documented_recipe_parses(tmp_path, monkeypatch):
     args = build_parser().parse_args(shlex.split(command)[1:])
     assert args.sarif == "solvent.sarif" and args.junit == "solvent.xml"
     assert "sarif_file: solvent.sarif" in recipe
+    # The job pins solvent and both engines, at versions the package accepts (answers depend on them).
+    (install,) = re.findall(r"- run: pip install (.*)", recipe)
+    pins = dict(pin.split("==") for pin in install.split())
+    assert set(pins) == {"solvent", "z3-solver", "cvc5"}
+    wanted = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    lower = dict(d.split(" ")[0].split(">=") for d in wanted if d.startswith(("z3-solver>=", "cvc5>=")))
+
+    def numbers(v: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in v.split("."))
+
+    assert all(numbers(pins[name]) >= numbers(least) for name, least in lower.items()), (pins, lower)
     toml = re.search(r"```toml\n(.*?)```", recipe, re.S)
     assert toml is not None
     (tmp_path / "pyproject.toml").write_text(toml.group(1), encoding="utf-8")
