@@ -38,3 +38,32 @@ def test_the_run_on_a_small_spec_writes_identical_reports(tmp_path: Path) -> Non
     record = json.loads((tmp_path / "determinism.json").read_text())
     assert record["differences"] == [] and [r["exit"] for r in record["runs"]] == [1, 1]
     assert "The two reports are identical." in (tmp_path / "determinism.md").read_text()
+
+
+def test_the_second_run_can_be_another_interpreter(tmp_path: Path, capsys: Any) -> None:
+    import sys
+
+    args = ["tests/data/perpetual.margin", "--burners", "0", "--out", str(tmp_path), "--python", sys.executable]
+    assert bench.main(args) == 0
+    text = (tmp_path / "determinism.md").read_text()
+    assert "The two reports are identical." in text
+    version = sys.version.split()[0]
+    # Each run's interpreter and the engines its report names.
+    assert text.count(f"| {version} ({sys.executable}) | z3 ") == 2
+    missing = str(tmp_path / "no-such-python")
+    assert bench.main([*args[:-1], missing]) == 2
+    assert f"--python {missing}: no such interpreter" in capsys.readouterr().err
+
+
+def test_an_environment_that_cannot_check_is_said_not_a_traceback(tmp_path: Path) -> None:
+    import pytest
+
+    fake = tmp_path / "python"  # an interpreter whose environment lacks solvent's dependencies, as it fails
+    fake.write_text("#!/bin/sh\necho \"ModuleNotFoundError: No module named 'z3'\" >&2\nexit 1\n")
+    fake.chmod(0o755)
+    args = ["tests/data/perpetual.margin", "--burners", "0", "--out", str(tmp_path), "--python", str(fake)]
+    with pytest.raises(SystemExit) as stopped:
+        bench.main(args)
+    assert f"{fake} -m checker check ended with exit status 1 and no report" in str(stopped.value)
+    assert "No module named 'z3'" in str(stopped.value)
+    assert not (tmp_path / "determinism.md").exists()

@@ -83,11 +83,11 @@ def engine_versions() -> dict[str, str | None]:
 
     Answers are deterministic for one version of each engine, not across versions: a resource unit
     is not the same amount of work in two versions, and their searches differ. Measured on the
-    bundled examples (`solvent check examples`, this 2-core machine, idle): Z3 5.4.1 57 s; 5.3.3
-    72 s, the same verdicts, 2 of 67 counterexamples differ; 5.0.0 205 s, one verdict differs (an
+    bundled examples (`solvent check examples`, this 2-core machine, idle): Z3 5.4.1 57-74 s; 5.3.3
+    71-72 s, the same verdicts, 2 of 2,623 results differ; 5.0.0 205 s, one verdict differs (an
     invariant that 5.4.1's deep search breaks at 29 steps stays bounded at depth 4) and 40
-    counterexamples; 4.15.4 not done after 15 minutes. A report records these versions with its
-    options (`checker.report.render.provenance`).
+    counterexamples; 4.15.4 not done after 15 minutes (spec/checks.md, "Determinism"). A report
+    records these versions with its options (`checker.report.render.provenance`).
     """
     from importlib.metadata import PackageNotFoundError, version
 
