@@ -66,8 +66,15 @@ def test_one_item_per_check_result(project):
 
 
 def test_verdicts_become_outcomes_and_a_violation_shows_its_counterexample(project):
+    from importlib.metadata import version as installed
+
+    from checker import version
+
     result = project.runpytest(*plugin(), "-rs")
     result.assert_outcomes(passed=53, failed=2, skipped=2)
+    # The session's header says what checks the specs (the settings ask for Z3 alone).
+    engines = f"z3 {installed('z3-solver')}, cvc5 {installed('cvc5')}"
+    assert f"solvent {version()} ({engines}): rlimit 100,000,000, engines z3" in result.outlines
     result.stdout.fnmatch_lines(
         [
             "*_ violated.margin: maintenance-le-initial _*",

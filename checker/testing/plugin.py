@@ -21,6 +21,9 @@ gives one item per result, named as in JUnit (the check's line-free name, e.g.
 - a spec that does not compile is a collection error showing the diagnostics
   (no traceback), and a spec where nothing was checked a failing item.
 
+The session's header line names solvent's and the engines' versions, the work
+limit and the engines, as every report does (`tool`).
+
 Under pytest-xdist every worker collects every file; the controller gives the
 workers a private directory in which the first worker to reach a spec checks it
 and leaves the results, under a lock, for the others to read: each spec is
@@ -111,6 +114,19 @@ def pytest_configure(config: pytest.Config) -> None:
         if not entry.spec.exists():
             message = f"solvent: stale baseline entry at {entry.where} ({entry.name}): the spec does not exist"
             config.issue_config_time_warning(pytest.PytestWarning(message), stacklevel=2)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Opted in: what checks the specs (solvent's and the engines' versions, the work limit, the engines)."""
+    setup = config.stash.get(_SETUP, None)
+    if setup is None:
+        return None
+    from checker import version
+    from checker.solve import engine_versions
+
+    engines = ", ".join(f"{name} {v or 'not installed'}" for name, v in engine_versions().items())
+    options = setup.options
+    return f"solvent {version()} ({engines}): rlimit {options.rlimit:,}, engines {', '.join(options.engines)}"
 
 
 @pytest.hookimpl(optionalhook=True)
