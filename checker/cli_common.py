@@ -172,13 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from checker import version
     from checker.core.options import DEFAULT_ENGINES, ENGINES
-    from checker.solve import engine_versions
+    from checker.solve import engines_said
     from checker.solve.budget import DEFAULT_RLIMIT, DEFAULT_SAFETY_NET
 
     parser = argparse.ArgumentParser(prog="solvent", description="Prove margin and liquidation rules right.")
     # The engines' versions too: answers are the same everywhere for the same versions (spec/checks.md).
-    engines = ", ".join(f"{name} {v or 'not installed'}" for name, v in engine_versions().items())
-    parser.add_argument("--version", action="version", version=f"solvent {version()} ({engines})")
+    parser.add_argument("--version", action="version", version=f"solvent {version()} ({engines_said()})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = sub.add_parser(

@@ -32,7 +32,17 @@ from checker.solve.z3engine import (
     uses_integers,
 )
 
-__all__ = ["Budget", "Outcome", "Session", "configure", "engine_versions", "first", "solve", "uses_integers"]
+__all__ = [
+    "Budget",
+    "Outcome",
+    "Session",
+    "configure",
+    "engine_versions",
+    "engines_said",
+    "first",
+    "solve",
+    "uses_integers",
+]
 
 
 def solve(
@@ -98,6 +108,11 @@ def engine_versions() -> dict[str, str | None]:
         except PackageNotFoundError:
             found[engine] = None
     return found
+
+
+def engines_said() -> str:
+    """The engines' versions in one line, for people: `z3 5.4.1.0, cvc5 1.4.2` (or `cvc5 not installed`)."""
+    return ", ".join(f"{name} {v or 'not installed'}" for name, v in engine_versions().items())
 
 
 _WORDS = (

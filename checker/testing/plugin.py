@@ -122,11 +122,10 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if setup is None:
         return None
     from checker import version
-    from checker.solve import engine_versions
+    from checker.solve import engines_said
 
-    engines = ", ".join(f"{name} {v or 'not installed'}" for name, v in engine_versions().items())
     options = setup.options
-    return f"solvent {version()} ({engines}): rlimit {options.rlimit:,}, engines {', '.join(options.engines)}"
+    return f"solvent {version()} ({engines_said()}): rlimit {options.rlimit:,}, engines {', '.join(options.engines)}"
 
 
 @pytest.hookimpl(optionalhook=True)
