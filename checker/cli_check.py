@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+    from checker.cache import Cache
     from checker.core.options import Options
     from checker.report.baseline import Baseline
     from checker.report.render import SpecReport
@@ -161,7 +162,8 @@ def run_check(args: argparse.Namespace) -> int:
         args.format == "human" and sys.stderr.isatty() and not args.quiet,
         not sys.stderr.isatty() and len(files) > 1 and not args.quiet,
     )
-    run = Run(files, options, args.only, args.jobs, status.update)
+    cache = _cache(args, options)
+    run = Run(files, options, args.only, args.jobs, status.update, cache=cache)
     done: list[Finished | None] = [None] * len(files)
     side = _SideOutput(args)
     flushed = 0  # specs whose side output (diagnostics, emitted tests) is out: in file order, whatever --jobs
@@ -307,8 +309,9 @@ class _Status:
             c = counts([report])
             accepted = f", {c['ACCEPTED']} accepted" if c["ACCEPTED"] else ""
             line = (
-                f"checked {report.path}: {c['PROVED']} proved, {c['VIOLATED']} violated{accepted}, "
-                f"{c['UNKNOWN']} unknown, {c['SKIPPED']} skipped ({report.seconds:.1f} s)"
+                f"{'from the cache' if report.cached else 'checked'} {report.path}: {c['PROVED']} proved, "
+                f"{c['VIOLATED']} violated{accepted}, {c['UNKNOWN']} unknown, {c['SKIPPED']} skipped "
+                f"({report.seconds:.1f} s)"
             )
             if report.bug is not None:
                 line += "; stopped by a bug in solvent (see the end)"
@@ -317,6 +320,20 @@ class _Status:
     def stop(self) -> None:
         if self.live is not None:
             self.live.stop()
+
+
+def _cache(args: argparse.Namespace, options: Options) -> Cache | None:
+    """The result cache of `--cache DIR` (checker.cache), or None; a directory that cannot be one is a usage error."""
+    if not args.cache:
+        return None
+    from pathlib import Path
+
+    from checker.cache import Cache, CacheError
+
+    try:
+        return Cache(Path(args.cache), options, args.only, say)
+    except CacheError as err:
+        raise UsageError(str(err)) from None
 
 
 def _report_files(args: argparse.Namespace) -> list[tuple[str, str]]:

@@ -307,6 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="specs and checks checked in parallel; 1 = in-process (default: the number of CPUs)",
     )
+    check.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="keep each spec's results in DIR and take them from there when the file, the options, the engines and "
+        "solvent are unchanged (created if missing; a CI job restores it between runs)",
+    )
+    check.add_argument("--no-cache", dest="cache", action="store_const", const=None, help="check every spec anew")
     check.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     check.add_argument(
         "--force",

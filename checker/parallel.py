@@ -39,6 +39,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from checker.cache import Cache
 from checker.checks import SINGLE_STATE
 from checker.core.context import Context
 from checker.core.options import Options
@@ -206,6 +207,7 @@ class Run:
         jobs: int,
         on_progress: Callable[[str], None] = lambda text: None,
         in_process_for: float = 1.0,
+        cache: Cache | None = None,
     ) -> None:
         self.files = list(files)
         self.options = options
@@ -218,10 +220,44 @@ class Run:
         self.jobs = max(1, min(jobs, len(self.files) * max(len(self.checks), 1)))
         self.reports: list[SpecReport | None] = [None] * len(self.files)
         self._progress = [_Progress(SpecReport(str(p))) for p in self.files]
+        self.cache = cache
+        self._cached: dict[int, SpecReport] = {}  # specs whose report came from the cache, by index
+        self._keys: dict[int, str | None] = {}  # each spec's cache key, taken before it is checked
 
     def events(self) -> Generator[Finished, None, None]:
-        """Each spec as it finishes; close the generator to stop early (it then stops the workers)."""
-        return self._in_process() if self.jobs == 1 else self._in_pool()
+        """Each spec as it finishes; close the generator to stop early (it then stops the workers).
+
+        With a cache, the specs it holds come first, unchecked; the others are checked and kept in it.
+        """
+        if self.cache is None:
+            return self._in_process() if self.jobs == 1 else self._in_pool()
+        for i, path in enumerate(self.files):
+            start = time.perf_counter()
+            key = self._keys[i] = self.cache.key_of(path)
+            found = self.cache.get(path, key) if key is not None else None
+            if found is not None:
+                title, results = found
+                took = time.perf_counter() - start
+                self._cached[i] = SpecReport(str(path), title, results, seconds=took, cached=True)
+        return self._kept(self._in_process() if self.jobs == 1 else self._in_pool())
+
+    def _kept(self, events: Generator[Finished, None, None]) -> Generator[Finished, None, None]:
+        """The cached specs, then `events`, keeping each complete report checked now in the cache."""
+        cache = self.cache
+        assert cache is not None
+        try:
+            for i, cached in self._cached.items():
+                self.reports[i] = cached
+                self.on_progress(f"{cached.path}: from the cache")
+                yield Finished(i)
+            for event in events:
+                done, key = self.reports[event.index], self._keys.get(event.index)
+                complete = done is not None and not event.at_load and done.error is None and done.bug is None
+                if complete and done is not None and key is not None:
+                    cache.put(self.files[event.index], key, done.title, done.results)
+                yield event
+        finally:
+            events.close()
 
     def so_far(self) -> list[SpecReport]:
         """The reports with something in them, in file order."""
@@ -234,6 +270,8 @@ class Run:
         from checker.run import run_checks
 
         for i, path in enumerate(self.files):
+            if i in self._cached:
+                continue
             report = self.reports[i] = SpecReport(str(path))
             t0 = time.perf_counter()
             try:
@@ -260,6 +298,8 @@ class Run:
     def _in_pool(self) -> Generator[Finished, None, None]:
         ready = _Queue()
         for i, path in enumerate(self.files):
+            if i in self._cached:
+                continue
             for check in self.checks:
                 ready.push(Unit(i, path, check, self.only))
             if not self.checks:  # `--only invariant`: the model checker at once

@@ -70,6 +70,7 @@ KEYS: Mapping[str, Key] = {
     "sarif": Key("sarif", "path"),
     "emit-tests": Key("emit_tests", "path"),
     "baseline": Key("baseline", "path"),
+    "cache": Key("cache", "path"),
     "fail-stale": Key("fail_stale", "bool"),
 }
 

@@ -40,6 +40,7 @@ class SpecReport:
     seconds: float = 0.0
     unchecked: str | None = None  # why nothing was checked, when nothing was (see `nothing_checked`)
     stale: list[Stale] = field(default_factory=list)  # baseline entries for this spec matching no violation
+    cached: bool = False  # the results came from the cache (`checker.cache`), checked by an earlier run
 
 
 # The three whole-spec sanity results of `well-defined`, given for every spec (an empty one too): proved,
@@ -129,7 +130,9 @@ def summary_line(reports: Sequence[SpecReport], seconds: float) -> str:
         parts.append(f"{c['ERROR']} spec{'s' if c['ERROR'] != 1 else ''} with errors")
     if c["UNCHECKED"]:
         parts.append(f"{c['UNCHECKED']} spec{'s' if c['UNCHECKED'] != 1 else ''} with nothing checked")
-    return f"summary: {', '.join(parts)} in {len(reports)} spec{'s' if len(reports) != 1 else ''} ({seconds:.2f} s)"
+    cached = sum(r.cached for r in reports)
+    took = f"{seconds:.2f} s" + (f"; {cached} from the cache" if cached else "")
+    return f"summary: {', '.join(parts)} in {len(reports)} spec{'s' if len(reports) != 1 else ''} ({took})"
 
 
 _COLUMNS_UP_TO = 6  # longer traces are listed step by step: a column each would not fit a terminal
@@ -221,6 +224,8 @@ def human(report: SpecReport, quiet: bool = False) -> list[str]:
 
 def _human(report: SpecReport, quiet: bool = False) -> list[str]:
     out = [f"{report.path}" + (f" — {report.title}" if report.title and report.title != report.path else "")]
+    if report.cached:  # checked by an earlier run with the same file, options, engines and solvent
+        out[0] += "  [from the cache]"
     if report.error is not None:
         out += ["  spec error:", *("    " + line for line in report.error.splitlines())]
         return out
@@ -285,6 +290,7 @@ def to_json(reports: Sequence[SpecReport], seconds: float, tool: dict[str, objec
                 "checks": [res.to_json() for res in r.results],
                 "unchecked": r.unchecked,
                 "stale": [_stale_json(s) for s in r.stale],
+                **({"cached": True} if r.cached else {}),
             }
             for r in reports
         ],
@@ -307,8 +313,14 @@ def to_json(reports: Sequence[SpecReport], seconds: float, tool: dict[str, objec
 
 def _stale_json(stale: Stale) -> dict[str, object]:
     e = stale.entry
-    return {"check": e.check, "name": e.name, "reason": e.reason, "where": e.where, "now": stale.now,
-            "fails": stale.fails}
+    return {
+        "check": e.check,
+        "name": e.name,
+        "reason": e.reason,
+        "where": e.where,
+        "now": stale.now,
+        "fails": stale.fails,
+    }
 
 
 _AT_LINE = re.compile(r" ?\bat line \d+")
