@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmarks_loaded import load
 from checking import cli
 
 from checker import cache as cache_module
@@ -24,14 +25,7 @@ from checker.core.results import CheckResult, Counterexample, Region, Step, Synt
 ROOT = Path(__file__).resolve().parent.parent
 # A violation with a replayed single-state counterexample and a multi-step trace, and plenty of proofs.
 BAD = ROOT / "examples" / "bad" / "binance_leverage_above_mmr.margin"
-
-
-def without_times(doc: Any) -> Any:
-    if isinstance(doc, dict):
-        return {k: without_times(v) for k, v in doc.items() if k not in ("seconds", "cached")}
-    if isinstance(doc, list):
-        return [without_times(v) for v in doc]
-    return doc
+without_times = load("cache", strict=True).without_times  # a report without durations and `cached` marks
 
 
 def check_json(capsys: Any, *argv: object) -> tuple[int, dict[str, Any], str]:
