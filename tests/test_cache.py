@@ -231,3 +231,24 @@ def test_values_of_every_kind_round_trip() -> None:
         decode({"class": "Path", "fields": {}})
     with pytest.raises(ValueError):
         decode({"class": "Step", "fields": {"label": "x", "__class__": 1}})
+
+
+def test_ctrl_c_keeps_the_specs_finished_before_it_and_nothing_else(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    small, large = ROOT / "tests" / "data" / "perpetual.margin", ROOT / "examples" / "cross_margin_portfolio.margin"
+    store = tmp_path / "cache"
+    argv = [sys.executable, "-m", "checker", "check", str(small), str(large), "--cache", str(store), "--jobs", "1"]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # a progress line per spec (stderr is not a terminal)
+        if line.startswith(f"checked {small}"):
+            proc.send_signal(signal.SIGINT)  # while the large spec is being checked
+            break
+    assert proc.wait(timeout=120) == 130
+    assert len(list((store / "v1").glob("*/*.json"))) == 1
+    # The one entry is the small spec's, taken from the cache by a run of it alone.
+    again = subprocess.run([*argv[:5], "--cache", str(store)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and "[from the cache]" in again.stdout.splitlines()[0], again.stderr[-2000:]
