@@ -239,3 +239,19 @@ def test_a_known_bad_example_then_its_written_baseline(project, capsys):
     result.assert_outcomes(passed=51, xfailed=2)
     result.stdout.fnmatch_lines(["XFAIL hl.margin::gap-safety: move - accepted (pyproject.toml:*): TODO: say why*"])
     assert result.ret == pytest.ExitCode.OK
+
+
+def test_the_cache_setting_keeps_results_between_sessions(project, monkeypatch):
+    """`cache` in [tool.solvent]: the second session takes every spec from it, with the same outcomes, and no solver."""
+    (project.path / "pyproject.toml").write_text(OPT_IN + SETTINGS + 'cache = ".solvent-cache"\n', encoding="utf-8")
+    first = project.runpytest_inprocess(*plugin(), "violated.margin", "proved.margin")
+    first.assert_outcomes(passed=53, failed=2, skipped=2)
+    assert len(list((project.path / ".solvent-cache" / "v1").glob("*/*.json"))) == 2
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a solver was asked")
+
+    monkeypatch.setattr("checker.core.context.Context.solve", refuse)
+    again = project.runpytest_inprocess(*plugin(), "violated.margin", "proved.margin")
+    again.assert_outcomes(passed=53, failed=2, skipped=2)
+    again.stdout.fnmatch_lines(["FAILED violated.margin::maintenance-le-initial*"])

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from checker.cache import Cache
     from checker.core.results import CheckResult
     from checker.report.baseline import Stale
     from checker.report.render import SpecReport
@@ -96,6 +97,11 @@ class _Setup:
             folder = config.workerinput.get("solvent_cache")
             self.shared = Path(folder) if folder else None
         self.made: Path | None = None  # the controller's shared directory, removed at the end
+        self.cache: Cache | None = None  # `cache` in [tool.solvent]: results kept between sessions (checker.cache)
+        if args.cache:
+            from checker.cache import Cache
+
+            self.cache = Cache(Path(args.cache), self.options, self.only, _warn)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -316,6 +322,13 @@ def _line(where: str) -> int | None:
 # ---------------------------------------------------------------------------------------- checking
 
 
+def _warn(message: str) -> None:
+    """A warning of the result cache (damaged entry, unwritable directory), as pytest shows warnings."""
+    import warnings
+
+    warnings.warn(message, pytest.PytestWarning, stacklevel=2)
+
+
 def _checked(path: Path, setup: _Setup) -> SpecReport:
     """The report of `path` (before the baseline): from the xdist workers' shared directory, or checked here."""
     if setup.shared is None:
@@ -357,7 +370,7 @@ def _check(path: Path, setup: _Setup) -> SpecReport:
 
     configure(setup.options.seed)
     shown = Path(os.path.relpath(path)) if path.is_absolute() else path
-    run = Run([shown], setup.options, setup.only, setup.jobs)
+    run = Run([shown], setup.options, setup.only, setup.jobs, cache=setup.cache)
     with closing(run.events()) as events:
         for _ in events:
             pass
