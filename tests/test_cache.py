@@ -71,6 +71,13 @@ def test_a_second_run_gives_the_same_report_from_the_cache_without_a_solver(
     assert code == 1, err
     assert warm["specs"][0]["cached"] is True
     assert without_times(warm) == without_times(cold)
+    import jsonschema
+
+    schema = json.loads((ROOT / "spec" / "report.schema.json").read_text(encoding="utf-8"))
+    for doc in (cold, warm):
+        jsonschema.Draft202012Validator(schema).validate(doc)
+    broken = {**warm, "specs": [{**warm["specs"][0], "cached": False}]}  # present only as true
+    assert not jsonschema.Draft202012Validator(schema).is_valid(broken)
     # The human report says where its results came from.
     code, out, _ = cli(capsys, "check", spec, "--cache", store, "--jobs", "2")
     assert code == 1
