@@ -102,11 +102,10 @@ class Cache:
         self.run = json.dumps(inputs(options, only), sort_keys=True)
         self.warn = warn
         self.unwritable = False
-        self.hits = 0
 
     def key(self, path: Path, data: bytes) -> str:
         h = hashlib.sha256(self.run.encode())
-        h.update(f"\0{path}\0".encode())
+        h.update(b"\0" + os.fsencode(path) + b"\0")
         h.update(data)
         return h.hexdigest()
 
@@ -135,12 +134,11 @@ class Cache:
             if doc["key"] != key:
                 raise ValueError("its key is not its name")
             results = [decode(r) for r in doc["results"]]
-            if not all(isinstance(r, CheckResult) for r in results) or not isinstance(doc["title"], str):
+            if not all(_well_typed(r) for r in results) or not isinstance(doc["title"], str):
                 raise ValueError("it holds something other than results")
         except (ValueError, KeyError, TypeError, ZeroDivisionError, RecursionError) as err:
             self.warn(f"solvent: warning: --cache: {entry} is damaged ({err}); checking {path} again")
             return None
-        self.hits += 1
         return doc["title"], results
 
     def put(self, path: Path, key: str, title: str, results: Sequence[CheckResult]) -> None:
@@ -170,6 +168,22 @@ class Cache:
         except OSError as err:
             self.unwritable = True
             self.warn(f"solvent: warning: --cache: cannot write to {self.directory}: {err.strerror}; results not kept")
+
+
+def _well_typed(result: object) -> bool:
+    """Whether a decoded value is a result whose fields have the types the reports read."""
+    if not isinstance(result, CheckResult):
+        return False
+    texts = (result.id, result.name, result.reason, result.proof, result.where)
+    cex = result.counterexample
+    return (
+        all(isinstance(t, str) for t in texts)
+        and isinstance(result.verdict, Verdict)
+        and isinstance(result.seconds, int | float)
+        and (cex is None or (isinstance(cex, Counterexample) and all(isinstance(s, Step) for s in cex.steps)))
+        and (result.synthesis is None or isinstance(result.synthesis, Synthesis))
+        and (result.accepted is None or isinstance(result.accepted, Acceptance))
+    )
 
 
 def timed(result: CheckResult) -> bool:

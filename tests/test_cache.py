@@ -127,7 +127,15 @@ def test_a_damaged_or_hostile_entry_is_a_miss_that_is_checked_and_replaced(
     good = entry.read_text()
     key = json.loads(good)["key"]
     hostile = {"key": key, "title": "t", "results": [{"class": "os.system", "fields": {"command": "touch x"}}]}
-    for damaged in ("{not json", json.dumps({**json.loads(good), "key": "0" * 64}), json.dumps(hostile)):
+    mistyped = json.loads(good)
+    mistyped["results"][0]["fields"]["verdict"] = "PROVED"  # a plain string where a verdict belongs
+    damaged_entries = [
+        "{not json",
+        json.dumps({**json.loads(good), "key": "0" * 64}),
+        json.dumps(hostile),
+        json.dumps(mistyped),
+    ]
+    for damaged in damaged_entries:
         entry.write_text(damaged)
         code, doc, err = check_json(capsys, *argv)
         assert code == 0
