@@ -25,10 +25,12 @@ A result from the cache is marked so in every report ("from the cache").
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -45,6 +47,7 @@ FORMAT = 1
 TAG_NAME = "CACHEDIR.TAG"
 # The standard tag (https://bford.info/cachedir/): backup tools skip the directory; solvent knows it as its own.
 TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# a solvent result cache (solvent check --cache); safe to delete\n"
+_ENTRY = re.compile(r"[0-9a-f]{64}")
 _CLASSES: dict[str, type] = {c.__name__: c for c in (CheckResult, Counterexample, Step, Synthesis, Region, Acceptance)}
 
 
@@ -102,6 +105,7 @@ class Cache:
         self.run = json.dumps(inputs(options, only), sort_keys=True)
         self.warn = warn
         self.unwritable = False
+        self.used: set[str] = set()  # the keys this run read or wrote (`prune` keeps these)
 
     def key(self, path: Path, data: bytes) -> str:
         h = hashlib.sha256(self.run.encode())
@@ -139,6 +143,7 @@ class Cache:
         except (ValueError, KeyError, TypeError, ZeroDivisionError, RecursionError) as err:
             self.warn(f"solvent: warning: --cache: {entry} is damaged ({err}); checking {path} again")
             return None
+        self.used.add(key)
         return doc["title"], results
 
     def put(self, path: Path, key: str, title: str, results: Sequence[CheckResult]) -> None:
@@ -162,12 +167,37 @@ class Cache:
                 with os.fdopen(fd, "w", encoding="utf-8") as out:
                     out.write(text)
                 os.replace(temporary, entry)
+                self.used.add(key)
             except BaseException:
                 os.unlink(temporary)
                 raise
         except OSError as err:
             self.unwritable = True
             self.warn(f"solvent: warning: --cache: cannot write to {self.directory}: {err.strerror}; results not kept")
+
+
+    def prune(self) -> int:
+        """Remove every entry this run neither read nor wrote (`--cache-prune`); how many were removed.
+
+        Only files named as entries are removed (`v<format>/<2 hex>/<64 hex>.json`, of any format), and
+        the folders they leave empty; anything else in the directory stays.
+        """
+        removed = 0
+        for entry in sorted(self.directory.glob("v*/*/*.json")):
+            version, folder, name = entry.parent.parent.name, entry.parent.name, entry.stem
+            if not (_ENTRY.fullmatch(name) and version[1:].isdigit() and folder == name[:2]):
+                continue
+            if version == f"v{FORMAT}" and name in self.used:
+                continue
+            try:
+                entry.unlink()
+                removed += 1
+            except OSError as err:
+                self.warn(f"solvent: warning: --cache-prune: cannot remove {entry}: {err.strerror}")
+                continue
+            with contextlib.suppress(OSError):  # not empty: another entry or something else is there
+                entry.parent.rmdir()
+        return removed
 
 
 def _well_typed(result: object) -> bool:

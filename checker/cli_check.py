@@ -193,6 +193,9 @@ def run_check(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     stale_fails, write_failed = False, False
     if not interrupted:
+        if cache is not None and args.cache_prune and not any(r.bug for r in reports):
+            removed = cache.prune()
+            say(f"solvent: --cache-prune: removed {removed} entr{'y' if removed == 1 else 'ies'} this run did not use")
         stale_fails, write_failed = _accept(args, baseline, reports, files)
         nothing_checked(reports, args.only)
         if args.output or args.format != "human":  # the report goes elsewhere; the person still sees why
@@ -325,6 +328,8 @@ class _Status:
 def _cache(args: argparse.Namespace, options: Options) -> Cache | None:
     """The result cache of `--cache DIR` (checker.cache), or None; a directory that cannot be one is a usage error."""
     if not args.cache:
+        if args.cache_prune:
+            raise UsageError("--cache-prune: give the cache with --cache DIR (or `cache` in [tool.solvent])")
         return None
     from pathlib import Path
 

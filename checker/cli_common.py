@@ -314,6 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
         "solvent are unchanged (created if missing; a CI job restores it between runs)",
     )
     check.add_argument("--no-cache", dest="cache", action="store_const", const=None, help="check every spec anew")
+    check.add_argument(
+        "--cache-prune",
+        action="store_true",
+        help="after a complete run, remove the cache's entries it did not use (older versions of the specs, other "
+        "options or engines)",
+    )
     check.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     check.add_argument(
         "--force",

@@ -71,6 +71,7 @@ KEYS: Mapping[str, Key] = {
     "emit-tests": Key("emit_tests", "path"),
     "baseline": Key("baseline", "path"),
     "cache": Key("cache", "path"),
+    "cache-prune": Key("cache_prune", "bool"),
     "fail-stale": Key("fail_stale", "bool"),
 }
 

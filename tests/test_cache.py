@@ -267,3 +267,30 @@ def test_ctrl_c_keeps_the_specs_finished_before_it_and_nothing_else(tmp_path: Pa
     # The one entry is the small spec's, taken from the cache by a run of it alone.
     again = subprocess.run([*argv[:5], "--cache", str(store)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert again.returncode == 1 and "[from the cache]" in again.stdout.splitlines()[0], again.stderr[-2000:]
+
+
+def test_prune_removes_the_entries_the_run_did_not_use_and_nothing_else(capsys: Any, tmp_path: Path) -> None:
+    store = tmp_path / "cache"
+    one, two = tmp_path / "one.margin", tmp_path / "two.margin"
+    shutil.copy(BAD, one)
+    shutil.copy(ROOT / "tests" / "data" / "perpetual.margin", two)
+    only = ["--only", "requirement-nonnegative"]
+    assert cli(capsys, "check", one, two, "--cache", store, *only)[0] == 0
+    old_version = store / "v0" / ("ab" * 32)[:2] / f"{'ab' * 32}.json"  # an entry of an older format
+    old_version.parent.mkdir(parents=True)
+    old_version.write_text("{}")
+    mine = store / "v1" / "notes.txt"
+    mine.write_text("not an entry\n")
+    assert len(list(store.glob("v1/*/*.json"))) == 2
+
+    code, out, err = cli(capsys, "check", one, "--cache", store, *only, "--cache-prune")
+    assert code == 0 and "[from the cache]" in out
+    assert "removed 2 entries this run did not use" in err
+    (left,) = store.glob("v*/*/*.json")
+    assert mine.read_text() == "not an entry\n" and not old_version.parent.exists()
+    # What is left is the entry of the spec this run used.
+    assert cli(capsys, "check", one, "--cache", store, *only)[1].splitlines()[0].endswith("[from the cache]")
+    assert json.loads(left.read_text())["title"]
+
+    code, _, err = cli(capsys, "check", one, *only, "--cache-prune")
+    assert code == 2 and "--cache-prune: give the cache with --cache DIR" in err
