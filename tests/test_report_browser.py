@@ -108,29 +108,24 @@ def test_check_report_renders(
     browser: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(ROOT)
-    out = tmp_path / "check.html"
-    code, _, err = cli(
-        capsys,
-        "check",
-        "examples/bad/perp_venue_fund_pays_every_shortfall.margin",
-        "--only",
-        "liquidation-no-bad-debt",
-        "--only",
-        "invariant",
-        "--jobs",
-        "1",
-        "-q",
-        "--html",
-        out,
-    )
+    out, again = tmp_path / "check.html", tmp_path / "again.html"
+    argv = ["examples/bad/perp_venue_fund_pays_every_shortfall.margin", "--only", "liquidation-no-bad-debt"]
+    argv += ["--only", "invariant", "--jobs", "1", "-q", "--cache", str(tmp_path / "cache")]
+    code, _, err = cli(capsys, "check", *argv, "--html", out)
     assert code == 1, err
     shown: list[str] = []
     counts = render(browser, out, tmp_path / "check.png", shown)
     # What made the report is on it, for whoever compares two runs.
     assert f"made by solvent {version()} · Z3 {installed('z3-solver')} · cvc5 {installed('cvc5')}" in shown[0]
+    assert "from the cache" not in shown[0]
     # A single-state counterexample (roles against mark) and two traces (roles; state and inputs).
     assert len(counts) >= 3
     assert all(c["svgs"] >= 1 and c["traces"] >= 2 and c["points"] >= 1 for c in counts), counts
+    # The same run again comes from the cache: the same plots, and the page says where its results came from.
+    code, _, err = cli(capsys, "check", *argv, "--html", again)
+    assert code == 1, err
+    assert render(browser, again, tmp_path / "again.png", shown) == counts
+    assert "· from the cache (checked by an earlier run" in shown[1]
 
 
 def test_a_real_stress_runs_html_renders(browser: Any, tmp_path: Path) -> None:

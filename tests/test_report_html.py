@@ -141,6 +141,14 @@ def test_the_page_says_what_made_it(check_json: dict[str, Any]) -> None:
     assert HOSTILE not in page and "· Z3 not installed ·" in page
 
 
+def test_a_spec_from_the_cache_says_so(check_json: dict[str, Any]) -> None:
+    """A spec the result cache gave (`"cached": true`) is marked: its times are an earlier run's."""
+    assert "from the cache" not in check_report_html(check_json)
+    cached = {**check_json, "specs": [{**s, "cached": True} for s in check_json["specs"]]}
+    page = check_report_html(cached)
+    assert page.count("· from the cache (checked by an earlier run") == len(check_json["specs"])
+
+
 def test_undefined_points_are_skipped_and_said() -> None:
     spec = load(UNDEFINED)
     cex = {

@@ -111,13 +111,17 @@ def _made_by(tool: object) -> str:
 _VERDICTS = ("PROVED", "VIOLATED", "UNKNOWN", "SKIPPED", "ACCEPTED")
 
 
+# A spec whose results came from the result cache (checker.cache): its times are those of the run that checked it.
+_CACHED = " · from the cache (checked by an earlier run with the same file, options, engines and solvent)"
+
+
 def _summary(page: Page, s: Mapping[str, Any], checks: Sequence[Mapping[str, Any]], anchors: Mapping[int, str]) -> None:
     """One spec's checks: those not proved in a table, the proved ones folded away below it."""
     verdicts = ["ACCEPTED" if c.get("accepted") else str(c["verdict"]) for c in checks]
     counts = ", ".join(f"{verdicts.count(v)} {v.lower()}" for v in _VERDICTS if v in verdicts)
     page.add(
         f'<h3>{esc(s.get("title") or s["path"])}</h3><p class="meta"><code>{esc(s["path"])}</code>: '
-        f"{esc(counts or 'no checks')}</p>"
+        f"{esc(counts or 'no checks')}{_CACHED if s.get('cached') is True else ''}</p>"
     )
     if s.get("error") or s.get("bug"):
         page.add(f'<pre class="ERROR">{esc(s.get("error") or s.get("bug"))}</pre>')
