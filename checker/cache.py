@@ -175,7 +175,6 @@ class Cache:
             self.unwritable = True
             self.warn(f"solvent: warning: --cache: cannot write to {self.directory}: {err.strerror}; results not kept")
 
-
     def prune(self) -> int:
         """Remove every entry this run neither read nor wrote (`--cache-prune`); how many were removed.
 
