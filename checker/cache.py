@@ -5,7 +5,7 @@ versions and solvent's own code: every solver query is bounded by work, not time
 the unit of work that asks it (spec/checks.md, "Determinism"; `benchmarks/determinism.py` compares
 whole reports idle and busy). So a report kept under a key made of exactly those inputs is the report
 a new run would give, and a CI job that restores the directory between runs checks only the specs
-a change touched. The key (`Cache.key`) is a SHA-256 of:
+a change touched. The key (`Cache.key_of`) is a SHA-256 of:
 
 - this cache's format;
 - solvent's code: the bytes of every source file of the `dsl` and `checker` packages (`code_digest`),
@@ -107,21 +107,19 @@ class Cache:
         self.unwritable = False
         self.used: set[str] = set()  # the keys this run read or wrote (`prune` keeps these)
 
-    def key(self, path: Path, data: bytes) -> str:
-        h = hashlib.sha256(self.run.encode())
-        h.update(b"\0" + os.fsencode(path) + b"\0")
-        h.update(data)
-        return h.hexdigest()
-
     def _entry(self, key: str) -> Path:
         return self.directory / f"v{FORMAT}" / key[:2] / f"{key}.json"
 
     def key_of(self, path: Path) -> str | None:
         """The key of `path` as its file is now (None: it cannot be read; the run reports that as always)."""
         try:
-            return self.key(path, path.read_bytes())
+            data = path.read_bytes()
         except OSError:
             return None
+        h = hashlib.sha256(self.run.encode())
+        h.update(b"\0" + os.fsencode(path) + b"\0")
+        h.update(data)
+        return h.hexdigest()
 
     def get(self, path: Path, key: str) -> tuple[str, list[CheckResult]] | None:
         """(title, results) kept under `key` (`key_of(path)`); None: check the spec."""
