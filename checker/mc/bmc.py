@@ -64,6 +64,7 @@ def invariants(cx: Context, reachable: Sequence[Goal] = (), own: bool = True) ->
     proofs: dict[str, str] = {}
     hard: set[str] = set()  # goals whose induction query timed out: a larger k will not be easier
     cti: dict[str, z3.ModelRef] = {}  # counterexamples to induction, by goal
+    early: set[str] | None = None
     for k in range(1, cx.options.max_k + 1):
         if not [g for g in todo if g.name not in proofs and g.name not in hard and bmc.gave_up.get(g.name, k) >= k]:
             break  # nothing left that induction at k could prove: no base case to run
@@ -76,6 +77,20 @@ def invariants(cx: Context, reachable: Sequence[Goal] = (), own: bool = True) ->
         # before (BMC asked every goal, proved or not, and induction came first), 60 s after, with the
         # same verdicts and proofs.
         bmc.run_to(k if 1 < k <= depth else k - 1)
+        if k == 2 and reachable:
+            # The follow-ups (multi-step forms of single-state checks) get the lemma round at k = 1 as
+            # soon as BMC has reached depth 2, before plain induction at k >= 2: on a large tier table
+            # plain induction keeps finding counterexamples to induction, each a slow query, where
+            # lemmas prove the follow-up in milliseconds. After depth 2, so that a follow-up BMC breaks
+            # there costs no lemma round. Measured with the `maintenance-le-initial` follow-up of
+            # benchmarks/frontend.py's tier tables (--jobs 1): 10 brackets 0.56 s to 0.19 s, 50
+            # brackets 8.0 s to 1.6 s, 100 brackets 10.9 s to 6.6 s, the same proofs; on the bundled
+            # examples the same results, and the same queries but for 21 more on one spec. Not for the
+            # spec's own invariants: with the lemma round before plain induction for every goal the
+            # bundled examples took longer (see the notes under `_PLAIN_SHARE`).
+            _strengthened(cx, bmc, proofs, ks=(1,), only={g.name for g in reachable})
+            early = set(proofs)
+            _only_open(bmc, todo, proofs)
         candidates = [g for g in todo if _candidate(g, bmc, proofs, hard, k)]
         if not candidates:
             break
@@ -84,7 +99,9 @@ def invariants(cx: Context, reachable: Sequence[Goal] = (), own: bool = True) ->
         for name in _houdini(cx, candidates, k, hard, facts, cti=cti, share=_PLAIN_SHARE, last=last):
             proofs[name] = f"inductive, k={k}"
     _only_open(bmc, todo, proofs)
-    _strengthened(cx, bmc, proofs)
+    # The round at k = 1 again only where it could now go otherwise: goals of the spec's own, or facts
+    # proved since the early round.
+    _strengthened(cx, bmc, proofs, ks=(2,) if early == set(proofs) and not mine else (1, 2))
     _only_open(bmc, todo, proofs)
     if bmc.open():
         bmc.run_to(depth)
@@ -140,13 +157,20 @@ def _deep_search(cx: Context, bmc: _BMC, goals_: list[Goal], cti: dict[str, z3.M
 # lemmas in 3 s; with a tenth the spec's invariants take 12 s instead of 18 s.
 _PLAIN_SHARE = Fraction(1, 10)
 _LEMMA_MAX_K = 2  # lemmas need their own base case (BMC to k-1); deeper rounds rarely pay for it
-# The lemma round at k = 1 comes after plain induction to `max_k`, not right after plain k = 1. Measured
-# both ways with `solvent check examples --jobs 1`: 148.5 s as it is, 151.8 s with the lemma round first
-# (163 s of CPU both ways), the same verdicts; two proofs at k = 2 became k = 1 with lemmas.
+# For the spec's own goals the lemma round at k = 1 comes after plain induction to `max_k`, not right
+# after plain k = 1. Measured both ways with `solvent check examples --jobs 1`: 148.5 s as it is, 151.8 s
+# with the lemma round first (163 s of CPU both ways), the same verdicts; two proofs at k = 2 became k = 1
+# with lemmas. Again on 2026-11-28: 105.7 s against 118.8 s; the lemma round tried goals that BMC
+# breaks later (examples/bad/binance_partial_liquidation_fee.margin 4.9 s to 11.0 s). Follow-ups get it
+# earlier (`invariants`).
 
 
-def _strengthened(cx: Context, bmc: _BMC, proofs: dict[str, str]) -> None:
-    """Induction again for the goals still open, together with solvent's candidate lemmas.
+def _strengthened(
+    cx: Context, bmc: _BMC, proofs: dict[str, str], ks: Sequence[int] = (1, 2), only: set[str] | None = None
+) -> None:
+    """Induction again for the goals still open (those in `only`, if given), with solvent's candidate lemmas.
+
+    `ks`: the values of k to try, each at most `_LEMMA_MAX_K`.
 
     A lemma is kept only if it holds in the first k-1 steps (BMC) and survives induction with
     the goals; a proof that needed this second round names the lemmas that survived.
@@ -154,16 +178,18 @@ def _strengthened(cx: Context, bmc: _BMC, proofs: dict[str, str]) -> None:
     # A goal whose plain induction query was UNKNOWN (`hard`) is tried too: lemmas are hypotheses, and
     # with them the query can be easy (`fund_solvent` of examples/cross_margin_portfolio.margin: UNKNOWN
     # on its own at k=1, proved at k=1 with `equity >= 0` and `insurance >= 0`).
-    rest = [g for g in bmc.open() if g.name not in proofs]
+    rest = [g for g in bmc.open() if g.name not in proofs and (only is None or g.name in only)]
     pool = lemmas(cx.program)
     if not rest or not pool:
         return
     base = _BMC(cx, [lemma.goal for lemma in pool], quiet=True)
-    for k in range(1, min(cx.options.max_k, _LEMMA_MAX_K) + 1):
+    for k in ks:
+        if k > min(cx.options.max_k, _LEMMA_MAX_K):
+            break
         base.run_to(k - 1)
         bmc.run_to(k - 1)
         alive = [lemma for lemma in pool if lemma.goal in base.open()]
-        candidates = [g for g in bmc.open() if g.name not in proofs]
+        candidates = [g for g in bmc.open() if g.name not in proofs and (only is None or g.name in only)]
         if not candidates or not alive:
             return
         facts = [g for g in [*bmc.facts, *bmc.goals] if g.name in proofs]
