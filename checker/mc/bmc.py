@@ -41,6 +41,9 @@ from dsl import ir
 def invariants(cx: Context, reachable: Sequence[Goal] = (), own: bool = True) -> Iterator[CheckResult]:
     """Induction first (cheap when it works), then BMC to the requested depth, then Spacer.
 
+    Induction: plain k-induction on a hundredth of the budget per query, then with lemmas, then
+    (only for goals still open that the first pass gave up on) plain again on a tenth.
+
     The spec's own goals (unless `own` is false) are reported under `invariant`; `reachable`
     goals (multi-step forms of single-state checks) under their own check ids.
     """
@@ -61,50 +64,23 @@ def invariants(cx: Context, reachable: Sequence[Goal] = (), own: bool = True) ->
     depth = cx.options.depth or cx.options.max_k
     start = time.perf_counter()
     bmc = _BMC(cx, todo)
-    proofs: dict[str, str] = {}
-    hard: set[str] = set()  # goals whose induction query timed out: a larger k will not be easier
-    cti: dict[str, z3.ModelRef] = {}  # counterexamples to induction, by goal
-    early: set[str] | None = None
-    for k in range(1, cx.options.max_k + 1):
-        if not [g for g in todo if g.name not in proofs and g.name not in hard and bmc.gave_up.get(g.name, k) >= k]:
-            break  # nothing left that induction at k could prove: no base case to run
-        _only_open(bmc, todo, proofs)
-        # The base case of k-induction is BMC to depth k-1. For k >= 2, BMC goes one depth further
-        # first (within the requested depth): most goals that k=1 induction leaves open are violated
-        # at a small depth, and a violation found by BMC spares the k-induction queries, which grow
-        # with k as BMC's do; the depth is needed anyway if induction at k fails. Goals already proved
-        # are facts of BMC, not goals of it. Measured with `solvent check examples` on 2 cores: 82 s
-        # before (BMC asked every goal, proved or not, and induction came first), 60 s after, with the
-        # same verdicts and proofs.
-        bmc.run_to(k if 1 < k <= depth else k - 1)
-        if k == 2 and reachable:
-            # The follow-ups (multi-step forms of single-state checks) get the lemma round at k = 1 as
-            # soon as BMC has reached depth 2, before plain induction at k >= 2: on a large tier table
-            # plain induction keeps finding counterexamples to induction, each a slow query, where
-            # lemmas prove the follow-up in milliseconds. After depth 2, so that a follow-up BMC breaks
-            # there costs no lemma round. Measured with the `maintenance-le-initial` follow-up of
-            # benchmarks/frontend.py's tier tables (--jobs 1): 10 brackets 0.56 s to 0.19 s, 50
-            # brackets 8.0 s to 1.6 s, 100 brackets 10.9 s to 6.6 s, the same proofs; on the bundled
-            # examples the same results, and the same queries but for 21 more on one spec. Not for the
-            # spec's own invariants: with the lemma round before plain induction for every goal the
-            # bundled examples took longer (see the notes under `_PLAIN_SHARE`).
-            _strengthened(cx, bmc, proofs, ks=(1,), only={g.name for g in reachable})
-            early = set(proofs)
-            _only_open(bmc, todo, proofs)
-        candidates = [g for g in todo if _candidate(g, bmc, proofs, hard, k)]
-        if not candidates:
-            break
-        facts = [g for g in todo if g.name in proofs]
-        last = bmc.last if k == 1 else None  # induction's unsat answers at k = 1 are BMC's last steps
-        for name in _houdini(cx, candidates, k, hard, facts, cti=cti, share=_PLAIN_SHARE, last=last):
-            proofs[name] = f"inductive, k={k}"
-    _only_open(bmc, todo, proofs)
+    ind = _Induction(cx, bmc, todo, reachable, depth)
+    # Plain induction first on a hundredth of the budget per query, then with lemmas, and plain induction
+    # again on a tenth only if a goal the first pass gave up on is still open (see `_QUICK_SHARE`).
+    ind.plain(_QUICK_SHARE)
+    quick = set(ind.hard)
+    _only_open(bmc, todo, ind.proofs)
     # The round at k = 1 again only where it could now go otherwise: goals of the spec's own, or facts
     # proved since the early round.
-    _strengthened(cx, bmc, proofs, ks=(2,) if early == set(proofs) and not mine else (1, 2))
-    _only_open(bmc, todo, proofs)
+    _strengthened(cx, bmc, ind.proofs, ks=(2,) if ind.early == set(ind.proofs) and not mine else (1, 2))
+    _only_open(bmc, todo, ind.proofs)
     if bmc.open():
         bmc.run_to(depth)
+    if any(g.name in quick for g in bmc.open() if g.name not in ind.proofs):
+        ind.hard -= quick
+        ind.plain(_PLAIN_SHARE)
+        _only_open(bmc, todo, ind.proofs)
+    proofs, cti = ind.proofs, ind.cti
     leftover = [g for g in bmc.open() if g.name not in proofs]
     spacer = _spacer(cx, leftover) if leftover else {}
     note = _deep_search(cx, bmc, [g for g in todo if g.name not in proofs and spacer.get(g.name) != "proved"], cti)
@@ -122,6 +98,54 @@ def _only_open(bmc: _BMC, todo: list[Goal], proofs: dict[str, str]) -> None:
     """BMC from now on asks only the goals not proved; the proved ones hold in every frame (facts)."""
     bmc.goals = [g for g in todo if g.name not in proofs]
     bmc.facts = [g for g in todo if g.name in proofs]
+
+
+class _Induction:
+    """Plain k-induction (no lemmas) of a spec's goals, k = 1 to `max_k`, with BMC as its base case."""
+
+    def __init__(self, cx: Context, bmc: _BMC, todo: list[Goal], reachable: Sequence[Goal], depth: int) -> None:
+        self.cx, self.bmc, self.todo, self.reachable, self.depth = cx, bmc, todo, reachable, depth
+        self.proofs: dict[str, str] = {}
+        self.hard: set[str] = set()  # goals whose induction query was UNKNOWN: a larger k will not be easier
+        self.cti: dict[str, z3.ModelRef] = {}  # counterexamples to induction, by goal
+        self.early: set[str] | None = None  # the proofs after the follow-ups' early lemma round
+
+    def plain(self, share: Fraction) -> None:
+        """Plain induction at k = 1 .. max_k for the goals still open, each query on `share` of the budget."""
+        cx, bmc, todo, proofs, hard = self.cx, self.bmc, self.todo, self.proofs, self.hard
+        for k in range(1, cx.options.max_k + 1):
+            if not [g for g in todo if g.name not in proofs and g.name not in hard and bmc.gave_up.get(g.name, k) >= k]:
+                break  # nothing left that induction at k could prove: no base case to run
+            _only_open(bmc, todo, proofs)
+            # The base case of k-induction is BMC to depth k-1. For k >= 2, BMC goes one depth further
+            # first (within the requested depth): most goals that k=1 induction leaves open are violated
+            # at a small depth, and a violation found by BMC spares the k-induction queries, which grow
+            # with k as BMC's do; the depth is needed anyway if induction at k fails. Goals already proved
+            # are facts of BMC, not goals of it. Measured with `solvent check examples` on 2 cores: 82 s
+            # before (BMC asked every goal, proved or not, and induction came first), 60 s after, with the
+            # same verdicts and proofs.
+            bmc.run_to(k if 1 < k <= self.depth else k - 1)
+            if k == 2 and self.reachable and self.early is None:
+                # The follow-ups (multi-step forms of single-state checks) get the lemma round at k = 1 as
+                # soon as BMC has reached depth 2, before plain induction at k >= 2: on a large tier table
+                # plain induction keeps finding counterexamples to induction, each a slow query, where
+                # lemmas prove the follow-up in milliseconds. After depth 2, so that a follow-up BMC breaks
+                # there costs no lemma round. Measured with the `maintenance-le-initial` follow-up of
+                # benchmarks/frontend.py's tier tables (--jobs 1): 10 brackets 0.56 s to 0.19 s, 50
+                # brackets 8.0 s to 1.6 s, 100 brackets 10.9 s to 6.6 s, the same proofs; on the bundled
+                # examples the same results, and the same queries but for 21 more on one spec. Not for the
+                # spec's own invariants: with the lemma round before plain induction for every goal the
+                # bundled examples took longer (see the notes under `_PLAIN_SHARE`).
+                _strengthened(cx, bmc, proofs, ks=(1,), only={g.name for g in self.reachable})
+                self.early = set(proofs)
+                _only_open(bmc, todo, proofs)
+            candidates = [g for g in todo if _candidate(g, bmc, proofs, hard, k)]
+            if not candidates:
+                break
+            facts = [g for g in todo if g.name in proofs]
+            last = bmc.last if k == 1 else None  # induction's unsat answers at k = 1 are BMC's last steps
+            for name in _houdini(cx, candidates, k, hard, facts, cti=self.cti, share=share, last=last):
+                proofs[name] = f"inductive, k={k}"
 
 
 def _candidate(g: Goal, bmc: _BMC, proofs: dict[str, str], hard: set[str], k: int) -> bool:
@@ -156,6 +180,17 @@ def _deep_search(cx: Context, bmc: _BMC, goals_: list[Goal], cti: dict[str, z3.M
 # budget (65 s) to end UNKNOWN, and a quarter of it (15 s) too, while the same goal is proved with
 # lemmas in 3 s; with a tenth the spec's invariants take 12 s instead of 18 s.
 _PLAIN_SHARE = Fraction(1, 10)
+# The first pass of plain induction asks on a hundredth; a goal it gives up on goes to the lemmas, and
+# plain induction on a tenth is asked again only if the goal is still open after them and after BMC.
+# The plain k=1 query of cross_margin_portfolio's `fund_solvent` ends UNKNOWN on its tenth after about
+# 6 s, and the lemmas prove the goal at once: the spec took 10.7 s instead of 14-19 s. The
+# `maintenance-le-initial` follow-up of benchmarks/frontend.py's tier tables, 200 and 500 brackets:
+# 4.3-6.5 s to 1.2 s and 6.3 s to 2.2 s. The bundled examples (in-process, --jobs 1): 114.0 and 110.9 s
+# of CPU against 115.3 and 116.4 s, the same results but for one proof (BitMEX's `fund_solvent`,
+# `inductive, k=2` before, now k=1 with lemmas); a goal that needs the tenth pays for the hundredth and
+# the lemmas first (`fund_solvent` of examples/bad/binance_uncapped_liquidation_fee.margin, proved at
+# k=3: 6 s of queries to 13 s).
+_QUICK_SHARE = Fraction(1, 100)
 _LEMMA_MAX_K = 2  # lemmas need their own base case (BMC to k-1); deeper rounds rarely pay for it
 # For the spec's own goals the lemma round at k = 1 comes after plain induction to `max_k`, not right
 # after plain k = 1. Measured both ways with `solvent check examples --jobs 1`: 148.5 s as it is, 151.8 s
