@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,77 @@ def test_an_invariant_that_needs_k_2() -> None:
     # no sign lemma helps at k=1 (pending = 3 is positive)
     r = invariants(load(SETTLEMENT))["invariant: settled_not_three"]
     assert r.verdict is PROVED and r.proof == "inductive, k=2"
+
+
+ROTATION = """
+spec "three-phase rotation"
+unit USD
+state a: USD
+state b: USD
+state c: USD
+init: a == 5 and b == 5 and c == 5
+action rotate:
+    a' = b
+    b' = c
+    c' = a
+invariant a_not_three: a != 3
+"""
+
+
+def test_a_goal_the_quick_pass_gives_up_on_is_proved_by_plain_induction_on_a_tenth(monkeypatch: Any) -> None:
+    """Plain induction asks on a hundredth of the budget first; a goal it gives up on and the lemmas leave
+    open is asked again on a tenth, at every k, so that the first pass costs no proof. Here the first
+    pass can answer nothing (a share of a few resource units), no lemma helps (the lemma round goes to
+    k = 2, and `a != 3` over a rotation of three needs k = 3), and the second pass proves the goal at
+    k = 3 as plain induction always did."""
+    from checker.mc import bmc
+
+    shares: list[Any] = []
+    houdini = bmc._houdini
+
+    def spy(cx: Any, candidates: Any, k: int, *args: Any, **kwargs: Any) -> Any:
+        if not any(g.name.startswith("lemma") for g in candidates):
+            shares.append((k, kwargs.get("share")))
+        return houdini(cx, candidates, k, *args, **kwargs)
+
+    monkeypatch.setattr(bmc, "_QUICK_SHARE", Fraction(1, 10**7))
+    monkeypatch.setattr(bmc, "_houdini", spy)
+    r = invariants(load(ROTATION))["invariant: a_not_three"]
+    assert r.verdict is PROVED and r.proof == "inductive, k=3"
+    assert shares[0] == (1, Fraction(1, 10**7))  # the first pass, which gave up at k = 1
+    assert (3, bmc._PLAIN_SHARE) in shares and (1, Fraction(1, 10**7)) not in shares[1:], shares
+    monkeypatch.undo()
+    assert invariants(load(ROTATION))["invariant: a_not_three"].proof == "inductive, k=3"  # as on a hundredth
+
+
+def test_a_follow_up_gets_the_lemma_round_before_plain_induction_at_k_2(monkeypatch: Any) -> None:
+    """The multi-step form of a violated single-state check is settled by the lemmas at k = 1 as soon as
+    BMC reaches depth 2: plain induction never asks it at k >= 2, where on a large tier table each
+    counterexample to induction is a slow query (benchmarks/frontend.py's tables, 50 brackets: 8 s to 0.6 s)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import frontend
+    finally:
+        sys.path.pop(0)
+    from checker.mc import bmc
+
+    asked: list[tuple[int, list[str]]] = []
+    houdini = bmc._houdini
+
+    def spy(cx: Any, candidates: Any, k: int, *args: Any, **kwargs: Any) -> Any:
+        asked.append((k, [g.name for g in candidates]))
+        return houdini(cx, candidates, k, *args, **kwargs)
+
+    monkeypatch.setattr(bmc, "_houdini", spy)
+    configure(0)
+    spec = dsl.loads(frontend.tiered_spec(10), "tiers.margin")
+    results = {r.name: r for r in run_checks(spec, Options(), only=["maintenance-le-initial"])}
+    assert results["maintenance-le-initial"].verdict is VIOLATED
+    follow_up = results["maintenance-le-initial: in reachable states"]
+    assert follow_up.verdict is PROVED
+    assert follow_up.proof == "inductive, k=1, with lemmas: equity >= 0, size == 0, insurance >= 0"
+    plain = [names for k, names in asked if k >= 2 and not any(n.startswith("lemma") for n in names)]
+    assert not any(follow_up.name in names for names in plain), asked
 
 
 def test_k_2_is_not_reached_when_max_k_is_1_and_the_result_is_then_bounded_or_spacer() -> None:
