@@ -210,10 +210,14 @@ def _strengthened(
     A lemma is kept only if it holds in the first k-1 steps (BMC) and survives induction with
     the goals; a proof that needed this second round names the lemmas that survived.
     """
+
     # A goal whose plain induction query was UNKNOWN (`hard`) is tried too: lemmas are hypotheses, and
     # with them the query can be easy (`fund_solvent` of examples/cross_margin_portfolio.margin: UNKNOWN
     # on its own at k=1, proved at k=1 with `equity >= 0` and `insurance >= 0`).
-    rest = [g for g in bmc.open() if g.name not in proofs and (only is None or g.name in only)]
+    def unsettled() -> list[Goal]:
+        return [g for g in bmc.open() if g.name not in proofs and (only is None or g.name in only)]
+
+    rest = unsettled()
     pool = lemmas(cx.program)
     if not rest or not pool:
         return
@@ -224,7 +228,7 @@ def _strengthened(
         base.run_to(k - 1)
         bmc.run_to(k - 1)
         alive = [lemma for lemma in pool if lemma.goal in base.open()]
-        candidates = [g for g in bmc.open() if g.name not in proofs and (only is None or g.name in only)]
+        candidates = unsettled()
         if not candidates or not alive:
             return
         facts = [g for g in [*bmc.facts, *bmc.goals] if g.name in proofs]
